@@ -1,0 +1,91 @@
+// Helpers shared by the file-copying steps (copy_carbonapps, copy_deployment,
+// copy_custom_components, copy_keystores, merge_config, preflight), and the step factories the
+// catalogue in step.cc uses. Every path goes through ctx.guard; the source home is only read.
+#ifndef MIMIC_AGENT_STEPS_FILE_STEPS_H_
+#define MIMIC_AGENT_STEPS_FILE_STEPS_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/steps/step.h"
+
+namespace mimic::agent {
+
+// The step implementations, one per file.
+std::unique_ptr<Step> NewPreflightStep();
+std::unique_ptr<Step> NewSnapshotTargetStep();
+std::unique_ptr<Step> NewCopyCarbonappsStep();
+std::unique_ptr<Step> NewCopyDeploymentStep();
+std::unique_ptr<Step> NewCopyCustomComponentsStep();
+std::unique_ptr<Step> NewCopyKeystoresStep();
+std::unique_ptr<Step> NewMergeConfigStep();
+
+// The two MI homes after confinement.
+struct Homes {
+  std::string source;
+  std::string target;
+};
+
+// ctx.source_home and ctx.target_home resolved through ctx.guard. INVALID_ARGUMENT when either is
+// empty or ctx.guard is null; the guard's PERMISSION_DENIED when either lies outside the roots.
+absl::StatusOr<Homes> ResolveHomes(const StepContext& ctx);
+
+// The source and target MI versions: ctx.source_version / ctx.target_version (set from
+// preflight's facts), each detected again from its home when empty.
+struct Versions {
+  std::string source;
+  std::string target;
+};
+absl::StatusOr<Versions> ResolveVersions(const StepContext& ctx, const Homes& homes);
+
+// Regular files under `home`/`rel_dir`, recursively, as sorted paths relative to `home`
+// ("repository/deployment/server/carbonapps/a.car"). A missing directory gives an empty list.
+// Every entry is checked by ctx.guard: a symlink leading outside the allowed roots fails with
+// the guard's message; a symlink to a file inside the roots is listed (its target's bytes are
+// what will be read); symlinked directories, dangling links and special files are skipped with
+// a warning log line.
+absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ctx,
+                                                           const std::string& home,
+                                                           const std::string& rel_dir);
+
+// Counts of a mirror, for the step's message.
+struct MirrorStats {
+  int created = 0;
+  int updated = 0;
+  int unchanged = 0;
+  int changed() const { return created + updated; }
+};
+
+// Plans copies of every file under source/`rel_dir` accepted by `filter` (called with the path
+// relative to the home; null accepts all) to the same relative path in the target: create when
+// absent, update when the bytes differ (with `update_note`), nothing when equal. Appends the ops
+// to `changes` (without parent directories: see FinishFileChangeSet) and counts into `stats`.
+absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::string& rel_dir,
+                        const std::function<bool(const std::string&)>& filter,
+                        const std::string& update_note, ChangeSet* changes, MirrorStats* stats);
+
+// Adds the parent-directory ops (AddParentDirOps) so the plan lists everything apply does.
+void FinishFileChangeSet(ChangeSet* changes);
+
+// Sends one log line to ctx.log when set.
+void StepLog(const StepContext& ctx, LogLevel level, const std::string& text);
+
+// "1 CApp", "3 CApps" (plural = singular + "s" unless given).
+std::string Count(size_t n, const std::string& singular, const std::string& plural = "");
+
+// sha256 of every file MI `version` ships under repository/deployment/, keyed by the path
+// relative to MI_HOME; nullptr for a version mimic has no table for. Generated from
+// shared/fixtures/mi/<version>/ by agent/steps/gen_mi_defaults.sh (mi_defaults.cc).
+const std::map<std::string, std::string>* ShippedDeploymentDefaults(const std::string& version);
+// The conf/deployment.toml MI `version` ships (same source); nullptr for an unknown version.
+const std::string* ShippedDeploymentToml(const std::string& version);
+
+}  // namespace mimic::agent
+
+#endif  // MIMIC_AGENT_STEPS_FILE_STEPS_H_

@@ -1,0 +1,116 @@
+// merge_config: merges the source's conf/deployment.toml into the target's, key by key, with
+// the version rules of the migration (common/toml_merge.h). The change set is one write of the
+// target's conf/deployment.toml when the merged text differs; the reported config changes are
+// the merge's non-"keep" changes, secrets redacted. A TOML error fails the step (the message
+// names file:line:col) and nothing is written.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/steps/change_set.h"
+#include "agent/steps/file_steps.h"
+#include "common/fs.h"
+#include "common/redact.h"
+#include "common/status_macros.h"
+#include "common/toml_merge.h"
+
+namespace mimic::agent {
+namespace {
+
+constexpr char kToml[] = "conf/deployment.toml";
+
+// The merge engine redacts already; this is the last line of defence before the journal.
+mimic::v1::ConfigChange Redacted(mimic::v1::ConfigChange c) {
+  const std::string old_value = common::RedactValue(c.key(), c.old_value());
+  const std::string new_value = common::RedactValue(c.key(), c.new_value());
+  if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
+  c.set_old_value(old_value);
+  c.set_new_value(new_value);
+  c.set_note(common::RedactText(c.note()));
+  return c;
+}
+
+class MergeConfigStep final : public Step {
+ public:
+  std::string name() const override { return "merge_config"; }
+
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
+    ASSIGN_OR_RETURN(std::string source_path, ctx.guard->ResolveUnder(homes.source, kToml));
+    ASSIGN_OR_RETURN(std::string target_path, ctx.guard->ResolveUnder(homes.target, kToml));
+    for (const std::string& p : {source_path, target_path}) {
+      if (!common::IsRegularFile(p)) {
+        return absl::FailedPreconditionError(absl::StrCat(p, " not found"));
+      }
+    }
+    ASSIGN_OR_RETURN(std::string source_text, common::ReadFile(source_path));
+    ASSIGN_OR_RETURN(std::string target_text, common::ReadFile(target_path));
+    ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
+
+    common::MergeOptions opts;
+    opts.from_version = versions.source;
+    opts.to_version = versions.target;
+    opts.conflict = ctx.Param("conflict", "source");
+    if (ctx.spec != nullptr) opts.overrides_toml = ctx.spec->params_toml();
+    // Lets the merge tell the target's operator-set values (a conflict) from its defaults.
+    if (const std::string* def = ShippedDeploymentToml(versions.target); def != nullptr) {
+      opts.target_default_text = *def;
+    }
+    ASSIGN_OR_RETURN(common::MergeResult merged,
+                     common::MergeDeploymentToml(source_text, source_path, target_text,
+                                                 target_path, opts));
+    for (const std::string& w : merged.warnings) {
+      StepLog(ctx, LogLevel::kWarning, common::RedactText(w));
+    }
+
+    StepPlan plan;
+    std::map<std::string, int> by_action;
+    int kept = 0;
+    std::vector<mimic::v1::ConfigChange> reported;
+    for (const mimic::v1::ConfigChange& c : merged.changes) {
+      if (c.action() == "keep") {
+        ++kept;
+        continue;
+      }
+      ++by_action[c.action()];
+      mimic::v1::ConfigChange r = Redacted(c);
+      if (r.file().empty()) r.set_file(target_path);
+      reported.push_back(std::move(r));
+    }
+    ASSIGN_OR_RETURN(std::optional<FileOp> op,
+                     MakeWriteOp(target_path, merged.merged_text, 0644,
+                                 absl::StrCat("merged from ", source_path)));
+    if (!op) {
+      plan.message = absl::StrCat("up to date (", Count(kept, "key"), " unchanged)");
+      StepLog(ctx, LogLevel::kInfo, plan.message);
+      return plan;
+    }
+    plan.changes.ops.push_back(std::move(*op));
+    plan.changes.config_changes = std::move(reported);
+    std::vector<std::string> counts;
+    for (const auto& [action, n] : by_action) counts.push_back(absl::StrCat(n, " ", action));
+    plan.message = absl::StrCat(
+        Count(plan.changes.config_changes.size(), "config change"),
+        counts.empty() ? "" : absl::StrCat(" (", absl::StrJoin(counts, ", "), ")"), ", ",
+        Count(kept, "key"), " unchanged, ", Count(merged.warnings.size(), "warning"));
+    StepLog(ctx, LogLevel::kInfo,
+            absl::StrCat(plan.message, "; MI ", versions.source, " -> ", versions.target));
+    for (const mimic::v1::ConfigChange& c : plan.changes.config_changes) {
+      StepLog(ctx, LogLevel::kInfo,
+              absl::StrCat(c.action(), " ", c.key(),
+                           c.old_value().empty() ? "" : absl::StrCat(": ", c.old_value()),
+                           c.new_value().empty() ? "" : absl::StrCat(" -> ", c.new_value()),
+                           c.note().empty() ? "" : absl::StrCat(" (", c.note(), ")")));
+    }
+    return plan;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Step> NewMergeConfigStep() { return std::make_unique<MergeConfigStep>(); }
+
+}  // namespace mimic::agent

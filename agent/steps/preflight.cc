@@ -1,0 +1,207 @@
+// preflight: reads only, changes nothing. Checks that
+//   * both homes exist, lie inside the allowed roots and are MI homes with a detected version;
+//   * the migration path is supported (downgrades and unknown versions refused) and matches the
+//     plan's migration_path ("auto" or an explicit "1.2.0->4.2.0");
+//   * the target MI is not running (a live pid in <target>/wso2carbon.pid);
+//   * the target's filesystem has room: (size of what later steps copy) * 2 + 10 MiB, or param
+//     min_free_mb;
+//   * with param require_java = "true": `java -version` (JAVA_HOME/bin/java when set, or param
+//     java) is one the target accepts (MI 4.2.0: JDK 11-17 only; older: 8-11).
+// Facts: source_version, target_version, migration_chain ("1.2.0->4.0.0,4.0.0->4.2.0").
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <regex>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/steps/file_steps.h"
+#include "common/fs.h"
+#include "common/mi_version.h"
+#include "common/status_macros.h"
+
+namespace mimic::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+// What the later steps copy out of the source home.
+constexpr const char* kCopiedDirs[] = {"repository/deployment", "repository/resources/security",
+                                       "lib", "dropins", "registry"};
+constexpr uint64_t kMiB = 1024 * 1024;
+
+// Bytes of the regular files under `dir` (symlinks not followed; missing dir = 0).
+uint64_t TreeBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec),
+       end;
+       !ec && it != end; it.increment(ec)) {
+    std::error_code e2;
+    if (it->is_regular_file(e2) && !it->is_symlink(e2)) total += it->file_size(e2);
+  }
+  return total;
+}
+
+std::string MiB(uint64_t bytes) {
+  return absl::StrCat((bytes + kMiB - 1) / kMiB, " MiB");
+}
+
+// The major version in `java -version` output: "1.8.0_292" -> 8, "17.0.6" -> 17; 0 if none.
+int JavaMajor(const std::string& output) {
+  static const std::regex kRe(R"re(version "(\d+)(?:\.(\d+))?)re");
+  std::smatch m;
+  if (!std::regex_search(output, m, kRe)) return 0;
+  int major = std::atoi(m[1].str().c_str());
+  if (major == 1 && m[2].matched) major = std::atoi(m[2].str().c_str());
+  return major;
+}
+
+// Runs `java -version` and returns its output (it prints to stderr).
+absl::StatusOr<std::string> RunJavaVersion(const std::string& java) {
+  std::string quoted = "'";
+  for (char c : java) quoted += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  const std::string cmd = absl::StrCat(quoted, " -version 2>&1");
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return absl::InternalError(absl::StrCat("cannot run ", java));
+  std::string out;
+  char buf[512];
+  size_t n;
+  while ((n = ::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int rc = ::pclose(p);
+  if (rc != 0 && JavaMajor(out) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("`", java, " -version` failed (status ", rc, "): ", out));
+  }
+  return out;
+}
+
+class PreflightStep final : public Step {
+ public:
+  std::string name() const override { return "preflight"; }
+
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
+    for (const auto& [label, home] : {std::pair<const char*, const std::string&>{"source", homes.source},
+                                      {"target", homes.target}}) {
+      if (!common::IsDirectory(home)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(label, " MI home ", home, " does not exist"));
+      }
+    }
+    absl::StatusOr<common::MiVersion> src = common::DetectMiVersion(homes.source);
+    if (!src.ok()) return Prefixed("source", src.status());
+    absl::StatusOr<common::MiVersion> dst = common::DetectMiVersion(homes.target);
+    if (!dst.ok()) return Prefixed("target", dst.status());
+    StepLog(ctx, LogLevel::kInfo, absl::StrCat("source ", homes.source, ": MI ", src->version,
+                                               " (from ", src->detected_by, ")"));
+    StepLog(ctx, LogLevel::kInfo, absl::StrCat("target ", homes.target, ": MI ", dst->version,
+                                               " (from ", dst->detected_by, ")"));
+
+    ASSIGN_OR_RETURN(std::vector<std::string> chain,
+                     common::MigrationChain(src->version, dst->version));
+    const std::string path = absl::StrCat(src->version, "->", dst->version);
+    const std::string wanted = ctx.plan == nullptr ? "auto" : ctx.plan->migration_path();
+    if (!wanted.empty() && wanted != "auto" && wanted != path) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the plan's migration_path is ", wanted, " but the homes are ", path, " (source MI ",
+          src->version, " from ", src->detected_by, ", target MI ", dst->version, " from ",
+          dst->detected_by, ")"));
+    }
+
+    const std::string pid_file = common::JoinPath(homes.target, "wso2carbon.pid");
+    if (common::PidFileAlive(pid_file)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the target MI is running (", pid_file, " names a live process); stop it first"));
+    }
+    if (common::PidFileAlive(common::JoinPath(homes.source, "wso2carbon.pid"))) {
+      StepLog(ctx, LogLevel::kInfo, "the source MI is running; mimic only reads it");
+    }
+
+    ASSIGN_OR_RETURN(uint64_t needed, NeededBytes(ctx, homes));
+    const uint64_t free_bytes = common::FreeDiskBytes(homes.target);
+    StepLog(ctx, LogLevel::kInfo, absl::StrCat("free on the target's filesystem: ",
+                                               MiB(free_bytes), ", needed: ", MiB(needed)));
+    if (free_bytes < needed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("not enough free disk for ", homes.target, ": ", MiB(free_bytes),
+                       " free, ", MiB(needed), " needed (copies plus their snapshot)"));
+    }
+
+    std::string java_note;
+    if (ctx.Param("require_java", "false") == "true") {
+      ASSIGN_OR_RETURN(java_note, CheckJava(ctx, dst->version));
+    }
+
+    StepPlan plan;
+    plan.facts["source_version"] = src->version;
+    plan.facts["target_version"] = dst->version;
+    plan.facts["migration_chain"] = absl::StrJoin(chain, ",");
+    plan.message = absl::StrCat("MI ", src->version, " -> ", dst->version, " (",
+                                absl::StrJoin(chain, ", then "), "); target stopped; ",
+                                MiB(free_bytes), " free", java_note);
+    ctx.source_version = src->version;
+    ctx.target_version = dst->version;
+    return plan;
+  }
+
+ private:
+  static absl::Status Prefixed(const char* label, const absl::Status& st) {
+    return absl::Status(st.code(), absl::StrCat(label, " MI home: ", st.message()));
+  }
+
+  static absl::StatusOr<uint64_t> NeededBytes(const StepContext& ctx, const Homes& homes) {
+    if (std::string p = ctx.Param("min_free_mb"); !p.empty()) {
+      uint64_t mb = 0;
+      if (!absl::SimpleAtoi(p, &mb)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("preflight: param min_free_mb = \"", p, "\" is not a number"));
+      }
+      return mb * kMiB;
+    }
+    uint64_t copied = 0;
+    for (const char* rel : kCopiedDirs) {
+      ASSIGN_OR_RETURN(std::string dir, ctx.guard->ResolveUnder(homes.source, rel));
+      copied += TreeBytes(dir);
+    }
+    return copied * 2 + 10 * kMiB;
+  }
+
+  // ", java 17" on success.
+  static absl::StatusOr<std::string> CheckJava(const StepContext& ctx,
+                                               const std::string& target_version) {
+    std::string java = ctx.Param("java");
+    if (java.empty()) {
+      const char* home = std::getenv("JAVA_HOME");
+      java = (home != nullptr && *home != '\0') ? common::JoinPath(home, "bin/java") : "java";
+    }
+    ASSIGN_OR_RETURN(std::string out, RunJavaVersion(java));
+    const int major = JavaMajor(out);
+    const bool v42 = target_version == "4.2.0";
+    const int lo = v42 ? 11 : 8, hi = v42 ? 17 : 11;
+    StepLog(ctx, LogLevel::kInfo, absl::StrCat(java, ": JDK ", major));
+    if (major < lo || major > hi) {
+      const std::string msg = absl::StrCat("MI ", target_version, " needs JDK ", lo, "-", hi,
+                                           "; ", java, " is JDK ", major);
+      if (v42) {  // micro-integrator.sh of 4.2.0 exits without starting on other JDKs
+        return absl::FailedPreconditionError(msg);
+      }
+      StepLog(ctx, LogLevel::kWarning, msg + " (the server starts, with a warning)");
+    }
+    return absl::StrCat(", JDK ", major);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Step> NewPreflightStep() { return std::make_unique<PreflightStep>(); }
+
+}  // namespace mimic::agent

@@ -1,0 +1,47 @@
+#include "agent/steps/step.h"
+
+#include <utility>
+
+#include "agent/steps/file_steps.h"
+
+namespace mimic::agent {
+namespace {
+
+struct CatalogueEntry {
+  const char* name;
+  std::unique_ptr<Step> (*make)();
+};
+
+// Catalogue order (DESIGN.md, "The step catalogue"); steps not implemented yet are absent.
+constexpr CatalogueEntry kCatalogue[] = {
+    {"preflight", &NewPreflightStep},
+    {"snapshot_target", &NewSnapshotTargetStep},
+    {"copy_carbonapps", &NewCopyCarbonappsStep},
+    {"copy_deployment", &NewCopyDeploymentStep},
+    {"copy_custom_components", &NewCopyCustomComponentsStep},
+    {"copy_keystores", &NewCopyKeystoresStep},
+    {"merge_config", &NewMergeConfigStep},
+};
+
+}  // namespace
+
+std::string StepContext::Param(const std::string& key, const std::string& def) const {
+  if (spec == nullptr) return def;
+  auto it = spec->params().find(key);
+  return it == spec->params().end() ? def : it->second;
+}
+
+std::unique_ptr<Step> MakeStep(const std::string& name) {
+  for (const CatalogueEntry& e : kCatalogue) {
+    if (name == e.name) return e.make();
+  }
+  return nullptr;
+}
+
+std::vector<std::string> KnownSteps() {
+  std::vector<std::string> names;
+  for (const CatalogueEntry& e : kCatalogue) names.push_back(e.name);
+  return names;
+}
+
+}  // namespace mimic::agent

@@ -1,0 +1,526 @@
+// The catalogue steps on real MI homes built from shared/fixtures/mi/: every step's check is
+// exact (what apply changes is what the plan said), a second plan is empty, a rollback restores
+// the target byte for byte, the source is never written, and paths stay confined.
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/steps/change_set.h"
+#include "agent/steps/file_steps.h"
+#include "agent/steps/snapshot.h"
+#include "agent/steps/step.h"
+#include "common/fs.h"
+#include "common/path_guard.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mimic::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+constexpr char kCapps[] = "repository/deployment/server/carbonapps";
+constexpr char kDefault[] = "repository/deployment/server/synapse-configs/default";
+constexpr char kSecurity[] = "repository/resources/security";
+
+// rel path -> "d <mode>" or "f <mode> <sha256>", for everything under `root`.
+std::map<std::string, std::string> Tree(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    struct stat st;
+    ::lstat(e.path().c_str(), &st);
+    const std::string mode = std::to_string(st.st_mode & 07777);
+    const std::string rel = fs::relative(e.path(), root).string();
+    out[rel] = e.is_directory() ? "d " + mode
+                                : "f " + mode + " " + *common::Sha256File(e.path().string());
+  }
+  return out;
+}
+
+void Write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+}
+std::string Read(const fs::path& p) { return *common::ReadFile(p.string()); }
+
+class StepsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/steps_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = fs::canonical(tmpl);
+    src_ = root_ / "homes/wso2mi-4.0.0";
+    dst_ = root_ / "homes/wso2mi-4.2.0";
+    CopyHome("4.0.0", src_);
+    CopyHome("4.2.0", dst_);
+    guard_ = std::make_unique<common::PathGuard>(
+        std::vector<std::string>{(root_ / "homes").string()});
+    plan_.set_migration_path("auto");
+    PopulateSource();
+    PopulateTarget();
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // The fixture's conf/, repository/ and updates/, made writable (the fixtures are read-only).
+  static void CopyHome(const std::string& version, const fs::path& home) {
+    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
+    for (const char* dir : {"conf", "repository", "updates"}) {
+      fs::create_directories(home / dir);
+      fs::copy(from / dir, home / dir, fs::copy_options::recursive);
+    }
+    fs::permissions(home, fs::perms(0755));
+    for (const auto& e : fs::recursive_directory_iterator(home)) {
+      fs::permissions(e.path(), fs::perms(e.is_directory() ? 0755 : 0644));
+    }
+  }
+
+  void PopulateSource() {
+    fs::copy_file(fs::path(MIMIC_FIXTURES_DIR) /
+                      "mi/samples/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car",
+                  src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car");
+    fs::permissions(src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car",
+                    fs::perms(0644));
+    Write(src_ / kCapps / "orders_1.0.0.car", "PK\x03\x04 orders capp bytes");
+    Write(src_ / kCapps / "README.txt", "not a CApp");
+    Write(src_ / kDefault / "api/HelloApi.xml", "<api name=\"Hello\" context=\"/hello\"/>\n");
+    Write(src_ / "repository/deployment/server/dataservices/Orders.dbs", "<data name=\"Orders\"/>");
+    Write(src_ / "repository/deployment/server/userstores/example_com.xml", "<UserStoreManager/>");
+    Write(src_ / "dropins/custom-mediator_1.0.0.jar", "dropin jar bytes");
+    Write(src_ / "lib/mysql-connector-java-8.0.28.jar", "mysql driver bytes");
+    Write(src_ / "lib/shared-lib-1.0.jar", "shared 1.0");
+    Write(src_ / "lib/same.jar", "same bytes");
+    Write(src_ / "lib/differs.jar", "the source's differs.jar");
+    Write(src_ / kSecurity / "wso2carbon.jks", "operator primary keystore bytes");
+    Write(src_ / kSecurity / "client-truststore.jks", "operator truststore bytes");
+    Write(src_ / kSecurity / "partner.p12", "operator pkcs12 bytes");
+    fs::permissions(src_ / kSecurity / "partner.p12", fs::perms(0600));
+    std::string toml = Read(src_ / "conf/deployment.toml");
+    toml.replace(toml.find("hostname = \"localhost\""), 22, "hostname = \"mi-prod-01.example.com\"");
+    toml += "\n[[datasource]]\nid = \"WSO2CarbonDB\"\nurl = \"jdbc:mysql://db:3306/carbon\"\n"
+            "username = \"mi\"\npassword = \"s3cret-db-pass\"\n"
+            "driver = \"com.mysql.cj.jdbc.Driver\"\n";
+    Write(src_ / "conf/deployment.toml", toml);
+  }
+
+  void PopulateTarget() {
+    Write(dst_ / kSecurity / "wso2carbon.jks", "4.2.0 shipped keystore");
+    Write(dst_ / kSecurity / "client-truststore.jks", "4.2.0 shipped truststore");
+    Write(dst_ / "lib/shared-lib-2.0.jar", "shared 2.0");
+    Write(dst_ / "lib/same.jar", "same bytes");
+    Write(dst_ / "lib/differs.jar", "the target's differs.jar");
+  }
+
+  absl::StatusOr<StepPlan> PlanStep(const std::string& name,
+                                    const std::map<std::string, std::string>& params = {}) {
+    std::unique_ptr<Step> step = MakeStep(name);
+    if (step == nullptr) return absl::NotFoundError(name);
+    spec_.Clear();
+    spec_.set_name(name);
+    for (const auto& [k, v] : params) (*spec_.mutable_params())[k] = v;
+    StepContext ctx;
+    ctx.plan = &plan_;
+    ctx.spec = &spec_;
+    ctx.source_home = src_.string();
+    ctx.target_home = dst_.string();
+    ctx.guard = guard_.get();
+    ctx.check = true;
+    ctx.state_dir = (root_ / "state").string();
+    ctx.run_dir = Run("current");
+    ctx.log = [this](LogLevel level, const std::string& text) {
+      logs_.push_back(absl::StrCat(level == LogLevel::kWarning ? "W " : "I ", text));
+    };
+    ctx.paths_of_later_steps = later_paths_;
+    return step->Plan(ctx);
+  }
+
+  std::string Run(const std::string& id) { return (root_ / "state/runs" / id).string(); }
+
+  absl::Status ApplyAs(const std::string& id, const ChangeSet& cs,
+                       std::vector<mimic::v1::FileChange>* applied = nullptr) {
+    auto snap = Snapshot::Open(Run(id));
+    if (!snap.ok()) return snap.status();
+    return ApplyChangeSet(cs, **snap, applied);
+  }
+
+  std::string Logs() const { return absl::StrJoin(logs_, "\n"); }
+
+  // The contract every file step keeps; returns the first plan.
+  StepPlan ExpectExactIdempotentReversible(const std::string& name,
+                                           const std::map<std::string, std::string>& params = {}) {
+    const auto src_before = Tree(src_), dst_before = Tree(dst_);
+    absl::StatusOr<StepPlan> plan = PlanStep(name, params);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    if (!plan.ok()) return {};
+    EXPECT_FALSE(plan->changes.empty()) << name << ": the test data should need changes";
+    EXPECT_EQ(Tree(dst_), dst_before) << "planning wrote into the target";
+
+    // Apply does exactly what the plan described.
+    const auto described = DescribeChangeSet(plan->changes);
+    std::vector<mimic::v1::FileChange> applied;
+    EXPECT_TRUE(ApplyAs(name, plan->changes, &applied).ok());
+    EXPECT_EQ(applied.size(), described.size());
+    for (size_t i = 0; i < std::min(applied.size(), described.size()); ++i) {
+      EXPECT_EQ(applied[i].SerializeAsString(), described[i].SerializeAsString());
+    }
+    const auto dst_after = Tree(dst_);
+    std::map<std::string, std::string> expected, actual;
+    for (const auto& c : described) {
+      std::string rel = c.path().substr(dst_.string().size() + 1);
+      expected[rel] = mimic::v1::Action_Name(c.action()) + " " + c.sha256_after();
+    }
+    std::set<std::string> paths;
+    for (const auto& [p, v] : dst_before) paths.insert(p);
+    for (const auto& [p, v] : dst_after) paths.insert(p);
+    for (const std::string& p : paths) {
+      auto b = dst_before.find(p), a = dst_after.find(p);
+      if (b != dst_before.end() && a != dst_after.end() && b->second == a->second) continue;
+      std::string sha = a == dst_after.end() || a->second[0] == 'd'
+                            ? ""
+                            : a->second.substr(a->second.rfind(' ') + 1);
+      std::string action = b == dst_before.end()
+                               ? (a->second[0] == 'd' ? "ACTION_MKDIR" : "ACTION_CREATE")
+                               : (a == dst_after.end() ? "ACTION_DELETE" : "ACTION_UPDATE");
+      actual[p] = action + " " + sha;
+    }
+    EXPECT_EQ(actual, expected) << name << ": the tree changed other than the plan said";
+
+    // Idempotent: nothing left to do.
+    absl::StatusOr<StepPlan> again = PlanStep(name, params);
+    EXPECT_TRUE(again.ok()) << again.status();
+    if (again.ok()) {
+      EXPECT_TRUE(again->changes.empty()) << again->message;
+      EXPECT_THAT(again->message, HasSubstr("up to date"));
+    }
+
+    // Rollback restores the target byte for byte; the source was never touched.
+    absl::StatusOr<ChangeSet> rollback = PlanRollback(Run(name), false);
+    EXPECT_TRUE(rollback.ok()) << rollback.status();
+    if (rollback.ok()) EXPECT_TRUE(ApplyAs(name + "-rollback", *rollback).ok());
+    EXPECT_EQ(Tree(dst_), dst_before) << name << ": rollback left a difference";
+    EXPECT_EQ(Tree(src_), src_before) << name << ": the source home was written";
+    return *std::move(plan);
+  }
+
+  static std::vector<std::string> OpPaths(const StepPlan& plan, const fs::path& home) {
+    std::vector<std::string> out;
+    for (const FileOp& op : plan.changes.ops) {
+      out.push_back(op.path.substr(home.string().size() + 1));
+    }
+    return out;
+  }
+  static const FileOp* FindOp(const StepPlan& plan, const std::string& suffix) {
+    for (const FileOp& op : plan.changes.ops) {
+      if (op.path.size() >= suffix.size() &&
+          op.path.compare(op.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        return &op;
+      }
+    }
+    return nullptr;
+  }
+
+  fs::path root_, src_, dst_;
+  std::unique_ptr<common::PathGuard> guard_;
+  mimic::v1::HostPlan plan_;
+  mimic::v1::StepSpec spec_;
+  std::vector<std::string> logs_;
+  std::function<absl::StatusOr<std::vector<std::string>>()> later_paths_;
+};
+
+TEST_F(StepsTest, CatalogueOrder) {
+  EXPECT_THAT(KnownSteps(),
+              ElementsAre("preflight", "snapshot_target", "copy_carbonapps", "copy_deployment",
+                          "copy_custom_components", "copy_keystores", "merge_config"));
+  for (const std::string& name : KnownSteps()) EXPECT_EQ(MakeStep(name)->name(), name);
+  EXPECT_EQ(MakeStep("no_such_step"), nullptr);
+}
+
+TEST_F(StepsTest, CopyCarbonapps) {
+  StepPlan plan = ExpectExactIdempotentReversible("copy_carbonapps");
+  EXPECT_EQ(plan.message, "2 CApps to copy (2 new, 0 replaced, 0 already there)");
+  EXPECT_THAT(OpPaths(plan, dst_),
+              ElementsAre(absl::StrCat(kCapps, "/1_1_3_synapse-configCompositeApplication_1.0.0.car"),
+                          absl::StrCat(kCapps, "/orders_1.0.0.car")));  // README.txt is no CApp
+}
+
+TEST_F(StepsTest, CopyCarbonappsReplacesADifferentCapp) {
+  Write(dst_ / kCapps / "orders_1.0.0.car", "an older build");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_carbonapps");
+  const FileOp* op = FindOp(plan, "orders_1.0.0.car");
+  ASSERT_NE(op, nullptr);
+  EXPECT_EQ(op->expected_sha256, common::Sha256Hex("an older build"));
+  EXPECT_THAT(plan.message, HasSubstr("1 replaced"));
+}
+
+TEST_F(StepsTest, ExpectedShaMismatchAtApplyWritesNothing) {
+  absl::StatusOr<StepPlan> plan = PlanStep("copy_keystores");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_FALSE(plan->changes.empty());
+  const FileOp& first = plan->changes.ops.front();
+  ASSERT_EQ(first.kind, FileOp::Kind::kWrite);
+  Write(first.path, "changed between check and apply");
+  const auto before = Tree(dst_);
+  absl::Status st = ApplyAs("r1", plan->changes);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("changed since the plan was made"));
+  EXPECT_EQ(Tree(dst_), before);
+}
+
+TEST_F(StepsTest, SymlinkOutOfTheRootsIsRefused) {
+  Write(root_ / "outside/secret.car", "not for mimic");
+  fs::create_symlink(root_ / "outside/secret.car", src_ / kCapps / "evil.car");
+  const auto before = Tree(dst_);
+  absl::StatusOr<StepPlan> plan = PlanStep("copy_carbonapps");
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(plan.status().message(), HasSubstr("evil.car"));
+  EXPECT_EQ(Tree(dst_), before);
+
+  // A symlinked directory out of the roots is refused as well (copy_deployment walks it).
+  fs::remove(src_ / kCapps / "evil.car");
+  fs::create_symlink(root_ / "outside", src_ / "repository/deployment/server/outside");
+  EXPECT_EQ(PlanStep("copy_deployment").status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(StepsTest, SymlinkInsideTheRootsIsFollowed) {
+  Write(root_ / "homes/shared/common.car", "shared capp");
+  fs::create_symlink(root_ / "homes/shared/common.car", src_ / kCapps / "common.car");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_carbonapps");
+  const FileOp* op = FindOp(plan, "/common.car");
+  ASSERT_NE(op, nullptr);
+  EXPECT_EQ(op->new_sha256, common::Sha256Hex("shared capp"));
+}
+
+TEST_F(StepsTest, HomesOutsideTheRootsOrWithDotDotAreRefused) {
+  std::string src = src_.string();
+  src_ = root_ / "homes/../homes/wso2mi-4.0.0";
+  EXPECT_EQ(PlanStep("copy_carbonapps").status().code(), absl::StatusCode::kPermissionDenied);
+  fs::create_directories(root_ / "elsewhere");
+  fs::copy(src, root_ / "elsewhere/mi", fs::copy_options::recursive);
+  fs::create_symlink(root_ / "elsewhere/mi", root_ / "homes/link-to-elsewhere");
+  src_ = root_ / "homes/link-to-elsewhere";
+  for (const std::string& step : KnownSteps()) {
+    if (step == "snapshot_target") continue;  // reads no home
+    absl::StatusOr<StepPlan> plan = PlanStep(step);
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kPermissionDenied) << step;
+  }
+}
+
+TEST_F(StepsTest, CopyDeploymentKeepsUnmodifiedShippedFiles) {
+  // registry.xml: 4.0.0's default in the source, 4.2.0's (different) in the target.
+  ASSERT_NE(Read(src_ / kDefault / "registry.xml"), Read(dst_ / kDefault / "registry.xml"));
+  Write(dst_ / "repository/deployment/server/dataservices/Orders.dbs", "<data name=\"Old\"/>");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_deployment");
+  EXPECT_EQ(FindOp(plan, "/registry.xml"), nullptr);
+  EXPECT_THAT(Logs(), HasSubstr("registry.xml: unchanged MI 4.0.0 default; keeping MI 4.2.0's"));
+  EXPECT_THAT(plan.message, HasSubstr("1 unmodified shipped file left as the new version ships it"));
+  const FileOp* dbs = FindOp(plan, "/Orders.dbs");
+  ASSERT_NE(dbs, nullptr);
+  EXPECT_EQ(dbs->note, "replaces the target's different copy");
+  ASSERT_NE(FindOp(plan, "/HelloApi.xml"), nullptr);
+  for (const std::string& p : OpPaths(plan, dst_)) {
+    EXPECT_THAT(p, Not(HasSubstr("carbonapps")));
+    EXPECT_THAT(p, Not(HasSubstr("userstores")));
+  }
+}
+
+TEST_F(StepsTest, CopyDeploymentReplacesOperatorModifiedShippedFiles) {
+  Write(src_ / kDefault / "registry.xml", "<registry provider=\"operator's own\"/>");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_deployment");
+  const FileOp* op = FindOp(plan, "/registry.xml");
+  ASSERT_NE(op, nullptr);
+  EXPECT_EQ(op->note,
+            "operator-modified shipped file replaced; new version's default saved in snapshot");
+  EXPECT_THAT(Logs(), HasSubstr("W " + std::string(kDefault) + "/registry.xml: the operator "
+                                "changed this shipped MI 4.0.0 file"));
+  EXPECT_THAT(plan.message, HasSubstr("1 operator-modified shipped file among them"));
+}
+
+TEST_F(StepsTest, CopyDeploymentOverwriteShippedNever) {
+  Write(src_ / kDefault / "registry.xml", "<registry provider=\"operator's own\"/>");
+  absl::StatusOr<StepPlan> plan = PlanStep("copy_deployment", {{"overwrite_shipped", "never"}});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(FindOp(*plan, "/registry.xml"), nullptr);
+  EXPECT_THAT(plan->message, HasSubstr("1 differing file kept (overwrite_shipped = never): " +
+                                       std::string(kDefault) + "/registry.xml"));
+  EXPECT_EQ(PlanStep("copy_deployment", {{"overwrite_shipped", "bogus"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StepsTest, CopyCustomComponents) {
+  StepPlan plan = ExpectExactIdempotentReversible("copy_custom_components");
+  EXPECT_THAT(OpPaths(plan, dst_), ElementsAre("dropins", "dropins/custom-mediator_1.0.0.jar",
+                                               "lib/mysql-connector-java-8.0.28.jar"));
+  EXPECT_THAT(plan.message, HasSubstr("1 dropins file to copy; 1 lib jar to copy"));
+  EXPECT_THAT(plan.message, HasSubstr("lib/differs.jar"));
+  EXPECT_THAT(plan.message, HasSubstr("target ships newer/other version of shared-lib-1.0.jar "
+                                      "(target: shared-lib-2.0.jar)"));
+  EXPECT_EQ(Read(dst_ / "lib/differs.jar"), "the target's differs.jar");  // operator decides
+  EXPECT_FALSE(fs::exists(dst_ / "lib/shared-lib-1.0.jar"));
+}
+
+TEST_F(StepsTest, CopyKeystores) {
+  StepPlan plan = ExpectExactIdempotentReversible("copy_keystores");
+  const FileOp* primary = FindOp(plan, "/wso2carbon.jks");
+  ASSERT_NE(primary, nullptr);
+  EXPECT_EQ(primary->note, "replaces the new version's shipped keystore");
+  const FileOp* p12 = FindOp(plan, "/partner.p12");
+  ASSERT_NE(p12, nullptr);
+  EXPECT_EQ(p12->expected_sha256, "");
+  EXPECT_EQ(p12->mode, 0600u);  // a private keystore stays private
+  EXPECT_THAT(plan.message, HasSubstr("3 keystore files to copy (1 new, 2 replacing"));
+}
+
+TEST_F(StepsTest, MergeConfig) {
+  StepPlan plan = ExpectExactIdempotentReversible("merge_config");
+  ASSERT_EQ(plan.changes.ops.size(), 1u);
+  EXPECT_EQ(plan.changes.ops[0].path, (dst_ / "conf/deployment.toml").string());
+  ASSERT_FALSE(plan.changes.config_changes.empty());
+  bool hostname = false;
+  for (const auto& c : plan.changes.config_changes) {
+    EXPECT_NE(c.action(), "keep");
+    EXPECT_THAT(c.old_value() + c.new_value(), Not(HasSubstr("s3cret-db-pass")));
+    if (c.key() == "server.hostname") {
+      hostname = true;
+      EXPECT_THAT(c.new_value(), HasSubstr("mi-prod-01.example.com"));
+    }
+  }
+  EXPECT_TRUE(hostname);
+  EXPECT_THAT(plan.message, HasSubstr("config change"));
+  EXPECT_THAT(plan.message, HasSubstr("unchanged"));
+  EXPECT_THAT(Logs(), Not(HasSubstr("s3cret-db-pass")));
+}
+
+TEST_F(StepsTest, MergeConfigParseErrorWritesNothing) {
+  Write(src_ / "conf/deployment.toml", "[server]\nhostname = \"a\"\n\n[broken\n");
+  const auto before = Tree(dst_);
+  absl::StatusOr<StepPlan> plan = PlanStep("merge_config");
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("conf/deployment.toml:4:"));
+  EXPECT_EQ(Tree(dst_), before);
+}
+
+TEST_F(StepsTest, PreflightDetectsVersionsAndChecks) {
+  absl::StatusOr<StepPlan> plan = PlanStep("preflight");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_TRUE(plan->changes.empty());
+  EXPECT_EQ(plan->facts["source_version"], "4.0.0");
+  EXPECT_EQ(plan->facts["target_version"], "4.2.0");
+  EXPECT_EQ(plan->facts["migration_chain"], "4.0.0->4.2.0");
+  EXPECT_THAT(plan->message, HasSubstr("MI 4.0.0 -> 4.2.0"));
+  EXPECT_THAT(Logs(), HasSubstr("MI 4.0.0 (from updates/product.txt)"));
+
+  plan_.set_migration_path("4.0.0->4.2.0");
+  EXPECT_TRUE(PlanStep("preflight").ok());
+  plan_.set_migration_path("1.2.0->4.2.0");
+  auto mismatch = PlanStep("preflight");
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(mismatch.status().message(),
+              HasSubstr("migration_path is 1.2.0->4.2.0 but the homes are 4.0.0->4.2.0"));
+  plan_.set_migration_path("auto");
+
+  auto no_room = PlanStep("preflight", {{"min_free_mb", "1000000000000"}});
+  EXPECT_THAT(no_room.status().message(), HasSubstr("not enough free disk"));
+
+  Write(dst_ / "wso2carbon.pid", std::to_string(::getpid()));
+  auto running = PlanStep("preflight");
+  EXPECT_EQ(running.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(running.status().message(), HasSubstr("the target MI is running"));
+}
+
+TEST_F(StepsTest, PreflightRefusesDowngradeAndNonMiHomes) {
+  std::swap(src_, dst_);
+  auto down = PlanStep("preflight");
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(down.status().message(), HasSubstr("downgrade from 4.2.0 to 4.0.0 is refused"));
+  std::swap(src_, dst_);
+  fs::create_directories(root_ / "homes/not-mi/docs");
+  src_ = root_ / "homes/not-mi";
+  auto not_mi = PlanStep("preflight");
+  EXPECT_EQ(not_mi.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(not_mi.status().message(), HasSubstr("source MI home"));
+}
+
+TEST_F(StepsTest, PreflightJavaCheck) {
+  const fs::path java = root_ / "fake-java";
+  Write(java, "#!/bin/sh\necho 'openjdk version \"1.8.0_292\"' >&2\n");
+  fs::permissions(java, fs::perms(0755));
+  auto old = PlanStep("preflight", {{"require_java", "true"}, {"java", java.string()}});
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(old.status().message(), HasSubstr("MI 4.2.0 needs JDK 11-17"));
+  Write(java, "#!/bin/sh\necho 'openjdk version \"17.0.6\" 2023-01-17' >&2\n");
+  auto ok = PlanStep("preflight", {{"require_java", "true"}, {"java", java.string()}});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_THAT(ok->message, HasSubstr("JDK 17"));
+}
+
+TEST_F(StepsTest, SnapshotTargetListsLaterPaths) {
+  auto none = PlanStep("snapshot_target");
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(none->snapshot_paths, IsEmpty());
+  const std::string a = (dst_ / "conf/deployment.toml").string();
+  const std::string b = (dst_ / kSecurity / "wso2carbon.jks").string();
+  later_paths_ = [&]() -> absl::StatusOr<std::vector<std::string>> {
+    return std::vector<std::string>{b, a, b};
+  };
+  auto plan = PlanStep("snapshot_target");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_TRUE(plan->changes.empty());
+  EXPECT_THAT(plan->snapshot_paths, ElementsAre(a, b));
+  EXPECT_EQ(plan->message, "2 paths to snapshot");
+  later_paths_ = [&]() -> absl::StatusOr<std::vector<std::string>> {
+    return std::vector<std::string>{(root_ / "outside.txt").string()};
+  };
+  EXPECT_EQ(PlanStep("snapshot_target").status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+// A whole run the way the agent does it: snapshot_target saves what the later steps will touch,
+// each step is planned and applied in turn, and one rollback restores the original target.
+TEST_F(StepsTest, WholeRunRollsBackToTheOriginalTarget) {
+  const auto src_before = Tree(src_), dst_before = Tree(dst_);
+  const std::vector<std::string> steps = {"copy_carbonapps", "copy_deployment",
+                                          "copy_custom_components", "copy_keystores",
+                                          "merge_config"};
+  later_paths_ = [&]() -> absl::StatusOr<std::vector<std::string>> {
+    std::vector<std::string> paths;
+    for (const std::string& s : steps) {
+      auto p = PlanStep(s);
+      if (!p.ok()) return p.status();
+      for (const FileOp& op : p->changes.ops) paths.push_back(op.path);
+    }
+    return paths;
+  };
+  auto snap_plan = PlanStep("snapshot_target");
+  ASSERT_TRUE(snap_plan.ok()) << snap_plan.status();
+  later_paths_ = nullptr;
+  auto snap = Snapshot::Open(Run("whole"));
+  ASSERT_TRUE(snap.ok());
+  for (const std::string& p : snap_plan->snapshot_paths) ASSERT_TRUE((*snap)->Save(p).ok()) << p;
+  for (const std::string& s : steps) {
+    auto p = PlanStep(s);
+    ASSERT_TRUE(p.ok()) << s << ": " << p.status();
+    ASSERT_TRUE(ApplyChangeSet(p->changes, **snap, nullptr).ok()) << s;
+  }
+  EXPECT_NE(Tree(dst_), dst_before);
+  for (const std::string& s : steps) EXPECT_TRUE(PlanStep(s)->changes.empty()) << s;
+  auto rollback = PlanRollback(Run("whole"), false);
+  ASSERT_TRUE(rollback.ok()) << rollback.status();
+  ASSERT_TRUE(ApplyAs("whole-rollback", *rollback).ok());
+  EXPECT_EQ(Tree(dst_), dst_before);
+  EXPECT_EQ(Tree(src_), src_before);
+}
+
+}  // namespace
+}  // namespace mimic::agent

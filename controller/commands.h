@@ -1,0 +1,39 @@
+// The `mimic` sub-commands. Each returns the process exit code (0 ok, 2 a host failed or the
+// rollout stopped) or a non-OK status for bad input (exit 1), its message naming file, line, key.
+#ifndef MIMIC_CONTROLLER_COMMANDS_H_
+#define MIMIC_CONTROLLER_COMMANDS_H_
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mimic::controller {
+
+struct CommandOptions {
+  std::string inventory_path = "inventory.toml";
+  std::string plan_path;
+  std::string audit_url;
+  std::string limit;
+  std::string stage;
+  std::string format = "text";  // report: json
+  std::string output = "text";  // run: text | json
+  bool check = false;
+  bool force = false;
+  std::vector<std::string> args;  // positional arguments after the command
+};
+
+absl::StatusOr<int> CmdRun(const CommandOptions& o, std::FILE* out);
+absl::StatusOr<int> CmdResume(const CommandOptions& o, std::FILE* out);
+absl::StatusOr<int> CmdRollback(const CommandOptions& o, std::FILE* out);
+absl::StatusOr<int> CmdStatus(const CommandOptions& o, std::FILE* out);
+absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out);
+absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out);
+// `mimic audit verify ROLLOUT`: 0 when the hash chain is intact, 2 when a row was edited or
+// deleted.
+absl::StatusOr<int> CmdAudit(const CommandOptions& o, std::FILE* out);
+
+}  // namespace mimic::controller
+
+#endif  // MIMIC_CONTROLLER_COMMANDS_H_

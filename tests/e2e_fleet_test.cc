@@ -1,0 +1,416 @@
+// End to end: three real mimic-agent processes on 127.0.0.1:0 with mutual TLS, the real
+// `mimic` binary, MI 4.0.0 source homes and fresh 4.2.0 targets built from the fixtures.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fcntl.h>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "controller/audit.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_env.h"
+
+namespace mimic::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::vector<std::string> kHosts = {"mi-dev-1", "mi-prod-1", "mi-prod-2"};
+
+// Built once: certificates and pristine source/target homes, copied for each test.
+std::string* g_pristine = nullptr;
+
+class FleetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    g_pristine = new std::string(MakeTempDir("pristine"));
+    MakeCerts(*g_pristine + "/certs", kHosts);
+    for (const std::string& h : kHosts) {
+      MakeMiHome("4.0.0", *g_pristine + "/mi/" + h + "/wso2mi-4.0.0", "source", h);
+      MakeMiHome("4.2.0", *g_pristine + "/mi/" + h + "/wso2mi-4.2.0", "target", h);
+    }
+  }
+
+  void SetUp() override {
+    dir_ = MakeTempDir("fleet");
+    CommandResult r = RunCommand("cp -a " + ShellQuote(*g_pristine + "/certs") + " " +
+                                 ShellQuote(*g_pristine + "/mi") + " " + ShellQuote(dir_));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  void TearDown() override { agents_.clear(); }
+
+  std::string Root(const std::string& host) { return dir_ + "/mi/" + host; }
+  std::string Source(const std::string& host) { return Root(host) + "/wso2mi-4.0.0"; }
+  std::string Target(const std::string& host) { return Root(host) + "/wso2mi-4.2.0"; }
+  std::string StateDir(const std::string& host) { return dir_ + "/agent-state/" + host; }
+
+  void StartAgents() {
+    for (const std::string& h : kHosts) {
+      AgentProcess::Options o;
+      o.name = h;
+      o.certs_dir = dir_ + "/certs";
+      o.state_dir = StateDir(h);
+      o.allowed_roots = {Root(h)};
+      agents_.push_back(std::make_unique<AgentProcess>(o));
+      ASSERT_TRUE(agents_.back()->Start());
+    }
+  }
+
+  // inventory.toml for the running agents. `client` names the controller certificate.
+  std::string WriteInventory(const std::string& client = "controller", bool plaintext = false,
+                             const std::string& name = "inventory.toml") {
+    std::string inv = "[controller]\nstate_dir = \"controller-state\"\n";
+    if (plaintext) {
+      inv += "plaintext = true\n";
+    } else {
+      absl::StrAppend(&inv, "ca = \"certs/ca.pem\"\ncert = \"certs/", client,
+                      ".pem\"\nkey = \"certs/", client, ".key\"\n");
+    }
+    for (size_t i = 0; i < kHosts.size(); ++i) {
+      absl::StrAppend(&inv, "\n[hosts.", kHosts[i], "]\naddress = \"", agents_[i]->address(),
+                      "\"\nenvironment = \"", i == 0 ? "dev" : "prod", "\"\nvars = { source_home = \"",
+                      Source(kHosts[i]), "\", target_home = \"", Target(kHosts[i]), "\" }\n");
+    }
+    std::string path = dir_ + "/" + name;
+    WriteText(path, inv);
+    return path;
+  }
+
+  std::string WritePlan(const std::string& extra_migration = "",
+                        const std::string& name = "plan.toml") {
+    std::string plan = absl::StrCat(
+        "[migration]\npath = \"4.0.0->4.2.0\"\n", extra_migration,
+        "\n[[steps]]\nname = \"preflight\"\n"
+        "[[steps]]\nname = \"snapshot_target\"\n"
+        "[[steps]]\nname = \"copy_carbonapps\"\n"
+        "[[steps]]\nname = \"copy_deployment\"\n"
+        "[[steps]]\nname = \"copy_custom_components\"\n"
+        "[[steps]]\nname = \"copy_keystores\"\n"
+        "[[steps]]\nname = \"merge_config\"\nparams = { conflict = \"source\" }\n"
+        "\n[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\nbatch = 1\n"
+        "\n[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = 2\nconcurrency = 2\n");
+    std::string path = dir_ + "/" + name;
+    WriteText(path, plan);
+    return path;
+  }
+
+  CommandResult Mimic(const std::string& args) {
+    return RunCommand("cd " + ShellQuote(dir_) + " && " + ShellQuote(MimicBinary()) + " " + args);
+  }
+
+  static std::string RolloutId(const std::string& output) {
+    size_t p = output.find("rollout r-");
+    if (p == std::string::npos) p = output.find("rollout r-");
+    if (p == std::string::npos) return "";
+    size_t s = p + 8;
+    size_t e = output.find_first_of(" \n", s);
+    return output.substr(s, e - s);
+  }
+
+  std::unique_ptr<controller::Audit> OpenAudit() {
+    auto a = controller::Audit::Open(dir_ + "/controller-state/audit.db");
+    EXPECT_TRUE(a.ok()) << a.status();
+    return a.ok() ? std::move(*a) : nullptr;
+  }
+
+  // host -> set of "path action sha256_after" from the rollout's file changes.
+  std::map<std::string, std::set<std::string>> ChangeList(controller::Audit& audit,
+                                                          const std::string& rollout) {
+    std::map<std::string, std::set<std::string>> out;
+    auto d = audit.GetRollout(rollout);
+    EXPECT_TRUE(d.ok()) << d.status();
+    if (!d.ok()) return out;
+    for (const auto& run : d->runs) {
+      auto fc = audit.FileChanges(run.run_id);
+      EXPECT_TRUE(fc.ok());
+      for (const auto& c : *fc) {
+        out[run.host].insert(absl::StrCat(c.path, " ", c.action, " ", c.sha256_after));
+      }
+    }
+    return out;
+  }
+
+  // Every run of the rollout has events 1..N with no gap or duplicate, ending in run_finished.
+  void ExpectCompleteEvents(controller::Audit& audit, const std::string& rollout) {
+    auto events = audit.Events(rollout);
+    ASSERT_TRUE(events.ok()) << events.status();
+    std::map<std::string, std::vector<uint64_t>> seqs;
+    std::map<std::string, bool> finished;
+    for (const auto& e : *events) {
+      seqs[e.run_id()].push_back(e.seq());
+      if (e.has_run_finished()) finished[e.run_id()] = true;
+    }
+    EXPECT_EQ(seqs.size(), kHosts.size());
+    for (auto& [run, s] : seqs) {
+      std::sort(s.begin(), s.end());
+      for (size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], i + 1) << run;
+      EXPECT_TRUE(finished[run]) << run << " has no run_finished event";
+    }
+  }
+
+  std::map<std::string, std::string> AllTargetsAndStates() {
+    std::map<std::string, std::string> all;
+    for (const std::string& h : kHosts) {
+      for (auto& [k, v] : TreeHash(Target(h))) all[h + "/target/" + k] = v;
+      for (auto& [k, v] : TreeHash(StateDir(h))) all[h + "/state/" + k] = v;
+    }
+    return all;
+  }
+
+  std::string dir_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
+void ExpectSameFile(const std::string& a, const std::string& b) {
+  auto ha = common::Sha256File(a);
+  auto hb = common::Sha256File(b);
+  ASSERT_TRUE(ha.ok()) << a;
+  ASSERT_TRUE(hb.ok()) << b;
+  EXPECT_EQ(*ha, *hb) << a << " vs " << b;
+}
+
+TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
+  StartAgents();
+  std::string inv = WriteInventory();
+  std::string plan = WritePlan();
+  std::map<std::string, std::map<std::string, std::string>> before;
+  for (const std::string& h : kHosts) before[h] = TreeHash(Target(h));
+  auto sources_before = TreeHash(Root(kHosts[0]) + "/wso2mi-4.0.0");
+
+  // 2. --check writes nothing and reports the change list.
+  auto all_before = AllTargetsAndStates();
+  CommandResult check = Mimic("run --inventory inventory.toml --plan plan.toml --check");
+  ASSERT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_EQ(AllTargetsAndStates(), all_before) << "--check changed a target or a state dir";
+  std::string check_id = RolloutId(check.output);
+  ASSERT_FALSE(check_id.empty()) << check.output;
+
+  // 1. The real migration.
+  CommandResult run = Mimic("run --inventory inventory.toml --plan plan.toml");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::string run_id = RolloutId(run.output);
+  EXPECT_THAT(run.output, HasSubstr("HOST"));
+  for (const std::string& h : kHosts) EXPECT_THAT(run.output, HasSubstr(h));
+
+  for (const std::string& h : kHosts) {
+    const std::string s = Source(h), t = Target(h);
+    // CApps, including the Data Mapper sample.
+    auto capps = common::ListFilesRecursive(s + "/repository/deployment/server/carbonapps");
+    ASSERT_TRUE(capps.ok());
+    ASSERT_GE(capps->size(), 2u);
+    for (const auto& f : *capps) {
+      ExpectSameFile(s + "/repository/deployment/server/carbonapps/" + f,
+                     t + "/repository/deployment/server/carbonapps/" + f);
+    }
+    // Artifacts: the operator's API, and the operator-modified shipped main.xml.
+    const std::string syn = "/repository/deployment/server/synapse-configs/default/";
+    ExpectSameFile(s + syn + "api/HelloApi.xml", t + syn + "api/HelloApi.xml");
+    ExpectSameFile(s + syn + "sequences/main.xml", t + syn + "sequences/main.xml");
+    // Custom components and keystores.
+    auto dropins = common::ListFilesRecursive(s + "/dropins");
+    ASSERT_TRUE(dropins.ok());
+    ASSERT_FALSE(dropins->empty());
+    for (const auto& f : *dropins) ExpectSameFile(s + "/dropins/" + f, t + "/dropins/" + f);
+    auto libs = common::ListFilesRecursive(s + "/lib");
+    ASSERT_TRUE(libs.ok());
+    for (const auto& f : *libs) ExpectSameFile(s + "/lib/" + f, t + "/lib/" + f);
+    auto sec = common::ListFilesRecursive(s + "/repository/resources/security");
+    ASSERT_TRUE(sec.ok());
+    ASSERT_GE(sec->size(), 3u);
+    for (const auto& f : *sec) {
+      ExpectSameFile(s + "/repository/resources/security/" + f,
+                     t + "/repository/resources/security/" + f);
+    }
+    // Settings carried into the target's deployment.toml, target comments kept.
+    std::string merged = ReadText(t + "/conf/deployment.toml");
+    EXPECT_THAT(merged, HasSubstr("mi-" + h + ".example.com"));
+    EXPECT_THAT(merged, HasSubstr("[[datasource]]"));
+    EXPECT_THAT(merged, HasSubstr("## Following are set of example configs"));
+  }
+  // The source home is never written.
+  EXPECT_EQ(TreeHash(Root(kHosts[0]) + "/wso2mi-4.0.0"), sources_before);
+
+  auto audit = OpenAudit();
+  ASSERT_NE(audit, nullptr);
+  ExpectCompleteEvents(*audit, run_id);
+  auto detail = audit->GetRollout(run_id);
+  ASSERT_TRUE(detail.ok());
+  EXPECT_EQ(detail->rollout.plan_sha256, *common::Sha256File(plan));
+  EXPECT_FALSE(detail->rollout.os_user.empty());
+  EXPECT_THAT(detail->rollout.cert_subject, HasSubstr("mimic-controller"));
+  // Every file change carries sha256 after, and the check reported exactly the same list.
+  auto check_list = ChangeList(*audit, check_id);
+  auto run_list = ChangeList(*audit, run_id);
+  EXPECT_EQ(check_list, run_list);
+  for (const std::string& h : kHosts) EXPECT_GE(run_list[h].size(), 8u) << h;
+  // No secret reached the audit.
+  auto events = audit->Events(run_id);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) {
+    std::string text = e.DebugString();
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("$secret{")));
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("wso2carbon\"")));  // keystore password value
+  }
+
+  // 3. A second run changes nothing.
+  auto after_first = AllTargetsAndStates();
+  CommandResult again = Mimic("run --inventory inventory.toml --plan plan.toml");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  std::string again_id = RolloutId(again.output);
+  audit = OpenAudit();
+  EXPECT_TRUE(ChangeList(*audit, again_id).empty());
+  for (const std::string& h : kHosts) {
+    EXPECT_EQ(TreeHash(Target(h)).size(), TreeHash(Target(h)).size());
+  }
+
+  // 4. Rollback puts every target back byte for byte.
+  CommandResult rb = Mimic("rollback " + run_id + " --inventory inventory.toml");
+  ASSERT_EQ(rb.exit_code, 0) << rb.output;
+  for (const std::string& h : kHosts) EXPECT_EQ(TreeHash(Target(h)), before[h]) << h;
+
+  // status and report read the audit.
+  CommandResult st = Mimic("status --inventory inventory.toml");
+  EXPECT_EQ(st.exit_code, 0) << st.output;
+  EXPECT_THAT(st.output, HasSubstr(run_id));
+  CommandResult rep = Mimic("report " + run_id + " --format json --inventory inventory.toml");
+  EXPECT_EQ(rep.exit_code, 0) << rep.output;
+  EXPECT_THAT(rep.output, HasSubstr("\"sha256_after\""));
+}
+
+TEST_F(FleetTest, ControllerWithoutFleetCertificateOrPlaintextIsRefused) {
+  StartAgents();
+  WritePlan();
+  auto before = AllTargetsAndStates();
+  WriteInventory("rogue-controller", false, "rogue.toml");
+  CommandResult rogue = Mimic("run --inventory rogue.toml --plan plan.toml");
+  EXPECT_EQ(rogue.exit_code, 2) << rogue.output;
+  EXPECT_THAT(rogue.output, HasSubstr("unreachable"));
+  WriteInventory("", true, "plain.toml");
+  CommandResult plain = Mimic("run --inventory plain.toml --plan plan.toml");
+  EXPECT_EQ(plain.exit_code, 2) << plain.output;
+  EXPECT_THAT(plain.output, HasSubstr("unreachable"));
+  EXPECT_EQ(AllTargetsAndStates(), before);
+}
+
+TEST_F(FleetTest, PathsOutsideAllowedRootsAreRefused) {
+  StartAgents();
+  WriteInventory();
+  auto before = AllTargetsAndStates();
+  std::string outside = MakeTempDir("outside");
+  // Absolute elsewhere, "..", and a symlink leading out of the root.
+  ASSERT_EQ(symlink(outside.c_str(), (Root(kHosts[2]) + "/escape").c_str()), 0);
+  struct Case {
+    std::string target;
+    std::string host;
+  } cases[] = {{outside, kHosts[0]},
+               {Root(kHosts[1]) + "/../../elsewhere", kHosts[1]},
+               {Root(kHosts[2]) + "/escape/mi", kHosts[2]}};
+  for (const Case& c : cases) {
+    WritePlan("target_home = \"" + c.target + "\"\n", "bad-plan.toml");
+    CommandResult r = Mimic("run --inventory inventory.toml --plan bad-plan.toml --limit " + c.host);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("refused")) << r.output;
+  }
+  EXPECT_TRUE(TreeHash(outside).empty());
+  unlink((Root(kHosts[2]) + "/escape").c_str());
+  EXPECT_EQ(AllTargetsAndStates(), before);
+}
+
+TEST_F(FleetTest, SymlinkInsideSourceLeadingOutIsRefusedByTheStep) {
+  StartAgents();
+  WriteInventory();
+  WritePlan();
+  std::string outside = MakeTempDir("secret");
+  WriteText(outside + "/stolen.car", "not yours");
+  ASSERT_EQ(symlink((outside + "/stolen.car").c_str(),
+                    (Source(kHosts[0]) + "/repository/deployment/server/carbonapps/evil.car").c_str()),
+            0);
+  auto before = TreeHash(Target(kHosts[0]));
+  CommandResult r = Mimic("run --inventory inventory.toml --plan plan.toml --limit mi-dev-1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("evil.car"));
+  EXPECT_FALSE(common::PathExists(Target(kHosts[0]) + "/repository/deployment/server/carbonapps/evil.car"));
+}
+
+TEST_F(FleetTest, MalformedInventoryAndPlanExitOneNamingFileLineAndKey) {
+  StartAgents();
+  WriteInventory();
+  WritePlan();
+  WriteText(dir_ + "/bad-inv.toml",
+            "[controller]\nplaintext = true\n\n[hosts.a]\naddress = 12\nenvironment = \"dev\"\n");
+  CommandResult r1 = Mimic("run --inventory bad-inv.toml --plan plan.toml");
+  EXPECT_EQ(r1.exit_code, 1) << r1.output;
+  EXPECT_THAT(r1.output, HasSubstr("bad-inv.toml:5"));
+  EXPECT_THAT(r1.output, HasSubstr("hosts.a.address"));
+
+  WriteText(dir_ + "/bad-plan.toml",
+            "[migration]\npath = \"4.0.0->4.2.0\"\n\n[[steps]]\nname = \"preflight\"\n\n"
+            "[[steps]]\nname = \"copy_everything\"\n");
+  CommandResult r2 = Mimic("run --inventory inventory.toml --plan bad-plan.toml");
+  EXPECT_EQ(r2.exit_code, 1) << r2.output;
+  EXPECT_THAT(r2.output, HasSubstr("bad-plan.toml:8"));
+  EXPECT_THAT(r2.output, HasSubstr("copy_everything"));
+
+  WriteText(dir_ + "/broken.toml", "[migration\npath = 1\n");
+  CommandResult r3 = Mimic("run --inventory inventory.toml --plan broken.toml");
+  EXPECT_EQ(r3.exit_code, 1) << r3.output;
+  EXPECT_THAT(r3.output, HasSubstr("broken.toml:1"));
+}
+
+TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
+  setenv("MIMIC_TEST_STEP_DELAY_MS", "400", 1);  // inherited by the agents only
+  StartAgents();
+  unsetenv("MIMIC_TEST_STEP_DELAY_MS");
+  WriteInventory();
+  WritePlan();
+  std::string out_path = dir_ + "/controller.out";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (chdir(dir_.c_str()) != 0) _exit(127);
+    execl(MimicBinary().c_str(), "mimic", "run", "--inventory", "inventory.toml", "--plan",
+          "plan.toml", nullptr);
+    _exit(127);
+  }
+  // Wait (bounded) until the first host has reported a step, then kill the controller.
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    seen = absl::StrContains(ReadText(out_path), "snapshot_target");
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(seen) << ReadText(out_path);
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  std::string rollout = RolloutId(ReadText(out_path));
+  ASSERT_FALSE(rollout.empty()) << ReadText(out_path);
+
+  CommandResult resumed = Mimic("resume " + rollout + " --inventory inventory.toml");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  auto audit = OpenAudit();
+  ASSERT_NE(audit, nullptr);
+  ExpectCompleteEvents(*audit, rollout);
+  // Each host was migrated by exactly one run.
+  for (const std::string& h : kHosts) {
+    auto runs = common::ListFilesRecursive(StateDir(h) + "/runs");
+    ASSERT_TRUE(runs.ok());
+    std::set<std::string> run_dirs;
+    for (const auto& f : *runs) run_dirs.insert(f.substr(0, f.find('/')));
+    EXPECT_EQ(run_dirs.size(), 1u) << h;
+    ExpectSameFile(Source(h) + "/dropins/custom-handler_1.0.0.jar",
+                   Target(h) + "/dropins/custom-handler_1.0.0.jar");
+  }
+}
+
+}  // namespace
+}  // namespace mimic::testing

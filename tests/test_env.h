@@ -1,0 +1,77 @@
+// Helpers for cross-module tests: temp dirs, certificates, MI homes built from the fixtures,
+// real mimic-agent processes on 127.0.0.1:0, the real `mimic` binary, tree hashes.
+#ifndef MIMIC_TESTS_TEST_ENV_H_
+#define MIMIC_TESTS_TEST_ENV_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mimic::testing {
+
+std::string SourceDir();    // the repository
+std::string BinaryDir();    // the build tree
+std::string FixturesDir();  // shared/fixtures
+std::string AgentBinary();
+std::string MimicBinary();
+
+// A fresh directory under the test temp dir.
+std::string MakeTempDir(const std::string& prefix);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr interleaved
+};
+// Runs `command` with /bin/sh; fails the test (ADD_FAILURE) only when it cannot be started.
+CommandResult RunCommand(const std::string& command);
+std::string ShellQuote(const std::string& s);
+
+// deploy/make-certs.sh OUTDIR HOSTS... (with the rogue CA and client for refusal tests).
+void MakeCerts(const std::string& out_dir, const std::vector<std::string>& hosts);
+// deploy/make-mi-home.sh VERSION DEST --profile PROFILE [--hostname NAME].
+void MakeMiHome(const std::string& version, const std::string& dest, const std::string& profile,
+                const std::string& hostname = "");
+
+// path (relative to root) -> "sha256 mode" for every regular file and symlink; directories
+// as "dir mode". Two equal maps mean byte-for-byte equal trees.
+std::map<std::string, std::string> TreeHash(const std::string& root);
+
+// A mimic-agent child process.
+class AgentProcess {
+ public:
+  struct Options {
+    std::string name;        // its certificate name (certs/<name>.pem)
+    std::string certs_dir;
+    std::string state_dir;
+    std::vector<std::string> allowed_roots;
+    bool plaintext = false;
+  };
+  explicit AgentProcess(Options o) : o_(std::move(o)) {}
+  ~AgentProcess();
+  AgentProcess(const AgentProcess&) = delete;  // owns a child process
+  AgentProcess& operator=(const AgentProcess&) = delete;
+
+  // Starts the agent and waits (bounded) until it has written its port. Returns false and
+  // records a test failure when it does not come up.
+  bool Start();
+  void Kill(int sig);  // sends sig and reaps the process
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const Options& options() const { return o_; }
+  std::string log_path() const { return o_.state_dir + ".log"; }
+
+ private:
+  Options o_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// Writes a text file (parents created).
+void WriteText(const std::string& path, const std::string& text);
+std::string ReadText(const std::string& path);
+
+}  // namespace mimic::testing
+
+#endif  // MIMIC_TESTS_TEST_ENV_H_
