@@ -6,7 +6,6 @@
 #include <string_view>
 #include <vector>
 
-
 namespace mimic::common {
 namespace {
 
@@ -29,7 +28,9 @@ std::string CleanComponent(std::string_view c) {
   while (!c.empty() && IsSpace(c.front())) c.remove_prefix(1);
   while (!c.empty() && IsSpace(c.back())) c.remove_suffix(1);
   if (size_t b = c.find('['); b != std::string_view::npos) c = c.substr(0, b);
-  while (!c.empty() && (c.front() == '\'' || c.front() == '"' || c.front() == '-')) c.remove_prefix(1);
+  while (!c.empty() && (c.front() == '\'' || c.front() == '"' || c.front() == '-')) {
+    c.remove_prefix(1);
+  }
   while (!c.empty() && (c.back() == '\'' || c.back() == '"')) c.remove_suffix(1);
   return Lower(c);
 }
@@ -56,7 +57,8 @@ void RedactUrlUserinfo(std::string& text) {
   while ((pos = text.find("://", pos)) != std::string::npos) {
     size_t start = pos + 3;
     size_t end = start;
-    while (end < text.size() && std::string_view(" \t\r\n/\"'<>?#").find(text[end]) == std::string_view::npos) {
+    while (end < text.size() &&
+           std::string_view(" \t\r\n/\"'<>?#").find(text[end]) == std::string_view::npos) {
       ++end;
     }
     std::string_view authority(text.data() + start, end - start);
@@ -77,7 +79,9 @@ size_t ValueEnd(const std::string& text, size_t& begin, bool to_line_end) {
   char q = text[begin];
   if (q == '"' || q == '\'') {
     size_t i = ++begin;
-    while (i < text.size() && text[i] != q && text[i] != '\n') i += (q == '"' && text[i] == '\\') ? 2 : 1;
+    while (i < text.size() && text[i] != q && text[i] != '\n') {
+      i += (q == '"' && text[i] == '\\') ? 2 : 1;
+    }
     return std::min(i, text.size());
   }
   size_t i = begin;
@@ -86,7 +90,9 @@ size_t ValueEnd(const std::string& text, size_t& begin, bool to_line_end) {
     while (i > begin && (text[i - 1] == ' ' || text[i - 1] == '\t')) --i;
     return i;
   }
-  while (i < text.size() && std::string_view(" \t\r\n,;&)\"'").find(text[i]) == std::string_view::npos) ++i;
+  while (i < text.size() &&
+         std::string_view(" \t\r\n,;&)\"'").find(text[i]) == std::string_view::npos)
+    ++i;
   return i;
 }
 
@@ -112,7 +118,8 @@ void RedactKeyValues(std::string& text) {
     while (i < text.size() && IsKeyChar(text[i])) ++i;
     std::string_view token(text.data() + start, i - start);
     bool is_flag = token.starts_with("-");
-    bool boundary = start == 0 || text[start - 1] == ' ' || text[start - 1] == '\t' || text[start - 1] == '\n';
+    bool boundary =
+        start == 0 || text[start - 1] == ' ' || text[start - 1] == '\t' || text[start - 1] == '\n';
     if (is_flag && boundary && token.starts_with("-p") && !token.starts_with("--") &&
         token.size() > 2 && OnMysqlLine(text, start)) {
       size_t end = start + 2;
@@ -122,7 +129,9 @@ void RedactKeyValues(std::string& text) {
     }
     if (!IsSecretKey(token)) continue;
     size_t j = i;
-    if (j < text.size() && (text[j] == '"' || text[j] == '\'') && start > 0 && text[start - 1] == text[j]) ++j;
+    if (j < text.size() && (text[j] == '"' || text[j] == '\'') && start > 0 &&
+        text[start - 1] == text[j])
+      ++j;
     size_t k = j;
     while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
     bool to_line_end = false;
@@ -158,8 +167,8 @@ bool IsSecretKey(std::string_view dotted_key) {
   if (parts.empty()) return false;
   if (parts.size() >= 2 && CleanComponent(parts.front()) == "secrets") return true;
   std::string last = CleanComponent(parts.back());
-  return last.ends_with("password") || last == "secret" || last == "secret_key" || last == "token" ||
-         last == "private_key";
+  return last.ends_with("password") || last == "secret" || last == "secret_key" ||
+         last == "token" || last == "private_key";
 }
 
 bool HoldsSecretReference(std::string_view value) {

@@ -60,16 +60,19 @@ TEST(RedactTextTest, TomlAndPropertiesAssignments) {
   EXPECT_EQ(RedactText("password = \"wso2carbon\""), "password = \"<redacted>\"");
   EXPECT_EQ(RedactText("key_password='x y'"), "key_password='<redacted>'");
   EXPECT_EQ(RedactText("password=hunter2 user=admin"), "password=<redacted> user=admin");
-  EXPECT_EQ(RedactText("user.password = \"a\\\"b\" # note"), "user.password = \"<redacted>\" # note");
+  EXPECT_EQ(RedactText("user.password = \"a\\\"b\" # note"),
+            "user.password = \"<redacted>\" # note");
 }
 
 TEST(RedactTextTest, ColonSeparatedValuesRunToEndOfLine) {
   EXPECT_EQ(RedactText("password: my secret phrase  \nnext: 1"), "password: <redacted>  \nnext: 1");
-  EXPECT_EQ(RedactText("{\"password\": \"x\", \"user\": \"u\"}"), "{\"password\": \"<redacted>\", \"user\": \"u\"}");
+  EXPECT_EQ(RedactText("{\"password\": \"x\", \"user\": \"u\"}"),
+            "{\"password\": \"<redacted>\", \"user\": \"u\"}");
 }
 
 TEST(RedactTextTest, CommandLineFlags) {
-  EXPECT_EQ(RedactText("tool --password s3cret --user admin"), "tool --password <redacted> --user admin");
+  EXPECT_EQ(RedactText("tool --password s3cret --user admin"),
+            "tool --password <redacted> --user admin");
   EXPECT_EQ(RedactText("tool --password=s3cret"), "tool --password=<redacted>");
   EXPECT_EQ(RedactText("mysqldump -u root -ps3cret db"), "mysqldump -u root -p<redacted> db");
   // Outside a MySQL command line, "-p..." is an ordinary flag.
@@ -77,11 +80,13 @@ TEST(RedactTextTest, CommandLineFlags) {
 }
 
 TEST(RedactTextTest, UrlUserinfo) {
-  EXPECT_EQ(RedactText("postgresql://mimic:pa55@db:5432/audit"), "postgresql://mimic:<redacted>@db:5432/audit");
+  EXPECT_EQ(RedactText("postgresql://mimic:pa55@db:5432/audit"),
+            "postgresql://mimic:<redacted>@db:5432/audit");
   EXPECT_EQ(RedactText("url = \"jdbc:mysql://root:pw@h:3306/x?useSSL=false\""),
             "url = \"jdbc:mysql://root:<redacted>@h:3306/x?useSSL=false\"");
   EXPECT_EQ(RedactText("https://example.com:9443/path"), "https://example.com:9443/path");
-  EXPECT_EQ(RedactText("jdbc:sqlserver://h;user=sa;password=Pw1;db=x"), "jdbc:sqlserver://h;user=sa;password=<redacted>;db=x");
+  EXPECT_EQ(RedactText("jdbc:sqlserver://h;user=sa;password=Pw1;db=x"),
+            "jdbc:sqlserver://h;user=sa;password=<redacted>;db=x");
 }
 
 TEST(RedactTextTest, SecretReferences) {

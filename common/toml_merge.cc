@@ -1,5 +1,7 @@
 #include "common/toml_merge.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -9,8 +11,6 @@
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -49,6 +49,8 @@ struct Edit {  // replaces lines [first, last] (last = first - 1: inserts before
   int seq;
 };
 
+// Carries items into the target as line edits and appended tables, reporting each key and
+// remembering what Verify() must find in the result. Borrows the target, defaults and options.
 class Merger {
  public:
   Merger(const Doc& target, const Doc* defaults, const MergeOptions& opts, std::string file)
@@ -70,11 +72,12 @@ class Merger {
       lines.erase(lines.begin() + e.first, lines.begin() + e.last + 1);
       lines.insert(lines.begin() + e.first, e.lines.begin(), e.lines.end());
     }
-    std::string out = absl::StrJoin(lines, "\n");
-    if (target_.final_newline || (!appendix_.empty() && !out.empty())) out += "\n";
+    const std::string eol = target_.crlf ? "\r\n" : "\n";
+    std::string out = absl::StrJoin(lines, eol);
+    if (target_.final_newline || (!appendix_.empty() && !out.empty())) out += eol;
     for (const auto& [table, chunk] : appendix_) {
-      if (!out.empty() && !out.ends_with("\n\n")) out += "\n";
-      absl::StrAppend(&out, absl::StrJoin(chunk, "\n"), "\n");
+      if (!out.empty() && !out.ends_with(eol + eol)) out += eol;
+      absl::StrAppend(&out, absl::StrJoin(chunk, eol), eol);
     }
     return out;
   }
@@ -82,7 +85,10 @@ class Merger {
   // Re-parses `merged` and checks every decided value and every untouched target value.
   absl::Status Verify(const std::string& merged) const {
     auto parsed = ParseToml(merged, "merged deployment.toml");
-    if (!parsed.ok()) return absl::InternalError(absl::StrCat("merge produced invalid TOML: ", parsed.status().message()));
+    if (!parsed.ok()) {
+      return absl::InternalError(
+          absl::StrCat("merge produced invalid TOML: ", parsed.status().message()));
+    }
     auto find = [&](const Path& p) {
       const toml::node* n = &*parsed;
       for (const std::string& k : p) {
@@ -92,9 +98,9 @@ class Merger {
       return n;
     };
     auto check = [&](const Path& p, const std::string& canon) {
-      return Canon(find(p)) == canon
-                 ? absl::OkStatus()
-                 : absl::InternalError(absl::StrCat("merge self-check failed for key ", JoinPath(p)));
+      return Canon(find(p)) == canon ? absl::OkStatus()
+                                     : absl::InternalError(absl::StrCat(
+                                           "merge self-check failed for key ", JoinPath(p)));
     };
     for (const auto& [p, canon] : expect_) RETURN_IF_ERROR(check(p, canon));
     for (const Leaf& l : target_.leaves) {
@@ -116,7 +122,8 @@ class Merger {
     c.set_file(file_);
     c.set_key(key);
     c.set_action(action);
-    bool secret = IsSecretKey(key) || HoldsSecretReference(old_value) || HoldsSecretReference(new_value);
+    bool secret =
+        IsSecretKey(key) || HoldsSecretReference(old_value) || HoldsSecretReference(new_value);
     auto shown = [&](std::string_view v) {
       if (v.empty() || v == kAbsent) return std::string();
       if (secret) return std::string(kRedacted);
@@ -131,15 +138,18 @@ class Merger {
     changes.push_back(std::move(c));
   }
 
-  static std::string Action(const Item& it, const char* action) { return it.origin.empty() ? action : "rename"; }
+  static std::string Action(const Item& it, const char* action) {
+    return it.origin.empty() ? action : "rename";
+  }
 
-  // Why `path` cannot be placed in the target (a prefix is a value, or it is there as another kind).
+  // Why `path` cannot go into the target: a prefix is a value there, or it has another shape.
   std::string Clash(const Path& path, bool is_unit) const {
     for (size_t n = 1; n < path.size(); ++n) {
       const toml::node* node = target_.Find(Path(path.begin(), path.begin() + n));
       if (node == nullptr) return "";
       if (!node->is_table() || node->as_table()->is_inline()) {
-        return absl::StrCat("the target defines ", JoinPath(Path(path.begin(), path.begin() + n)), " as a value");
+        return absl::StrCat("the target defines ", JoinPath(Path(path.begin(), path.begin() + n)),
+                            " as a value");
       }
     }
     const toml::node* node = target_.Find(path);
@@ -152,8 +162,8 @@ class Merger {
   }
 
   // Decides a difference: true = write the source's value. Errors for conflict = "fail".
-  absl::StatusOr<bool> Decide(const Item& it, const std::string& key, const std::string& target_canon,
-                              std::string* note) {
+  absl::StatusOr<bool> Decide(const Item& it, const std::string& key,
+                              const std::string& target_canon, std::string* note) {
     if (it.from_override) {
       *note = Note(it.note, "set by the plan's overrides");
       return true;
@@ -169,11 +179,13 @@ class Merger {
                                                         " and conflict = \"fail\""));
     }
     bool source = opts_.conflict == "source";
-    *note = Note(it.note, source ? "conflict: the source's value replaced the target's (conflict = source)"
-                                 : "conflict: the target's value was kept (conflict = target)");
+    *note = Note(it.note,
+                 source ? "conflict: the source's value replaced the target's (conflict = source)"
+                        : "conflict: the target's value was kept (conflict = target)");
     if (defaults_ != nullptr || !source) {
-      warnings.push_back(absl::StrCat("conflict at ", key, known, ": ",
-                                      source ? "the source's value was written" : "the target's value was kept"));
+      warnings.push_back(
+          absl::StrCat("conflict at ", key, known, ": ",
+                       source ? "the source's value was written" : "the target's value was kept"));
     }
     return source;
   }
@@ -201,7 +213,8 @@ class Merger {
     if (tl == nullptr) {
       Place(it);
       expect_.emplace_back(it.path, it.canon);
-      Report(key, Action(it, "add"), "", it.text, Note(it.note, it.from_override ? "set by the plan's overrides" : ""));
+      Report(key, Action(it, "add"), "", it.text,
+             Note(it.note, it.from_override ? "set by the plan's overrides" : ""));
       return absl::OkStatus();
     }
     std::string old_text = target_.Text(tl->span);
@@ -217,16 +230,19 @@ class Merger {
     Report(key, apply ? Action(it, "change") : "drop", old_text, it.text, note);
     if (apply) {
       const Span& s = tl->span;
-      std::string text = absl::StrCat(target_.lines[s.bl].substr(0, s.bc), it.text, target_.lines[s.el].substr(s.ec));
+      std::string text = absl::StrCat(target_.lines[s.bl].substr(0, s.bc), it.text,
+                                      target_.lines[s.el].substr(s.ec));
       edits_.push_back({s.bl, s.el, SplitLines(text), seq_++});
     }
     return absl::OkStatus();
   }
 
-  // Where a missing leaf goes: into the target's table when it has one, else a new table at the end.
+  // Where a missing leaf goes: into the target's table if it has one, else a new table at the end.
   void Place(const Item& it) {
     const Path& path = it.path;
-    Path table = StartsWith(path, it.table) && it.table.size() < path.size() ? it.table : Path(path.begin(), path.end() - 1);
+    Path table = StartsWith(path, it.table) && it.table.size() < path.size()
+                     ? it.table
+                     : Path(path.begin(), path.end() - 1);
     size_t q = 0;  // the longest prefix of path that is a table in the target
     while (q + 1 < path.size()) {
       const toml::node* n = target_.Find(Path(path.begin(), path.begin() + q + 1));
@@ -294,7 +310,9 @@ class Merger {
       chunk.push_back(it.text);
       appendix_.emplace_back(std::nullopt, std::move(chunk));
       expect_.emplace_back(it.path, Canon(source));
-      for (const auto& [k, v] : source_flat) Report(k, "add", "", v, note_for(k, it.from_override ? "set by the plan's overrides" : ""));
+      for (const auto& [k, v] : source_flat) {
+        Report(k, "add", "", v, note_for(k, it.from_override ? "set by the plan's overrides" : ""));
+      }
       return absl::OkStatus();
     }
     Flatten(*tu->node, key, target_flat);
@@ -310,13 +328,18 @@ class Merger {
     for (const auto& [k, v] : source_flat) {
       auto t = target_values.find(k);
       std::string old_value = t == target_values.end() ? "" : t->second;
-      const char* action = old_value == v ? "keep" : !apply ? "drop" : old_value.empty() ? "add" : "change";
+      const char* action = old_value == v      ? "keep"
+                           : !apply            ? "drop"
+                           : old_value.empty() ? "add"
+                                               : "change";
       Report(k, action, old_value, v, note_for(k, old_value == v ? "" : note));
       seen.insert(k);
     }
     if (!apply || target_canon == Canon(source)) return absl::OkStatus();
     for (const auto& [k, v] : target_flat) {
-      if (!seen.count(k)) Report(k, "remove", v, "", Note("the target's [[" + key + "]] blocks were replaced", note));
+      if (!seen.count(k)) {
+        Report(k, "remove", v, "", Note("the target's [[" + key + "]] blocks were replaced", note));
+      }
     }
     for (size_t b = 0; b < tu->blocks.size(); ++b) {
       edits_.push_back({tu->blocks[b].first, tu->blocks[b].second,
@@ -339,18 +362,20 @@ class Merger {
 
 }  // namespace
 
-absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text, const std::string& source_name,
-                                                const std::string& target_text, const std::string& target_name,
+absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
+                                                const std::string& source_name,
+                                                const std::string& target_text,
+                                                const std::string& target_name,
                                                 const MergeOptions& opts) {
   static const std::set<std::pair<std::string, std::string>> kPaths = {
       {"1.2.0", "4.0.0"}, {"4.0.0", "4.2.0"}, {"1.2.0", "4.2.0"}};
   if (!kPaths.count({opts.from_version, opts.to_version})) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported deployment.toml merge ", opts.from_version,
-                                                   " -> ", opts.to_version));
+    return absl::InvalidArgumentError(absl::StrCat("unsupported deployment.toml merge ",
+                                                   opts.from_version, " -> ", opts.to_version));
   }
   if (opts.conflict != "source" && opts.conflict != "target" && opts.conflict != "fail") {
-    return absl::InvalidArgumentError(absl::StrCat("conflict must be \"source\", \"target\" or \"fail\", not \"",
-                                                   opts.conflict, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "conflict must be \"source\", \"target\" or \"fail\", not \"", opts.conflict, "\""));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Doc> source, Doc::Parse(source_text, source_name));
   ASSIGN_OR_RETURN(std::unique_ptr<Doc> target, Doc::Parse(target_text, target_name));
@@ -362,7 +387,8 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text, 
   std::vector<Item> items = ItemsOf(*source);
   RETURN_IF_ERROR(ApplyRules(items, opts.from_version, opts.to_version, warnings));
   if (!opts.overrides_toml.empty()) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Doc> overrides, Doc::Parse(opts.overrides_toml, "plan overrides"));
+    ASSIGN_OR_RETURN(std::unique_ptr<Doc> overrides,
+                     Doc::Parse(opts.overrides_toml, "plan overrides"));
     std::vector<Item> override_items = ItemsOf(*overrides);
     RETURN_IF_ERROR(ApplyRules(override_items, opts.from_version, opts.to_version, warnings));
     Overlay(items, std::move(override_items));

@@ -1,12 +1,12 @@
 #include "common/toml_merge.h"
 
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "absl/status/status.h"
 #include "common/redact.h"
@@ -28,7 +28,9 @@ std::string ReadFixture(const std::string& rel) {
   return ss.str();
 }
 
-std::string Default(const std::string& version) { return ReadFixture("mi/" + version + "/conf/deployment.toml"); }
+std::string Default(const std::string& version) {
+  return ReadFixture("mi/" + version + "/conf/deployment.toml");
+}
 
 // A production MI 4.0.0 deployment.toml as an operator would have it.
 constexpr char kOperator400[] = R"(# mi-prod-01: production Micro Integrator
@@ -146,8 +148,9 @@ keystore_password = "[Ks!Plain]"
 ops_password = "[Ops!Plain]"
 )";
 
-const std::vector<std::string> kPlainSecrets = {"Adm1n!Plain", "Db!Plain", "Ks!Plain", "Ops!Plain", "Rep0rts!Plain",
-                                                "Trust!Plain", "Mon!Plain", "Url!Plain", "$secret{"};
+const std::vector<std::string> kPlainSecrets = {"Adm1n!Plain", "Db!Plain",      "Ks!Plain",
+                                                "Ops!Plain",   "Rep0rts!Plain", "Trust!Plain",
+                                                "Mon!Plain",   "Url!Plain",     "$secret{"};
 
 MergeOptions Opts(const std::string& from, const std::string& to) {
   MergeOptions o;
@@ -168,13 +171,18 @@ const mimic::v1::ConfigChange* FindChange(const MergeResult& r, const std::strin
 // Every key of a TOML document, spelled as the change list spells it.
 void FlattenKeys(const toml::node& n, const std::string& key, std::vector<std::string>& out) {
   auto quote = [](std::string_view k) {
-    bool bare = !k.empty() && k.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-                                  std::string_view::npos;
+    bool bare =
+        !k.empty() &&
+        k.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+            std::string_view::npos;
     return bare ? std::string(k) : "'" + std::string(k) + "'";
   };
   if (const auto* t = n.as_table(); t != nullptr && !t->is_inline()) {
-    for (const auto& [k, v] : *t) FlattenKeys(v, key.empty() ? quote(k.str()) : key + "." + quote(k.str()), out);
-  } else if (n.is_array_of_tables() && !n.as_array()->empty() && !n.as_array()->get(0)->as_table()->is_inline()) {
+    for (const auto& [k, v] : *t) {
+      FlattenKeys(v, key.empty() ? quote(k.str()) : key + "." + quote(k.str()), out);
+    }
+  } else if (n.is_array_of_tables() && !n.as_array()->empty() &&
+             !n.as_array()->get(0)->as_table()->is_inline()) {
     for (size_t i = 0; i < n.as_array()->size(); ++i) {
       FlattenKeys(*n.as_array()->get(i), key + "[" + std::to_string(i) + "]", out);
     }
@@ -188,7 +196,8 @@ class Merge400To420Test : public ::testing::Test {
   void SetUp() override {
     opts_ = Opts("4.0.0", "4.2.0");
     opts_.target_default_text = Default("4.2.0");
-    auto r = MergeDeploymentToml(kOperator400, "old/deployment.toml", Default("4.2.0"), "new/deployment.toml", opts_);
+    auto r = MergeDeploymentToml(kOperator400, "old/deployment.toml", Default("4.2.0"),
+                                 "new/deployment.toml", opts_);
     ASSERT_TRUE(r.ok()) << r.status();
     result_ = *r;
     merged_ = Parse(result_.merged_text);
@@ -210,15 +219,18 @@ TEST_F(Merge400To420Test, CarriesEveryOperatorValue) {
   EXPECT_EQ(m["datasource"][0]["id"].value_or(std::string()), "WSO2CarbonDB");
   EXPECT_EQ(m["datasource"][0]["pool_options"]["maxActive"].value_or(0), 50);
   EXPECT_EQ(m["datasource"][1]["driver"].value_or(std::string()), "com.mysql.cj.jdbc.Driver");
-  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()), "repository/resources/security/prod-keystore.jks");
+  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
+            "repository/resources/security/prod-keystore.jks");
   EXPECT_EQ(m["keystore"]["primary"]["alias"].value_or(std::string()), "mi-prod");
   EXPECT_EQ(m["truststore"]["password"].value_or(std::string()), "Trust!Plain");
   EXPECT_EQ(m["transport"]["http"]["socket_timeout"].value_or(0), 120000);
   EXPECT_EQ(m["transport"]["http"]["listener"]["port"].value_or(0), 8290);
   EXPECT_EQ(m["transport"]["jms"]["listener_enable"].value_or(false), true);
-  EXPECT_EQ(m["transport"]["jms"]["listener"][0]["parameter"]["provider_url"].value_or(std::string()),
-            "tcp://activemq.example.com:61616");
-  EXPECT_EQ(m["custom_transport"]["listener"][0]["parameter"]["transport.hl7.TimeOut"].value_or(0), 10000);
+  EXPECT_EQ(
+      m["transport"]["jms"]["listener"][0]["parameter"]["provider_url"].value_or(std::string()),
+      "tcp://activemq.example.com:61616");
+  EXPECT_EQ(m["custom_transport"]["listener"][0]["parameter"]["transport.hl7.TimeOut"].value_or(0),
+            10000);
   EXPECT_EQ(m["custom_transport"]["sender"][0]["protocol"].value_or(std::string()), "hl7");
   EXPECT_EQ(m["management_api"]["cors"]["allowed_origins"].as_array()->size(), 2u);
   EXPECT_EQ(m["system"]["parameter"]["retry_policy"]["count"].value_or(0), 3);
@@ -234,14 +246,18 @@ TEST_F(Merge400To420Test, KeepsTargetCommentsAndLayout) {
   EXPECT_THAT(t, HasSubstr("# [[transport.phase_order]]"));
   EXPECT_THAT(t, HasSubstr("# dashboard_url = \"https://localhost:9743/dashboard/api/\""));
   // Changed keys are edited in place; a missing key goes after the last key of its table.
-  EXPECT_THAT(t, StartsWith("[server]\nhostname = \"mi-prod-01.example.com\"\noffset = 5\nhot_deployment = false\n"
-                            "# offset  = 10\n\n[user_store]\ntype = \"database\"\nclass = "));
+  EXPECT_THAT(
+      t, StartsWith(
+             "[server]\nhostname = \"mi-prod-01.example.com\"\noffset = 5\nhot_deployment = false\n"
+             "# offset  = 10\n\n[user_store]\ntype = \"database\"\nclass = "));
   // Source formatting of values (trailing comments, multi-line arrays) travels with new tables.
   EXPECT_THAT(t, HasSubstr("[transport.http]\nsocket_timeout = 120000   # milliseconds\n"));
   EXPECT_THAT(t, HasSubstr("allowed_origins = [\n  \"https://dashboard.example.com\",\n"));
   // Comments directly above a source table come along with it.
   EXPECT_THAT(t, HasSubstr("# HL7 over MLLP, port 9292\n[[custom_transport.listener]]\n"));
-  EXPECT_THAT(t, HasSubstr("# Reporting database of the data services\n[[datasource]]\nid = \"ReportsDB\""));
+  EXPECT_THAT(
+      t,
+      HasSubstr("# Reporting database of the data services\n[[datasource]]\nid = \"ReportsDB\""));
 }
 
 TEST_F(Merge400To420Test, MapsOpentracingToOpentelemetry) {
@@ -258,20 +274,24 @@ TEST_F(Merge400To420Test, MapsOpentracingToOpentelemetry) {
   ASSERT_NE(type, nullptr);
   EXPECT_EQ(type->action(), "rename");
   EXPECT_EQ(type->new_value(), "\"jaeger\"");
-  for (const char* dropped : {"opentracing.jaeger.reporter.log_spans", "opentracing.jaeger.sampler.manager_host"}) {
+  for (const char* dropped :
+       {"opentracing.jaeger.reporter.log_spans", "opentracing.jaeger.sampler.manager_host"}) {
     const auto* c = FindChange(result_, dropped);
     ASSERT_NE(c, nullptr) << dropped;
     EXPECT_EQ(c->action(), "drop");
     EXPECT_THAT(c->note(), HasSubstr("no equivalent in 4.2.0"));
   }
-  EXPECT_THAT(result_.warnings, testing::Contains(HasSubstr("opentracing.jaeger.reporter.log_spans")));
+  EXPECT_THAT(result_.warnings,
+              testing::Contains(HasSubstr("opentracing.jaeger.reporter.log_spans")));
 }
 
 TEST_F(Merge400To420Test, InternalUsersStayAdmins) {
   const auto* users = merged_["internal_apis"]["users"].as_array();
   ASSERT_NE(users, nullptr);
   ASSERT_EQ(users->size(), 2u);
-  for (size_t i = 0; i < 2; ++i) EXPECT_EQ((*users)[i].as_table()->at_path("user.is_admin").value_or(false), true);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*users)[i].as_table()->at_path("user.is_admin").value_or(false), true);
+  }
   const auto* c = FindChange(result_, "internal_apis.users[1].user.is_admin");
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->action(), "add");
@@ -328,7 +348,8 @@ TEST_F(Merge400To420Test, NoSecretValueInChangesOrWarnings) {
 }
 
 TEST_F(Merge400To420Test, IsIdempotent) {
-  auto again = MergeDeploymentToml(kOperator400, "old/deployment.toml", result_.merged_text, "new/deployment.toml", opts_);
+  auto again = MergeDeploymentToml(kOperator400, "old/deployment.toml", result_.merged_text,
+                                   "new/deployment.toml", opts_);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->merged_text, result_.merged_text);
   for (const auto& c : again->changes) {
@@ -354,7 +375,8 @@ TEST(MergeConflictTest, SourceWinsAndWarns) {
   toml::table m = Parse(r->merged_text);
   EXPECT_EQ(m["server"]["hostname"].value_or(std::string()), "mi-prod-01.example.com");
   EXPECT_EQ(m["datasource"].as_array()->size(), 2u);
-  EXPECT_EQ(m["datasource"][0]["url"].value_or(std::string()), "jdbc:postgresql://db.example.com:5432/userdb");
+  EXPECT_EQ(m["datasource"][0]["url"].value_or(std::string()),
+            "jdbc:postgresql://db.example.com:5432/userdb");
   EXPECT_THAT(r->warnings, testing::Contains(HasSubstr("conflict at server.hostname")));
   EXPECT_THAT(r->warnings, testing::Contains(HasSubstr("conflict at datasource")));
   EXPECT_THAT(r->warnings, Not(testing::Contains(HasSubstr("keystore.primary.password"))));
@@ -406,7 +428,9 @@ TEST(MergeOverridesTest, OverridesWinAndFollowTheRules) {
   MergeOptions o = Opts("4.0.0", "4.2.0");
   o.target_default_text = Default("4.2.0");
   o.conflict = "fail";
-  o.overrides_toml = "[server]\noffset = 20\n\n[[internal_apis.users]]\nuser.name = \"admin2\"\nuser.password = \"x\"\n";
+  o.overrides_toml =
+      "[server]\noffset = 20\n\n[[internal_apis.users]]\nuser.name = \"admin2\"\nuser.password = "
+      "\"x\"\n";
   auto r = MergeDeploymentToml(kOperator400, "old", EditedTarget(), "new", o);
   EXPECT_FALSE(r.ok());  // hostname still conflicts
   o.conflict = "source";
@@ -430,8 +454,10 @@ TEST(Merge120Test, KeystoreTlsBecomesPrimaryWithPaths) {
   ASSERT_TRUE(r.ok()) << r.status();
   toml::table m = Parse(r->merged_text);
   EXPECT_FALSE(m["keystore"].as_table()->contains("tls"));
-  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()), "repository/resources/security/custom.jks");
-  EXPECT_EQ(m["truststore"]["file_name"].value_or(std::string()), "repository/resources/security/client-truststore.jks");
+  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
+            "repository/resources/security/custom.jks");
+  EXPECT_EQ(m["truststore"]["file_name"].value_or(std::string()),
+            "repository/resources/security/client-truststore.jks");
   const auto* f = FindChange(*r, "keystore.primary.file_name");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->action(), "rename");
@@ -448,11 +474,13 @@ TEST(Merge120Test, KeystoreTlsBecomesPrimaryWithPaths) {
 }
 
 TEST(Merge120Test, PrimaryWinsOverTls) {
-  std::string source = Default("1.2.0") + "\n[keystore.primary]\nfile_name = \"prod.jks\"\nalias = \"prod\"\n";
+  std::string source =
+      Default("1.2.0") + "\n[keystore.primary]\nfile_name = \"prod.jks\"\nalias = \"prod\"\n";
   auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", Opts("1.2.0", "4.0.0"));
   ASSERT_TRUE(r.ok()) << r.status();
   toml::table m = Parse(r->merged_text);
-  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()), "repository/resources/security/prod.jks");
+  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
+            "repository/resources/security/prod.jks");
   EXPECT_EQ(m["keystore"]["primary"]["alias"].value_or(std::string()), "prod");
   const auto* tls = FindChange(*r, "keystore.tls.alias");
   ASSERT_NE(tls, nullptr);
@@ -470,7 +498,8 @@ TEST(Merge120Test, ChainedTo420WithZipkin) {
   auto r = MergeDeploymentToml(source, "old", Default("4.2.0"), "new", o);
   ASSERT_TRUE(r.ok()) << r.status();
   toml::table m = Parse(r->merged_text);
-  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()), "repository/resources/security/wso2carbon.jks");
+  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
+            "repository/resources/security/wso2carbon.jks");
   EXPECT_EQ(m["opentelemetry"]["type"].value_or(std::string()), "zipkin");
   EXPECT_EQ(m["opentelemetry"]["url"].value_or(std::string()), "http://zipkin:9411/api/v2/spans");
   EXPECT_FALSE(m["opentelemetry"].as_table()->contains("host"));
@@ -479,20 +508,58 @@ TEST(Merge120Test, ChainedTo420WithZipkin) {
 
 TEST(MergeLayoutTest, MultiLineValuesDottedKeysAndNewTables) {
   const std::string target =
-      "# top\n[a]\narr = [\n  1,\n  2,\n]  # trailing\nx = 1\n\n# about b\n[transport]\njms.sender_enable = true\n";
+      "# top\n[a]\narr = [\n  1,\n  2,\n]  # trailing\nx = 1\n\n# about "
+      "b\n[transport]\njms.sender_enable = true\n";
   const std::string source =
       "[a]\narr = [3]\nx = 2\ny = \"\"\"\nm\n\"\"\"\n[transport.jms]\nlistener_enable = true\n"
       "# new table\n[c.d]\nk = 'v'\n";
   auto r = MergeDeploymentToml(source, "old", target, "new", Opts("4.0.0", "4.2.0"));
   ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(
+      r->merged_text,
+      "# top\n[a]\narr = [3]  # trailing\nx = 2\ny = \"\"\"\nm\n\"\"\"\n\n# about b\n[transport]\n"
+      "jms.sender_enable = true\njms.listener_enable = true\n\n# new table\n[c.d]\nk = 'v'\n");
+}
+
+TEST(MergeLayoutTest, ReplacesScatteredArrayBlocksWithSubTables) {
+  const std::string target =
+      "[[ds]]\nid = \"A\"\n[ds.pool]\nmax = 1\n# trailing comment stays\n\n[server]\nx = "
+      "1\n\n[[ds]]\nid = \"B\"\n";
+  auto r =
+      MergeDeploymentToml("[[ds]]\nid = \"C\"\n", "old", target, "new", Opts("4.0.0", "4.2.0"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->merged_text, "[[ds]]\nid = \"C\"\n# trailing comment stays\n\n[server]\nx = 1\n\n");
+  EXPECT_EQ(FindChange(*r, "ds[0].id")->action(), "change");
+  EXPECT_EQ(FindChange(*r, "ds[0].pool.max")->action(), "remove");
+  EXPECT_EQ(FindChange(*r, "ds[1].id")->action(), "remove");
+}
+
+TEST(MergeLayoutTest, KeepsCrlfLineEndings) {
+  auto r = MergeDeploymentToml(
+      "[server]\nhostname = \"h\"\noffset = 1\n[management_api]\nprotocols = \"https\"\n", "old",
+      "[server]\r\nhostname = \"localhost\"  # name\r\n", "new", Opts("4.0.0", "4.2.0"));
+  ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->merged_text,
-            "# top\n[a]\narr = [3]  # trailing\nx = 2\ny = \"\"\"\nm\n\"\"\"\n\n# about b\n[transport]\n"
-            "jms.sender_enable = true\njms.listener_enable = true\n\n# new table\n[c.d]\nk = 'v'\n");
+            "[server]\r\nhostname = \"h\"  # name\r\noffset = "
+            "1\r\n\r\n[management_api]\r\nprotocols = \"https\"\r\n");
+}
+
+TEST(MergeLayoutTest, ReportsKeysTheTargetShapesDifferently) {
+  const std::string target = "[transport]\nhttp = { socket_timeout = 1 }\n";
+  auto r = MergeDeploymentToml("[transport.http]\nsocket_timeout = 5\n", "old", target, "new",
+                               Opts("4.0.0", "4.2.0"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->merged_text, target);
+  const auto* c = FindChange(*r, "transport.http.socket_timeout");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->action(), "drop");
+  EXPECT_THAT(r->warnings,
+              testing::Contains(HasSubstr("the target defines transport.http as a value")));
 }
 
 TEST(MergeErrorsTest, ParseErrorNamesFileLineColumn) {
-  auto r = MergeDeploymentToml("[server]\nhostname = \n", "old/conf/deployment.toml", Default("4.2.0"), "new",
-                               Opts("4.0.0", "4.2.0"));
+  auto r = MergeDeploymentToml("[server]\nhostname = \n", "old/conf/deployment.toml",
+                               Default("4.2.0"), "new", Opts("4.0.0", "4.2.0"));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(r.status().message()), StartsWith("old/conf/deployment.toml:2:12: "));
   auto t = MergeDeploymentToml("", "old", "[a\n", "new/deployment.toml", Opts("4.0.0", "4.2.0"));
@@ -504,7 +571,8 @@ TEST(MergeErrorsTest, RejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
   MergeOptions o = Opts("4.0.0", "4.2.0");
   o.conflict = "newest";
-  EXPECT_EQ(MergeDeploymentToml("", "a", "", "b", o).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MergeDeploymentToml("", "a", "", "b", o).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

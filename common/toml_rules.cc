@@ -15,7 +15,8 @@ namespace mimic::common::toml_internal {
 namespace {
 
 bool IsBareKeyChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
 
 void CanonTo(const toml::node& n, std::string& out) {
@@ -57,7 +58,9 @@ std::optional<toml::table> ParseValueText(std::string_view text) {
 std::optional<Path> ParseHeaderKey(std::string_view s) {
   Path p;
   size_t i = 0;
-  auto skip_ws = [&] { while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i; };
+  auto skip_ws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  };
   while (true) {
     skip_ws();
     if (i >= s.size()) return std::nullopt;
@@ -118,13 +121,17 @@ std::string QuoteString(std::string_view s) {
 
 std::string QuoteKey(std::string_view k) {
   if (!k.empty() && std::all_of(k.begin(), k.end(), IsBareKeyChar)) return std::string(k);
-  if (k.find_first_of("'\n\r") == std::string_view::npos) return absl::StrCat("'", std::string(k), "'");
+  if (k.find_first_of("'\n\r") == std::string_view::npos) {
+    return absl::StrCat("'", std::string(k), "'");
+  }
   return QuoteString(k);
 }
 
 std::string JoinPath(const Path& p, size_t from) {
   std::string out;
-  for (size_t i = from; i < p.size(); ++i) absl::StrAppend(&out, i > from ? "." : "", QuoteKey(p[i]));
+  for (size_t i = from; i < p.size(); ++i) {
+    absl::StrAppend(&out, i > from ? "." : "", QuoteKey(p[i]));
+  }
   return out;
 }
 
@@ -194,6 +201,10 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::Parse(std::string_view text, const std
   doc->final_newline = !text.empty() && text.back() == '\n';
   doc->lines = SplitLines(text);
   if (doc->final_newline) doc->lines.pop_back();
+  doc->crlf = text.find("\r\n") != std::string_view::npos;
+  for (std::string& l : doc->lines) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+  }
   doc->in_value.assign(doc->lines.size(), false);
   Path path;
   doc->Walk(doc->root, path, true);
@@ -211,12 +222,16 @@ const toml::node* Doc::Find(const Path& p) const {
 }
 
 const Leaf* Doc::FindLeaf(const Path& p) const {
-  for (const Leaf& l : leaves) if (l.path == p) return &l;
+  for (const Leaf& l : leaves) {
+    if (l.path == p) return &l;
+  }
   return nullptr;
 }
 
 const Unit* Doc::FindUnit(const Path& p) const {
-  for (const Unit& u : units) if (u.path == p) return &u;
+  for (const Unit& u : units) {
+    if (u.path == p) return &u;
+  }
   return nullptr;
 }
 
@@ -229,13 +244,16 @@ int Doc::HeaderIndex(const Path& p) const {
 
 bool Doc::IsContent(int line) const {
   std::string_view l = TrimLeft(lines[line]);
-  return in_value[line] || (!l.empty() && l[0] != '#' && l != "\r");
+  return in_value[line] || (!l.empty() && l[0] != '#');
 }
 
 int Doc::LastKeyLine(int h) const {
   int begin = h < 0 ? 0 : headers[h].line + 1;
-  int end = h + 1 < static_cast<int>(headers.size()) ? headers[h + 1].line : static_cast<int>(lines.size());
-  for (int i = end - 1; i >= begin; --i) if (IsContent(i)) return i;
+  int end = h + 1 < static_cast<int>(headers.size()) ? headers[h + 1].line
+                                                     : static_cast<int>(lines.size());
+  for (int i = end - 1; i >= begin; --i) {
+    if (IsContent(i)) return i;
+  }
   return h < 0 ? -1 : headers[h].line;
 }
 
@@ -332,7 +350,8 @@ void Doc::Index() {
             [](const Unit& a, const Unit& b) { return a.blocks[0].first < b.blocks[0].first; });
 }
 
-void Flatten(const toml::node& n, const std::string& key, std::vector<std::pair<std::string, std::string>>& out) {
+void Flatten(const toml::node& n, const std::string& key,
+             std::vector<std::pair<std::string, std::string>>& out) {
   if (const auto* t = n.as_table(); t != nullptr && !t->is_inline()) {
     for (const auto& [k, v] : *t) Flatten(v, absl::StrCat(key, ".", QuoteKey(k.str())), out);
   } else if (IsTableArray(n)) {
@@ -362,7 +381,8 @@ std::vector<Item> ItemsOf(const Doc& d) {
     it.is_unit = true;
     it.comments = d.CommentsAbove(u.blocks[0].first);
     for (size_t i = 0; i < u.blocks.size(); ++i) {
-      std::vector<std::string> above = i == 0 ? std::vector<std::string>{} : d.CommentsAbove(u.blocks[i].first);
+      std::vector<std::string> above =
+          i == 0 ? std::vector<std::string>{} : d.CommentsAbove(u.blocks[i].first);
       above.push_back(d.Lines(u.blocks[i].first, u.blocks[i].second));
       it.elements.push_back(absl::StrJoin(above, "\n"));
     }
@@ -380,7 +400,9 @@ namespace {
 
 absl::Status SetText(Item& it, std::string text) {
   auto t = ParseValueText(text);
-  if (!t) return absl::InternalError("a version rule produced an invalid value for " + JoinPath(it.path));
+  if (!t) {
+    return absl::InternalError("a version rule produced an invalid value for " + JoinPath(it.path));
+  }
   it.text = std::move(text);
   it.canon = Canon(t->get("v"));
   it.verbatim.clear();
@@ -404,14 +426,16 @@ bool IsTrue(const Item* it) {
 // 1.2.0 -> 4.0.0: [keystore.tls] -> [keystore.primary]; bare keystore file names become paths.
 absl::Status ApplyRules40(std::vector<Item>& items, std::vector<std::string>& warnings) {
   const Path tls = {"keystore", "tls"}, primary = {"keystore", "primary"};
-  bool has_primary = std::any_of(items.begin(), items.end(),
-                                 [&](const Item& it) { return !it.drop && StartsWith(it.path, primary); });
+  bool has_primary = std::any_of(items.begin(), items.end(), [&](const Item& it) {
+    return !it.drop && StartsWith(it.path, primary);
+  });
   for (Item& it : items) {
     if (it.drop || !StartsWith(it.path, tls)) continue;
     std::string old_key = JoinPath(it.path);
     if (has_primary) {
       it.drop = true;
-      it.note = "[keystore.tls] not carried: the source also has [keystore.primary], which MI reads";
+      it.note =
+          "[keystore.tls] not carried: the source also has [keystore.primary], which MI reads";
       warnings.push_back(absl::StrCat(old_key, ": dropped; ", it.note));
       continue;
     }
@@ -433,7 +457,8 @@ absl::Status ApplyRules40(std::vector<Item>& items, std::vector<std::string>& wa
     std::optional<std::string> name = StringValue(it);
     if (!name || name->empty() || name->find_first_of("/\\") != std::string::npos) continue;
     RETURN_IF_ERROR(SetText(it, QuoteString("repository/resources/security/" + *name)));
-    it.note = Note(it.note, "bare file name made relative to MI_HOME (MI 4.0 reads file_name as a path)");
+    it.note =
+        Note(it.note, "bare file name made relative to MI_HOME (MI 4.0 reads file_name as a path)");
   }
   return absl::OkStatus();
 }
@@ -460,16 +485,18 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
     it->path = {"opentelemetry", key};
     it->table = {"opentelemetry"};
     it->verbatim.clear();
-    it->note = absl::StrCat("renamed from ", it->origin, ": MI 4.2 replaced [opentracing] with [opentelemetry]",
-                            std::string(why));
+    it->note =
+        absl::StrCat("renamed from ", it->origin,
+                     ": MI 4.2 replaced [opentracing] with [opentelemetry]", std::string(why));
     used.insert(it);
   };
   std::optional<Item> type_item;
   if (!tracing.empty()) {
     Item* zipkin_enable = find({"zipkin", "enable"});
     bool zipkin = IsTrue(zipkin_enable);
-    bool any_jaeger = std::any_of(tracing.begin(), tracing.end(),
-                                  [&](size_t i) { return items[i].path.size() > 1 && items[i].path[1] == "jaeger"; });
+    bool any_jaeger = std::any_of(tracing.begin(), tracing.end(), [&](size_t i) {
+      return items[i].path.size() > 1 && items[i].path[1] == "jaeger";
+    });
     bool jaeger = !zipkin && (any_jaeger || IsTrue(find({"enable"})));
     rename(find({"enable"}), "enable", "");
     if (zipkin) {
@@ -480,10 +507,13 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
       Item* host = find({"jaeger", "sender", "agent_host"});
       rename(host != nullptr ? host : find({"jaeger", "sampler", "manager_host"}), "host", "");
       Item* port = find({"jaeger", "sender", "agent_port"});
-      rename(port, "port", "; check it: the OpenTelemetry Jaeger exporter talks to the collector (default 14250)");
+      rename(
+          port, "port",
+          "; check it: the OpenTelemetry Jaeger exporter talks to the collector (default 14250)");
       if (port != nullptr) {
-        warnings.push_back("opentelemetry.port was taken from opentracing.jaeger.sender.agent_port; MI 4.2's "
-                           "Jaeger exporter expects the collector's port (default 14250)");
+        warnings.push_back(
+            "opentelemetry.port was taken from opentracing.jaeger.sender.agent_port; MI 4.2's "
+            "Jaeger exporter expects the collector's port (default 14250)");
       }
       type_item.emplace();
       type_item->path = {"opentelemetry", "type"};
@@ -496,8 +526,9 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
     for (size_t i : tracing) {
       if (used.count(&items[i])) continue;
       items[i].drop = true;
-      items[i].note = has_otel ? "not carried: the source already has [opentelemetry]"
-                               : "no equivalent in 4.2.0 ([opentracing] was replaced by [opentelemetry])";
+      items[i].note =
+          has_otel ? "not carried: the source already has [opentelemetry]"
+                   : "no equivalent in 4.2.0 ([opentracing] was replaced by [opentelemetry])";
       warnings.push_back(absl::StrCat(JoinPath(items[i].path), ": ", items[i].note, "; dropped"));
     }
     if (type_item) items.insert(items.begin() + tracing[0] + 1, std::move(*type_item));
@@ -514,20 +545,25 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
       std::string key = absl::StrCat("internal_apis.users[", i, "].user.is_admin");
       if (user != nullptr && user->is_table() && user->as_table()->contains("is_admin")) continue;
       if (user != nullptr && (!user->is_table() || user->as_table()->is_inline())) {
-        warnings.push_back(absl::StrCat(key, ": not added (user is not a plain table); MI 4.2 treats the user "
-                                        "as non-admin unless user.is_admin = true"));
+        warnings.push_back(
+            absl::StrCat(key,
+                         ": not added (user is not a plain table); MI 4.2 treats the user "
+                         "as non-admin unless user.is_admin = true"));
         continue;
       }
       int h = doc->HeaderIndex(Concat(users, {"user"}));
       int first_header = 0;
-      while (first_header + 1 < static_cast<int>(doc->headers.size()) && !doc->headers[first_header].is_array) {
+      while (first_header + 1 < static_cast<int>(doc->headers.size()) &&
+             !doc->headers[first_header].is_array) {
         ++first_header;
       }
       int at = doc->LastKeyLine(h >= 0 ? h : first_header);
-      doc->lines.insert(doc->lines.begin() + at + 1, h >= 0 ? "is_admin = true" : "user.is_admin = true");
+      doc->lines.insert(doc->lines.begin() + at + 1,
+                        h >= 0 ? "is_admin = true" : "user.is_admin = true");
       it.elements[i] = absl::StrJoin(doc->lines, "\n");
       it.element_notes[key] =
-          "added: MI 4.2 makes a [[internal_apis.users]] entry without user.is_admin = true a non-admin user";
+          "added: MI 4.2 makes a [[internal_apis.users]] entry without user.is_admin = true a "
+          "non-admin user";
     }
     it.text = absl::StrJoin(it.elements, "\n\n");
   }

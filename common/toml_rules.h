@@ -4,14 +4,14 @@
 #ifndef MIMIC_COMMON_TOML_RULES_H_
 #define MIMIC_COMMON_TOML_RULES_H_
 
+#include <toml++/toml.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -22,8 +22,8 @@ using Path = std::vector<std::string>;
 
 inline constexpr char kAbsent[] = "<absent>";  // Canon() of a missing node
 
-std::string QuoteString(std::string_view s);          // a TOML basic string
-std::string QuoteKey(std::string_view k);             // bare when it can be, else quoted
+std::string QuoteString(std::string_view s);           // a TOML basic string
+std::string QuoteKey(std::string_view k);              // bare when it can be, else quoted
 std::string JoinPath(const Path& p, size_t from = 0);  // dotted key of p[from..]
 bool StartsWith(const Path& p, const Path& prefix);
 Path Concat(Path a, const Path& b, size_t from = 0);  // a + b[from..]
@@ -88,6 +88,7 @@ class Doc {
   toml::table root;
   std::vector<std::string> lines;
   bool final_newline = false;
+  bool crlf = false;           // lines ended with "\r\n" (stripped from `lines`)
   std::vector<bool> in_value;  // continuation lines of multi-line values
   std::vector<Header> headers;
   std::vector<Leaf> leaves;  // in file order
@@ -114,7 +115,7 @@ struct Item {
   std::string origin;                 // the input's key when a rule renamed it
   std::string note;                   // the rules that touched it
   std::map<std::string, std::string> element_notes;  // unit: note per flattened key
-  bool drop = false;                  // reported, not carried
+  bool drop = false;                                 // reported, not carried
   bool from_override = false;
 };
 

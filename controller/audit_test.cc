@@ -497,6 +497,26 @@ TEST_F(AuditTest, DestructorFlushes) {
   EXPECT_TRUE(audit->VerifyChain(kRollout)->ok);
 }
 
+TEST_F(AuditTest, LockedDatabaseDelaysButLosesNothing) {
+  AuditOptions options;
+  options.busy_timeout = absl::Milliseconds(50);
+  auto audit = OpenAudit(options);
+  // Another process holds the write lock.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  for (const v1::Event& e : SampleRun("run-a", "mi-1")) {
+    ASSERT_TRUE(audit->AppendEvent(kRollout, e).ok());
+  }
+  EXPECT_EQ(audit->Flush().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*audit->LastSeq("run-a"), 9u);  // still queued
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  ASSERT_TRUE(audit->Flush().ok());  // the writer retried
+  EXPECT_EQ(*audit->EventCount(kRollout), 9);
+  EXPECT_TRUE(audit->VerifyChain(kRollout)->ok);
+}
+
 TEST_F(AuditTest, TwoWritersContinueOneChain) {
   auto first = OpenAudit();
   auto second = OpenAudit();  // e.g. a resumed controller while the old one still runs

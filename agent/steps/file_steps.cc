@@ -72,9 +72,13 @@ absl::StatusOr<Homes> ResolveHomes(const StepContext& ctx) {
   Homes h;
   ASSIGN_OR_RETURN(h.source, ctx.guard->Resolve(ctx.source_home));
   ASSIGN_OR_RETURN(h.target, ctx.guard->Resolve(ctx.target_home));
-  if (h.source == h.target) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source and target MI homes are the same directory: ", h.source));
+  auto inside = [](const std::string& a, const std::string& b) {  // a == b or a under b
+    return a == b || (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
+  };
+  if (inside(h.source, h.target) || inside(h.target, h.source)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "source and target MI homes overlap (", h.source, ", ", h.target,
+        "); the source must never be written"));
   }
   return h;
 }

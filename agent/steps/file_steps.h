@@ -33,7 +33,8 @@ struct Homes {
 };
 
 // ctx.source_home and ctx.target_home resolved through ctx.guard. INVALID_ARGUMENT when either is
-// empty or ctx.guard is null; the guard's PERMISSION_DENIED when either lies outside the roots.
+// empty, ctx.guard is null or one home lies inside the other; the guard's PERMISSION_DENIED when
+// either lies outside the roots.
 absl::StatusOr<Homes> ResolveHomes(const StepContext& ctx);
 
 // The source and target MI versions: ctx.source_version / ctx.target_version (set from

@@ -24,8 +24,11 @@ constexpr char kToml[] = "conf/deployment.toml";
 
 // The merge engine redacts already; this is the last line of defence before the journal.
 mimic::v1::ConfigChange Redacted(mimic::v1::ConfigChange c) {
-  const std::string old_value = common::RedactValue(c.key(), c.old_value());
-  const std::string new_value = common::RedactValue(c.key(), c.new_value());
+  auto redact = [&](const std::string& v) {  // "" stays "": no value, nothing to hide
+    return v.empty() ? v : common::RedactValue(c.key(), v);
+  };
+  const std::string old_value = redact(c.old_value());
+  const std::string new_value = redact(c.new_value());
   if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
   c.set_old_value(old_value);
   c.set_new_value(new_value);

@@ -89,6 +89,7 @@ class StepsTest : public ::testing::Test {
   }
 
   void PopulateSource() {
+    fs::create_directories(src_ / kCapps);
     fs::copy_file(fs::path(MIMIC_FIXTURES_DIR) /
                       "mi/samples/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car",
                   src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car");
@@ -131,6 +132,7 @@ class StepsTest : public ::testing::Test {
     spec_.Clear();
     spec_.set_name(name);
     for (const auto& [k, v] : params) (*spec_.mutable_params())[k] = v;
+    spec_.set_params_toml(spec_overrides_);
     StepContext ctx;
     ctx.plan = &plan_;
     ctx.spec = &spec_;
@@ -209,7 +211,9 @@ class StepsTest : public ::testing::Test {
     // Rollback restores the target byte for byte; the source was never touched.
     absl::StatusOr<ChangeSet> rollback = PlanRollback(Run(name), false);
     EXPECT_TRUE(rollback.ok()) << rollback.status();
-    if (rollback.ok()) EXPECT_TRUE(ApplyAs(name + "-rollback", *rollback).ok());
+    if (rollback.ok()) {
+      EXPECT_TRUE(ApplyAs(name + "-rollback", *rollback).ok());
+    }
     EXPECT_EQ(Tree(dst_), dst_before) << name << ": rollback left a difference";
     EXPECT_EQ(Tree(src_), src_before) << name << ": the source home was written";
     return *std::move(plan);
@@ -237,6 +241,7 @@ class StepsTest : public ::testing::Test {
   mimic::v1::HostPlan plan_;
   mimic::v1::StepSpec spec_;
   std::vector<std::string> logs_;
+  std::string spec_overrides_;
   std::function<absl::StatusOr<std::vector<std::string>>()> later_paths_;
 };
 
@@ -251,8 +256,10 @@ TEST_F(StepsTest, CatalogueOrder) {
 TEST_F(StepsTest, CopyCarbonapps) {
   StepPlan plan = ExpectExactIdempotentReversible("copy_carbonapps");
   EXPECT_EQ(plan.message, "2 CApps to copy (2 new, 0 replaced, 0 already there)");
+  // The 4.2.0 fixture has no carbonapps/ folder yet: the plan lists its creation first.
   EXPECT_THAT(OpPaths(plan, dst_),
-              ElementsAre(absl::StrCat(kCapps, "/1_1_3_synapse-configCompositeApplication_1.0.0.car"),
+              ElementsAre(kCapps,
+                          absl::StrCat(kCapps, "/1_1_3_synapse-configCompositeApplication_1.0.0.car"),
                           absl::StrCat(kCapps, "/orders_1.0.0.car")));  // README.txt is no CApp
 }
 
@@ -388,19 +395,42 @@ TEST_F(StepsTest, MergeConfig) {
   ASSERT_EQ(plan.changes.ops.size(), 1u);
   EXPECT_EQ(plan.changes.ops[0].path, (dst_ / "conf/deployment.toml").string());
   ASSERT_FALSE(plan.changes.config_changes.empty());
-  bool hostname = false;
+  bool hostname = false, password = false;
   for (const auto& c : plan.changes.config_changes) {
     EXPECT_NE(c.action(), "keep");
     EXPECT_THAT(c.old_value() + c.new_value(), Not(HasSubstr("s3cret-db-pass")));
     if (c.key() == "server.hostname") {
       hostname = true;
-      EXPECT_THAT(c.new_value(), HasSubstr("mi-prod-01.example.com"));
+      EXPECT_EQ(c.action(), "change");
+      EXPECT_EQ(c.new_value(), "\"mi-prod-01.example.com\"");
+    }
+    if (c.key() == "datasource[0].password") {
+      password = true;
+      EXPECT_TRUE(c.redacted());
+      EXPECT_EQ(c.old_value(), "");
+      EXPECT_EQ(c.new_value(), "<redacted>");
     }
   }
   EXPECT_TRUE(hostname);
+  EXPECT_TRUE(password);
+  // The secret itself is written to the target (the server needs it), just never shown.
+  EXPECT_THAT(Read(dst_ / "conf/deployment.toml"), Not(HasSubstr("s3cret-db-pass")));  // rolled back
   EXPECT_THAT(plan.message, HasSubstr("config change"));
   EXPECT_THAT(plan.message, HasSubstr("unchanged"));
   EXPECT_THAT(Logs(), Not(HasSubstr("s3cret-db-pass")));
+}
+
+TEST_F(StepsTest, MergeConfigAppliesPlanOverrides) {
+  spec_overrides_ = "[server]\noffset = 7\n";
+  absl::StatusOr<StepPlan> plan = PlanStep("merge_config");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  bool offset = false;
+  for (const auto& c : plan->changes.config_changes) offset |= c.key() == "server.offset";
+  EXPECT_TRUE(offset);
+  ASSERT_TRUE(ApplyAs("r1", plan->changes).ok());
+  EXPECT_THAT(Read(dst_ / "conf/deployment.toml"), HasSubstr("offset = 7"));
+  EXPECT_THAT(Read(dst_ / "conf/deployment.toml"), HasSubstr("s3cret-db-pass"));
+  EXPECT_TRUE(PlanStep("merge_config")->changes.empty());
 }
 
 TEST_F(StepsTest, MergeConfigParseErrorWritesNothing) {
