@@ -434,6 +434,14 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     sf.set_step(step_name);
     auto cs = PlanRollback(RunDir(plan.rollback_run_id()), plan.force());
     absl::Status st = cs.status();
+    if (st.ok()) {  // the snapshot manifest is ours, but confinement is checked all the same
+      for (const FileOp& op : cs->ops) {
+        if (auto r = guard_.Resolve(op.path); !r.ok()) {
+          st = r.status();
+          break;
+        }
+      }
+    }
     if (st.ok()) {
       std::vector<mimic::v1::FileChange> applied;
       if (check) {

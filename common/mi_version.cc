@@ -63,8 +63,7 @@ std::string FromCarbonXml(const std::string& text) {
 // commented out, because the shipped file carries each version's catalogue as comments.
 std::string FromDeploymentTomlHints(const std::string& text) {
   bool v42 = false, v40 = false, v12 = false;
-  static const std::regex kBareKeystore(
-      R"re(^\s*file_name\s*=\s*"[^"/]+\.(jks|p12|pfx)"\s*$)re");
+  static const std::regex kBareKeystore(R"re(^\s*file_name\s*=\s*"[^"/]+\.(jks|p12|pfx)"\s*$)re");
   for (absl::string_view raw : absl::StrSplit(text, '\n')) {
     std::string line(absl::StripAsciiWhitespace(raw));
     bool commented = false;
@@ -93,7 +92,8 @@ std::string FromDeploymentTomlHints(const std::string& text) {
 std::vector<int> VersionParts(const std::string& v) {
   if (!IsDottedVersion(v)) return {-1, -1, -1};
   std::vector<int> out;
-  for (absl::string_view p : absl::StrSplit(v, '.')) out.push_back(std::atoi(std::string(p).c_str()));
+  for (absl::string_view p : absl::StrSplit(v, '.'))
+    out.push_back(std::atoi(std::string(p).c_str()));
   return out;
 }
 
@@ -116,8 +116,7 @@ absl::StatusOr<MiVersion> DetectMiVersion(const std::string& home) {
     return absl::NotFoundError(
         absl::StrCat(home, " is not a Micro Integrator home (it has neither conf/ nor updates/)"));
   }
-  if (std::string v = VersionFromProductName(Slurp(JoinPath(updates, "product.txt")));
-      !v.empty()) {
+  if (std::string v = VersionFromProductName(Slurp(JoinPath(updates, "product.txt"))); !v.empty()) {
     return MiVersion{v, "updates/product.txt"};
   }
   if (std::string v = FromCarbonXml(Slurp(JoinPath(conf, "carbon.xml"))); !v.empty()) {
@@ -137,10 +136,11 @@ absl::StatusOr<MiVersion> DetectMiVersion(const std::string& home) {
       !v.empty()) {
     return MiVersion{v, "conf/deployment.toml hints"};
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      home, " looks like a Micro Integrator home but its version could not be detected "
-            "(no updates/product.txt, no <Version> in conf/carbon.xml, directory not named "
-            "wso2mi-<version>, no version hints in conf/deployment.toml)"));
+  return absl::FailedPreconditionError(
+      absl::StrCat(home,
+                   " looks like a Micro Integrator home but its version could not be detected "
+                   "(no updates/product.txt, no <Version> in conf/carbon.xml, directory not named "
+                   "wso2mi-<version>, no version hints in conf/deployment.toml)"));
 }
 
 absl::StatusOr<std::vector<std::string>> MigrationChain(const std::string& from,
@@ -148,19 +148,18 @@ absl::StatusOr<std::vector<std::string>> MigrationChain(const std::string& from,
   const int a = KnownIndex(from), b = KnownIndex(to);
   if (a < 0 || b < 0) {
     const std::string& unknown = a < 0 ? from : to;
-    return absl::InvalidArgumentError(
-        absl::StrCat("Micro Integrator version \"", unknown, "\" is not supported (", from,
-                     "->", to, "); supported paths: ", kSupportedPaths));
+    return absl::InvalidArgumentError(absl::StrCat("Micro Integrator version \"", unknown,
+                                                   "\" is not supported (", from, "->", to,
+                                                   "); supported paths: ", kSupportedPaths));
   }
   if (a == b) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "source and target are both Micro Integrator ", from,
-        "; nothing to migrate (supported paths: ", kSupportedPaths, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("source and target are both Micro Integrator ", from,
+                     "; nothing to migrate (supported paths: ", kSupportedPaths, ")"));
   }
   if (a > b || VersionParts(from) > VersionParts(to)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("downgrade from ", from, " to ", to, " is refused; supported paths: ",
-                     kSupportedPaths));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "downgrade from ", from, " to ", to, " is refused; supported paths: ", kSupportedPaths));
   }
   std::vector<std::string> chain;
   for (int i = a; i < b; ++i) {

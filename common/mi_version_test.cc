@@ -29,12 +29,18 @@ class MiVersionTest : public ::testing::Test {
 
   // A copy of the fixture home of `version` at root_/`name`.
   std::string CopyFixture(const std::string& version, const std::string& name) {
+    // Copied by hand as a writable tree: the fixtures are read-only, the tests edit the copies.
+    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
     const fs::path dst = root_ / name;
-    fs::copy(fs::path(MIMIC_FIXTURES_DIR) / "mi" / version, dst, fs::copy_options::recursive);
-    // The fixtures are read-only; the tests edit their copies.
-    fs::permissions(dst, fs::perms(0755));
-    for (const auto& e : fs::recursive_directory_iterator(dst)) {
-      fs::permissions(e.path(), fs::perms(e.is_directory() ? 0755 : 0644));
+    fs::create_directories(dst);
+    for (const auto& e : fs::recursive_directory_iterator(from)) {
+      const fs::path to = dst / fs::relative(e.path(), from);
+      if (e.is_directory()) {
+        fs::create_directories(to);
+      } else {
+        fs::copy_file(e.path(), to);
+        fs::permissions(to, fs::perms(0644));
+      }
     }
     return dst.string();
   }

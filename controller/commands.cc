@@ -122,6 +122,7 @@ absl::StatusOr<int> CmdAudit(const CommandOptions& o, std::FILE* out) {
     return absl::InvalidArgumentError("usage: mimic audit verify ROLLOUT");
   }
   ASSIGN_OR_RETURN(auto audit, AuditFor(o));
+  RETURN_IF_ERROR(audit->GetRollout(o.args[1]).status());
   ASSIGN_OR_RETURN(VerifyResult v, audit->VerifyChain(o.args[1]));
   if (v.ok) {
     std::fprintf(out, "rollout %s: %lld events, hash chain intact (head %s)\n", o.args[1].c_str(),

@@ -261,15 +261,15 @@ TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
   }
 
   // 3. A second run changes nothing.
-  auto after_first = AllTargetsAndStates();
+  std::map<std::string, std::map<std::string, std::string>> after_first;
+  for (const std::string& h : kHosts) after_first[h] = TreeHash(Target(h));
   CommandResult again = Mimic("run --inventory inventory.toml --plan plan.toml");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   std::string again_id = RolloutId(again.output);
   audit = OpenAudit();
   EXPECT_TRUE(ChangeList(*audit, again_id).empty());
-  for (const std::string& h : kHosts) {
-    EXPECT_EQ(TreeHash(Target(h)).size(), TreeHash(Target(h)).size());
-  }
+  for (const std::string& h : kHosts) EXPECT_EQ(TreeHash(Target(h)), after_first[h]) << h;
+  EXPECT_THAT(again.output, ::testing::Not(HasSubstr("changed ")));
 
   // 4. Rollback puts every target back byte for byte.
   CommandResult rb = Mimic("rollback " + run_id + " --inventory inventory.toml");
@@ -283,6 +283,21 @@ TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
   CommandResult rep = Mimic("report " + run_id + " --format json --inventory inventory.toml");
   EXPECT_EQ(rep.exit_code, 0) << rep.output;
   EXPECT_THAT(rep.output, HasSubstr("\"sha256_after\""));
+
+  // The audit's hash chain holds, and an edited row is caught.
+  CommandResult v1 = Mimic("audit verify " + run_id + " --inventory inventory.toml");
+  EXPECT_EQ(v1.exit_code, 0) << v1.output;
+  audit.reset();
+  CommandResult edit = RunCommand(
+      "sqlite3 " + ShellQuote(dir_ + "/controller-state/audit.db") +
+      " \"DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;"
+      " UPDATE events SET message = 'all fine' WHERE rollout_id = '" + run_id +
+      "' AND kind = 'step_finished' AND rowid = (SELECT MIN(rowid) FROM events WHERE rollout_id = '" +
+      run_id + "' AND kind = 'step_finished');\"");
+  ASSERT_EQ(edit.exit_code, 0) << edit.output;
+  CommandResult v2 = Mimic("audit verify " + run_id + " --inventory inventory.toml");
+  EXPECT_EQ(v2.exit_code, 2) << v2.output;
+  EXPECT_THAT(v2.output, HasSubstr("TAMPERED"));
 }
 
 TEST_F(FleetTest, ControllerWithoutFleetCertificateOrPlaintextIsRefused) {

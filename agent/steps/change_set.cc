@@ -99,9 +99,8 @@ absl::Status ApplyWrite(const FileOp& op, Snapshot& snapshot, std::vector<FileCh
     // Keep the snapshot truthful so a rollback restores this path without force.
     RETURN_IF_ERROR(snapshot.RecordWritten(op.path, written));
     return absl::DataLossError(absl::StrCat(
-        op.path, ": the written file has sha256 ", written, " but ", op.new_sha256,
-        " was planned", op.has_content ? "" : absl::StrCat(" (did ", op.source_path,
-                                                           " change during the copy?)"),
+        op.path, ": the written file has sha256 ", written, " but ", op.new_sha256, " was planned",
+        op.has_content ? "" : absl::StrCat(" (did ", op.source_path, " change during the copy?)"),
         "; the original is in the run's snapshot"));
   }
   if (applied != nullptr) applied->push_back(DescribeOp(op));
@@ -131,8 +130,7 @@ absl::Status ApplyRmdir(const FileOp& op, Snapshot& snapshot, std::vector<FileCh
   RETURN_IF_ERROR(snapshot.RecordRemovedDir(op.path, st.st_mode & 07777));
   if (::rmdir(op.path.c_str()) != 0) {
     if (errno == ENOTEMPTY || errno == EEXIST) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(op.path, " is not empty; not removed"));
+      return absl::FailedPreconditionError(absl::StrCat(op.path, " is not empty; not removed"));
     }
     return ErrnoStatus("cannot remove directory", op.path, errno);
   }
@@ -150,8 +148,9 @@ absl::StatusOr<std::string> CurrentSha256(const std::string& path) {
     return ErrnoStatus("cannot stat", path, errno);
   }
   if (S_ISREG(st.st_mode)) return common::Sha256File(path);
-  const char* what = S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symlink"
-                                                                                : "not a file";
+  const char* what = S_ISDIR(st.st_mode)   ? "a directory"
+                     : S_ISLNK(st.st_mode) ? "a symlink"
+                                           : "not a file";
   return absl::FailedPreconditionError(
       absl::StrCat(path, " is ", what, "; mimic only replaces regular files"));
 }
@@ -263,8 +262,7 @@ void AddParentDirOps(ChangeSet* changes) {
   }
   for (const FileOp& op : changes->ops) {
     if (op.kind != FileOp::Kind::kWrite) continue;
-    for (std::string d = common::Dirname(op.path); !d.empty() && d != "/";
-         d = common::Dirname(d)) {
+    for (std::string d = common::Dirname(op.path); !d.empty() && d != "/"; d = common::Dirname(d)) {
       if (missing.count(d) > 0 || common::PathExists(d)) break;
       if (planned.count(d) == 0) missing.insert(d);
     }

@@ -74,11 +74,10 @@ class ChangeSetTest : public ::testing::Test {
   ChangeSet Sample() {
     Write(root_ / "src/a.txt", "new a from the source\n");
     ChangeSet cs;
-    cs.ops.push_back(*MakeCopyOp((root_ / "src/a.txt").string(), (target_ / "conf/a.txt").string(),
-                                 "copied")
-                          .value());
     cs.ops.push_back(
-        *MakeWriteOp((target_ / "new/dir/c.txt").string(), "c content", 0600).value());
+        *MakeCopyOp((root_ / "src/a.txt").string(), (target_ / "conf/a.txt").string(), "copied")
+             .value());
+    cs.ops.push_back(*MakeWriteOp((target_ / "new/dir/c.txt").string(), "c content", 0600).value());
     FileOp del;
     del.kind = FileOp::Kind::kDelete;
     del.path = (target_ / "conf/b.txt").string();
@@ -270,8 +269,7 @@ TEST_F(ChangeSetTest, SnapshotResumesKeepsFirstStateAndCutsTornLine) {
 TEST_F(ChangeSetTest, PathsWithOddBytesRoundTrip) {
   const auto before = Tree(target_);
   ChangeSet cs;
-  cs.ops.push_back(
-      *MakeWriteOp((target_ / "conf/we\tird%20\nname.txt").string(), "odd").value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/we\tird%20\nname.txt").string(), "odd").value());
   ASSERT_TRUE(ApplyAs("r1", cs).ok());
   auto rb = PlanRollback(Run("r1"), false);
   ASSERT_TRUE(rb.ok()) << rb.status();

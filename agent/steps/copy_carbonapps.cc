@@ -35,9 +35,9 @@ class CopyCarbonappsStep final : public Step {
     } else if (stats.changed() == 0) {
       plan.message = absl::StrCat("up to date (", Count(total, "CApp"), ")");
     } else {
-      plan.message = absl::StrCat(Count(stats.changed(), "CApp"), " to copy (", stats.created,
-                                  " new, ", stats.updated, " replaced, ", stats.unchanged,
-                                  " already there)");
+      plan.message =
+          absl::StrCat(Count(stats.changed(), "CApp"), " to copy (", stats.created, " new, ",
+                       stats.updated, " replaced, ", stats.unchanged, " already there)");
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);
     return plan;

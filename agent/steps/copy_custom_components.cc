@@ -43,8 +43,7 @@ class CopyCustomComponentsStep final : public Step {
     StepPlan plan;
     MirrorStats dropins;
     RETURN_IF_ERROR(PlanMirror(ctx, homes, "dropins", nullptr,
-                               "replaces the target's different copy", &plan.changes,
-                               &dropins));
+                               "replaces the target's different copy", &plan.changes, &dropins));
 
     // The target's lib/ jars by (directory, artifact).
     ASSIGN_OR_RETURN(std::vector<std::string> target_lib,
@@ -71,21 +70,21 @@ class CopyCustomComponentsStep final : public Step {
         } else {
           differs.push_back(rel);
           StepLog(ctx, LogLevel::kWarning,
-                  absl::StrCat(rel, ": the target has a different file of this name; not "
-                                    "replaced (compare them and copy by hand if the source's "
-                                    "is the one you need)"));
+                  absl::StrCat(rel,
+                               ": the target has a different file of this name; not "
+                               "replaced (compare them and copy by hand if the source's "
+                               "is the one you need)"));
         }
         continue;
       }
       if (absl::EndsWithIgnoreCase(rel, ".jar")) {
-        auto it = target_artifacts.find(
-            {common::Dirname(rel), ArtifactName(common::Basename(rel))});
+        auto it =
+            target_artifacts.find({common::Dirname(rel), ArtifactName(common::Basename(rel))});
         if (it != target_artifacts.end()) {
           const std::string others = absl::StrJoin(it->second, ", ");
           other_version.push_back(absl::StrCat(common::Basename(rel), " (target: ", others, ")"));
           StepLog(ctx, LogLevel::kWarning,
-                  absl::StrCat(rel, ": target ships newer/other version ", others,
-                               "; not copied"));
+                  absl::StrCat(rel, ": target ships newer/other version ", others, "; not copied"));
           continue;
         }
       }
@@ -105,10 +104,9 @@ class CopyCustomComponentsStep final : public Step {
     if (lib_copy > 0) parts.push_back(absl::StrCat(Count(lib_copy, "lib jar"), " to copy"));
     if (parts.empty()) parts.push_back("up to date");
     if (!differs.empty()) {
-      parts.push_back(absl::StrCat(Count(differs.size(), "lib file"),
-                                   differs.size() == 1 ? " differs" : " differ",
-                                   " from the target's, not replaced: ",
-                                   absl::StrJoin(differs, ", ")));
+      parts.push_back(absl::StrCat(
+          Count(differs.size(), "lib file"), differs.size() == 1 ? " differs" : " differ",
+          " from the target's, not replaced: ", absl::StrJoin(differs, ", ")));
     }
     if (!other_version.empty()) {
       parts.push_back(absl::StrCat("target ships newer/other version of ",
@@ -116,8 +114,7 @@ class CopyCustomComponentsStep final : public Step {
     }
     plan.message = absl::StrJoin(parts, "; ");
     StepLog(ctx, LogLevel::kInfo,
-            absl::StrCat(plan.message, " (", dropins.unchanged + lib_same,
-                         " already identical)"));
+            absl::StrCat(plan.message, " (", dropins.unchanged + lib_same, " already identical)"));
     return plan;
   }
 };

@@ -37,13 +37,12 @@ class CopyDeploymentStep final : public Step {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
     const std::string overwrite = ctx.Param("overwrite_shipped", "modified");
     if (overwrite != "modified" && overwrite != "never") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "copy_deployment: param overwrite_shipped = \"", overwrite,
-          "\" is not one of \"modified\" (default) or \"never\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("copy_deployment: param overwrite_shipped = \"", overwrite,
+                       "\" is not one of \"modified\" (default) or \"never\""));
     }
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
-    const std::map<std::string, std::string>* shipped =
-        ShippedDeploymentDefaults(versions.source);
+    const std::map<std::string, std::string>* shipped = ShippedDeploymentDefaults(versions.source);
     if (shipped == nullptr) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("no table of the files MI ", versions.source,
@@ -84,8 +83,9 @@ class CopyDeploymentStep final : public Step {
       if (overwrite == "never") {
         kept_never.push_back(rel);
         StepLog(ctx, LogLevel::kWarning,
-                absl::StrCat(rel, ": differs from the source's; kept (overwrite_shipped = "
-                                  "\"never\")"));
+                absl::StrCat(rel,
+                             ": differs from the source's; kept (overwrite_shipped = "
+                             "\"never\")"));
         continue;
       }
       if (is_shipped) {
@@ -121,9 +121,9 @@ class CopyDeploymentStep final : public Step {
                                    kept_default.size() == 1 ? "it" : "them"));
     }
     if (!kept_never.empty()) {
-      parts.push_back(absl::StrCat(Count(kept_never.size(), "differing file"),
-                                   " kept (overwrite_shipped = never): ",
-                                   absl::StrJoin(kept_never, ", ")));
+      parts.push_back(
+          absl::StrCat(Count(kept_never.size(), "differing file"),
+                       " kept (overwrite_shipped = never): ", absl::StrJoin(kept_never, ", ")));
     }
     plan.message = absl::StrJoin(parts, "; ");
     StepLog(ctx, LogLevel::kInfo,

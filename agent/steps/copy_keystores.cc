@@ -37,9 +37,9 @@ class CopyKeystoresStep final : public Step {
     } else if (stats.changed() == 0) {
       plan.message = absl::StrCat("up to date (", Count(total, "file"), ")");
     } else {
-      plan.message = absl::StrCat(Count(stats.changed(), "keystore file"), " to copy (",
-                                  stats.created, " new, ", stats.updated,
-                                  " replacing the target's)");
+      plan.message =
+          absl::StrCat(Count(stats.changed(), "keystore file"), " to copy (", stats.created,
+                       " new, ", stats.updated, " replacing the target's)");
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);
     return plan;

@@ -76,9 +76,9 @@ absl::StatusOr<Homes> ResolveHomes(const StepContext& ctx) {
     return a == b || (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
   };
   if (inside(h.source, h.target) || inside(h.target, h.source)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "source and target MI homes overlap (", h.source, ", ", h.target,
-        "); the source must never be written"));
+    return absl::InvalidArgumentError(absl::StrCat("source and target MI homes overlap (", h.source,
+                                                   ", ", h.target,
+                                                   "); the source must never be written"));
   }
   return h;
 }
@@ -115,8 +115,7 @@ absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ct
 absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::string& rel_dir,
                         const std::function<bool(const std::string&)>& filter,
                         const std::string& update_note, ChangeSet* changes, MirrorStats* stats) {
-  ASSIGN_OR_RETURN(std::vector<std::string> files,
-                   ListConfinedFiles(ctx, homes.source, rel_dir));
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, homes.source, rel_dir));
   for (const std::string& rel : files) {
     if (filter && !filter(rel)) continue;
     ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));

@@ -62,9 +62,9 @@ class MergeConfigStep final : public Step {
     if (const std::string* def = ShippedDeploymentToml(versions.target); def != nullptr) {
       opts.target_default_text = *def;
     }
-    ASSIGN_OR_RETURN(common::MergeResult merged,
-                     common::MergeDeploymentToml(source_text, source_path, target_text,
-                                                 target_path, opts));
+    ASSIGN_OR_RETURN(
+        common::MergeResult merged,
+        common::MergeDeploymentToml(source_text, source_path, target_text, target_path, opts));
     for (const std::string& w : merged.warnings) {
       StepLog(ctx, LogLevel::kWarning, common::RedactText(w));
     }

@@ -50,9 +50,7 @@ uint64_t TreeBytes(const std::string& dir) {
   return total;
 }
 
-std::string MiB(uint64_t bytes) {
-  return absl::StrCat((bytes + kMiB - 1) / kMiB, " MiB");
-}
+std::string MiB(uint64_t bytes) { return absl::StrCat((bytes + kMiB - 1) / kMiB, " MiB"); }
 
 // The major version in `java -version` output: "1.8.0_292" -> 8, "17.0.6" -> 17; 0 if none.
 int JavaMajor(const std::string& output) {
@@ -90,37 +88,38 @@ class PreflightStep final : public Step {
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
-    for (const auto& [label, home] : {std::pair<const char*, const std::string&>{"source", homes.source},
-                                      {"target", homes.target}}) {
-      if (!common::IsDirectory(home)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(label, " MI home ", home, " does not exist"));
-      }
+    if (!common::IsDirectory(homes.source) || !common::IsDirectory(homes.target)) {
+      const bool src_missing = !common::IsDirectory(homes.source);
+      return absl::FailedPreconditionError(
+          absl::StrCat(src_missing ? "source" : "target", " MI home ",
+                       src_missing ? homes.source : homes.target, " does not exist"));
     }
     absl::StatusOr<common::MiVersion> src = common::DetectMiVersion(homes.source);
     if (!src.ok()) return Prefixed("source", src.status());
     absl::StatusOr<common::MiVersion> dst = common::DetectMiVersion(homes.target);
     if (!dst.ok()) return Prefixed("target", dst.status());
-    StepLog(ctx, LogLevel::kInfo, absl::StrCat("source ", homes.source, ": MI ", src->version,
-                                               " (from ", src->detected_by, ")"));
-    StepLog(ctx, LogLevel::kInfo, absl::StrCat("target ", homes.target, ": MI ", dst->version,
-                                               " (from ", dst->detected_by, ")"));
+    StepLog(ctx, LogLevel::kInfo,
+            absl::StrCat("source ", homes.source, ": MI ", src->version, " (from ",
+                         src->detected_by, ")"));
+    StepLog(ctx, LogLevel::kInfo,
+            absl::StrCat("target ", homes.target, ": MI ", dst->version, " (from ",
+                         dst->detected_by, ")"));
 
     ASSIGN_OR_RETURN(std::vector<std::string> chain,
                      common::MigrationChain(src->version, dst->version));
     const std::string path = absl::StrCat(src->version, "->", dst->version);
     const std::string wanted = ctx.plan == nullptr ? "auto" : ctx.plan->migration_path();
     if (!wanted.empty() && wanted != "auto" && wanted != path) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the plan's migration_path is ", wanted, " but the homes are ", path, " (source MI ",
-          src->version, " from ", src->detected_by, ", target MI ", dst->version, " from ",
-          dst->detected_by, ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the plan's migration_path is ", wanted, " but the homes are ", path,
+                       " (source MI ", src->version, " from ", src->detected_by, ", target MI ",
+                       dst->version, " from ", dst->detected_by, ")"));
     }
 
     const std::string pid_file = common::JoinPath(homes.target, "wso2carbon.pid");
     if (common::PidFileAlive(pid_file)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the target MI is running (", pid_file, " names a live process); stop it first"));
+      return absl::FailedPreconditionError(absl::StrCat("the target MI is running (", pid_file,
+                                                        " names a live process); stop it first"));
     }
     if (common::PidFileAlive(common::JoinPath(homes.source, "wso2carbon.pid"))) {
       StepLog(ctx, LogLevel::kInfo, "the source MI is running; mimic only reads it");
@@ -128,12 +127,13 @@ class PreflightStep final : public Step {
 
     ASSIGN_OR_RETURN(uint64_t needed, NeededBytes(ctx, homes));
     const uint64_t free_bytes = common::FreeDiskBytes(homes.target);
-    StepLog(ctx, LogLevel::kInfo, absl::StrCat("free on the target's filesystem: ",
-                                               MiB(free_bytes), ", needed: ", MiB(needed)));
+    StepLog(ctx, LogLevel::kInfo,
+            absl::StrCat("free on the target's filesystem: ", MiB(free_bytes),
+                         ", needed: ", MiB(needed)));
     if (free_bytes < needed) {
       return absl::FailedPreconditionError(
-          absl::StrCat("not enough free disk for ", homes.target, ": ", MiB(free_bytes),
-                       " free, ", MiB(needed), " needed (copies plus their snapshot)"));
+          absl::StrCat("not enough free disk for ", homes.target, ": ", MiB(free_bytes), " free, ",
+                       MiB(needed), " needed (copies plus their snapshot)"));
     }
 
     std::string java_note;
@@ -189,8 +189,8 @@ class PreflightStep final : public Step {
     const int lo = v42 ? 11 : 8, hi = v42 ? 17 : 11;
     StepLog(ctx, LogLevel::kInfo, absl::StrCat(java, ": JDK ", major));
     if (major < lo || major > hi) {
-      const std::string msg = absl::StrCat("MI ", target_version, " needs JDK ", lo, "-", hi,
-                                           "; ", java, " is JDK ", major);
+      const std::string msg = absl::StrCat("MI ", target_version, " needs JDK ", lo, "-", hi, "; ",
+                                           java, " is JDK ", major);
       if (v42) {  // micro-integrator.sh of 4.2.0 exits without starting on other JDKs
         return absl::FailedPreconditionError(msg);
       }

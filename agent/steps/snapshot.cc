@@ -122,8 +122,8 @@ absl::StatusOr<std::vector<Record>> LoadManifest(const std::string& path, size_t
   complete = complete == std::string::npos ? 0 : complete + 1;
   if (complete != text.size()) *torn_at = complete;
   int line_no = 0;
-  for (absl::string_view raw : absl::StrSplit(absl::string_view(text).substr(0, complete), '\n',
-                                              absl::SkipEmpty())) {
+  for (absl::string_view raw :
+       absl::StrSplit(absl::string_view(text).substr(0, complete), '\n', absl::SkipEmpty())) {
     ++line_no;
     std::string line(raw);
     if (line[0] == '#') continue;
@@ -219,8 +219,7 @@ absl::Status Snapshot::Save(const std::string& path) {
     existed = true;
     mode = st.st_mode & 07777;
     blob = absl::StrCat(next_blob_);
-    const std::string blob_path =
-        common::JoinPath(common::JoinPath(dir_, "files"), blob);
+    const std::string blob_path = common::JoinPath(common::JoinPath(dir_, "files"), blob);
     RETURN_IF_ERROR(common::CopyFileAtomic(path, blob_path, 0600));
     // Hash the copy, not the original: the record must describe exactly the saved bytes.
     ASSIGN_OR_RETURN(sha, common::Sha256File(blob_path));
@@ -261,7 +260,7 @@ struct FileState {
   std::string last_written;  // "" = deleted
 };
 
-// What is at `path` now, for the rollback guard: "" absent, sha256, or "<directory>" etc.
+// A sha256 for messages: "absent" for "".
 std::string Describe(const std::string& sha) { return sha.empty() ? "absent" : sha; }
 
 }  // namespace
@@ -284,9 +283,9 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
     } else if (r.kind == 'W') {
       auto it = files.find(r.path);
       if (it == files.end()) {
-        return absl::DataLossError(absl::StrCat(
-            "snapshot of ", run_dir_to_undo, " records a write of ", r.path,
-            " without its original; cannot roll it back"));
+        return absl::DataLossError(absl::StrCat("snapshot of ", run_dir_to_undo,
+                                                " records a write of ", r.path,
+                                                " without its original; cannot roll it back"));
       }
       it->second.written = true;
       it->second.last_written = r.sha;
@@ -327,8 +326,8 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
     const std::string original = f->saved.existed ? f->saved.sha : "";
     if (*current == original) continue;  // already as before the run
     if (*current != f->last_written && !force) {
-      conflicts.push_back(absl::StrCat(path, " (the run left ", Describe(f->last_written),
-                                       ", now ", Describe(*current), ")"));
+      conflicts.push_back(absl::StrCat(path, " (the run left ", Describe(f->last_written), ", now ",
+                                       Describe(*current), ")"));
       continue;
     }
     FileOp op;
@@ -381,9 +380,9 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
     out.ops.push_back(std::move(op));
   }
   if (!conflicts.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        conflicts.size(), " path(s) changed since the run wrote them: ",
-        absl::StrJoin(conflicts, "; "), "; use force to restore anyway"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(conflicts.size(), " path(s) changed since the run wrote them: ",
+                     absl::StrJoin(conflicts, "; "), "; use force to restore anyway"));
   }
   return out;
 }

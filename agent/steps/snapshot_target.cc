@@ -1,5 +1,6 @@
-// snapshot_target: lists every target path the later steps of this run will touch, so the run
-// saves them all into its snapshot before the first write (the run does the saving).
+// snapshot_target: lists every target path the later steps of this run will touch (existing
+// directories left out), so the run saves them all into its snapshot before the first write
+// (the run does the saving). Paths are checked by ctx.guard.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/steps/file_steps.h"
+#include "common/fs.h"
 #include "common/status_macros.h"
 
 namespace mimic::agent {
@@ -30,6 +32,8 @@ class SnapshotTargetStep final : public Step {
     }
     std::sort(paths.begin(), paths.end());
     paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+    // Directories have no bytes to save; the ones a run creates are recorded as it creates them.
+    std::erase_if(paths, [](const std::string& p) { return common::IsDirectory(p); });
     plan.message = absl::StrCat(Count(paths.size(), "path"), " to snapshot");
     for (const std::string& p : paths) StepLog(ctx, LogLevel::kDebug, "will save " + p);
     plan.snapshot_paths = std::move(paths);

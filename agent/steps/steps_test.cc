@@ -45,8 +45,8 @@ std::map<std::string, std::string> Tree(const fs::path& root) {
     ::lstat(e.path().c_str(), &st);
     const std::string mode = std::to_string(st.st_mode & 07777);
     const std::string rel = fs::relative(e.path(), root).string();
-    out[rel] = e.is_directory() ? "d " + mode
-                                : "f " + mode + " " + *common::Sha256File(e.path().string());
+    out[rel] =
+        e.is_directory() ? "d " + mode : "f " + mode + " " + *common::Sha256File(e.path().string());
   }
   return out;
 }
@@ -67,34 +67,36 @@ class StepsTest : public ::testing::Test {
     dst_ = root_ / "homes/wso2mi-4.2.0";
     CopyHome("4.0.0", src_);
     CopyHome("4.2.0", dst_);
-    guard_ = std::make_unique<common::PathGuard>(
-        std::vector<std::string>{(root_ / "homes").string()});
+    guard_ =
+        std::make_unique<common::PathGuard>(std::vector<std::string>{(root_ / "homes").string()});
     plan_.set_migration_path("auto");
     PopulateSource();
     PopulateTarget();
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  // The fixture's conf/, repository/ and updates/, made writable (the fixtures are read-only).
+  // The fixture's conf/, repository/ and updates/ as a writable tree (directories 0755, files
+  // 0644: the fixtures themselves are read-only).
   static void CopyHome(const std::string& version, const fs::path& home) {
     const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
     for (const char* dir : {"conf", "repository", "updates"}) {
       fs::create_directories(home / dir);
-      fs::copy(from / dir, home / dir, fs::copy_options::recursive);
-    }
-    fs::permissions(home, fs::perms(0755));
-    for (const auto& e : fs::recursive_directory_iterator(home)) {
-      fs::permissions(e.path(), fs::perms(e.is_directory() ? 0755 : 0644));
+      for (const auto& e : fs::recursive_directory_iterator(from / dir)) {
+        const fs::path to = home / dir / fs::relative(e.path(), from / dir);
+        if (e.is_directory()) {
+          fs::create_directories(to);
+        } else {
+          fs::copy_file(e.path(), to);
+          fs::permissions(to, fs::perms(0644));
+        }
+      }
     }
   }
 
   void PopulateSource() {
-    fs::create_directories(src_ / kCapps);
-    fs::copy_file(fs::path(MIMIC_FIXTURES_DIR) /
-                      "mi/samples/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car",
-                  src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car");
-    fs::permissions(src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car",
-                    fs::perms(0644));
+    Write(src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car",
+          Read(fs::path(MIMIC_FIXTURES_DIR) /
+               "mi/samples/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car"));
     Write(src_ / kCapps / "orders_1.0.0.car", "PK\x03\x04 orders capp bytes");
     Write(src_ / kCapps / "README.txt", "not a CApp");
     Write(src_ / kDefault / "api/HelloApi.xml", "<api name=\"Hello\" context=\"/hello\"/>\n");
@@ -110,10 +112,12 @@ class StepsTest : public ::testing::Test {
     Write(src_ / kSecurity / "partner.p12", "operator pkcs12 bytes");
     fs::permissions(src_ / kSecurity / "partner.p12", fs::perms(0600));
     std::string toml = Read(src_ / "conf/deployment.toml");
-    toml.replace(toml.find("hostname = \"localhost\""), 22, "hostname = \"mi-prod-01.example.com\"");
-    toml += "\n[[datasource]]\nid = \"WSO2CarbonDB\"\nurl = \"jdbc:mysql://db:3306/carbon\"\n"
-            "username = \"mi\"\npassword = \"s3cret-db-pass\"\n"
-            "driver = \"com.mysql.cj.jdbc.Driver\"\n";
+    toml.replace(toml.find("hostname = \"localhost\""), 22,
+                 "hostname = \"mi-prod-01.example.com\"");
+    toml +=
+        "\n[[datasource]]\nid = \"WSO2CarbonDB\"\nurl = \"jdbc:mysql://db:3306/carbon\"\n"
+        "username = \"mi\"\npassword = \"s3cret-db-pass\"\n"
+        "driver = \"com.mysql.cj.jdbc.Driver\"\n";
     Write(src_ / "conf/deployment.toml", toml);
   }
 
@@ -257,10 +261,11 @@ TEST_F(StepsTest, CopyCarbonapps) {
   StepPlan plan = ExpectExactIdempotentReversible("copy_carbonapps");
   EXPECT_EQ(plan.message, "2 CApps to copy (2 new, 0 replaced, 0 already there)");
   // The 4.2.0 fixture has no carbonapps/ folder yet: the plan lists its creation first.
-  EXPECT_THAT(OpPaths(plan, dst_),
-              ElementsAre(kCapps,
-                          absl::StrCat(kCapps, "/1_1_3_synapse-configCompositeApplication_1.0.0.car"),
-                          absl::StrCat(kCapps, "/orders_1.0.0.car")));  // README.txt is no CApp
+  EXPECT_THAT(
+      OpPaths(plan, dst_),
+      ElementsAre(kCapps,
+                  absl::StrCat(kCapps, "/1_1_3_synapse-configCompositeApplication_1.0.0.car"),
+                  absl::StrCat(kCapps, "/orders_1.0.0.car")));  // README.txt is no CApp
 }
 
 TEST_F(StepsTest, CopyCarbonappsReplacesADifferentCapp) {
@@ -311,11 +316,9 @@ TEST_F(StepsTest, SymlinkInsideTheRootsIsFollowed) {
 }
 
 TEST_F(StepsTest, HomesOutsideTheRootsOrWithDotDotAreRefused) {
-  std::string src = src_.string();
   src_ = root_ / "homes/../homes/wso2mi-4.0.0";
   EXPECT_EQ(PlanStep("copy_carbonapps").status().code(), absl::StatusCode::kPermissionDenied);
-  fs::create_directories(root_ / "elsewhere");
-  fs::copy(src, root_ / "elsewhere/mi", fs::copy_options::recursive);
+  CopyHome("4.0.0", root_ / "elsewhere/mi");
   fs::create_symlink(root_ / "elsewhere/mi", root_ / "homes/link-to-elsewhere");
   src_ = root_ / "homes/link-to-elsewhere";
   for (const std::string& step : KnownSteps()) {
@@ -332,7 +335,8 @@ TEST_F(StepsTest, CopyDeploymentKeepsUnmodifiedShippedFiles) {
   StepPlan plan = ExpectExactIdempotentReversible("copy_deployment");
   EXPECT_EQ(FindOp(plan, "/registry.xml"), nullptr);
   EXPECT_THAT(Logs(), HasSubstr("registry.xml: unchanged MI 4.0.0 default; keeping MI 4.2.0's"));
-  EXPECT_THAT(plan.message, HasSubstr("1 unmodified shipped file left as the new version ships it"));
+  EXPECT_THAT(plan.message,
+              HasSubstr("1 unmodified shipped file left as the new version ships it"));
   const FileOp* dbs = FindOp(plan, "/Orders.dbs");
   ASSERT_NE(dbs, nullptr);
   EXPECT_EQ(dbs->note, "replaces the target's different copy");
@@ -350,7 +354,8 @@ TEST_F(StepsTest, CopyDeploymentReplacesOperatorModifiedShippedFiles) {
   ASSERT_NE(op, nullptr);
   EXPECT_EQ(op->note,
             "operator-modified shipped file replaced; new version's default saved in snapshot");
-  EXPECT_THAT(Logs(), HasSubstr("W " + std::string(kDefault) + "/registry.xml: the operator "
+  EXPECT_THAT(Logs(), HasSubstr("W " + std::string(kDefault) +
+                                "/registry.xml: the operator "
                                 "changed this shipped MI 4.0.0 file"));
   EXPECT_THAT(plan.message, HasSubstr("1 operator-modified shipped file among them"));
 }
@@ -413,8 +418,8 @@ TEST_F(StepsTest, MergeConfig) {
   }
   EXPECT_TRUE(hostname);
   EXPECT_TRUE(password);
-  // The secret itself is written to the target (the server needs it), just never shown.
-  EXPECT_THAT(Read(dst_ / "conf/deployment.toml"), Not(HasSubstr("s3cret-db-pass")));  // rolled back
+  // The helper rolled the run back: the target's file is its original again.
+  EXPECT_THAT(Read(dst_ / "conf/deployment.toml"), Not(HasSubstr("s3cret-db-pass")));
   EXPECT_THAT(plan.message, HasSubstr("config change"));
   EXPECT_THAT(plan.message, HasSubstr("unchanged"));
   EXPECT_THAT(Logs(), Not(HasSubstr("s3cret-db-pass")));
@@ -476,6 +481,11 @@ TEST_F(StepsTest, PreflightRefusesDowngradeAndNonMiHomes) {
   EXPECT_EQ(down.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(down.status().message(), HasSubstr("downgrade from 4.2.0 to 4.0.0 is refused"));
   std::swap(src_, dst_);
+  src_ = root_ / "homes/absent";
+  auto absent = PlanStep("preflight");
+  EXPECT_EQ(absent.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(absent.status().message(), HasSubstr("source MI home"));
+  EXPECT_THAT(absent.status().message(), HasSubstr("does not exist"));
   fs::create_directories(root_ / "homes/not-mi/docs");
   src_ = root_ / "homes/not-mi";
   auto not_mi = PlanStep("preflight");
@@ -503,7 +513,7 @@ TEST_F(StepsTest, SnapshotTargetListsLaterPaths) {
   const std::string a = (dst_ / "conf/deployment.toml").string();
   const std::string b = (dst_ / kSecurity / "wso2carbon.jks").string();
   later_paths_ = [&]() -> absl::StatusOr<std::vector<std::string>> {
-    return std::vector<std::string>{b, a, b};
+    return std::vector<std::string>{b, a, b, (dst_ / "conf").string()};  // a dir: no bytes
   };
   auto plan = PlanStep("snapshot_target");
   ASSERT_TRUE(plan.ok()) << plan.status();

@@ -1,0 +1,370 @@
+// migrate_datamapper: MI 4.0 -> 4.2 (API-M 4.0 -> 4.2 guide, "Migrating the Data Mapper
+// Configurations"; MI-FACTS §5). MI 4.2 ships Saxon 10, which rejects the pre-4.2 Data Mapper
+// stylesheets' `extension-element-prefixes="xs own ..."`. In the TARGET home (after
+// copy_carbonapps and copy_registry have run) this step plans:
+//   * for every repository/deployment/server/carbonapps/*.car holding a `*_xsltStyleSheet.xml`
+//     entry with the old attribute: one write of the re-packed CApp, where only those entries
+//     change (common/capp.h; the same string replacement as WSO2's tool), every other entry
+//     kept byte for byte, in order, with its name, time, attributes and compression method;
+//   * for every registry/{config,governance,local}/**/*_xsltStyleSheet.xml with the old
+//     attribute (resources outside CApps, which WSO2's tool ignores): one write each.
+// Already migrated files hold no old attribute, so a second plan is empty. A CApp that is not a
+// safe zip (zip slip, symlink entries, bombs, encryption, duplicates) fails the step with the
+// archive's name at plan time, so nothing is written. Skipped unless the migration chain
+// crosses 4.0.0 -> 4.2.0 (4.0.0 -> 4.2.0 and 1.2.0 -> 4.2.0).
+//
+// Param `tool_jar` (absolute path to the operator's data-mapper-config-migration-service-
+// 1.0.1.jar): the CApps that need the rewrite are instead migrated by WSO2's tool, run as the
+// guide says: they are copied into a fresh scratch folder <run_dir>/datamapper_tool.XXXXXX/capps
+// and `java -jar <tool_jar> <that folder>` writes <scratch>/migrated_capps/*.car, whose bytes
+// become the writes. This runs at PLAN time but writes only under the run's state directory,
+// never into an MI home (the scratch folder is removed afterwards, kept on failure). The tool
+// stamps entries with the current time, so in that mode the sha256 a check reports for the new
+// CApp may differ from the one apply writes; the set of files is the same. Params `java` (else
+// $JAVA_HOME/bin/java, else `java` from PATH) and `tool_timeout_seconds` (default 600).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "agent/steps/catalog_extra.h"
+#include "agent/steps/change_set.h"
+#include "agent/steps/file_steps.h"
+#include "common/capp.h"
+#include "common/fs.h"
+#include "common/mi_version.h"
+#include "common/status_macros.h"
+
+extern char** environ;
+
+namespace mimic::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kCarbonapps[] = "repository/deployment/server/carbonapps";
+constexpr const char* kRegistryPartitions[] = {"registry/config", "registry/governance",
+                                               "registry/local"};
+constexpr char kCrossing[] = "4.0.0->4.2.0";
+
+// A CApp whose stylesheets need the rewrite.
+struct CappToMigrate {
+  std::string path;   // absolute, confined
+  std::string bytes;  // as read
+  std::string sha256;
+  int stylesheets = 0;
+};
+
+std::string Note(int stylesheets) {
+  return absl::StrCat(Count(stylesheets, "Data Mapper stylesheet"), " migrated (Saxon 10)");
+}
+
+// A write of `content` over the regular file `path` that held `old_bytes` when read.
+FileOp WriteOver(const std::string& path, const std::string& old_sha256, std::string content,
+                 const std::string& note) {
+  FileOp op;
+  op.kind = FileOp::Kind::kWrite;
+  op.path = path;
+  op.expected_sha256 = old_sha256;
+  op.new_sha256 = common::Sha256Hex(content);
+  op.new_size = content.size();
+  op.content = std::move(content);
+  op.has_content = true;
+  op.mode = common::FileMode(path);
+  op.note = note;
+  return op;
+}
+
+// The bytes of regular file `path` with their sha256; FAILED_PRECONDITION when `path` is a
+// symlink or anything else ApplyChangeSet would refuse to write over.
+absl::StatusOr<std::string> ReadRegular(const std::string& path, std::string* sha256) {
+  ASSIGN_OR_RETURN(std::string current, CurrentSha256(path));
+  ASSIGN_OR_RETURN(std::string bytes, common::ReadFile(path));
+  *sha256 = common::Sha256Hex(bytes);
+  if (*sha256 != current) {
+    return absl::AbortedError(absl::StrCat(path, " changed while it was read; plan again"));
+  }
+  return bytes;
+}
+
+// The source and target versions: the context's, else detected from the homes.
+absl::StatusOr<std::string> VersionOf(const StepContext& ctx, const std::string& known,
+                                      const std::string& home, const char* which) {
+  if (!known.empty()) return known;
+  if (home.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ", which, " MI version is unknown (run preflight first)"));
+  }
+  ASSIGN_OR_RETURN(std::string resolved, ctx.guard->Resolve(home));
+  absl::StatusOr<common::MiVersion> v = common::DetectMiVersion(resolved);
+  if (!v.ok()) {
+    return absl::Status(v.status().code(),
+                        absl::StrCat(which, " MI home: ", v.status().message()));
+  }
+  return v->version;
+}
+
+std::string JavaCommand(const StepContext& ctx) {
+  std::string java = ctx.Param("java");
+  if (!java.empty()) return java;
+  const char* home = ::getenv("JAVA_HOME");
+  return (home != nullptr && *home != '\0') ? common::JoinPath(home, "bin/java") : "java";
+}
+
+// Runs argv (PATH lookup for argv[0]) with stdin from /dev/null, sending each line it prints
+// (stdout and stderr) to ctx.log. Fails on a non-zero exit, a signal or the timeout (the child
+// is then killed).
+absl::Status RunLogged(const StepContext& ctx, const std::vector<std::string>& argv,
+                       int timeout_seconds) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  const std::string shown = absl::StrCat("`", argv[0], " -jar ", argv[2], " ", argv[3], "`");
+  if (rc != 0) {
+    ::close(fds[0]);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot run ", shown, ": ", std::strerror(rc)));
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  std::string pending;
+  bool timed_out = false;
+  auto flush = [&](bool all) {
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+      StepLog(ctx, LogLevel::kInfo, absl::StrCat("data-mapper tool: ", pending.substr(0, nl)));
+    }
+    if (all && !pending.empty()) {
+      StepLog(ctx, LogLevel::kInfo, absl::StrCat("data-mapper tool: ", pending));
+      pending.clear();
+    }
+  };
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF: the child closed its output
+    pending.append(buf, static_cast<size_t>(n));
+    flush(false);
+  }
+  flush(true);
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);  // our own child, by its id
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(shown, " did not finish within ", timeout_seconds, " s; killed"));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      shown, WIFEXITED(status) ? absl::StrCat(" exited with status ", WEXITSTATUS(status))
+                               : absl::StrCat(" was killed by signal ", WTERMSIG(status))));
+}
+
+// Migrates `capps` with WSO2's jar in a scratch folder under ctx.run_dir; returns the migrated
+// bytes in the same order.
+absl::StatusOr<std::vector<std::string>> MigrateWithTool(const StepContext& ctx,
+                                                         const std::string& jar,
+                                                         const std::vector<CappToMigrate>& capps) {
+  if (jar.empty() || jar[0] != '/' || !common::IsRegularFile(jar)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("param tool_jar must be the absolute path of the operator's "
+                     "data-mapper-config-migration-service jar; ", jar, " is not a file"));
+  }
+  int timeout = 600;
+  if (const std::string t = ctx.Param("tool_timeout_seconds"); !t.empty()) {
+    if (!absl::SimpleAtoi(t, &timeout) || timeout <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("param tool_timeout_seconds must be a positive number, not ", t));
+    }
+  }
+  if (ctx.run_dir.empty()) {
+    return absl::FailedPreconditionError("no run directory for the data-mapper tool's scratch");
+  }
+  RETURN_IF_ERROR(common::MakeDirs(ctx.run_dir, 0700));
+  std::string scratch = common::JoinPath(ctx.run_dir, "datamapper_tool.XXXXXX");
+  if (::mkdtemp(scratch.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot create a scratch folder in ", ctx.run_dir));
+  }
+  const std::string in = common::JoinPath(scratch, "capps");
+  RETURN_IF_ERROR(common::MakeDirs(in, 0700));
+  for (const CappToMigrate& c : capps) {
+    RETURN_IF_ERROR(common::WriteFileAtomic(common::JoinPath(in, common::Basename(c.path)),
+                                            c.bytes, 0600));
+  }
+  StepLog(ctx, LogLevel::kInfo,
+          absl::StrCat("running WSO2's data-mapper migration tool on ", Count(capps.size(), "CApp"),
+                       " in ", in));
+  const std::vector<std::string> argv = {JavaCommand(ctx), "-jar", jar, in};
+  if (absl::Status st = RunLogged(ctx, argv, timeout); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), " (its files are kept in ", scratch,
+                                                ")"));
+  }
+  std::vector<std::string> out;
+  for (const CappToMigrate& c : capps) {
+    const std::string name = common::Basename(c.path);
+    const std::string migrated = common::JoinPath(scratch, "migrated_capps/" + name);
+    absl::StatusOr<std::string> bytes = common::ReadFile(migrated);
+    if (!bytes.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the data-mapper tool did not produce ", migrated, " (files kept in ", scratch, ")"));
+    }
+    // The tool's output is checked like any archive, and must be fully migrated.
+    ASSIGN_OR_RETURN(std::vector<common::ZipEntry> entries,
+                     common::ReadZipFromBytes(*bytes, migrated));
+    if (common::MigrateCappEntries(&entries, nullptr) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the data-mapper tool left old stylesheets in ", migrated, " (kept in ", scratch, ")"));
+    }
+    out.push_back(*std::move(bytes));
+  }
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  return out;
+}
+
+class MigrateDatamapperStep final : public Step {
+ public:
+  std::string name() const override { return "migrate_datamapper"; }
+
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    if (ctx.guard == nullptr || ctx.target_home.empty()) {
+      return absl::InvalidArgumentError("migrate_datamapper needs a target home and a guard");
+    }
+    ASSIGN_OR_RETURN(std::string target, ctx.guard->Resolve(ctx.target_home));
+    StepPlan plan;
+    ASSIGN_OR_RETURN(std::string from,
+                     VersionOf(ctx, ctx.source_version, ctx.source_home, "source"));
+    ASSIGN_OR_RETURN(std::string to, VersionOf(ctx, ctx.target_version, target, "target"));
+    absl::StatusOr<std::vector<std::string>> chain = common::MigrationChain(from, to);
+    bool crosses = false;
+    if (chain.ok()) {
+      for (const std::string& hop : *chain) crosses = crosses || hop == kCrossing;
+    }
+    if (!crosses) {
+      plan.forced_status = mimic::v1::STEP_SKIPPED;
+      plan.message = absl::StrCat("not needed for ", from, " -> ", to,
+                                  ": the Data Mapper stylesheets change only from 4.0.0 to 4.2.0",
+                                  chain.ok() ? "" : absl::StrCat(" (", chain.status().message(),
+                                                                 ")"));
+      StepLog(ctx, LogLevel::kInfo, plan.message);
+      return plan;
+    }
+
+    // CApps: only top-level *.car files are deployed.
+    ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, target, kCarbonapps));
+    std::vector<CappToMigrate> capps;
+    int capps_checked = 0, stylesheets = 0;
+    for (const std::string& rel : files) {
+      if (rel.find('/', sizeof(kCarbonapps)) != std::string::npos ||
+          !absl::EndsWithIgnoreCase(rel, ".car")) {
+        continue;
+      }
+      ++capps_checked;
+      ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
+      CappToMigrate c;
+      c.path = path;
+      ASSIGN_OR_RETURN(c.bytes, ReadRegular(path, &c.sha256));
+      absl::StatusOr<std::vector<common::ZipEntry>> entries =
+          common::ReadZipFromBytes(c.bytes, path);
+      if (!entries.ok()) {
+        return absl::Status(entries.status().code(),
+                            absl::StrCat("CApp ", rel, ": ", entries.status().message(),
+                                         "; nothing was migrated"));
+      }
+      c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
+      if (c.stylesheets == 0) continue;
+      stylesheets += c.stylesheets;
+      if (ctx.Param("tool_jar").empty()) {
+        ASSIGN_OR_RETURN(std::string repacked, common::WriteZip(*entries));
+        plan.changes.ops.push_back(
+            WriteOver(path, c.sha256, std::move(repacked), Note(c.stylesheets)));
+      }
+      capps.push_back(std::move(c));
+    }
+    if (const std::string jar = ctx.Param("tool_jar"); !jar.empty() && !capps.empty()) {
+      ASSIGN_OR_RETURN(std::vector<std::string> migrated, MigrateWithTool(ctx, jar, capps));
+      for (size_t i = 0; i < capps.size(); ++i) {
+        plan.changes.ops.push_back(WriteOver(capps[i].path, capps[i].sha256,
+                                             std::move(migrated[i]),
+                                             Note(capps[i].stylesheets) + " by WSO2's tool"));
+      }
+    }
+
+    // Loose stylesheets in the file registry.
+    int loose_checked = 0, loose_changed = 0;
+    for (const char* partition : kRegistryPartitions) {
+      ASSIGN_OR_RETURN(std::vector<std::string> reg, ListConfinedFiles(ctx, target, partition));
+      for (const std::string& rel : reg) {
+        if (!common::IsXsltStyleSheetName(common::Basename(rel))) continue;
+        ++loose_checked;
+        ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
+        std::string sha;
+        ASSIGN_OR_RETURN(std::string text, ReadRegular(path, &sha));
+        int n = 0;
+        std::string migrated = common::MigrateXsltStyleSheet(text, &n);
+        if (n == 0) continue;
+        ++loose_changed;
+        plan.changes.ops.push_back(WriteOver(path, sha, std::move(migrated), Note(1)));
+      }
+    }
+    FinishFileChangeSet(&plan.changes);
+
+    const std::string checked =
+        absl::StrCat(Count(capps_checked, "CApp"), ", ",
+                     Count(loose_checked, "registry stylesheet"), " checked");
+    if (capps.empty() && loose_changed == 0) {
+      plan.message = absl::StrCat("up to date (", checked, ")");
+    } else {
+      plan.message = absl::StrCat(
+          Count(stylesheets + loose_changed, "Data Mapper stylesheet"), " to migrate for Saxon 10 (",
+          Count(capps.size(), "CApp"), " to re-pack", ctx.Param("tool_jar").empty() ? "" :
+          " by WSO2's tool", ", ", Count(loose_changed, "registry file"), "; ", checked, ")");
+    }
+    StepLog(ctx, LogLevel::kInfo, plan.message);
+    return plan;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Step> NewMigrateDatamapperStep() {
+  return std::make_unique<MigrateDatamapperStep>();
+}
+
+}  // namespace mimic::agent
