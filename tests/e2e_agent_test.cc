@@ -236,6 +236,36 @@ TEST_F(AgentTest, OneRunPerHomeAndARestartReportsInterrupted) {
   EXPECT_EQ(TreeHash(dir_ + "/mi/wso2mi-4.2.0"), before);
 }
 
+TEST_F(AgentTest, CancelStopsTheRunAfterTheCurrentStep) {
+  auto agent = StartAgent(true);
+  auto stub = mimic::v1::Agent::NewStub(Channel(*agent));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  mimic::v1::RunRequest req;
+  *req.mutable_plan() = Plan("run-cancel");
+  auto reader = stub->Run(&ctx, req);
+  mimic::v1::Event e;
+  ASSERT_TRUE(reader->Read(&e));
+  {
+    grpc::ClientContext c2;
+    c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    mimic::v1::CancelRequest cr;
+    cr.set_run_id("run-cancel");
+    mimic::v1::CancelResponse resp;
+    ASSERT_TRUE(stub->Cancel(&c2, cr, &resp).ok());
+    EXPECT_TRUE(resp.accepted());
+  }
+  std::vector<mimic::v1::Event> rest;
+  while (reader->Read(&e)) rest.push_back(e);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_FALSE(rest.empty());
+  ASSERT_TRUE(rest.back().has_run_finished());
+  EXPECT_EQ(rest.back().run_finished().status(), mimic::v1::RUN_CANCELLED);
+  int finished_steps = 0;
+  for (const auto& ev : rest) finished_steps += ev.has_step_finished();
+  EXPECT_LT(finished_steps, 7);
+}
+
 }  // namespace
 }  // namespace mimic::testing
 
