@@ -100,6 +100,31 @@ absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_
   return data;
 }
 
+uint32_t Le(const std::string& b, size_t at, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
+  return v;
+}
+
+// libzip refuses to open an archive with duplicate names without saying which: the first name
+// the central directory holds twice (a plain scan, no zip64), or "" when none is found.
+std::string FirstDuplicateName(const std::string& b) {
+  const size_t eocd = b.rfind(std::string("PK\x05\x06", 4));
+  if (eocd == std::string::npos || eocd + 22 > b.size()) return "";
+  const uint32_t count = Le(b, eocd + 10, 2);
+  size_t at = Le(b, eocd + 16, 4);
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < count && at + 46 <= b.size(); ++i) {
+    if (b.compare(at, 4, "PK\x01\x02", 4) != 0) break;
+    const size_t name_len = Le(b, at + 28, 2);
+    if (at + 46 + name_len > b.size()) break;
+    std::string name = b.substr(at + 46, name_len);
+    if (!seen.insert(name).second) return name;
+    at += 46 + name_len + Le(b, at + 30, 2) + Le(b, at + 32, 2);
+  }
+  return "";
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const ZipLimits& limits) {
@@ -123,8 +148,10 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
   }
   ZipPtr za(zip_open_from_source(src.get(), ZIP_RDONLY | ZIP_CHECKCONS, &err));
   if (za == nullptr) {
+    const bool duplicate = zip_error_code_zip(&err) == ZIP_ER_EXISTS;
     std::string text = ZipErrorText(&err);
     zip_error_fini(&err);
+    if (duplicate) return Hostile(label, FirstDuplicateName(bytes), "is a duplicate name");
     return absl::InvalidArgumentError(absl::StrCat(label, " is not a valid zip archive: ", text));
   }
   src.release();  // owned by the archive now

@@ -85,6 +85,27 @@ absl::Status AtomicWrite(const std::string& path, uint32_t mode,
   return FsyncDir(dir);
 }
 
+// Feeds the file's bytes to `fn` in chunks.
+absl::Status ReadChunks(const std::string& path,
+                        const std::function<void(const char*, size_t)>& fn) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path);
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof(buf));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      absl::Status st = ErrnoError("read", path);
+      ::close(fd);
+      return st;
+    }
+    if (r == 0) break;
+    fn(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
 absl::Status WriteAll(int fd, const char* p, size_t n, const std::string& name) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
@@ -107,22 +128,8 @@ std::string Sha256Hex(const std::string& bytes) {
 }
 
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", path);
   Sha256 h;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      absl::Status st = ErrnoError("read", path);
-      ::close(fd);
-      return st;
-    }
-    if (r == 0) break;
-    h.Update(buf, static_cast<size_t>(r));
-  }
-  ::close(fd);
+  RETURN_IF_ERROR(ReadChunks(path, [&](const char* p, size_t n) { h.Update(p, n); }));
   return h.Hex();
 }
 
@@ -137,22 +144,8 @@ absl::StatusOr<std::string> Sha256IfExists(const std::string& path) {
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", path);
   std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      absl::Status st = ErrnoError("read", path);
-      ::close(fd);
-      return st;
-    }
-    if (r == 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  ::close(fd);
+  RETURN_IF_ERROR(ReadChunks(path, [&](const char* p, size_t n) { out.append(p, n); }));
   return out;
 }
 

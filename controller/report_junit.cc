@@ -55,7 +55,7 @@ std::string Timestamp(int64_t micros) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixMicros(micros), absl::UTCTimeZone());
 }
 
-std::string Attr(std::string_view name, std::string_view value) {
+std::string Attr(const std::string& name, std::string_view value) {
   return absl::StrCat(" ", name, "=\"", XmlEscape(value, true), "\"");
 }
 
@@ -108,8 +108,19 @@ struct Suite {
 // Log text by step name ("" for lines outside a step), in event order.
 using StepLogs = std::map<std::string, std::string>;
 
+// "create /opt/mi/x.car (4096 bytes)" lines of a step's file changes.
+std::string FileLines(const std::vector<FileChangeRecord>& files, int step_idx) {
+  std::string out;
+  for (const FileChangeRecord& f : files) {
+    if (f.step_idx != step_idx) continue;
+    absl::StrAppend(&out, f.action, " ", f.path, " (", f.size, " bytes)\n");
+  }
+  return out;
+}
+
 Suite BuildSuite(const RolloutRecord& rollout, const RunRecord& run, const std::string& name,
-                 const std::vector<StepRecord>& steps, StepLogs& logs) {
+                 const std::vector<StepRecord>& steps, const std::vector<FileChangeRecord>& files,
+                 StepLogs& logs) {
   const std::string stage = run.stage.empty() ? "none" : run.stage;
   Suite s;
   s.name = name;
@@ -142,7 +153,8 @@ Suite BuildSuite(const RolloutRecord& rollout, const RunRecord& run, const std::
       c.message = absl::StrCat("the step did not finish (run ", run.status, ")");
       c.body = absl::StrCat(c.message, "\n", log.empty() ? "" : "\n", log);
     } else {
-      c.system_out = absl::StrCat(st.message.empty() ? "" : st.message + "\n", log);
+      c.system_out = absl::StrCat(st.message.empty() ? "" : st.message + "\n",
+                                  FileLines(files, st.idx), log);
     }
     s.cases.push_back(std::move(c));
   }
@@ -308,11 +320,12 @@ absl::StatusOr<std::string> ReportJunit(Audit& audit, const std::string& rollout
   suites.reserve(runs.size());
   for (const RunRecord& run : runs) {
     ASSIGN_OR_RETURN(std::vector<StepRecord> steps, audit.Steps(run.run_id));
+    ASSIGN_OR_RETURN(std::vector<FileChangeRecord> files, audit.FileChanges(run.run_id));
     std::string name = absl::StrCat(run.stage.empty() ? "none" : run.stage, "/", run.host);
     if (runs_per_stage_host[{run.stage, run.host}] > 1) {
       absl::StrAppend(&name, " [", run.mode.empty() ? "run" : run.mode, " ", run.run_id, "]");
     }
-    suites.push_back(BuildSuite(d.rollout, run, name, steps, logs[run.run_id]));
+    suites.push_back(BuildSuite(d.rollout, run, name, steps, files, logs[run.run_id]));
   }
 
   int tests = 0, failures = 0, errors = 0;

@@ -23,7 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -57,13 +57,19 @@ struct Detection {
   std::vector<std::string> inbound;  // HL7 inbound endpoints: no jars needed
 };
 
-std::string Lower(std::string_view s) { return absl::AsciiStrToLower(s); }
+std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
 
 // Names from archives go into logs: keep them printable.
-std::string Printable(std::string_view s) {
+std::string Printable(absl::string_view s) {
   std::string out;
   for (char c : s) out.push_back(absl::ascii_isprint(static_cast<unsigned char>(c)) ? c : '?');
   return out;
+}
+
+// A regular file, following a symlink (the guard has already kept it inside the roots).
+bool IsFile(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
 }
 
 bool IsHl7BundleJar(const std::string& file_name) {
@@ -90,14 +96,14 @@ void ForEachTable(const toml::node* node, Fn fn) {
   }
 }
 
-std::string StringAt(const toml::table& t, std::string_view key) {
+std::string StringAt(const toml::table& t, const char* key) {
   return t[key].value<std::string>().value_or("");
 }
 
 // Heuristics 1-3 on the source's conf/deployment.toml.
 absl::Status DetectInToml(const StepContext& ctx, const Homes& homes, Detection* d) {
   ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, kDeploymentToml));
-  if (!common::IsRegularFile(path)) {
+  if (!IsFile(path)) {
     StepLog(ctx, LogLevel::kWarning,
             absl::StrCat(path, " not found; HL7 detection uses the other signals only"));
     return absl::OkStatus();
@@ -181,8 +187,8 @@ bool HasHl7InboundEndpoint(const std::string& lower) {
   size_t pos = 0;
   while ((pos = lower.find("<inboundendpoint", pos)) != std::string::npos) {
     const size_t end = lower.find('>', pos);
-    const std::string_view tag =
-        std::string_view(lower).substr(pos, end == std::string::npos ? end : end - pos);
+    const absl::string_view tag =
+        absl::string_view(lower).substr(pos, end == std::string::npos ? end : end - pos);
     if (absl::StrContains(tag, "protocol=\"hl7\"") || absl::StrContains(tag, "protocol='hl7'")) {
       return true;
     }
@@ -192,7 +198,7 @@ bool HasHl7InboundEndpoint(const std::string& lower) {
 }
 
 // Heuristic 5 on one artifact's text; `where` names it in the signals.
-void ScanArtifact(const std::string& where, std::string_view text, Detection* d) {
+void ScanArtifact(const std::string& where, absl::string_view text, Detection* d) {
   const std::string lower = Lower(text);
   if (absl::StrContains(lower, "hl7://")) {
     d->signals.push_back(absl::StrCat(where, ": hl7:// endpoint address"));
@@ -250,7 +256,7 @@ absl::StatusOr<ZipPtr> OpenZip(const std::string& path) {
   return ZipPtr(z);
 }
 
-// The bytes of entry `index` (whose stat is `st`), at most `limit` bytes.
+// The bytes of entry `index` (whose stat is `st`: its size bounds the read).
 absl::StatusOr<std::string> ReadEntry(zip_t* z, zip_uint64_t index, const zip_stat_t& st,
                                       const std::string& what) {
   zip_file_t* f = zip_fopen_index(z, index, 0);
@@ -346,7 +352,7 @@ absl::StatusOr<std::pair<size_t, size_t>> PickJars(const std::vector<std::string
 
 absl::StatusOr<std::vector<Jar>> JarsFromZip(const StepContext& ctx, const std::string& param) {
   ASSIGN_OR_RETURN(std::string path, ctx.guard->Resolve(param));
-  if (!common::IsRegularFile(path)) {
+  if (!IsFile(path)) {
     return absl::NotFoundError(absl::StrCat("hl7_zip: ", path, " is not a file"));
   }
   ASSIGN_OR_RETURN(ZipPtr z, OpenZip(path));
