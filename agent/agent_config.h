@@ -7,6 +7,7 @@
 //   allowed_client_subjects = []     # optional: client certificate CNs accepted (empty: any
 //                                    # certificate signed by client_ca)
 //   port_file = ""                   # optional: the bound port is written here after start
+//   allow_exec = false               # the `exec` step runs operator commands: off unless set
 //   [tls]
 //   cert = "/etc/mimic/agent.pem"
 //   key = "/etc/mimic/agent.key"
@@ -32,6 +33,7 @@ struct AgentConfig {
   int executor_threads = 4;
   std::vector<std::string> allowed_client_subjects;
   std::string port_file;
+  bool allow_exec = false;
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;

@@ -120,12 +120,17 @@ int LocalMain(int argc, char** argv) {
         spec->set_params_toml(s.params_toml);
       }
     } else {
-      for (const std::string& name : KnownSteps()) plan.add_steps()->set_name(name);
+      // The detected path's full default list: every catalogue step but the operator's own
+      // command (exec needs a command; give it with --plan).
+      for (const std::string& name : KnownSteps()) {
+        if (name != "exec") plan.add_steps()->set_name(name);
+      }
     }
   }
   if (check && !rollback.empty()) plan.set_rollback_check(true);
   Executor executor(1);
-  RunManager runs(RunManagerOptions{state_dir, roots}, &executor);
+  // Local mode is the operator at the host's own shell: their plan may run their commands.
+  RunManager runs(RunManagerOptions{state_dir, roots, /*allow_exec=*/true}, &executor);
   if (absl::Status st = runs.Recover(); !st.ok()) {
     std::fprintf(stderr, "mimic-agent local: %s\n", std::string(st.message()).c_str());
     return 1;

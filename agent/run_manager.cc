@@ -34,7 +34,7 @@ bool IsFinishedEvent(const Event& e) { return e.has_run_finished(); }
 HostPlan RedactedPlan(const HostPlan& plan) {
   HostPlan out = plan;
   for (mimic::v1::StepSpec& s : *out.mutable_steps()) {
-    for (auto& [k, v] : *s.mutable_params()) v = common::RedactValue(k, v);
+    for (auto& [k, v] : *s.mutable_params()) v = common::RedactText(common::RedactValue(k, v));
     s.set_params_toml(common::RedactText(s.params_toml()));
   }
   for (auto& [k, v] : *out.mutable_vars()) v = common::RedactValue(k, v);
@@ -241,6 +241,11 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
       return absl::InvalidArgumentError("the plan needs source_home and target_home");
     }
     for (const mimic::v1::StepSpec& s : plan.steps()) {
+      if (s.name() == "exec" && !options_.allow_exec) {
+        return absl::PermissionDeniedError(
+            "the plan has an exec step (an operator command) and this agent does not allow it: "
+            "set allow_exec = true in its agent.toml");
+      }
       if (MakeStep(s.name()) == nullptr) {
         return absl::InvalidArgumentError(absl::StrCat("unknown step '", s.name(), "'; known: ",
                                                        absl::StrJoin(KnownSteps(), ", ")));
@@ -472,6 +477,14 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     base.check = check;
     base.state_dir = options_.state_dir;
     base.run_dir = run->run_dir();
+    // Check mode: what earlier steps planned, so later steps plan against it (exact dry run).
+    std::map<std::string, FileOp> overlay;
+    if (check) base.overlay = &overlay;
+    auto add_to_overlay = [](const ChangeSet& cs, std::map<std::string, FileOp>* o) {
+      for (const FileOp& op : cs.ops) {
+        if (op.kind == FileOp::Kind::kWrite || op.kind == FileOp::Kind::kDelete) (*o)[op.path] = op;
+      }
+    };
     for (int i = 0; i < plan.steps_size(); ++i) {
       if (run->cancel_requested()) {
         cancelled = true;
@@ -495,13 +508,16 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       ctx.log = [&em, &spec](LogLevel l, const std::string& text) { em.Log(spec.name(), l, text); };
       ctx.paths_of_later_steps = [&, i]() -> absl::StatusOr<std::vector<std::string>> {
         std::set<std::string> paths;
+        std::map<std::string, FileOp> later_overlay = overlay;
         for (int j = i + 1; j < plan.steps_size(); ++j) {
           StepContext later = base;
           later.spec = &plan.steps(j);
           later.check = true;
+          later.overlay = &later_overlay;
           later.log = [](LogLevel, const std::string&) {};
           ASSIGN_OR_RETURN(StepPlan p, MakeStep(plan.steps(j).name())->Plan(later));
           for (const FileOp& op : p.changes.ops) paths.insert(op.path);
+          add_to_overlay(p.changes, &later_overlay);
         }
         return std::vector<std::string>(paths.begin(), paths.end());
       };
@@ -517,6 +533,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           st = absl::FailedPreconditionError(p->message);
         } else if (check) {
           changes = DescribeChangeSet(p->changes);
+          add_to_overlay(p->changes, &overlay);
         } else {
           for (const std::string& path : p->snapshot_paths) {
             if (st.ok()) st = snapshot->Save(path);
@@ -528,6 +545,8 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
         if (st.ok()) {
           if (p->forced_status == mimic::v1::STEP_SKIPPED) {
             sf.set_status(mimic::v1::STEP_SKIPPED);
+          } else if (p->forced_status == mimic::v1::STEP_CHANGED) {
+            sf.set_status(mimic::v1::STEP_CHANGED);  // exec: ran, or would run, a command
           } else {
             sf.set_status(changes.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
           }

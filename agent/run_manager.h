@@ -65,6 +65,7 @@ class RunState {
 struct RunManagerOptions {
   std::string state_dir;
   std::vector<std::string> allowed_roots;
+  bool allow_exec = false;  // plans with an `exec` step are refused unless set
 };
 
 class RunManager {

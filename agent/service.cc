@@ -247,7 +247,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(const AgentConfi
   if (absl::Status st = common::MakeDirs(config.state_dir, 0700); !st.ok()) return st;
   s->executor_ = std::make_unique<Executor>(config.executor_threads);
   s->runs_ = std::make_unique<RunManager>(
-      RunManagerOptions{config.state_dir, config.allowed_roots}, s->executor_.get());
+      RunManagerOptions{config.state_dir, config.allowed_roots, config.allow_exec}, s->executor_.get());
   if (absl::Status st = s->runs_->Recover(); !st.ok()) return st;
   s->service_ = std::make_unique<AgentService>(s->config_, s->runs_.get(), s->executor_.get());
 

@@ -36,8 +36,7 @@ struct SourceFreer {
 };
 using SourcePtr = std::unique_ptr<zip_source_t, SourceFreer>;
 
-absl::Status Hostile(const std::string& label, const std::string& entry,
-                     const std::string& why) {
+absl::Status Hostile(const std::string& label, const std::string& entry, const std::string& why) {
   return absl::InvalidArgumentError(
       absl::StrCat("refusing archive ", label, ": entry \"", entry, "\" ", why));
 }
@@ -80,8 +79,9 @@ absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_
   while (got < size) {
     zip_int64_t n = zip_fread(zf.get(), data.data() + got, size - got);
     if (n < 0) {
-      return Hostile(label, name,
-                     absl::StrCat("is corrupt: ", zip_error_strerror(zip_file_get_error(zf.get()))));
+      return Hostile(
+          label, name,
+          absl::StrCat("is corrupt: ", zip_error_strerror(zip_file_get_error(zf.get()))));
     }
     if (n == 0) break;
     got += static_cast<zip_uint64_t>(n);
@@ -92,10 +92,10 @@ absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_
   char extra;
   zip_int64_t n = zip_fread(zf.get(), &extra, 1);  // also triggers the CRC check at the end
   if (n != 0) {
-    return Hostile(label, name,
-                   n > 0 ? std::string("holds more bytes than declared")
-                         : absl::StrCat("is corrupt: ",
-                                        zip_error_strerror(zip_file_get_error(zf.get()))));
+    return Hostile(
+        label, name,
+        n > 0 ? std::string("holds more bytes than declared")
+              : absl::StrCat("is corrupt: ", zip_error_strerror(zip_file_get_error(zf.get()))));
   }
   return data;
 }
@@ -210,14 +210,14 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
         static_cast<double>(st.size) >
             limits.max_ratio * static_cast<double>(st.comp_size > 0 ? st.comp_size : 1)) {
       return Hostile(label, e.name,
-                     absl::StrCat("expands ", st.comp_size, " bytes to ", st.size,
-                                  " (ratio above ", limits.max_ratio, "; zip bomb?)"));
+                     absl::StrCat("expands ", st.comp_size, " bytes to ", st.size, " (ratio above ",
+                                  limits.max_ratio, "; zip bomb?)"));
     }
     total += st.size;
     if (total > limits.max_total_bytes || st.size > limits.max_total_bytes) {
-      return Hostile(label, e.name,
-                     absl::StrCat("takes the uncompressed total above ", limits.max_total_bytes,
-                                  " bytes"));
+      return Hostile(
+          label, e.name,
+          absl::StrCat("takes the uncompressed total above ", limits.max_total_bytes, " bytes"));
     }
   }
 

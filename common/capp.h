@@ -27,10 +27,10 @@ struct ZipEntry {
   std::string name;  // as stored (raw bytes), "dir/" for directories
   std::string data;  // uncompressed content ("" for directories)
   bool is_dir = false;
-  uint8_t opsys = 0;                 // "version made by" host system (0 = MS-DOS, 3 = UNIX)
-  uint32_t external_attributes = 0;  // UNIX hosts: mode << 16 (| DOS bits)
-  std::time_t mtime = 0;             // libzip's conversion of the DOS date/time (local time)
-  int32_t compression = kZipDeflate; // kZipStore, kZipDeflate, ...
+  uint8_t opsys = 0;                  // "version made by" host system (0 = MS-DOS, 3 = UNIX)
+  uint32_t external_attributes = 0;   // UNIX hosts: mode << 16 (| DOS bits)
+  std::time_t mtime = 0;              // libzip's conversion of the DOS date/time (local time)
+  int32_t compression = kZipDeflate;  // kZipStore, kZipDeflate, ...
 
   // The UNIX permission bits when the entry came from a UNIX host, else 0.
   uint32_t unix_mode() const { return opsys == 3 ? (external_attributes >> 16) & 07777 : 0; }
@@ -39,8 +39,8 @@ struct ZipEntry {
 struct ZipLimits {
   uint64_t max_total_bytes = 512ull << 20;  // uncompressed sum of all entries
   uint64_t max_entries = 65536;
-  double max_ratio = 200.0;                 // uncompressed / compressed, per entry...
-  uint64_t ratio_min_bytes = 1ull << 20;    // ...for entries of at least this size
+  double max_ratio = 200.0;               // uncompressed / compressed, per entry...
+  uint64_t ratio_min_bytes = 1ull << 20;  // ...for entries of at least this size
 };
 
 // Reads the archive at `path` / held in `bytes` (`label` names it in messages). Entries in

@@ -6,6 +6,7 @@
 #include "common/ids.h"
 #include "common/inventory.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "controller/agent_client.h"
 #include "controller/audit.h"
 #include "controller/report.h"
@@ -33,6 +34,7 @@ absl::StatusOr<int> CmdRun(const CommandOptions& o, std::FILE* out) {
   r.inventory_path = o.inventory_path;
   r.plan_path = o.plan_path;
   r.check = o.check;
+  r.force = o.force;
   r.limit = o.limit;
   r.stage = o.stage;
   r.audit_url = o.audit_url;
@@ -88,6 +90,37 @@ absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out) {
   ASSIGN_OR_RETURN(std::string json, ReportJson(*audit, o.args[0]));
   std::fputs(json.c_str(), out);
   std::fputs("\n", out);
+  return 0;
+}
+
+absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out) {
+  RETURN_IF_ERROR(NeedArg(o, 1, "mimic approve ROLLOUT [--stage NAME]"));
+  ASSIGN_OR_RETURN(auto audit, AuditFor(o));
+  ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(o.args[0]));
+  std::string stage = o.stage;
+  if (stage.empty()) {
+    for (const StageRecord& s : d.stages) {
+      if (s.status == "waiting_approval") {
+        stage = s.name;
+        break;
+      }
+    }
+  }
+  if (stage.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("rollout ", o.args[0], " has no stage waiting for approval; name one with --stage"));
+  }
+  std::string who = common::OsUser();
+  if (!o.inventory_path.empty()) {
+    if (auto inv = common::LoadInventory(o.inventory_path); inv.ok() && !inv->controller.cert.empty()) {
+      if (auto subj = common::CertificateSubject(inv->controller.cert); subj.ok()) {
+        who += " (" + *subj + ")";
+      }
+    }
+  }
+  RETURN_IF_ERROR(audit->RecordApproval({o.args[0], stage, who, 0, false}));
+  std::fprintf(out, "stage %s of rollout %s approved by %s\n", stage.c_str(), o.args[0].c_str(),
+               who.c_str());
   return 0;
 }
 

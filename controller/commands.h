@@ -29,6 +29,9 @@ absl::StatusOr<int> CmdResume(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdRollback(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdStatus(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out);
+// `mimic approve ROLLOUT [--stage NAME]`: records the operator's approval of the stage waiting
+// at its gate (the first one waiting, when no stage is named).
+absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out);
 // `mimic audit verify ROLLOUT`: 0 when the hash chain is intact, 2 when a row was edited or
 // deleted.

@@ -16,6 +16,7 @@ usage:
             [--limit HOSTS] [--output text|json] [--audit URL]
   mimic resume ROLLOUT [--inventory inventory.toml] [--force]
   mimic rollback ROLLOUT [--inventory inventory.toml] [--limit HOSTS] [--check] [--force]
+  mimic approve ROLLOUT [--stage NAME] [--inventory inventory.toml]
   mimic status [ROLLOUT] [--inventory inventory.toml | --audit URL]
   mimic report ROLLOUT --format json [--inventory inventory.toml | --audit URL]
   mimic audit verify ROLLOUT [--inventory inventory.toml | --audit URL]
@@ -28,7 +29,8 @@ usage:
   --stage NAME      run only this stage
   --audit URL       sqlite:PATH or PATH (default: the inventory's [audit] url, else
                     <state_dir>/audit.db)
-  --force           resume with a changed plan; rollback files changed since the run
+  --force           resume with a changed plan; run --stage past the digest rule (recorded);
+                    rollback files changed since the run
 
 exit codes: 0 every host succeeded, 2 a host failed or the rollout stopped at a failure
 budget, 1 bad input (the message names file, line and key).
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
   else if (cmd == "status") rc = mimic::controller::CmdStatus(o, stdout);
   else if (cmd == "report") rc = mimic::controller::CmdReport(o, stdout);
   else if (cmd == "audit") rc = mimic::controller::CmdAudit(o, stdout);
+  else if (cmd == "approve") rc = mimic::controller::CmdApprove(o, stdout);
   else if (cmd == "facts") rc = mimic::controller::CmdFacts(o, stdout);
   else {
     std::fprintf(stderr, "mimic: unknown command '%s' (see mimic --help)\n", cmd.c_str());

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/catalogue.h"
 #include "common/fs.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
@@ -19,12 +20,7 @@
 
 namespace mimic::controller {
 
-const std::vector<std::string>& StepCatalogue() {
-  static const std::vector<std::string> kSteps = {
-      "preflight",      "snapshot_target",        "copy_carbonapps", "copy_deployment",
-      "copy_custom_components", "copy_keystores", "merge_config"};
-  return kSteps;
-}
+const std::vector<std::string>& StepCatalogue() { return common::StepCatalogue(); }
 
 namespace {
 
@@ -221,6 +217,60 @@ absl::StatusOr<std::unique_ptr<Audit>> OpenAudit(const std::string& url,
   return Audit::Open(url.empty() ? inv.audit_url : url);
 }
 
+// The digest rule: a stage after the first runs only a plan (by sha256) that a real, earlier
+// rollout took through the previous stage successfully, unless forced (recorded).
+absl::Status CheckPromotion(Audit& audit, const common::Plan& plan, size_t stage_idx,
+                            const std::string& rollout_id) {
+  const std::string& prev = plan.stages[stage_idx - 1].name;
+  ASSIGN_OR_RETURN(auto rollouts, audit.ListRollouts(0));
+  for (const RolloutSummary& r : rollouts) {
+    if (r.rollout.id == rollout_id || r.rollout.check_mode ||
+        r.rollout.plan_sha256 != plan.sha256) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(RolloutDetail d, audit.GetRollout(r.rollout.id));
+    for (const StageRecord& s : d.stages) {
+      if (s.name == prev && s.status == "ok") return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      plan.path, ": stage '", plan.stages[stage_idx].name, "' needs this plan (sha256 ",
+      plan.sha256.substr(0, 12), ") to have succeeded in stage '", prev,
+      "' first; run that stage, or pass --force (recorded in the audit)"));
+}
+
+// Waits at a stage's gates: a pause, then an approval recorded by `mimic approve`.
+absl::Status PassGates(Audit& audit, const common::Stage& stage, StageRecord& sr, bool check,
+                       Progress& progress) {
+  if (stage.pause_seconds <= 0 && !stage.approval) return absl::OkStatus();
+  if (check) {
+    progress.Note(absl::StrCat("gate before stage ", stage.name, ":",
+                               stage.pause_seconds > 0 ? absl::StrCat(" pause ", stage.pause_seconds, "s") : "",
+                               stage.approval ? " approval" : "", " (not waited for in --check)"));
+    return absl::OkStatus();
+  }
+  if (stage.pause_seconds > 0) {
+    progress.Note(absl::StrCat("pausing ", stage.pause_seconds, "s before stage ", stage.name));
+    absl::SleepFor(absl::Seconds(stage.pause_seconds));
+  }
+  if (!stage.approval) return absl::OkStatus();
+  sr.status = "waiting_approval";
+  RETURN_IF_ERROR(audit.RecordStage(sr));
+  progress.Note(absl::StrCat("stage ", stage.name, " waits for approval: mimic approve ",
+                             sr.rollout_id, " --stage ", stage.name));
+  for (;;) {
+    ASSIGN_OR_RETURN(RolloutDetail d, audit.GetRollout(sr.rollout_id));
+    for (const ApprovalRecord& a : d.approvals) {
+      if (a.stage == stage.name) {
+        progress.Note(absl::StrCat("stage ", stage.name, " approved by ", a.who));
+        sr.status = "running";
+        return audit.RecordStage(sr);
+      }
+    }
+    absl::SleepFor(absl::Seconds(1));
+  }
+}
+
 int ExitCode(const std::vector<HostOutcome>& outcomes, bool stopped) {
   if (stopped) return 2;
   for (const auto& o : outcomes) {
@@ -358,6 +408,19 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
     ASSIGN_OR_RETURN(auto batches, common::MakeBatches(stage, hosts));
     StageRecord sr{rollout_id, stage.name, static_cast<int>(si), "running", common::NowMicros(), 0};
     RETURN_IF_ERROR(audit->RecordStage(sr));
+    if (!opt.stage.empty() && si > 0 && !check) {
+      if (absl::Status st = CheckPromotion(*audit, plan, si, rollout_id); !st.ok()) {
+        if (!opt.force) {
+          sr.status = "refused";
+          RETURN_IF_ERROR(audit->RecordStage(sr));
+          RETURN_IF_ERROR(audit->FinishRollout(rollout_id, "refused", std::string(st.message())));
+          return st;
+        }
+        RETURN_IF_ERROR(audit->RecordApproval({rollout_id, stage.name, op_user, 0, true}));
+        progress.Note(absl::StrCat("forced past the digest rule: ", st.message()));
+      }
+    }
+    RETURN_IF_ERROR(PassGates(*audit, stage, sr, check, progress));
     progress.Note(absl::StrCat("stage ", stage.name, ": ", hosts.size(), " hosts in ",
                                batches.size(), " batches"));
     int stage_failures = 0;

@@ -79,9 +79,15 @@ name = "preflight"
 [[steps]]
 name = "snapshot_target"
 [[steps]]
+name = "copy_secondary_userstores"
+[[steps]]
 name = "copy_carbonapps"
 [[steps]]
+name = "copy_registry"
+[[steps]]
 name = "copy_deployment"
+[[steps]]
+name = "migrate_datamapper"
 [[steps]]
 name = "copy_custom_components"
 [[steps]]
@@ -89,6 +95,8 @@ name = "copy_keystores"
 [[steps]]
 name = "merge_config"
 params = { conflict = "source" }
+[[steps]]
+name = "hl7_transport"
 
 [[stages]]
 name = "dev"

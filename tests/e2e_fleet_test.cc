@@ -90,11 +90,15 @@ class FleetTest : public ::testing::Test {
         "[migration]\npath = \"4.0.0->4.2.0\"\n", extra_migration,
         "\n[[steps]]\nname = \"preflight\"\n"
         "[[steps]]\nname = \"snapshot_target\"\n"
+        "[[steps]]\nname = \"copy_secondary_userstores\"\n"
         "[[steps]]\nname = \"copy_carbonapps\"\n"
+        "[[steps]]\nname = \"copy_registry\"\n"
         "[[steps]]\nname = \"copy_deployment\"\n"
+        "[[steps]]\nname = \"migrate_datamapper\"\n"
         "[[steps]]\nname = \"copy_custom_components\"\n"
         "[[steps]]\nname = \"copy_keystores\"\n"
         "[[steps]]\nname = \"merge_config\"\nparams = { conflict = \"source\" }\n"
+        "[[steps]]\nname = \"hl7_transport\"\n"
         "\n[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\nbatch = 1\n"
         "\n[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = 2\nconcurrency = 2\n");
     std::string path = dir_ + "/" + name;
@@ -113,6 +117,32 @@ class FleetTest : public ::testing::Test {
     size_t s = p + 8;
     size_t e = output.find_first_of(" \n", s);
     return output.substr(s, e - s);
+  }
+
+  // Starts `mimic ARGS...` in the test dir with output to `out_path`; returns its pid.
+  pid_t StartMimic(const std::vector<std::string>& args, const std::string& out_path) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      if (chdir(dir_.c_str()) != 0) _exit(127);
+      std::vector<char*> argv = {const_cast<char*>("mimic")};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(MimicBinary().c_str(), argv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+
+  // Polls (bounded, 20 s) until `path` contains `text`.
+  static bool WaitForText(const std::string& path, const std::string& text) {
+    for (int i = 0; i < 400; ++i) {
+      if (absl::StrContains(ReadText(path), text)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
 
   std::unique_ptr<controller::Audit> OpenAudit() {
@@ -207,9 +237,21 @@ TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
     ASSERT_TRUE(capps.ok());
     ASSERT_GE(capps->size(), 2u);
     for (const auto& f : *capps) {
-      ExpectSameFile(s + "/repository/deployment/server/carbonapps/" + f,
-                     t + "/repository/deployment/server/carbonapps/" + f);
+      const std::string from = s + "/repository/deployment/server/carbonapps/" + f;
+      const std::string to = t + "/repository/deployment/server/carbonapps/" + f;
+      if (absl::StartsWith(f, "1_1_3_synapse-config")) {
+        // The Data Mapper sample: re-packed with its stylesheets migrated for MI 4.2.
+        ASSERT_TRUE(common::PathExists(to));
+        CommandResult u = RunCommand("unzip -p " + ShellQuote(to) + " '*_xsltStyleSheet.xml'");
+        EXPECT_THAT(u.output, HasSubstr("exclude-result-prefixes=\"xs\""));
+        EXPECT_THAT(u.output, ::testing::Not(HasSubstr("prefixes=\"xs own")));
+        continue;
+      }
+      ExpectSameFile(from, to);
     }
+    // The file registry came along.
+    ExpectSameFile(s + "/registry/governance/custom/endpoint-config.xml",
+                   t + "/registry/governance/custom/endpoint-config.xml");
     // Artifacts: the operator's API, and the operator-modified shipped main.xml.
     const std::string syn = "/repository/deployment/server/synapse-configs/default/";
     ExpectSameFile(s + syn + "api/HelloApi.xml", t + syn + "api/HelloApi.xml");
@@ -387,22 +429,9 @@ TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
   WriteInventory();
   WritePlan();
   std::string out_path = dir_ + "/controller.out";
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (chdir(dir_.c_str()) != 0) _exit(127);
-    execl(MimicBinary().c_str(), "mimic", "run", "--inventory", "inventory.toml", "--plan",
-          "plan.toml", nullptr);
-    _exit(127);
-  }
+  pid_t pid = StartMimic({"run", "--inventory", "inventory.toml", "--plan", "plan.toml"}, out_path);
   // Wait (bounded) until the first host has reported a step, then kill the controller.
-  bool seen = false;
-  for (int i = 0; i < 200 && !seen; ++i) {
-    seen = absl::StrContains(ReadText(out_path), "snapshot_target");
-    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  bool seen = WaitForText(out_path, "snapshot_target");
   ASSERT_TRUE(seen) << ReadText(out_path);
   kill(pid, SIGKILL);
   int st;
@@ -425,6 +454,52 @@ TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
     ExpectSameFile(Source(h) + "/dropins/custom-handler_1.0.0.jar",
                    Target(h) + "/dropins/custom-handler_1.0.0.jar");
   }
+}
+
+TEST_F(FleetTest, ApprovalGateBlocksUntilApprovedAndTheDigestRuleRefusesAnUntestedPlan) {
+  StartAgents();
+  WriteInventory();
+  std::string plan = WritePlan();
+  std::string text = ReadText(plan) + "approval = true\n";  // on the last stage: prod
+  WriteText(plan, text);
+  auto prod_before = TreeHash(Target(kHosts[1]));
+  std::string out_path = dir_ + "/gated.out";
+  pid_t pid = StartMimic({"run", "--inventory", "inventory.toml", "--plan", "plan.toml"}, out_path);
+  ASSERT_TRUE(WaitForText(out_path, "waits for approval")) << ReadText(out_path);
+  // dev is migrated, prod is untouched while the gate is closed.
+  EXPECT_TRUE(common::PathExists(Target(kHosts[0]) + "/dropins/custom-handler_1.0.0.jar"));
+  EXPECT_EQ(TreeHash(Target(kHosts[1])), prod_before);
+  std::string rollout = RolloutId(ReadText(out_path));
+  CommandResult approve = Mimic("approve " + rollout + " --inventory inventory.toml");
+  ASSERT_EQ(approve.exit_code, 0) << approve.output;
+  EXPECT_THAT(approve.output, HasSubstr("approved by"));
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << ReadText(out_path);
+  EXPECT_TRUE(common::PathExists(Target(kHosts[1]) + "/dropins/custom-handler_1.0.0.jar"));
+  auto audit = OpenAudit();
+  auto d = audit->GetRollout(rollout);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->approvals.size(), 1u);
+  EXPECT_EQ(d->approvals[0].stage, "prod");
+  EXPECT_FALSE(d->approvals[0].forced);
+  audit.reset();
+
+  // A changed plan (another sha256) has not been through dev: prod alone is refused...
+  WriteText(plan, text + "# tweaked after dev\n");
+  CommandResult refused = Mimic("run --inventory inventory.toml --plan plan.toml --stage prod");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("succeeded in stage 'dev'"));
+  // ...unless forced, which the audit records.
+  CommandResult forced =
+      Mimic("run --inventory inventory.toml --plan plan.toml --stage prod --force");
+  EXPECT_THAT(forced.output, HasSubstr("forced past the digest rule"));
+  audit = OpenAudit();
+  auto d2 = audit->GetRollout(RolloutId(forced.output));
+  ASSERT_TRUE(d2.ok());
+  ASSERT_FALSE(d2->approvals.empty());
+  EXPECT_TRUE(d2->approvals[0].forced);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/steps/catalog_extra.h"
 #include "agent/steps/file_steps.h"
 #include "common/status_macros.h"
 
@@ -27,7 +28,8 @@ class CopyCarbonappsStep final : public Step {
              absl::EndsWithIgnoreCase(rel, ".car");
     };
     RETURN_IF_ERROR(PlanMirror(ctx, homes, kCarbonapps, is_car,
-                               "replaces the target's different copy", &plan.changes, &stats));
+                               "replaces the target's different copy", &plan.changes, &stats,
+                               DatamapperConvertedCheck(ctx)));
     FinishFileChangeSet(&plan.changes);
     const int total = stats.changed() + stats.unchanged;
     if (total == 0) {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/steps/catalog_extra.h"
 #include "agent/steps/file_steps.h"
 #include "agent/steps/more_steps.h"
 #include "common/fs.h"
@@ -27,8 +28,7 @@ namespace fs = std::filesystem;
 
 constexpr char kRegistry[] = "registry";
 constexpr const char* kPartitions[] = {"config", "governance", "local"};
-constexpr char kRegistryXml[] =
-    "repository/deployment/server/synapse-configs/default/registry.xml";
+constexpr char kRegistryXml[] = "repository/deployment/server/synapse-configs/default/registry.xml";
 
 // `xml` without its <!-- ... --> comments (the shipped registry.xml has the root parameters
 // commented out).
@@ -107,8 +107,8 @@ class CopyRegistryStep final : public Step {
     MirrorStats stats;
     for (const char* partition : kPartitions) {
       RETURN_IF_ERROR(PlanMirror(ctx, homes, common::JoinPath(kRegistry, partition), nullptr,
-                                 "replaces the target's different registry resource",
-                                 &plan.changes, &stats));
+                                 "replaces the target's different registry resource", &plan.changes,
+                                 &stats, DatamapperConvertedCheck(ctx)));
     }
     FinishFileChangeSet(&plan.changes);
 
@@ -118,9 +118,9 @@ class CopyRegistryStep final : public Step {
     } else if (stats.changed() == 0) {
       plan.message = absl::StrCat("up to date (", Count(total, "registry file"), ")");
     } else {
-      plan.message = absl::StrCat(Count(stats.changed(), "registry file"), " to copy (",
-                                  stats.created, " new, ", stats.updated, " replaced, ",
-                                  stats.unchanged, " already there)");
+      plan.message =
+          absl::StrCat(Count(stats.changed(), "registry file"), " to copy (", stats.created,
+                       " new, ", stats.updated, " replaced, ", stats.unchanged, " already there)");
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);
     return plan;

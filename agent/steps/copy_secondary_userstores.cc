@@ -21,8 +21,7 @@ constexpr char kUserstores[] = "repository/deployment/server/userstores";
 
 // True for versions before 4.1.0 ("1.2.0", "4.0.0"), which do not read userstores/.
 bool BeforeSecondaryUserstores(const std::string& version) {
-  return absl::StartsWith(version, "1.") || absl::StartsWith(version, "4.0.") ||
-         version == "4.0";
+  return absl::StartsWith(version, "1.") || absl::StartsWith(version, "4.0.") || version == "4.0";
 }
 
 class CopySecondaryUserstoresStep final : public Step {
@@ -74,9 +73,9 @@ class CopySecondaryUserstoresStep final : public Step {
     if (stats.changed() == 0) {
       plan.message = absl::StrCat("up to date (", Count(total, "secondary user store"), ")");
     } else {
-      plan.message = absl::StrCat(Count(stats.changed(), "secondary user store"), " to copy (",
-                                  stats.created, " new, ", stats.updated, " replaced, ",
-                                  stats.unchanged, " already there)");
+      plan.message =
+          absl::StrCat(Count(stats.changed(), "secondary user store"), " to copy (", stats.created,
+                       " new, ", stats.updated, " replaced, ", stats.unchanged, " already there)");
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);
     return plan;

@@ -1,5 +1,7 @@
 #include "agent/steps/file_steps.h"
 
+#include <set>
+
 #include <algorithm>
 #include <filesystem>
 #include <optional>
@@ -114,7 +116,8 @@ absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ct
 
 absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::string& rel_dir,
                         const std::function<bool(const std::string&)>& filter,
-                        const std::string& update_note, ChangeSet* changes, MirrorStats* stats) {
+                        const std::string& update_note, ChangeSet* changes, MirrorStats* stats,
+                        const ConvertedCheck& converted) {
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, homes.source, rel_dir));
   for (const std::string& rel : files) {
     if (filter && !filter(rel)) continue;
@@ -127,6 +130,14 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
     }
     if (op->expected_sha256.empty()) {
       ++stats->created;
+    } else if (converted) {
+      ASSIGN_OR_RETURN(bool already, converted(from, to));
+      if (already) {
+        ++stats->unchanged;
+        continue;
+      }
+      ++stats->updated;
+      op->note = update_note;
     } else {
       ++stats->updated;
       op->note = update_note;
@@ -144,6 +155,35 @@ void StepLog(const StepContext& ctx, LogLevel level, const std::string& text) {
 
 std::string Count(size_t n, const std::string& singular, const std::string& plural) {
   return absl::StrCat(n, " ", n == 1 ? singular : (plural.empty() ? singular + "s" : plural));
+}
+
+absl::StatusOr<std::string> ReadPlanned(const StepContext& ctx, const std::string& path) {
+  if (ctx.overlay != nullptr) {
+    auto it = ctx.overlay->find(path);
+    if (it != ctx.overlay->end()) {
+      const FileOp& op = it->second;
+      if (op.kind == FileOp::Kind::kDelete) return absl::NotFoundError(path + " will be deleted");
+      if (op.kind == FileOp::Kind::kWrite) {
+        if (op.has_content) return op.content;
+        return common::ReadFile(op.source_path);
+      }
+    }
+  }
+  return common::ReadFile(path);
+}
+
+absl::StatusOr<std::vector<std::string>> ListPlanned(const StepContext& ctx,
+                                                     const std::string& home,
+                                                     const std::string& rel_dir) {
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, home, rel_dir));
+  if (ctx.overlay == nullptr) return files;
+  std::set<std::string> all(files.begin(), files.end());
+  const std::string prefix = common::JoinPath(common::JoinPath(home, rel_dir), "");
+  for (const auto& [path, op] : *ctx.overlay) {
+    if (op.kind != FileOp::Kind::kWrite || path.compare(0, prefix.size(), prefix) != 0) continue;
+    all.insert(path.substr(home.size() + 1));
+  }
+  return std::vector<std::string>(all.begin(), all.end());
 }
 
 }  // namespace mimic::agent

@@ -55,6 +55,14 @@ absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ct
                                                            const std::string& home,
                                                            const std::string& rel_dir);
 
+// The bytes at `path` as they will be when this step applies: an earlier step's planned write
+// (ctx.overlay) wins over the file on disk. NOT_FOUND when it does not (or will not) exist.
+absl::StatusOr<std::string> ReadPlanned(const StepContext& ctx, const std::string& path);
+// ListConfinedFiles plus the files earlier steps plan to create under home/rel_dir, sorted.
+absl::StatusOr<std::vector<std::string>> ListPlanned(const StepContext& ctx,
+                                                     const std::string& home,
+                                                     const std::string& rel_dir);
+
 // Counts of a mirror, for the step's message.
 struct MirrorStats {
   int created = 0;
@@ -67,9 +75,16 @@ struct MirrorStats {
 // relative to the home; null accepts all) to the same relative path in the target: create when
 // absent, update when the bytes differ (with `update_note`), nothing when equal. Appends the ops
 // to `changes` (without parent directories: see FinishFileChangeSet) and counts into `stats`.
+// `converted`, when set, is asked about a target file whose bytes differ from the source's:
+// true means the target already holds the form a later step of the migration turns the source
+// file into (a Data Mapper CApp rewritten for MI 4.2), so it is left alone; without that, the
+// copy and the later step would undo each other on every run.
+using ConvertedCheck =
+    std::function<absl::StatusOr<bool>(const std::string& source_path, const std::string& target_path)>;
 absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::string& rel_dir,
                         const std::function<bool(const std::string&)>& filter,
-                        const std::string& update_note, ChangeSet* changes, MirrorStats* stats);
+                        const std::string& update_note, ChangeSet* changes, MirrorStats* stats,
+                        const ConvertedCheck& converted = nullptr);
 
 // Adds the parent-directory ops (AddParentDirOps) so the plan lists everything apply does.
 void FinishFileChangeSet(ChangeSet* changes);

@@ -23,7 +23,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -33,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "agent/steps/change_set.h"
 #include "agent/steps/file_steps.h"
 #include "agent/steps/more_steps.h"
@@ -48,9 +48,9 @@ constexpr uint64_t kMaxScannedBytes = 16ull << 20;  // bigger files / CApp entri
 constexpr uint64_t kMaxJarBytes = 256ull << 20;     // a jar taken from the operator's zip
 constexpr char kDeploymentToml[] = "conf/deployment.toml";
 constexpr char kCarbonapps[] = "repository/deployment/server/carbonapps";
-constexpr const char* kLooseArtifactDirs[] = {
-    "repository/deployment/server/synapse-configs", "registry/config", "registry/governance",
-    "registry/local"};
+constexpr const char* kLooseArtifactDirs[] = {"repository/deployment/server/synapse-configs",
+                                              "registry/config", "registry/governance",
+                                              "registry/local"};
 
 struct Detection {
   std::vector<std::string> signals;  // "where: what", each one means the jars are needed
@@ -132,8 +132,9 @@ absl::Status DetectInToml(const StepContext& ctx, const Homes& homes, Detection*
     }
   }
   if (const toml::node* hl7 = root.at_path("transport.hl7").node()) {
-    d->signals.push_back(absl::StrCat(where(*hl7), ": [transport.hl7] table (read by no MI "
-                                                   "template, but shows HL7 intent)"));
+    d->signals.push_back(absl::StrCat(where(*hl7),
+                                      ": [transport.hl7] table (read by no MI "
+                                      "template, but shows HL7 intent)"));
   }
   for (const char* table : {"custom_message_builders", "custom_message_formatters"}) {
     ForEachTable(root.get(table), [&](const toml::table& t) {
@@ -342,8 +343,9 @@ absl::StatusOr<std::pair<size_t, size_t>> PickJars(const std::vector<std::string
   };
   if (bundle.size() != 1 || jpa.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        origin, " must hold exactly one org.wso2.micro.integrator.business.messaging.hl7-*.jar "
-                "and one openjpa-all-*.jar; found ",
+        origin,
+        " must hold exactly one org.wso2.micro.integrator.business.messaging.hl7-*.jar "
+        "and one openjpa-all-*.jar; found ",
         bundle.empty() ? "no HL7 bundle jar" : list(bundle), " and ",
         jpa.empty() ? "no openjpa-all jar" : list(jpa)));
   }
@@ -422,8 +424,7 @@ void CheckBundleVersion(const StepContext& ctx, const Homes& homes, const std::s
   } else if (version != target) {
     StepLog(ctx, LogLevel::kWarning,
             absl::StrCat(jar, " is built for MI ", version.empty() ? "(unknown)" : version,
-                         " but the target is MI ", target, "; use wso2mi-hl7-", target,
-                         ".zip"));
+                         " but the target is MI ", target, "; use wso2mi-hl7-", target, ".zip"));
   }
 }
 
@@ -491,14 +492,14 @@ class Hl7TransportStep final : public Step {
       return plan;
     }
 
-    ASSIGN_OR_RETURN(std::vector<Jar> jars, zip_param.empty() ? JarsFromDir(ctx, dir_param)
-                                                              : JarsFromZip(ctx, zip_param));
+    ASSIGN_OR_RETURN(std::vector<Jar> jars,
+                     zip_param.empty() ? JarsFromDir(ctx, dir_param) : JarsFromZip(ctx, zip_param));
     CheckBundleVersion(ctx, homes, jars[0].name);
     const std::string origin = common::Basename(zip_param.empty() ? dir_param : zip_param);
     std::vector<std::string> to_install, to_remove;
     for (Jar& jar : jars) {
-      ASSIGN_OR_RETURN(std::string to,
-                       ctx.guard->ResolveUnder(homes.target, common::JoinPath("dropins", jar.name)));
+      ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(
+                                           homes.target, common::JoinPath("dropins", jar.name)));
       const std::string note = absl::StrCat("HL7 transport jar from ", origin);
       std::optional<FileOp> op;
       if (jar.from_zip) {
@@ -524,20 +525,21 @@ class Hl7TransportStep final : public Step {
       plan.changes.ops.push_back(std::move(op));
       to_remove.push_back(base);
       StepLog(ctx, LogLevel::kWarning,
-              absl::StrCat(rel, ": other version of an HL7 jar; removed (two versions of one "
-                                "bundle in dropins/ conflict; the snapshot keeps it)"));
+              absl::StrCat(rel,
+                           ": other version of an HL7 jar; removed (two versions of one "
+                           "bundle in dropins/ conflict; the snapshot keeps it)"));
     }
     FinishFileChangeSet(&plan.changes);
     if (plan.changes.empty()) {
       plan.message = absl::StrCat(used, "; jars already installed in dropins/ (", jars[0].name,
                                   ", ", jars[1].name, ")");
     } else {
-      plan.message = absl::StrCat(used, "; ",
-                                  to_install.empty() ? "nothing" : absl::StrJoin(to_install, ", "),
-                                  " to install into dropins/ from ", origin);
+      plan.message =
+          absl::StrCat(used, "; ", to_install.empty() ? "nothing" : absl::StrJoin(to_install, ", "),
+                       " to install into dropins/ from ", origin);
       if (!to_remove.empty()) {
-        absl::StrAppend(&plan.message, "; other versions removed: ",
-                        absl::StrJoin(to_remove, ", "));
+        absl::StrAppend(&plan.message,
+                        "; other versions removed: ", absl::StrJoin(to_remove, ", "));
       }
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);

@@ -91,16 +91,25 @@ FileOp WriteOver(const std::string& path, const std::string& old_sha256, std::st
   return op;
 }
 
-// The bytes of regular file `path` with their sha256; FAILED_PRECONDITION when `path` is a
-// symlink or anything else ApplyChangeSet would refuse to write over.
-absl::StatusOr<std::string> ReadRegular(const std::string& path, std::string* sha256) {
-  ASSIGN_OR_RETURN(std::string current, CurrentSha256(path));
-  ASSIGN_OR_RETURN(std::string bytes, common::ReadFile(path));
+// The bytes of `path` as they will be when this step applies (an earlier step's planned write
+// counts: check mode is exact), with their sha256.
+absl::StatusOr<std::string> ReadWithSha(const StepContext& ctx, const std::string& path,
+                                        std::string* sha256) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadPlanned(ctx, path));
   *sha256 = common::Sha256Hex(bytes);
-  if (*sha256 != current) {
+  return bytes;
+}
+
+// Before planning a write over `path`: it must still be the regular file read with `sha256`.
+// FAILED_PRECONDITION for a symlink or anything else ApplyChangeSet would refuse to write over.
+absl::Status CheckWritable(const StepContext& ctx, const std::string& path,
+                           const std::string& sha256) {
+  if (ctx.overlay != nullptr && ctx.overlay->count(path)) return absl::OkStatus();  // not yet written
+  ASSIGN_OR_RETURN(std::string current, CurrentSha256(path));
+  if (current != sha256) {
     return absl::AbortedError(absl::StrCat(path, " changed while it was read; plan again"));
   }
-  return bytes;
+  return absl::OkStatus();
 }
 
 // The source and target versions: the context's, else detected from the homes.
@@ -114,8 +123,7 @@ absl::StatusOr<std::string> VersionOf(const StepContext& ctx, const std::string&
   ASSIGN_OR_RETURN(std::string resolved, ctx.guard->Resolve(home));
   absl::StatusOr<common::MiVersion> v = common::DetectMiVersion(resolved);
   if (!v.ok()) {
-    return absl::Status(v.status().code(),
-                        absl::StrCat(which, " MI home: ", v.status().message()));
+    return absl::Status(v.status().code(), absl::StrCat(which, " MI home: ", v.status().message()));
   }
   return v->version;
 }
@@ -207,7 +215,8 @@ absl::StatusOr<std::vector<std::string>> MigrateWithTool(const StepContext& ctx,
   if (jar.empty() || jar[0] != '/' || !common::IsRegularFile(jar)) {
     return absl::InvalidArgumentError(
         absl::StrCat("param tool_jar must be the absolute path of the operator's "
-                     "data-mapper-config-migration-service jar; ", jar, " is not a file"));
+                     "data-mapper-config-migration-service jar; ",
+                     jar, " is not a file"));
   }
   int timeout = 600;
   if (const std::string t = ctx.Param("tool_timeout_seconds"); !t.empty()) {
@@ -227,16 +236,16 @@ absl::StatusOr<std::vector<std::string>> MigrateWithTool(const StepContext& ctx,
   const std::string in = common::JoinPath(scratch, "capps");
   RETURN_IF_ERROR(common::MakeDirs(in, 0700));
   for (const CappToMigrate& c : capps) {
-    RETURN_IF_ERROR(common::WriteFileAtomic(common::JoinPath(in, common::Basename(c.path)),
-                                            c.bytes, 0600));
+    RETURN_IF_ERROR(
+        common::WriteFileAtomic(common::JoinPath(in, common::Basename(c.path)), c.bytes, 0600));
   }
   StepLog(ctx, LogLevel::kInfo,
           absl::StrCat("running WSO2's data-mapper migration tool on ", Count(capps.size(), "CApp"),
                        " in ", in));
   const std::vector<std::string> argv = {JavaCommand(ctx), "-jar", jar, in};
   if (absl::Status st = RunLogged(ctx, argv, timeout); !st.ok()) {
-    return absl::Status(st.code(), absl::StrCat(st.message(), " (its files are kept in ", scratch,
-                                                ")"));
+    return absl::Status(st.code(),
+                        absl::StrCat(st.message(), " (its files are kept in ", scratch, ")"));
   }
   std::vector<std::string> out;
   for (const CappToMigrate& c : capps) {
@@ -281,16 +290,16 @@ class MigrateDatamapperStep final : public Step {
     }
     if (!crosses) {
       plan.forced_status = mimic::v1::STEP_SKIPPED;
-      plan.message = absl::StrCat("not needed for ", from, " -> ", to,
-                                  ": the Data Mapper stylesheets change only from 4.0.0 to 4.2.0",
-                                  chain.ok() ? "" : absl::StrCat(" (", chain.status().message(),
-                                                                 ")"));
+      plan.message =
+          absl::StrCat("not needed for ", from, " -> ", to,
+                       ": the Data Mapper stylesheets change only from 4.0.0 to 4.2.0",
+                       chain.ok() ? "" : absl::StrCat(" (", chain.status().message(), ")"));
       StepLog(ctx, LogLevel::kInfo, plan.message);
       return plan;
     }
 
     // CApps: only top-level *.car files are deployed.
-    ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, target, kCarbonapps));
+    ASSIGN_OR_RETURN(std::vector<std::string> files, ListPlanned(ctx, target, kCarbonapps));
     std::vector<CappToMigrate> capps;
     int capps_checked = 0, stylesheets = 0;
     for (const std::string& rel : files) {
@@ -302,16 +311,16 @@ class MigrateDatamapperStep final : public Step {
       ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
       CappToMigrate c;
       c.path = path;
-      ASSIGN_OR_RETURN(c.bytes, ReadRegular(path, &c.sha256));
+      ASSIGN_OR_RETURN(c.bytes, ReadWithSha(ctx, path, &c.sha256));
       absl::StatusOr<std::vector<common::ZipEntry>> entries =
           common::ReadZipFromBytes(c.bytes, path);
       if (!entries.ok()) {
         return absl::Status(entries.status().code(),
-                            absl::StrCat("CApp ", rel, ": ", entries.status().message(),
-                                         "; nothing was migrated"));
+                            absl::StrCat(entries.status().message(), "; nothing was migrated"));
       }
       c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
       if (c.stylesheets == 0) continue;
+      RETURN_IF_ERROR(CheckWritable(ctx, path, c.sha256));
       stylesheets += c.stylesheets;
       if (ctx.Param("tool_jar").empty()) {
         ASSIGN_OR_RETURN(std::string repacked, common::WriteZip(*entries));
@@ -323,8 +332,7 @@ class MigrateDatamapperStep final : public Step {
     if (const std::string jar = ctx.Param("tool_jar"); !jar.empty() && !capps.empty()) {
       ASSIGN_OR_RETURN(std::vector<std::string> migrated, MigrateWithTool(ctx, jar, capps));
       for (size_t i = 0; i < capps.size(); ++i) {
-        plan.changes.ops.push_back(WriteOver(capps[i].path, capps[i].sha256,
-                                             std::move(migrated[i]),
+        plan.changes.ops.push_back(WriteOver(capps[i].path, capps[i].sha256, std::move(migrated[i]),
                                              Note(capps[i].stylesheets) + " by WSO2's tool"));
       }
     }
@@ -332,16 +340,17 @@ class MigrateDatamapperStep final : public Step {
     // Loose stylesheets in the file registry.
     int loose_checked = 0, loose_changed = 0;
     for (const char* partition : kRegistryPartitions) {
-      ASSIGN_OR_RETURN(std::vector<std::string> reg, ListConfinedFiles(ctx, target, partition));
+      ASSIGN_OR_RETURN(std::vector<std::string> reg, ListPlanned(ctx, target, partition));
       for (const std::string& rel : reg) {
         if (!common::IsXsltStyleSheetName(common::Basename(rel))) continue;
         ++loose_checked;
         ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
         std::string sha;
-        ASSIGN_OR_RETURN(std::string text, ReadRegular(path, &sha));
+        ASSIGN_OR_RETURN(std::string text, ReadWithSha(ctx, path, &sha));
         int n = 0;
         std::string migrated = common::MigrateXsltStyleSheet(text, &n);
         if (n == 0) continue;
+        RETURN_IF_ERROR(CheckWritable(ctx, path, sha));
         ++loose_changed;
         plan.changes.ops.push_back(WriteOver(path, sha, std::move(migrated), Note(1)));
       }
@@ -354,10 +363,11 @@ class MigrateDatamapperStep final : public Step {
     if (capps.empty() && loose_changed == 0) {
       plan.message = absl::StrCat("up to date (", checked, ")");
     } else {
-      plan.message = absl::StrCat(
-          Count(stylesheets + loose_changed, "Data Mapper stylesheet"), " to migrate for Saxon 10 (",
-          Count(capps.size(), "CApp"), " to re-pack", ctx.Param("tool_jar").empty() ? "" :
-          " by WSO2's tool", ", ", Count(loose_changed, "registry file"), "; ", checked, ")");
+      const char* by = ctx.Param("tool_jar").empty() ? "" : " by WSO2's tool";
+      plan.message =
+          absl::StrCat(Count(stylesheets + loose_changed, "Data Mapper stylesheet"),
+                       " to migrate for Saxon 10 (", Count(capps.size(), "CApp"), " to re-pack", by,
+                       ", ", Count(loose_changed, "registry file"), "; ", checked, ")");
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);
     return plan;
@@ -365,6 +375,37 @@ class MigrateDatamapperStep final : public Step {
 };
 
 }  // namespace
+
+ConvertedCheck DatamapperConvertedCheck(const StepContext& ctx) {
+  auto from = VersionOf(ctx, ctx.source_version, ctx.source_home, "source");
+  auto to = VersionOf(ctx, ctx.target_version, ctx.target_home, "target");
+  if (!from.ok() || !to.ok()) return nullptr;
+  auto chain = common::MigrationChain(*from, *to);
+  if (!chain.ok() || std::find(chain->begin(), chain->end(), kCrossing) == chain->end()) {
+    return nullptr;
+  }
+  return [&ctx](const std::string& source_path,
+                const std::string& target_path) -> absl::StatusOr<bool> {
+    std::string target_sha;
+    ASSIGN_OR_RETURN(std::string target_bytes, ReadWithSha(ctx, target_path, &target_sha));
+    (void)target_bytes;
+    ASSIGN_OR_RETURN(std::string source_bytes, common::ReadFile(source_path));
+    std::string migrated;
+    if (absl::EndsWithIgnoreCase(source_path, ".car")) {
+      auto entries = common::ReadZipFromBytes(source_bytes, source_path);
+      if (!entries.ok()) return false;  // the copy goes ahead; migrate_datamapper reports it
+      if (common::MigrateCappEntries(&*entries, nullptr) == 0) return false;
+      ASSIGN_OR_RETURN(migrated, common::WriteZip(*entries));
+    } else if (common::IsXsltStyleSheetName(common::Basename(source_path))) {
+      int n = 0;
+      migrated = common::MigrateXsltStyleSheet(source_bytes, &n);
+      if (n == 0) return false;
+    } else {
+      return false;
+    }
+    return common::Sha256Hex(migrated) == target_sha;
+  };
+}
 
 std::unique_ptr<Step> NewMigrateDatamapperStep() {
   return std::make_unique<MigrateDatamapperStep>();

@@ -1,5 +1,8 @@
 #include "agent/steps/step.h"
 
+#include "agent/steps/catalog_extra.h"
+#include "agent/steps/more_steps.h"
+
 #include <utility>
 
 #include "agent/steps/file_steps.h"
@@ -16,11 +19,16 @@ struct CatalogueEntry {
 constexpr CatalogueEntry kCatalogue[] = {
     {"preflight", &NewPreflightStep},
     {"snapshot_target", &NewSnapshotTargetStep},
+    {"copy_secondary_userstores", &NewCopySecondaryUserstoresStep},
     {"copy_carbonapps", &NewCopyCarbonappsStep},
+    {"copy_registry", &NewCopyRegistryStep},
     {"copy_deployment", &NewCopyDeploymentStep},
+    {"migrate_datamapper", &NewMigrateDatamapperStep},
     {"copy_custom_components", &NewCopyCustomComponentsStep},
     {"copy_keystores", &NewCopyKeystoresStep},
     {"merge_config", &NewMergeConfigStep},
+    {"hl7_transport", &NewHl7TransportStep},
+    {"exec", &NewExecStep},
 };
 
 }  // namespace

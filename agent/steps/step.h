@@ -65,6 +65,11 @@ struct StepContext {
   // Plans every later step of this run (read-only) and returns the union of the target paths
   // their change sets touch. Set by the run for snapshot_target; may be empty in unit tests.
   std::function<absl::StatusOr<std::vector<std::string>>()> paths_of_later_steps;
+  // Check mode (and snapshot planning): the writes earlier steps of this run planned but did
+  // not make, by absolute path. A step that reads what an earlier step writes (a CApp
+  // copy_carbonapps brings, then migrate_datamapper rewrites) reads through
+  // ReadPlanned()/ListPlanned() so its plan is the one apply will compute. Null in apply mode.
+  const std::map<std::string, FileOp>* overlay = nullptr;
   std::string Param(const std::string& key, const std::string& def = "") const;
 };
 

@@ -19,6 +19,7 @@
 #include "agent/steps/file_steps.h"
 #include "agent/steps/snapshot.h"
 #include "agent/steps/step.h"
+#include "common/catalogue.h"
 #include "common/fs.h"
 #include "common/path_guard.h"
 #include "gmock/gmock.h"
@@ -250,9 +251,9 @@ class StepsTest : public ::testing::Test {
 };
 
 TEST_F(StepsTest, CatalogueOrder) {
-  EXPECT_THAT(KnownSteps(),
-              ElementsAre("preflight", "snapshot_target", "copy_carbonapps", "copy_deployment",
-                          "copy_custom_components", "copy_keystores", "merge_config"));
+  // The agent implements exactly the catalogue the controller validates plans against.
+  EXPECT_EQ(KnownSteps(), common::StepCatalogue());
+  EXPECT_THAT(KnownSteps(), ::testing::Contains("migrate_datamapper"));
   for (const std::string& name : KnownSteps()) EXPECT_EQ(MakeStep(name)->name(), name);
   EXPECT_EQ(MakeStep("no_such_step"), nullptr);
 }
