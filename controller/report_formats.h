@@ -20,6 +20,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "controller/audit.h"
@@ -34,6 +35,11 @@ absl::StatusOr<std::string> ReportHtml(Audit& audit, const std::string& rollout_
 // normalisation), as is otherwise; other control characters, U+FFFE, U+FFFF and each invalid
 // UTF-8 byte become U+FFFD.
 std::string XmlEscape(std::string_view s, bool attribute = false);
+
+// Helpers both formats share. The runs by the stage's position in the plan, batch, host, then
+// creation; true once the rollout ended (finished, or a status other than running/waiting).
+std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& detail);
+bool RolloutEnded(const RolloutRecord& rollout);
 
 }  // namespace mimic::controller
 

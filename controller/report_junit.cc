@@ -60,29 +60,8 @@ std::string Attr(const std::string& name, std::string_view value) {
 }
 
 std::string LogLine(const v1::Event& e) {
-  return absl::StrCat(FormatTimeUtc(e.time_unix_micros()), " ", LogLevelName(e.log().level()),
-                      " ", e.log().text(), "\n");
-}
-
-// Runs ordered by the stage's position in the plan, batch, host, then creation.
-std::vector<RunRecord> OrderRuns(const RolloutDetail& d) {
-  std::map<std::string, int> stage_idx;
-  for (const StageRecord& s : d.stages) stage_idx[s.name] = s.idx;
-  const auto idx = [&](const std::string& stage) {
-    auto it = stage_idx.find(stage);
-    return it == stage_idx.end() ? INT_MAX : it->second;
-  };
-  std::vector<RunRecord> out = d.runs;
-  std::stable_sort(out.begin(), out.end(), [&](const RunRecord& a, const RunRecord& b) {
-    return std::make_tuple(idx(a.stage), a.batch_idx, a.host) <
-           std::make_tuple(idx(b.stage), b.batch_idx, b.host);
-  });
-  return out;
-}
-
-bool RolloutFinished(const RolloutRecord& r) {
-  return r.finished_at_us != 0 || (r.status != "running" && r.status != "waiting_approval" &&
-                                   !r.status.empty());
+  return absl::StrCat(FormatTimeUtc(e.time_unix_micros()), " ", LogLevelName(e.log().level()), " ",
+                      e.log().text(), "\n");
 }
 
 struct Case {
@@ -153,8 +132,8 @@ Suite BuildSuite(const RolloutRecord& rollout, const RunRecord& run, const std::
       c.message = absl::StrCat("the step did not finish (run ", run.status, ")");
       c.body = absl::StrCat(c.message, "\n", log.empty() ? "" : "\n", log);
     } else {
-      c.system_out = absl::StrCat(st.message.empty() ? "" : st.message + "\n",
-                                  FileLines(files, st.idx), log);
+      c.system_out =
+          absl::StrCat(st.message.empty() ? "" : st.message + "\n", FileLines(files, st.idx), log);
     }
     s.cases.push_back(std::move(c));
   }
@@ -165,11 +144,10 @@ Suite BuildSuite(const RolloutRecord& rollout, const RunRecord& run, const std::
                         ? run.finished_at_us - run.started_at_us
                         : 0;
   if (steps.empty() && run.status == "pending") {
-    if (RolloutFinished(rollout)) {
+    if (RolloutEnded(rollout)) {
       run_case.outcome = "error";
       run_case.type = "no_events";
-      run_case.message =
-          "no events from the agent: host unreachable, run refused, or not started";
+      run_case.message = "no events from the agent: host unreachable, run refused, or not started";
     } else {
       run_case.outcome = "skipped";
       run_case.message = "not started yet";
@@ -209,11 +187,10 @@ Suite BuildSuite(const RolloutRecord& rollout, const RunRecord& run, const std::
 
 void WriteSuite(std::string& out, const Suite& s, const RolloutRecord& rollout, int id) {
   const RunRecord& run = *s.run;
-  absl::StrAppend(&out, "  <testsuite", Attr("name", s.name),
-                  Attr("tests", absl::StrCat(s.cases.size())),
-                  Attr("failures", absl::StrCat(s.failures)),
-                  Attr("errors", absl::StrCat(s.errors)),
-                  Attr("skipped", absl::StrCat(s.skipped)), Attr("time", Seconds(s.micros)));
+  absl::StrAppend(
+      &out, "  <testsuite", Attr("name", s.name), Attr("tests", absl::StrCat(s.cases.size())),
+      Attr("failures", absl::StrCat(s.failures)), Attr("errors", absl::StrCat(s.errors)),
+      Attr("skipped", absl::StrCat(s.skipped)), Attr("time", Seconds(s.micros)));
   const int64_t start = run.started_at_us != 0 ? run.started_at_us : run.created_at_us;
   if (start != 0) absl::StrAppend(&out, Attr("timestamp", Timestamp(start)));
   absl::StrAppend(&out, Attr("hostname", run.host), Attr("id", absl::StrCat(id)),
@@ -247,11 +224,11 @@ void WriteSuite(std::string& out, const Suite& s, const RolloutRecord& rollout, 
     }
     out += ">\n";
     if (c.outcome == "skipped") {
-      absl::StrAppend(&out, "      <skipped",
-                      c.message.empty() ? "" : Attr("message", c.message), "/>\n");
+      absl::StrAppend(&out, "      <skipped", c.message.empty() ? "" : Attr("message", c.message),
+                      "/>\n");
     } else if (!c.outcome.empty()) {
-      absl::StrAppend(&out, "      <", c.outcome, Attr("message", c.message),
-                      Attr("type", c.type), ">", XmlEscape(c.body), "</", c.outcome, ">\n");
+      absl::StrAppend(&out, "      <", c.outcome, Attr("message", c.message), Attr("type", c.type),
+                      ">", XmlEscape(c.body), "</", c.outcome, ">\n");
     }
     if (!c.system_out.empty()) {
       absl::StrAppend(&out, "      <system-out>", XmlEscape(c.system_out), "</system-out>\n");
@@ -282,14 +259,30 @@ std::string XmlEscape(std::string_view s, bool attribute) {
       continue;
     }
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      case '\t': out += attribute ? "&#9;" : "\t"; break;
-      case '\n': out += attribute ? "&#10;" : "\n"; break;
-      case '\r': out += "&#13;"; break;  // parsers turn a raw CR into LF
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      case '\t':
+        out += attribute ? "&#9;" : "\t";
+        break;
+      case '\n':
+        out += attribute ? "&#10;" : "\n";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;  // parsers turn a raw CR into LF
       default:
         if (c < 0x20 || c == 0x7F) {
           out += "\xEF\xBF\xBD";
@@ -302,6 +295,26 @@ std::string XmlEscape(std::string_view s, bool attribute) {
   return out;
 }
 
+std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& d) {
+  std::map<std::string, int> stage_idx;
+  for (const StageRecord& s : d.stages) stage_idx[s.name] = s.idx;
+  const auto idx = [&](const std::string& stage) {
+    auto it = stage_idx.find(stage);
+    return it == stage_idx.end() ? INT_MAX : it->second;
+  };
+  std::vector<RunRecord> out = d.runs;
+  std::stable_sort(out.begin(), out.end(), [&](const RunRecord& a, const RunRecord& b) {
+    return std::make_tuple(idx(a.stage), a.batch_idx, a.host) <
+           std::make_tuple(idx(b.stage), b.batch_idx, b.host);
+  });
+  return out;
+}
+
+bool RolloutEnded(const RolloutRecord& r) {
+  return r.finished_at_us != 0 ||
+         (!r.status.empty() && r.status != "running" && r.status != "waiting_approval");
+}
+
 absl::StatusOr<std::string> ReportJunit(Audit& audit, const std::string& rollout_id) {
   RETURN_IF_ERROR(audit.Flush());
   ASSIGN_OR_RETURN(RolloutDetail d, audit.GetRollout(rollout_id));
@@ -312,7 +325,7 @@ absl::StatusOr<std::string> ReportJunit(Audit& audit, const std::string& rollout
       if (e.has_log()) logs[e.run_id()][e.log().step()] += LogLine(e);
     }
   }
-  const std::vector<RunRecord> runs = OrderRuns(d);
+  const std::vector<RunRecord> runs = RunsInPlanOrder(d);
   std::map<std::pair<std::string, std::string>, int> runs_per_stage_host;
   for (const RunRecord& run : runs) ++runs_per_stage_host[{run.stage, run.host}];
 
@@ -342,10 +355,10 @@ absl::StatusOr<std::string> ReportJunit(Audit& audit, const std::string& rollout
     for (const Suite& s : suites) micros += s.micros;
   }
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  absl::StrAppend(&out, "<testsuites",
-                  Attr("name", absl::StrCat("mimic rollout ", r.id, r.check_mode ? " (check)" : "")),
-                  Attr("tests", absl::StrCat(tests)), Attr("failures", absl::StrCat(failures)),
-                  Attr("errors", absl::StrCat(errors)), Attr("time", Seconds(micros)), ">\n");
+  const std::string name = absl::StrCat("mimic rollout ", r.id, r.check_mode ? " (check)" : "");
+  absl::StrAppend(&out, "<testsuites", Attr("name", name), Attr("tests", absl::StrCat(tests)),
+                  Attr("failures", absl::StrCat(failures)), Attr("errors", absl::StrCat(errors)),
+                  Attr("time", Seconds(micros)), ">\n");
   int id = 0;
   for (const Suite& s : suites) WriteSuite(out, s, r, id++);
   out += "</testsuites>\n";
