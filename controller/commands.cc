@@ -9,7 +9,9 @@
 #include "common/tls.h"
 #include "controller/agent_client.h"
 #include "controller/audit.h"
+#include "controller/ansible_import.h"
 #include "controller/report.h"
+#include "controller/report_formats.h"
 #include "controller/rollout.h"
 
 namespace mimic::controller {
@@ -80,16 +82,55 @@ absl::StatusOr<int> CmdStatus(const CommandOptions& o, std::FILE* out) {
   return 0;
 }
 
+namespace {
+
+// Writes `text` to o.out_file (refusing to overwrite) or to `out`.
+absl::Status Emit(const CommandOptions& o, const std::string& text, std::FILE* out) {
+  if (o.out_file.empty()) {
+    std::fputs(text.c_str(), out);
+    return absl::OkStatus();
+  }
+  if (common::PathExists(o.out_file)) {
+    return absl::AlreadyExistsError(o.out_file + " exists; not overwritten");
+  }
+  return common::WriteFileAtomic(o.out_file, text);
+}
+
+}  // namespace
+
 absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out) {
-  RETURN_IF_ERROR(NeedArg(o, 1, "mimic report ROLLOUT --format json"));
-  if (o.format != "json") {
-    return absl::InvalidArgumentError(absl::StrCat("report format '", o.format,
-                                                   "' is not supported yet; use --format json"));
+  RETURN_IF_ERROR(NeedArg(o, 1, "mimic report ROLLOUT --format json|junit|html [-o FILE]"));
+  if (o.format != "json" && o.format != "junit" && o.format != "html") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("report format '", o.format, "': use json, junit or html"));
   }
   ASSIGN_OR_RETURN(auto audit, AuditFor(o));
-  ASSIGN_OR_RETURN(std::string json, ReportJson(*audit, o.args[0]));
-  std::fputs(json.c_str(), out);
-  std::fputs("\n", out);
+  std::string text;
+  if (o.format == "json") {
+    ASSIGN_OR_RETURN(text, ReportJson(*audit, o.args[0]));
+    text += "\n";
+  } else if (o.format == "junit") {
+    ASSIGN_OR_RETURN(text, ReportJunit(*audit, o.args[0]));
+  } else {
+    ASSIGN_OR_RETURN(text, ReportHtml(*audit, o.args[0]));
+  }
+  RETURN_IF_ERROR(Emit(o, text, out));
+  return 0;
+}
+
+absl::StatusOr<int> CmdInventory(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() != 2 || o.args[0] != "import") {
+    return absl::InvalidArgumentError(
+        "usage: mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]");
+  }
+  ImportOptions io;
+  io.agent_port = o.port;
+  ASSIGN_OR_RETURN(std::string text, ImportAnsibleInventory(o.args[1], io));
+  // The result must load as a mimic inventory before anyone relies on it.
+  RETURN_IF_ERROR(
+      common::LoadInventoryFromString(text, o.out_file.empty() ? "inventory.toml" : o.out_file)
+          .status());
+  RETURN_IF_ERROR(Emit(o, text, out));
   return 0;
 }
 
@@ -107,12 +148,13 @@ absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out) {
     }
   }
   if (stage.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("rollout ", o.args[0], " has no stage waiting for approval; name one with --stage"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rollout ", o.args[0], " has no stage waiting for approval; name one with --stage"));
   }
   std::string who = common::OsUser();
   if (!o.inventory_path.empty()) {
-    if (auto inv = common::LoadInventory(o.inventory_path); inv.ok() && !inv->controller.cert.empty()) {
+    if (auto inv = common::LoadInventory(o.inventory_path);
+        inv.ok() && !inv->controller.cert.empty()) {
       if (auto subj = common::CertificateSubject(inv->controller.cert); subj.ok()) {
         who += " (" + *subj + ")";
       }

@@ -21,6 +21,8 @@ struct CommandOptions {
   std::string output = "text";  // run: text | json
   bool check = false;
   bool force = false;
+  std::string out_file;  // -o: report / inventory import output
+  int port = 7443;       // inventory import: agent port when a host has none
   std::vector<std::string> args;  // positional arguments after the command
 };
 
@@ -32,6 +34,8 @@ absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out);
 // `mimic approve ROLLOUT [--stage NAME]`: records the operator's approval of the stage waiting
 // at its gate (the first one waiting, when no stage is named).
 absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out);
+// `mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]`.
+absl::StatusOr<int> CmdInventory(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out);
 // `mimic audit verify ROLLOUT`: 0 when the hash chain is intact, 2 when a row was edited or
 // deleted.

@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -18,9 +19,10 @@ usage:
   mimic rollback ROLLOUT [--inventory inventory.toml] [--limit HOSTS] [--check] [--force]
   mimic approve ROLLOUT [--stage NAME] [--inventory inventory.toml]
   mimic status [ROLLOUT] [--inventory inventory.toml | --audit URL]
-  mimic report ROLLOUT --format json [--inventory inventory.toml | --audit URL]
+  mimic report ROLLOUT --format json|junit|html [-o FILE] [--inventory inventory.toml | --audit URL]
   mimic audit verify ROLLOUT [--inventory inventory.toml | --audit URL]
   mimic facts [--inventory inventory.toml] [--limit HOSTS]
+  mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]
 
   --inventory FILE  hosts, groups, TLS files, state dir and audit (default inventory.toml)
   --plan FILE       migration path, steps, stages
@@ -65,6 +67,16 @@ int main(int argc, char** argv) {
     else if (a == "--stage") ok = value(&o.stage);
     else if (a == "--format") ok = value(&o.format);
     else if (a == "--output") ok = value(&o.output);
+    else if (a == "-o") ok = value(&o.out_file);
+    else if (a == "--port") {
+      std::string p;
+      ok = value(&p);
+      o.port = ok ? std::atoi(p.c_str()) : 0;
+      if (ok && (o.port < 1 || o.port > 65535)) {
+        std::fprintf(stderr, "mimic: --port must be 1..65535\n");
+        return 1;
+      }
+    }
     else if (a == "--check") o.check = true;
     else if (a == "--force") o.force = true;
     else if (a.size() > 1 && a[0] == '-') {
@@ -87,6 +99,7 @@ int main(int argc, char** argv) {
   else if (cmd == "report") rc = mimic::controller::CmdReport(o, stdout);
   else if (cmd == "audit") rc = mimic::controller::CmdAudit(o, stdout);
   else if (cmd == "approve") rc = mimic::controller::CmdApprove(o, stdout);
+  else if (cmd == "inventory") rc = mimic::controller::CmdInventory(o, stdout);
   else if (cmd == "facts") rc = mimic::controller::CmdFacts(o, stdout);
   else {
     std::fprintf(stderr, "mimic: unknown command '%s' (see mimic --help)\n", cmd.c_str());

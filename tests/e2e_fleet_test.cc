@@ -326,6 +326,17 @@ TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
   EXPECT_EQ(rep.exit_code, 0) << rep.output;
   EXPECT_THAT(rep.output, HasSubstr("\"sha256_after\""));
 
+  CommandResult junit = Mimic("report " + run_id + " --format junit -o junit.xml --inventory inventory.toml");
+  ASSERT_EQ(junit.exit_code, 0) << junit.output;
+  CommandResult valid = RunCommand("xmllint --noout --schema " +
+                                   ShellQuote(SourceDir() + "/tests/testdata/junit.xsd") + " " +
+                                   ShellQuote(dir_ + "/junit.xml"));
+  EXPECT_EQ(valid.exit_code, 0) << valid.output;
+  CommandResult html = Mimic("report " + run_id + " --format html --inventory inventory.toml");
+  EXPECT_EQ(html.exit_code, 0);
+  EXPECT_THAT(html.output, HasSubstr("mi-prod-2"));
+  EXPECT_THAT(html.output, ::testing::Not(HasSubstr("https://")));
+
   // The audit's hash chain holds, and an edited row is caught.
   CommandResult v1 = Mimic("audit verify " + run_id + " --inventory inventory.toml");
   EXPECT_EQ(v1.exit_code, 0) << v1.output;
@@ -454,6 +465,27 @@ TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
     ExpectSameFile(Source(h) + "/dropins/custom-handler_1.0.0.jar",
                    Target(h) + "/dropins/custom-handler_1.0.0.jar");
   }
+}
+
+TEST_F(FleetTest, AnsibleInventoryImportGivesAnInventoryMimicRunsWith) {
+  StartAgents();
+  std::string full = ReadText(WritePlan());
+  WriteText(dir_ + "/plan.toml", full.substr(0, full.find("\n[[stages]]\nname = \"prod\"")));
+  std::string ini = "[dev]\nmi-dev-1 ansible_host=127.0.0.1 mimic_agent_port=" +
+                    std::to_string(agents_[0]->port()) + "\n\n[dev:vars]\nsource_home=" +
+                    Source(kHosts[0]) + "\ntarget_home=" + Target(kHosts[0]) + "\n";
+  WriteText(dir_ + "/hosts.ini", ini);
+  CommandResult imp = Mimic("inventory import hosts.ini -o imported.toml");
+  ASSERT_EQ(imp.exit_code, 0) << imp.output;
+  CommandResult again = Mimic("inventory import hosts.ini -o imported.toml");
+  EXPECT_EQ(again.exit_code, 1) << "an existing file must not be overwritten";
+  // The imported inventory drives a real (checked) rollout of the dev stage.
+  CommandResult run = Mimic("run --inventory imported.toml --plan plan.toml --check --stage dev");
+  EXPECT_EQ(run.exit_code, 0) << run.output << ReadText(dir_ + "/imported.toml");
+  WriteText(dir_ + "/broken.ini", "[dev]\nweb[01:\n");
+  CommandResult bad = Mimic("inventory import broken.ini");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("broken.ini:2"));
 }
 
 TEST_F(FleetTest, ApprovalGateBlocksUntilApprovedAndTheDigestRuleRefusesAnUntestedPlan) {
