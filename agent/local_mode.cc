@@ -120,10 +120,14 @@ int LocalMain(int argc, char** argv) {
         spec->set_params_toml(s.params_toml);
       }
     } else {
-      // The detected path's full default list: every catalogue step but the operator's own
-      // command (exec needs a command; give it with --plan).
+      // The detected path's default list: every catalogue step but those that need the
+      // operator's input or act outside files (database credentials, the operator's command,
+      // starting the target): give those with --plan.
       for (const std::string& name : KnownSteps()) {
-        if (name != "exec") plan.add_steps()->set_name(name);
+        if (name != "exec" && name != "verify" && name != "backup_databases" &&
+            name != "migrate_userstore_db") {
+          plan.add_steps()->set_name(name);
+        }
       }
     }
   }

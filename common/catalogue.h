@@ -11,10 +11,12 @@ namespace mimic::common {
 
 inline const std::vector<std::string>& StepCatalogue() {
   static const std::vector<std::string> kSteps = {
-      "preflight",          "snapshot_target",        "copy_secondary_userstores",
-      "copy_carbonapps",    "copy_registry",          "copy_deployment",
-      "migrate_datamapper", "copy_custom_components", "copy_keystores",
-      "merge_config",       "hl7_transport",          "exec"};
+      "preflight",          "backup_databases",       "snapshot_target",
+      "migrate_userstore_db", "migrate_userstore_config",
+      "copy_secondary_userstores", "copy_carbonapps", "copy_registry",
+      "copy_deployment",    "migrate_datamapper",     "copy_custom_components",
+      "copy_keystores",     "merge_config",           "hl7_transport",
+      "verify",             "exec"};
   return kSteps;
 }
 

@@ -23,6 +23,10 @@ struct CommandOptions {
   bool force = false;
   std::string out_file;  // -o: report / inventory import output
   int port = 7443;       // inventory import: agent port when a host has none
+  bool inventory_set = false;  // --inventory was given (cancel: else the rollout's own)
+  std::string host;            // audit: only this host's runs
+  std::string since;           // audit: ISO date/time (UTC unless an offset is given) or "24h"
+  std::string status;          // audit: only runs with this status
   std::vector<std::string> args;  // positional arguments after the command
 };
 
@@ -40,6 +44,16 @@ absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out);
 // `mimic audit verify ROLLOUT`: 0 when the hash chain is intact, 2 when a row was edited or
 // deleted.
 absl::StatusOr<int> CmdAudit(const CommandOptions& o, std::FILE* out);
+
+// controller/commands_audit.cc:
+// `mimic audit [--host H] [--since T] [--status S]`: every run across rollouts (oldest first):
+// time, rollout, host, stage, mode, status, message.
+absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out);
+// `mimic logs ROLLOUT HOST [STEP]`: the host's log lines and step results, with their times.
+absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out);
+// `mimic cancel ROLLOUT`: asks each agent to cancel the rollout's runs that are not finished
+// and prints each answer; exit 2 when an agent could not be asked.
+absl::StatusOr<int> CmdCancel(const CommandOptions& o, std::FILE* out);
 
 }  // namespace mimic::controller
 

@@ -21,6 +21,9 @@ usage:
   mimic status [ROLLOUT] [--inventory inventory.toml | --audit URL]
   mimic report ROLLOUT --format json|junit|html [-o FILE] [--inventory inventory.toml | --audit URL]
   mimic audit verify ROLLOUT [--inventory inventory.toml | --audit URL]
+  mimic audit [--host H] [--since T] [--status S] [--inventory inventory.toml | --audit URL]
+  mimic logs ROLLOUT HOST [STEP] [--inventory inventory.toml | --audit URL]
+  mimic cancel ROLLOUT [--inventory inventory.toml] [--audit URL]
   mimic facts [--inventory inventory.toml] [--limit HOSTS]
   mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]
 
@@ -33,6 +36,10 @@ usage:
                     <state_dir>/audit.db)
   --force           resume with a changed plan; run --stage past the digest rule (recorded);
                     rollback files changed since the run
+  --host H          audit: only runs on host H
+  --since T         audit: runs since T, an ISO date/time (2026-11-21, 2026-11-21T08:00:00Z)
+                    or a duration back from now (90m, 24h, 7d)
+  --status S        audit: only runs with status S (ok, changed, failed, cancelled, ...)
 
 exit codes: 0 every host succeeded, 2 a host failed or the rollout stopped at a failure
 budget, 1 bad input (the message names file, line and key).
@@ -60,7 +67,7 @@ int main(int argc, char** argv) {
       return true;
     };
     bool ok = true;
-    if (a == "--inventory") ok = value(&o.inventory_path);
+    if (a == "--inventory") ok = o.inventory_set = value(&o.inventory_path);
     else if (a == "--plan") ok = value(&o.plan_path);
     else if (a == "--audit") ok = value(&o.audit_url);
     else if (a == "--limit") ok = value(&o.limit);
@@ -68,6 +75,9 @@ int main(int argc, char** argv) {
     else if (a == "--format") ok = value(&o.format);
     else if (a == "--output") ok = value(&o.output);
     else if (a == "-o") ok = value(&o.out_file);
+    else if (a == "--host") ok = value(&o.host);
+    else if (a == "--since") ok = value(&o.since);
+    else if (a == "--status") ok = value(&o.status);
     else if (a == "--port") {
       std::string p;
       ok = value(&p);
@@ -97,7 +107,11 @@ int main(int argc, char** argv) {
   else if (cmd == "rollback") rc = mimic::controller::CmdRollback(o, stdout);
   else if (cmd == "status") rc = mimic::controller::CmdStatus(o, stdout);
   else if (cmd == "report") rc = mimic::controller::CmdReport(o, stdout);
-  else if (cmd == "audit") rc = mimic::controller::CmdAudit(o, stdout);
+  else if (cmd == "audit" && !o.args.empty() && o.args[0] == "verify")
+    rc = mimic::controller::CmdAudit(o, stdout);
+  else if (cmd == "audit") rc = mimic::controller::CmdAuditList(o, stdout);
+  else if (cmd == "logs") rc = mimic::controller::CmdLogs(o, stdout);
+  else if (cmd == "cancel") rc = mimic::controller::CmdCancel(o, stdout);
   else if (cmd == "approve") rc = mimic::controller::CmdApprove(o, stdout);
   else if (cmd == "inventory") rc = mimic::controller::CmdInventory(o, stdout);
   else if (cmd == "facts") rc = mimic::controller::CmdFacts(o, stdout);

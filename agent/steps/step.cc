@@ -1,6 +1,8 @@
 #include "agent/steps/step.h"
 
 #include "agent/steps/catalog_extra.h"
+#include "agent/steps/db_steps.h"
+#include "agent/steps/late_steps.h"
 #include "agent/steps/more_steps.h"
 
 #include <utility>
@@ -18,7 +20,10 @@ struct CatalogueEntry {
 // Catalogue order (DESIGN.md, "The step catalogue"); steps not implemented yet are absent.
 constexpr CatalogueEntry kCatalogue[] = {
     {"preflight", &NewPreflightStep},
+    {"backup_databases", &NewBackupDatabasesStep},
     {"snapshot_target", &NewSnapshotTargetStep},
+    {"migrate_userstore_db", &NewMigrateUserstoreDbStep},
+    {"migrate_userstore_config", &NewMigrateUserstoreConfigStep},
     {"copy_secondary_userstores", &NewCopySecondaryUserstoresStep},
     {"copy_carbonapps", &NewCopyCarbonappsStep},
     {"copy_registry", &NewCopyRegistryStep},
@@ -28,6 +33,7 @@ constexpr CatalogueEntry kCatalogue[] = {
     {"copy_keystores", &NewCopyKeystoresStep},
     {"merge_config", &NewMergeConfigStep},
     {"hl7_transport", &NewHl7TransportStep},
+    {"verify", &NewVerifyStep},
     {"exec", &NewExecStep},
 };
 

@@ -1,0 +1,343 @@
+// verify: starts the migrated target MI and checks that it is healthy (MI-FACTS §7), then
+// always stops it.
+//  * start: `<target>/bin/micro-integrator.sh start` (environment, JAVA_HOME included, passed
+//    through; its output goes to <run_dir>/verify-start.out);
+//  * probe: GET http://127.0.0.1:<port>/healthz, port = 9201 + (offset - 10) with offset from the
+//    target's [server] offset (default 10), or param probe_port. 200 with "status" "ready" is
+//    healthy; 500 lists the "Faulty CAPPs" and fails the step. When the probe never answers, the
+//    start-up line "WSO2 Micro Integrator started" appended to repository/logs/wso2carbon.log
+//    counts as healthy. Polling ends at param start_timeout_seconds (default 120);
+//  * stop: `micro-integrator.sh stop`; the pid from wso2carbon.pid is killed (SIGKILL) when still
+//    alive 15 s later.
+// The effect is not a file change: the change set is always empty and forced_status says OK or
+// FAILED. Check mode never starts anything: forced_status STEP_SKIPPED with "verify runs only in
+// apply mode" (a dry run cannot tell whether the server would start).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <toml++/toml.h>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "agent/steps/file_steps.h"
+#include "agent/steps/late_steps.h"
+#include "common/fs.h"
+#include "common/status_macros.h"
+#include "common/toml_load.h"
+
+namespace mimic::agent {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kScript[] = "bin/micro-integrator.sh";
+constexpr char kLog[] = "repository/logs/wso2carbon.log";
+constexpr char kPidFile[] = "wso2carbon.pid";
+constexpr char kStartedLine[] = "WSO2 Micro Integrator started";
+constexpr int kStopGraceSeconds = 15;
+
+struct HttpAnswer {
+  int status = 0;  // 0: no answer (refused, timeout, garbage)
+  std::string body;
+};
+
+// A blocking HTTP/1.0 GET of `path` on 127.0.0.1:`port`; every wait bounded by `timeout`.
+HttpAnswer HttpGet(int port, const std::string& path, std::chrono::milliseconds timeout) {
+  HttpAnswer answer;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return answer;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  auto wait_for = [&](short events) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    return ::poll(&p, 1, static_cast<int>(left)) == 1 && (p.revents & (events | POLLHUP)) != 0;
+  };
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string raw;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 ||
+            (errno == EINPROGRESS && wait_for(POLLOUT));
+  int err = 0;
+  socklen_t len = sizeof(err);
+  ok = ok && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+  const std::string request =
+      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1:", port, "\r\n\r\n");
+  for (size_t sent = 0; ok && sent < request.size();) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += n;
+    } else if (n < 0 && errno == EAGAIN) {
+      ok = wait_for(POLLOUT);
+    } else {
+      ok = false;
+    }
+  }
+  while (ok && raw.size() < (1 << 20)) {
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      raw.append(buf, n);
+    } else if (n == 0) {
+      break;
+    } else if (errno == EAGAIN) {
+      ok = wait_for(POLLIN);
+    } else {
+      ok = false;
+    }
+  }
+  ::close(fd);
+  // "HTTP/1.x CODE ..." then headers, blank line, body.
+  const size_t space = raw.find(' ');
+  const size_t header_end = raw.find("\r\n\r\n");
+  if (!absl::StartsWith(raw, "HTTP/") || space == std::string::npos ||
+      header_end == std::string::npos ||
+      !absl::SimpleAtoi(raw.substr(space + 1, 3), &answer.status)) {
+    answer.status = 0;
+    return answer;
+  }
+  answer.body = raw.substr(header_end + 4);
+  return answer;
+}
+
+// The string value of "key" in a flat JSON object (enough for the probe's answers).
+std::string JsonString(const std::string& json, const std::string& key) {
+  size_t pos = json.find(absl::StrCat("\"", key, "\""));
+  if (pos == std::string::npos) return "";
+  pos = json.find(':', pos);
+  const size_t open = pos == std::string::npos ? pos : json.find('"', pos);
+  const size_t close = open == std::string::npos ? open : json.find('"', open + 1);
+  return close == std::string::npos ? "" : json.substr(open + 1, close - open - 1);
+}
+
+// The strings of the array value of "key".
+std::vector<std::string> JsonStrings(const std::string& json, const std::string& key) {
+  std::vector<std::string> out;
+  size_t pos = json.find(absl::StrCat("\"", key, "\""));
+  if (pos == std::string::npos) return out;
+  const size_t open = json.find('[', pos);
+  const size_t close = open == std::string::npos ? open : json.find(']', open);
+  if (close == std::string::npos) return out;
+  for (size_t q = json.find('"', open); q != std::string::npos && q < close;) {
+    const size_t e = json.find('"', q + 1);
+    if (e == std::string::npos || e > close) break;
+    out.push_back(json.substr(q + 1, e - q - 1));
+    q = json.find('"', e + 1);
+  }
+  return out;
+}
+
+// Runs `script arg` with the agent's environment, output to `out_path`; waits at most
+// `timeout`. The exit code, or -1 when it could not run or was killed at the timeout.
+int RunScript(const std::string& script, const std::string& arg, const std::string& out_path,
+              std::chrono::seconds timeout) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
+    if (null >= 0) ::dup2(null, 0);
+    ::setsid();  // the server must not die with the agent's process group
+    if (::access(script.c_str(), X_OK) == 0) {
+      ::execl(script.c_str(), script.c_str(), arg.c_str(), static_cast<char*>(nullptr));
+    }
+    ::execl("/bin/sh", "sh", script.c_str(), arg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const Clock::time_point deadline = Clock::now() + timeout;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The process exists and is not a zombie.
+bool Alive(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
+pid_t ReadPid(const std::string& path) {
+  absl::StatusOr<std::string> text = common::ReadFile(path);
+  int pid = 0;
+  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid)) return 0;
+  return pid;
+}
+
+uint64_t FileSize(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  return f ? static_cast<uint64_t>(f.tellg()) : 0;
+}
+
+bool LogSaysStarted(const std::string& path, uint64_t from) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  f.seekg(static_cast<std::streamoff>(from));
+  std::string tail((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return tail.find(kStartedLine) != std::string::npos;
+}
+
+// 9201 + (offset - 10) from the target's [server] offset; param probe_port wins.
+absl::StatusOr<int> ProbePort(const StepContext& ctx, const std::string& target) {
+  if (const std::string p = ctx.Param("probe_port"); !p.empty()) {
+    int port = 0;
+    if (!absl::SimpleAtoi(p, &port) || port <= 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("param probe_port: not a port: ", p));
+    }
+    return port;
+  }
+  ASSIGN_OR_RETURN(std::string toml_path,
+                   ctx.guard->ResolveUnder(target, "conf/deployment.toml"));
+  ASSIGN_OR_RETURN(toml::table root, common::ParseTomlFile(toml_path));
+  int64_t offset = 10;
+  const toml::node_view<toml::node> node = root["server"]["offset"];
+  if (node.is_integer()) {
+    offset = node.value_or<int64_t>(10);
+  } else if (node.is_string() && !absl::SimpleAtoi(node.value_or(std::string()), &offset)) {
+    return absl::InvalidArgumentError(absl::StrCat(toml_path, ": [server] offset is not a number"));
+  }
+  const int64_t port = 9201 + offset - 10;
+  if (port <= 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(toml_path, ": [server] offset ", offset,
+                                                   " gives no valid probe port"));
+  }
+  return static_cast<int>(port);
+}
+
+class VerifyStep final : public Step {
+ public:
+  std::string name() const override { return "verify"; }
+
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
+    ASSIGN_OR_RETURN(int port, ProbePort(ctx, homes.target));
+    ASSIGN_OR_RETURN(std::string script, ctx.guard->ResolveUnder(homes.target, kScript));
+    const std::string url = absl::StrCat("http://127.0.0.1:", port, "/healthz");
+    StepPlan plan;
+    if (ctx.check) {
+      plan.forced_status = mimic::v1::STEP_SKIPPED;
+      plan.message = absl::StrCat("verify runs only in apply mode (would start ", script,
+                                  " and probe ", url, ")");
+      StepLog(ctx, LogLevel::kInfo, plan.message);
+      return plan;
+    }
+    int timeout_s = 120;
+    if (!absl::SimpleAtoi(ctx.Param("start_timeout_seconds", "120"), &timeout_s) ||
+        timeout_s <= 0) {
+      return absl::InvalidArgumentError("param start_timeout_seconds: must be a positive integer");
+    }
+    if (!common::IsRegularFile(script)) {
+      return absl::FailedPreconditionError(absl::StrCat(script, " not found"));
+    }
+    ASSIGN_OR_RETURN(std::string log_path, ctx.guard->ResolveUnder(homes.target, kLog));
+    ASSIGN_OR_RETURN(std::string pid_path, ctx.guard->ResolveUnder(homes.target, kPidFile));
+    const std::string out_dir = ctx.run_dir.empty() ? homes.target : ctx.run_dir;
+    (void)common::MakeDirs(out_dir);
+    const std::string out_path = common::JoinPath(out_dir, "verify-start.out");
+    const uint64_t log_from = FileSize(log_path);
+    const Clock::time_point deadline = Clock::now() + std::chrono::seconds(timeout_s);
+
+    StepLog(ctx, LogLevel::kInfo, absl::StrCat("starting ", script, "; probing ", url));
+    const int rc = RunScript(script, "start", out_path, std::chrono::seconds(timeout_s));
+    bool healthy = false;
+    std::string result;
+    if (rc != 0) {
+      result = absl::StrCat(script, " start failed (exit ", rc, "; output in ", out_path, ")");
+    } else {
+      std::optional<Clock::time_point> log_started;
+      while (true) {
+        const HttpAnswer a = HttpGet(port, "/healthz", std::chrono::seconds(3));
+        if (a.status == 200 && JsonString(a.body, "status") == "ready") {
+          healthy = true;
+          result = absl::StrCat(url, " answered 200 ready: ", a.body);
+          break;
+        }
+        if (a.status == 500) {
+          const std::vector<std::string> faulty = JsonStrings(a.body, "Faulty CAPPs");
+          result = absl::StrCat(url, " answered 500 (", JsonString(a.body, "status"), ")",
+                                faulty.empty() ? "" : absl::StrCat("; faulty CApps: ",
+                                                                   absl::StrJoin(faulty, ", ")));
+          break;
+        }
+        // The probe's silence only counts once the server logged its start-up line.
+        if (!log_started && LogSaysStarted(log_path, log_from)) log_started = Clock::now();
+        if (Clock::now() >= deadline ||
+            (log_started && Clock::now() - *log_started > std::chrono::seconds(10))) {
+          if (log_started) {
+            healthy = true;
+            result = absl::StrCat(url, " never answered ready", a.status ? absl::StrCat(
+                                      " (last HTTP ", a.status, ")") : "",
+                                  "; ", kLog, " says \"", kStartedLine, "\"");
+          } else {
+            result = absl::StrCat("no ready answer from ", url, " and no start-up line in ",
+                                  kLog, " within ", timeout_s, " s");
+          }
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+    const pid_t pid = ReadPid(pid_path);
+    if (pid > 0) plan.facts["verify_pid"] = std::to_string(pid);
+    Stop(ctx, script, out_path, pid);
+
+    plan.forced_status = healthy ? mimic::v1::STEP_OK : mimic::v1::STEP_FAILED;
+    plan.message = result;
+    StepLog(ctx, healthy ? LogLevel::kInfo : LogLevel::kError, plan.message);
+    return plan;
+  }
+
+ private:
+  static void Stop(const StepContext& ctx, const std::string& script, const std::string& out,
+                   pid_t pid) {
+    const int rc = RunScript(script, "stop", out, std::chrono::seconds(kStopGraceSeconds));
+    if (rc != 0) StepLog(ctx, LogLevel::kWarning, absl::StrCat(script, " stop exited ", rc));
+    if (pid <= 0) return;
+    const Clock::time_point until = Clock::now() + std::chrono::seconds(kStopGraceSeconds);
+    while (Alive(pid) && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (Alive(pid)) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat("pid ", pid, " still alive ", kStopGraceSeconds, " s after stop; "
+                           "killing it"));
+      ::kill(pid, SIGKILL);
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Step> NewVerifyStep() { return std::make_unique<VerifyStep>(); }
+
+}  // namespace mimic::agent
