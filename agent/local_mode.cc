@@ -60,6 +60,7 @@ void PrintText(const mimic::v1::Event& e) {
 int LocalMain(int argc, char** argv) {
   std::string source, target, plan_path, rollback, state_dir = "/var/lib/mimic-agent/local";
   bool check = false, json = false, force = false;
+  std::vector<std::string> extra_roots;  // --root: more trees the steps may read (jars, backups)
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&](std::string* out) {
@@ -73,6 +74,11 @@ int LocalMain(int argc, char** argv) {
     else if (a == "--plan") ok = next(&plan_path);
     else if (a == "--rollback") ok = next(&rollback);
     else if (a == "--state-dir") ok = next(&state_dir);
+    else if (a == "--root") {
+      std::string r;
+      ok = next(&r);
+      if (ok) extra_roots.push_back(r);
+    }
     else if (a == "--check") check = true;
     else if (a == "--json") json = true;
     else if (a == "--force") force = true;
@@ -105,6 +111,7 @@ int LocalMain(int argc, char** argv) {
     plan.set_target_home(target);
     plan.set_migration_path("auto");
     roots = {source, target};
+    roots.insert(roots.end(), extra_roots.begin(), extra_roots.end());
     if (!plan_path.empty()) {
       auto p = common::LoadPlan(plan_path, KnownSteps());
       if (!p.ok()) {

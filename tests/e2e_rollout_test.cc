@@ -79,8 +79,9 @@ class RolloutTest : public ::testing::Test {
 
   void SetUp() override {
     dir_ = MakeTempDir("rollout");
-    std::string cmd = "set -e; cp -a " + ShellQuote(*g_pristine + "/certs") + " " +
-                      ShellQuote(dir_) + "; ";
+    // agent-state/ exists before the agents start, so their stderr logs can be opened.
+    std::string cmd = "set -e; mkdir -p " + ShellQuote(dir_ + "/agent-state") + "; cp -a " +
+                      ShellQuote(*g_pristine + "/certs") + " " + ShellQuote(dir_) + "; ";
     for (const std::string& h : AllHosts()) {
       absl::StrAppend(&cmd, "mkdir -p ", ShellQuote(Root(h) + "/not-mi"), "; cp -a ",
                       ShellQuote(*g_pristine + "/src"), " ", ShellQuote(Source(h)), "; cp -a ",
@@ -106,10 +107,12 @@ class RolloutTest : public ::testing::Test {
       o.state_dir = dir_ + "/agent-state/" + h;
       o.allowed_roots = {Root(h)};
       agents_.push_back(std::make_unique<AgentProcess>(o));
-      if (!agents_.back()->Start()) break;
+      if (!agents_.back()->Start()) {
+        unsetenv("MIMIC_TEST_STEP_DELAY_MS");
+        FAIL() << "agent " << h << " did not start; log " << agents_.back()->log_path();
+      }
     }
     unsetenv("MIMIC_TEST_STEP_DELAY_MS");
-    ASSERT_EQ(agents_.size(), static_cast<size_t>(kHostCount));
   }
 
   // inventory for the agents; `faults` maps a host to "fail" (target is not an MI home) or
@@ -251,7 +254,7 @@ class RolloutTest : public ::testing::Test {
 // The batch sequence is exactly as specified and the window never holds more than
 // `concurrency` hosts; a batch starts only after the previous one finished.
 TEST_F(RolloutTest, BatchSequenceAndSlidingWindow) {
-  StartAgents(/*step_delay_ms=*/100);
+  ASSERT_NO_FATAL_FAILURE(StartAgents(/*step_delay_ms=*/100));
   std::string inv = WriteInventory("inventory.toml");
   std::string plan = WritePlan(
       "plan.toml",
@@ -311,7 +314,7 @@ TEST_F(RolloutTest, BatchSequenceAndSlidingWindow) {
 
 // Each failure budget stops (or does not stop) at the right host.
 TEST_F(RolloutTest, FailureBudgetEdges) {
-  StartAgents();
+  ASSERT_NO_FATAL_FAILURE(StartAgents());
   const std::string later_staging =
       "\n[[stages]]\nname = \"staging\"\nenvironments = [\"staging\"]\n";
 
@@ -448,7 +451,7 @@ TEST_F(RolloutTest, FailureBudgetEdges) {
 }
 
 TEST_F(RolloutTest, LogsAndAuditListing) {
-  StartAgents();
+  ASSERT_NO_FATAL_FAILURE(StartAgents());
   std::string plan = WritePlan(
       "plan.toml", "[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\nmax_failures = -1\n");
   Rollout good = Run(WriteInventory("inventory.toml"), plan);
@@ -513,7 +516,7 @@ TEST_F(RolloutTest, LogsAndAuditListing) {
 }
 
 TEST_F(RolloutTest, CancelStopsTheRunsInFlight) {
-  StartAgents(/*step_delay_ms=*/400);
+  ASSERT_NO_FATAL_FAILURE(StartAgents(/*step_delay_ms=*/400));
   WriteInventory("inventory.toml");
   WritePlan("plan.toml",
             "[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = 3\n"

@@ -1,0 +1,193 @@
+// The three migration paths end to end on one host (mimic-agent local, the same run manager,
+// steps, journal and snapshot the daemon uses), on MI homes built from the fixtures with a
+// customised operator configuration; and what a failure in the middle leaves behind.
+#include <toml++/toml.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_env.h"
+
+namespace mimic::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Homes {
+  std::string dir, source, target;
+};
+
+Homes Build(const std::string& from, const std::string& to) {
+  Homes h;
+  h.dir = MakeTempDir("path");
+  h.source = h.dir + "/wso2mi-" + from;
+  h.target = h.dir + "/wso2mi-" + to;
+  MakeMiHome(from, h.source, "source", "p1");
+  MakeMiHome(to, h.target, "target", "p1");
+  return h;
+}
+
+CommandResult Local(const Homes& h, const std::string& extra = "") {
+  return RunCommand(ShellQuote(AgentBinary()) + " local --source " + ShellQuote(h.source) +
+                    " --target " + ShellQuote(h.target) + " --state-dir " +
+                    ShellQuote(h.dir + "/state") + " " + extra);
+}
+
+std::string RunId(const std::string& output) {
+  size_t p = output.find("run local-");
+  if (p == std::string::npos) return "";
+  return output.substr(p + 4, output.find(' ', p + 4) - p - 4);
+}
+
+toml::table ParseToml(const std::string& path) {
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    ADD_FAILURE() << path << ": " << e.description();
+    return {};
+  }
+}
+
+std::string XsltOf(const std::string& car) {
+  return RunCommand("unzip -p " + ShellQuote(car) + " '*_xsltStyleSheet.xml'").output;
+}
+
+constexpr char kDataMapperCar[] =
+    "/repository/deployment/server/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car";
+
+// Runs check, apply, a second apply and a rollback; returns the target's merged toml.
+void CheckApplyRerunRollback(const Homes& h, const std::function<void()>& inspect) {
+  auto before = TreeHash(h.target);
+  auto source_before = TreeHash(h.source);
+  CommandResult check = Local(h, "--check");
+  ASSERT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_EQ(TreeHash(h.target), before) << "check mode wrote to the target";
+  CommandResult apply = Local(h);
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  EXPECT_THAT(apply.output, HasSubstr("RUN_CHANGED"));
+  inspect();
+  CommandResult again = Local(h);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("RUN_OK")) << again.output;
+  CommandResult rb = RunCommand(ShellQuote(AgentBinary()) + " local --rollback " +
+                                RunId(apply.output) + " --state-dir " + ShellQuote(h.dir + "/state"));
+  ASSERT_EQ(rb.exit_code, 0) << rb.output;
+  EXPECT_EQ(TreeHash(h.target), before);
+  EXPECT_EQ(TreeHash(h.source), source_before) << "the source home was written";
+}
+
+TEST(PathsTest, A_EI710ToApim400) {
+  Homes h = Build("1.2.0", "4.0.0");
+  CheckApplyRerunRollback(h, [&] {
+    toml::table t = ParseToml(h.target + "/conf/deployment.toml");
+    // 1.2.0 rules: [keystore.tls] becomes [keystore.primary]; bare file names become paths.
+    EXPECT_FALSE(t.contains("keystore") && t["keystore"].as_table()->contains("tls"));
+    EXPECT_EQ(t["keystore"]["primary"]["file_name"].value_or(std::string()),
+              "repository/resources/security/wso2carbon.jks");
+    EXPECT_EQ(t["truststore"]["file_name"].value_or(std::string()),
+              "repository/resources/security/client-truststore.jks");
+    EXPECT_EQ(t["server"]["hostname"].value_or(std::string()), "mi-p1.example.com");
+    EXPECT_EQ(t["server"]["offset"].value_or(int64_t{0}), 10);
+    ASSERT_TRUE(t["datasource"].is_array());
+    EXPECT_EQ(t["datasource"].as_array()->size(), 2u);
+    EXPECT_EQ(t["datasource"][0]["password"].value_or(std::string()), "$secret{db_password}");
+    // No Data Mapper rewrite on the way to 4.0.0: the CApp is copied byte for byte.
+    auto a = common::Sha256File(h.source + kDataMapperCar);
+    auto b = common::Sha256File(h.target + kDataMapperCar);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, *b);
+  });
+}
+
+TEST(PathsTest, B_Apim400ToApim420) {
+  Homes h = Build("4.0.0", "4.2.0");
+  CheckApplyRerunRollback(h, [&] {
+    toml::table t = ParseToml(h.target + "/conf/deployment.toml");
+    EXPECT_EQ(t["server"]["hostname"].value_or(std::string()), "mi-p1.example.com");
+    // 4.2 rule: file user store users keep admin rights.
+    ASSERT_TRUE(t["internal_apis"]["users"].is_array());
+    EXPECT_EQ(t["internal_apis"]["users"][0]["user"]["is_admin"].value_or(false), true);
+    EXPECT_EQ(t["transport"]["jms"]["listener"][0]["parameter"]["provider_url"].value_or(std::string()),
+              "tcp://activemq.example.com:61616");
+    std::string x = XsltOf(h.target + kDataMapperCar);
+    EXPECT_THAT(x, HasSubstr("exclude-result-prefixes=\"xs\""));
+  });
+}
+
+TEST(PathsTest, C_EI710ToApim420Chained) {
+  Homes h = Build("1.2.0", "4.2.0");
+  CheckApplyRerunRollback(h, [&] {
+    toml::table t = ParseToml(h.target + "/conf/deployment.toml");
+    EXPECT_EQ(t["keystore"]["primary"]["file_name"].value_or(std::string()),
+              "repository/resources/security/wso2carbon.jks");
+    EXPECT_EQ(t["internal_apis"]["users"][0]["user"]["is_admin"].value_or(false), true);
+    // Both hops: the Data Mapper stylesheets are rewritten for Saxon 10.
+    std::string x = XsltOf(h.target + kDataMapperCar);
+    EXPECT_THAT(x, HasSubstr("exclude-result-prefixes=\"xs\""));
+    EXPECT_THAT(x, Not(HasSubstr("prefixes=\"xs own")));
+  });
+}
+
+TEST(PathsTest, DowngradeAndUnknownVersionsAreRefusedByPreflight) {
+  Homes h = Build("4.2.0", "4.0.0");
+  auto before = TreeHash(h.target);
+  CommandResult r = Local(h);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("preflight"));
+  EXPECT_THAT(r.output, HasSubstr("FAILED"));
+  EXPECT_EQ(TreeHash(h.target), before);
+}
+
+// A failure in the middle (HL7 is used and no jars were given) stops the run with the target
+// partly migrated. mimic leaves it *resumable and reversible*: fixing the cause and running
+// again completes it (the steps already done report ok), and rolling the failed run back
+// restores the target byte for byte.
+TEST(PathsTest, FailureInTheMiddleIsResumableAndReversible) {
+  Homes h = Build("4.0.0", "4.2.0");
+  std::string toml_path = h.source + "/conf/deployment.toml";
+  WriteText(toml_path,
+            ReadText(toml_path) +
+                "\n[[custom_transport.listener]]\n"
+                "class = \"org.wso2.micro.integrator.business.messaging.hl7.transport.HL7TransportListener\"\n"
+                "protocol = \"hl7\"\n");
+  auto before = TreeHash(h.target);
+  CommandResult failed = Local(h);
+  EXPECT_EQ(failed.exit_code, 2) << failed.output;
+  EXPECT_THAT(failed.output, HasSubstr("hl7_transport"));
+  EXPECT_THAT(failed.output, HasSubstr("RUN_FAILED"));
+  EXPECT_NE(TreeHash(h.target), before) << "the steps before the failure should have applied";
+
+  // Reversible: the failed run rolls back byte for byte...
+  CommandResult rb = RunCommand(ShellQuote(AgentBinary()) + " local --rollback " +
+                                RunId(failed.output) + " --state-dir " + ShellQuote(h.dir + "/state"));
+  ASSERT_EQ(rb.exit_code, 0) << rb.output;
+  EXPECT_EQ(TreeHash(h.target), before);
+
+  // ...and resumable: run again (fails at the same place), give the jars, run again: done.
+  ASSERT_EQ(Local(h).exit_code, 2);
+  std::string jars = h.dir + "/hl7";
+  ASSERT_EQ(RunCommand("mkdir -p " + ShellQuote(jars) + " && cd " + ShellQuote(jars) +
+                       " && echo x > M && zip -q org.wso2.micro.integrator.business.messaging.hl7-4.2.0.jar M"
+                       " && zip -q openjpa-all-2.2.2.wso2v2.jar M && rm M")
+                .exit_code,
+            0);
+  std::string plan = h.dir + "/plan.toml";
+  std::string steps;
+  for (const char* s : {"preflight", "snapshot_target", "copy_carbonapps", "copy_registry",
+                        "copy_deployment", "migrate_datamapper", "copy_custom_components",
+                        "copy_keystores", "merge_config"}) {
+    absl::StrAppend(&steps, "[[steps]]\nname = \"", s, "\"\n");
+  }
+  absl::StrAppend(&steps, "[[steps]]\nname = \"hl7_transport\"\nparams = { hl7_dir = \"", jars,
+                  "\" }\n");
+  WriteText(plan, "[migration]\npath = \"auto\"\n" + steps);
+  CommandResult done = Local(h, "--plan " + ShellQuote(plan) + " --root " + ShellQuote(jars));
+  ASSERT_EQ(done.exit_code, 0) << done.output;
+  EXPECT_THAT(done.output, HasSubstr("copy_carbonapps          ok"));
+  EXPECT_TRUE(common::PathExists(h.target + "/dropins/openjpa-all-2.2.2.wso2v2.jar"));
+}
+
+}  // namespace
+}  // namespace mimic::testing
