@@ -42,6 +42,15 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
     std::fflush(out_);
     return;
   }
+  absl::MutexLock l(&mu_);
+  if (hosts_.count(e.host())) {
+    if (e.has_step_started()) hosts_[e.host()] = e.step_started().step();
+    if (e.has_run_finished()) {
+      auto st = e.run_finished().status();
+      hosts_[e.host()] =
+          (st == mimic::v1::RUN_OK || st == mimic::v1::RUN_CHANGED) ? "done" : "failed";
+    }
+  }
   std::string line;
   const std::string prefix =
       absl::StrFormat("%s %-8s %-16s", Clock(e.time_unix_micros()), stage, e.host());
@@ -59,21 +68,66 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
                            mimic::v1::RunStatus_Name(e.run_finished().status()).substr(4),
                            e.run_finished().message());
   } else {
+    if (live_) PrintLocked("");  // the running step changed: redraw the status line
     return;
   }
-  absl::MutexLock l(&mu_);
-  std::fprintf(out_, "%s\n", line.c_str());
+  PrintLocked(line);
+}
+
+void Progress::PrintLocked(const std::string& line) {
+  if (live_) std::fputs("\r\033[K", out_);
+  if (!line.empty()) std::fprintf(out_, "%s\n", line.c_str());
+  if (live_) std::fputs(StatusLineLocked().c_str(), out_);
   std::fflush(out_);
+}
+
+void Progress::BeginBatch(const std::string& stage, int batch, int batches,
+                          const std::vector<std::string>& hosts) {
+  absl::MutexLock l(&mu_);
+  stage_ = stage;
+  batch_ = batch;
+  batches_ = batches;
+  hosts_.clear();
+  for (const auto& h : hosts) hosts_[h] = "";
+  if (live_) PrintLocked("");
+}
+
+std::string Progress::StatusLine() {
+  absl::MutexLock l(&mu_);
+  return live_ ? StatusLineLocked() : "";
+}
+
+std::string Progress::StatusLineLocked() {
+  if (stage_.empty()) return "";
+  int done = 0, failed = 0, waiting = 0;
+  std::string running;
+  int n_running = 0;
+  for (const auto& [h, st] : hosts_) {
+    if (st == "done") {
+      ++done;
+    } else if (st == "failed") {
+      ++failed;
+    } else if (st.empty()) {
+      ++waiting;
+    } else {
+      ++n_running;
+      if (n_running <= 4) absl::StrAppend(&running, " ", h, ":", st);
+    }
+  }
+  if (n_running > 4) absl::StrAppend(&running, " +", n_running - 4, " more");
+  return absl::StrFormat("[%s batch %d/%d] %d done, %d failed, %d running, %d waiting%s%s",
+                         stage_, batch_ + 1, batches_, done, failed, n_running, waiting,
+                         running.empty() ? "" : " |", running);
 }
 
 void Progress::Note(const std::string& text) {
   absl::MutexLock l(&mu_);
   if (json_) {
     std::fprintf(out_, "{\"note\":%s}\n", JsonQuote(text).c_str());
+    std::fflush(out_);
   } else {
-    std::fprintf(out_, "%s\n", text.c_str());
+    PrintLocked(text);
   }
-  std::fflush(out_);
 }
 
 void Progress::HostDone(const HostOutcome& o) {

@@ -1,5 +1,7 @@
 #include "controller/rollout.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <deque>
 #include <map>
@@ -377,7 +379,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
     RETURN_IF_ERROR(audit->ResumeRollout(rollout_id));
   }
 
-  Progress progress(out, opt.json);
+  Progress progress(out, opt.json, isatty(fileno(out)) != 0);
   progress.Note(absl::StrCat(opt.resume_rollout_id.empty() ? "rollout " : "resuming rollout ",
                              rollout_id, check ? " (check: nothing is written)" : "",
                              " plan ", plan.sha256.substr(0, 12), " operator ", op_user,
@@ -460,6 +462,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
         jobs.push_back(job.get());
         owned.push_back(std::move(job));
       }
+      progress.BeginBatch(stage.name, static_cast<int>(bi), static_cast<int>(batches.size()), names);
       const int concurrency = stage.concurrency > 0 ? stage.concurrency : inv.controller.concurrency;
       const int batch_size = static_cast<int>(jobs.size());
       auto failures_now = [&] {

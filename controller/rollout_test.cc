@@ -65,5 +65,32 @@ TEST(RecapTableTest, AlignsColumnsAndListsFailures) {
   EXPECT_THAT(t, HasSubstr("mi-prod-long-name: after 4 attempts: refused"));
 }
 
+TEST(ProgressTest, LiveViewCountsTheBatchAndShowsEachRunningHostsStep) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  Progress p(f, /*json=*/false, /*live=*/true);
+  p.BeginBatch("prod", 1, 3, {"h1", "h2", "h3"});
+  mimic::v1::Event e;
+  e.set_host("h1");
+  e.mutable_step_started()->set_step("copy_carbonapps");
+  p.Event("prod", e);
+  mimic::v1::Event fin;
+  fin.set_host("h2");
+  fin.mutable_run_finished()->set_status(mimic::v1::RUN_CHANGED);
+  p.Event("prod", fin);
+  EXPECT_EQ(p.StatusLine(),
+            "[prod batch 2/3] 1 done, 0 failed, 1 running, 1 waiting | h1:copy_carbonapps");
+  std::rewind(f);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  EXPECT_THAT(text, HasSubstr("\r\033[K"));  // the status line is rewritten in place
+  EXPECT_THAT(text, HasSubstr("h2"));         // the finished run scrolled above it
+
+  Progress plain(stdout, false, false);  // not a terminal: no status line at all
+  plain.BeginBatch("prod", 0, 1, {"h1"});
+  EXPECT_EQ(plain.StatusLine(), "");
+}
+
 }  // namespace
 }  // namespace mimic::controller
