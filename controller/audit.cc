@@ -192,14 +192,12 @@ std::string NewRolloutId() {
 absl::StatusOr<std::unique_ptr<Audit>> Audit::Open(const std::string& url_or_path,
                                                    const AuditOptions& options) {
   std::string path = url_or_path;
-  if (absl::StartsWith(url_or_path, "postgresql://") ||
-      absl::StartsWith(url_or_path, "postgres://")) {
-    // The url may hold a password: it is not repeated in the message.
-    return absl::UnimplementedError(
-        "PostgreSQL audit databases are not supported yet; use a SQLite file "
-        "(--audit sqlite:PATH or a plain path)");
-  }
-  if (absl::StartsWith(url_or_path, "sqlite:")) {
+  const bool postgres = absl::StartsWith(url_or_path, "postgresql://") ||
+                        absl::StartsWith(url_or_path, "postgres://");
+  if (postgres) {
+    // The url may hold a password: messages name it redacted only.
+    path = common::RedactText(url_or_path);
+  } else if (absl::StartsWith(url_or_path, "sqlite:")) {
     path = url_or_path.substr(7);
     if (absl::StartsWith(path, "//")) path = path.substr(2);
   } else if (size_t p = url_or_path.find("://"); p != std::string::npos) {
@@ -210,7 +208,9 @@ absl::StatusOr<std::unique_ptr<Audit>> Audit::Open(const std::string& url_or_pat
   if (path.empty()) return absl::InvalidArgumentError("audit database path is empty");
   if (options.batch_size < 1) return absl::InvalidArgumentError("audit batch_size must be >= 1");
 
-  ASSIGN_OR_RETURN(std::unique_ptr<SqlDb> db, OpenSqliteDb(path, options.busy_timeout));
+  ASSIGN_OR_RETURN(std::unique_ptr<SqlDb> db,
+                   postgres ? OpenPostgresDb(url_or_path, options.busy_timeout)
+                            : OpenSqliteDb(path, options.busy_timeout));
   std::unique_ptr<Audit> audit(new Audit(std::move(db), options));
   {
     absl::MutexLock l(&audit->db_mu_);

@@ -1,15 +1,19 @@
 #include "controller/audit.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
 #include <atomic>
+#include <cctype>
 #include <filesystem>
+#include <random>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
@@ -29,7 +33,35 @@ constexpr char kRollout[] = "r-20261121-224423-ab12cd";
 constexpr char kSecret[] = "s3cr3t-Hunter2";
 constexpr int64_t kT0 = 1795300000000000;  // a fixed time, unix micros
 
-// A fresh folder per test, removed afterwards.
+// The audit URL of the PostgreSQL server to test against (tests/db/run_pg_audit_tests.sh sets
+// it), or nullptr: then every AuditTest runs on a SQLite file.
+const char* PgUrl() {
+  const char* url = getenv("MIMIC_TEST_PG_URL");
+  return url != nullptr && *url != '\0' ? url : nullptr;
+}
+
+// Runs `sql` on a fresh libpq connection to `url`; 0 on success, else 1 with the message.
+int PgExec(const std::string& url, const std::string& sql, std::string* error = nullptr) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    if (error != nullptr) *error = PQerrorMessage(conn);
+    ADD_FAILURE() << "cannot connect to the test PostgreSQL server: " << PQerrorMessage(conn);
+    PQfinish(conn);
+    return 1;
+  }
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PGresult* r = PQexec(conn, sql.c_str());
+  ExecStatusType st = PQresultStatus(r);
+  int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : 1;
+  if (rc != 0 && error != nullptr) *error = PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(conn);
+  return rc;
+}
+
+// A fresh audit database per test: a SQLite file in a fresh folder, or (with MIMIC_TEST_PG_URL)
+// a fresh schema on the PostgreSQL server that the audit's connection uses as its search_path.
+// Both are removed afterwards.
 class AuditTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -37,17 +69,34 @@ class AuditTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     path_ = dir_ + "/audit.sqlite";
+    url_ = "sqlite:" + path_;
+    if (const char* pg = PgUrl()) {
+      pg_ = true;
+      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
+      schema_ = absl::StrCat("mimic_t_", name.substr(0, 36), "_",
+                             absl::StrFormat("%08x", std::random_device()()));
+      ASSERT_EQ(PgExec(pg, "CREATE SCHEMA " + schema_), 0);
+      std::string base = pg;
+      url_ = absl::StrCat(base, base.find('?') == std::string::npos ? "?" : "&",
+                          "options=-csearch_path%3D", schema_);
+    }
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    std::filesystem::remove_all(dir_);
+    if (pg_) PgExec(PgUrl(), "DROP SCHEMA " + schema_ + " CASCADE");
+  }
 
   std::unique_ptr<Audit> OpenAudit(AuditOptions options = {}) {
-    absl::StatusOr<std::unique_ptr<Audit>> a = Audit::Open("sqlite:" + path_, options);
+    absl::StatusOr<std::unique_ptr<Audit>> a = Audit::Open(url_, options);
     EXPECT_TRUE(a.ok()) << a.status();
     return a.ok() ? std::move(*a) : nullptr;
   }
 
-  // Runs one statement on the audit file with a separate, raw SQLite connection.
+  // Runs one statement on the audit database with a separate, raw connection (sqlite3 or
+  // libpq): 0 (SQLITE_OK) on success.
   int RawExec(const std::string& sql, std::string* error = nullptr) {
+    if (pg_) return PgExec(url_, sql, error);
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     char* msg = nullptr;
@@ -58,6 +107,22 @@ class AuditTest : public ::testing::Test {
     return rc;
   }
 
+  // Removes one of the append-only guards on the events table, as a tamperer with DDL rights.
+  int DropTrigger(const std::string& name) {
+    return RawExec(pg_ ? absl::StrCat("DROP TRIGGER ", name, " ON events")
+                       : absl::StrCat("DROP TRIGGER ", name));
+  }
+
+  // An SQL literal of the bytes, for the payload column.
+  std::string BlobLiteral(const std::string& bytes) const {
+    std::string hex;
+    for (unsigned char c : bytes) hex += absl::StrFormat("%02x", c);
+    return pg_ ? absl::StrCat("'\\x", hex, "'::bytea") : absl::StrCat("x'", hex, "'");
+  }
+
+  bool pg_ = false;
+  std::string schema_;  // PostgreSQL: this test's schema
+  std::string url_;     // the audit database of this test
   std::string dir_;
   std::string path_;
 };
@@ -161,9 +226,17 @@ TEST(RolloutIdTest, Format) {
 }
 
 TEST_F(AuditTest, OpenUrls) {
-  absl::StatusOr<std::unique_ptr<Audit>> pg =
-      Audit::Open("postgresql://mimic:" + std::string(kSecret) + "@db/audit");
-  EXPECT_EQ(pg.status().code(), absl::StatusCode::kUnimplemented);
+  // Nothing listens on port 1: UNAVAILABLE, and the password is not repeated.
+  for (const char* scheme : {"postgresql", "postgres"}) {
+    absl::StatusOr<std::unique_ptr<Audit>> pg = Audit::Open(
+        absl::StrCat(scheme, "://mimic:", kSecret, "@127.0.0.1:1/audit?connect_timeout=5"));
+    EXPECT_EQ(pg.status().code(), absl::StatusCode::kUnavailable) << pg.status();
+    EXPECT_THAT(pg.status().message(), Not(HasSubstr(kSecret)));
+    EXPECT_THAT(pg.status().message(), HasSubstr("127.0.0.1"));
+  }
+  absl::StatusOr<std::unique_ptr<Audit>> pg = Audit::Open(
+      absl::StrCat("postgresql://mimic@127.0.0.1:1/audit?connect_timeout=5&password=", kSecret));
+  EXPECT_EQ(pg.status().code(), absl::StatusCode::kUnavailable) << pg.status();
   EXPECT_THAT(pg.status().message(), Not(HasSubstr(kSecret)));
   EXPECT_EQ(Audit::Open("mysql://db/audit").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Audit::Open("").status().code(), absl::StatusCode::kInvalidArgument);
@@ -180,10 +253,44 @@ TEST_F(AuditTest, OpenUrls) {
   EXPECT_TRUE((*b)->GetRollout(kRollout).ok());
 }
 
+TEST_F(AuditTest, PostgresUrls) {
+  if (!pg_) GTEST_SKIP() << "MIMIC_TEST_PG_URL is not set (tests/db/run_pg_audit_tests.sh sets it)";
+  // postgresql:// and postgres:// reach the same database; reopening keeps data.
+  {
+    auto a = OpenAudit();
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(a->BeginRollout({.id = kRollout, .os_user = "alice"}).ok());
+  }
+  ASSERT_TRUE(absl::StartsWith(url_, "postgresql://"));
+  absl::StatusOr<std::unique_ptr<Audit>> b = Audit::Open("postgres://" + url_.substr(13));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->GetRollout(kRollout)->rollout.os_user, "alice");
+  // The tables live in this test's schema (the url's search_path), not in public.
+  EXPECT_EQ(PgExec(PgUrl(), "SELECT count(*) FROM " + schema_ + ".events"), 0);
+  std::string error;
+  EXPECT_NE(PgExec(PgUrl(), "SELECT count(*) FROM public.events", &error), 0);
+  // A wrong password: UNAVAILABLE, and neither password is repeated.
+  std::string wrong = url_;
+  size_t at = wrong.find('@');
+  size_t colon = wrong.rfind(':', at);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_GT(colon, 13u);
+  const std::string real_password = wrong.substr(colon + 1, at - colon - 1);
+  wrong.replace(colon + 1, at - colon - 1, kSecret);
+  absl::StatusOr<std::unique_ptr<Audit>> bad = Audit::Open(wrong);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kUnavailable) << bad.status();
+  EXPECT_THAT(bad.status().message(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(bad.status().message(), Not(HasSubstr(real_password)));
+  // TRUNCATE is refused like UPDATE and DELETE.
+  ASSERT_TRUE((*b)->FinishRollout(kRollout, "ok", "").ok());
+  EXPECT_NE(RawExec("TRUNCATE events", &error), 0);
+  EXPECT_THAT(error, HasSubstr("append-only"));
+}
+
 TEST_F(AuditTest, NewerSchemaRefused) {
   OpenAudit();
   ASSERT_EQ(RawExec("UPDATE schema_meta SET value = '99' WHERE key = 'schema_version'"), SQLITE_OK);
-  EXPECT_EQ(Audit::Open(path_).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Audit::Open(url_).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(AuditTest, EventsRoundTrip) {
@@ -349,12 +456,12 @@ TEST_F(AuditTest, VerifyChainDetectsEditedPayload) {
   EXPECT_NE(RawExec("UPDATE events SET message = 'x' WHERE idx = 2", &error), SQLITE_OK);
   EXPECT_THAT(error, HasSubstr("append-only"));
   // ...and when someone removes that guard, the chain still tells.
-  ASSERT_EQ(RawExec("DROP TRIGGER events_no_update"), SQLITE_OK);
+  ASSERT_EQ(DropTrigger("events_no_update"), SQLITE_OK);
   v1::Event forged = SampleRun("run-a", "mi-1")[5];
   forged.mutable_step_finished()->set_status(v1::STEP_OK);
-  std::string hex;
-  for (unsigned char c : forged.SerializeAsString()) hex += absl::StrFormat("%02x", c);
-  ASSERT_EQ(RawExec("UPDATE events SET payload = x'" + hex + "' WHERE idx = 5"), SQLITE_OK);
+  ASSERT_EQ(RawExec("UPDATE events SET payload = " + BlobLiteral(forged.SerializeAsString()) +
+                    " WHERE idx = 5"),
+            SQLITE_OK);
   v = audit->VerifyChain(kRollout);
   ASSERT_TRUE(v.ok());
   EXPECT_FALSE(v->ok);
@@ -370,7 +477,7 @@ TEST_F(AuditTest, VerifyChainDetectsEditedColumn) {
     ASSERT_TRUE(audit->AppendEvent(kRollout, e).ok());
   }
   ASSERT_TRUE(audit->Flush().ok());
-  ASSERT_EQ(RawExec("DROP TRIGGER events_no_update"), SQLITE_OK);
+  ASSERT_EQ(DropTrigger("events_no_update"), SQLITE_OK);
   ASSERT_EQ(RawExec("UPDATE events SET message = 'all fine' WHERE idx = 2"), SQLITE_OK);
   absl::StatusOr<VerifyResult> v = audit->VerifyChain(kRollout);
   ASSERT_TRUE(v.ok());
@@ -388,7 +495,7 @@ TEST_F(AuditTest, VerifyChainDetectsDeletedRows) {
   std::string error;
   EXPECT_NE(RawExec("DELETE FROM events WHERE idx = 3", &error), SQLITE_OK);
   EXPECT_THAT(error, HasSubstr("append-only"));
-  ASSERT_EQ(RawExec("DROP TRIGGER events_no_delete"), SQLITE_OK);
+  ASSERT_EQ(DropTrigger("events_no_delete"), SQLITE_OK);
 
   // The last row: only the recorded chain head can tell.
   ASSERT_EQ(RawExec("DELETE FROM events WHERE idx = 8"), SQLITE_OK);
@@ -407,7 +514,7 @@ TEST_F(AuditTest, VerifyChainDetectsDeletedRows) {
   EXPECT_THAT(v->reason, HasSubstr("missing (deleted)"));
 
   // Renumbering the rows to hide the gap breaks the hash links instead.
-  ASSERT_EQ(RawExec("DROP TRIGGER events_no_update"), SQLITE_OK);
+  ASSERT_EQ(DropTrigger("events_no_update"), SQLITE_OK);
   ASSERT_EQ(RawExec("UPDATE events SET idx = idx - 1 WHERE idx > 3"), SQLITE_OK);
   v = audit->VerifyChain(kRollout);
   ASSERT_TRUE(v.ok());
@@ -501,17 +608,35 @@ TEST_F(AuditTest, LockedDatabaseDelaysButLosesNothing) {
   AuditOptions options;
   options.busy_timeout = absl::Milliseconds(50);
   auto audit = OpenAudit(options);
-  // Another process holds the write lock.
+  // Another process holds the write lock (PostgreSQL: a lock that keeps writers off the
+  // chain heads while readers go on).
   sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  PGconn* pg_other = nullptr;
+  if (pg_) {
+    pg_other = PQconnectdb(url_.c_str());
+    ASSERT_EQ(PQstatus(pg_other), CONNECTION_OK) << PQerrorMessage(pg_other);
+    PGresult* r = PQexec(pg_other, "BEGIN; LOCK TABLE event_chains IN EXCLUSIVE MODE");
+    ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+    PQclear(r);
+  } else {
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
   for (const v1::Event& e : SampleRun("run-a", "mi-1")) {
     ASSERT_TRUE(audit->AppendEvent(kRollout, e).ok());
   }
-  EXPECT_EQ(audit->Flush().code(), absl::StatusCode::kUnavailable);
+  absl::Status flushed = audit->Flush();
+  EXPECT_EQ(flushed.code(), absl::StatusCode::kUnavailable) << flushed;
   EXPECT_EQ(*audit->LastSeq("run-a"), 9u);  // still queued
-  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(other);
+  if (pg_) {
+    PGresult* r = PQexec(pg_other, "COMMIT");
+    ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(pg_other);
+  } else {
+    ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(other);
+  }
   ASSERT_TRUE(audit->Flush().ok());  // the writer retried
   EXPECT_EQ(*audit->EventCount(kRollout), 9);
   EXPECT_TRUE(audit->VerifyChain(kRollout)->ok);
@@ -530,6 +655,43 @@ TEST_F(AuditTest, TwoWritersContinueOneChain) {
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->ok) << v->reason;
   EXPECT_EQ(v->events, 9);
+}
+
+// Two controllers sharing one database append to the same rollout at the same time: their
+// write transactions serialise, so the chain stays one unbroken line.
+TEST_F(AuditTest, TwoWritersAppendConcurrentlyToOneChain) {
+  AuditOptions options;
+  options.batch_size = 16;
+  options.busy_timeout = absl::Seconds(20);
+  auto first = OpenAudit(options);
+  auto second = OpenAudit(options);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  constexpr int kPerWriter = 300;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      Audit& a = w == 0 ? *first : *second;
+      const std::string run_id = absl::StrCat("run-", w);
+      for (int i = 1; i <= kPerWriter; ++i) {
+        v1::Event e = Base(run_id, absl::StrCat("mi-", w), i);
+        e.mutable_log()->set_text(absl::StrCat("line ", i));
+        if (!a.AppendEvent(kRollout, e).ok()) ++failures;
+        if (i % 40 == 0 && !a.Flush().ok()) ++failures;
+      }
+      if (!a.Flush().ok()) ++failures;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  for (Audit* a : {first.get(), second.get()}) {
+    EXPECT_EQ(*a->EventCount(kRollout), 2 * kPerWriter);
+    absl::StatusOr<VerifyResult> v = a->VerifyChain(kRollout);
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_TRUE(v->ok) << v->reason;
+    EXPECT_EQ(v->events, 2 * kPerWriter);
+  }
 }
 
 TEST_F(AuditTest, RolloutsStagesBatchesApprovals) {

@@ -449,11 +449,18 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
           if (p->second.finished_at_us != 0) {
             // Finished while we were away and already audited: never migrate a host twice.
             job->done = true;
-            job->outcome.status = OutcomeStatus([&] {
-              mimic::v1::RunStatus s;
-              return mimic::v1::RunStatus_Parse("RUN_" + p->second.status, &s) ? s
-                                                                               : mimic::v1::RUN_FAILED;
-            }());
+            job->outcome.status = p->second.status;  // the audit's words: ok, changed, ...
+            if (auto steps = audit->Steps(job->plan.run_id()); steps.ok()) {
+              for (const StepRecord& sr : *steps) {
+                if (sr.status == "ok") ++job->outcome.ok;
+                if (sr.status == "changed") ++job->outcome.changed;
+                if (sr.status == "skipped") ++job->outcome.skipped;
+                if (sr.status == "failed") ++job->outcome.failed;
+              }
+            }
+            if (auto files = audit->FileChanges(job->plan.run_id()); files.ok()) {
+              job->outcome.files = static_cast<int>(files->size());
+            }
             job->outcome.message = p->second.message;
           }
         }

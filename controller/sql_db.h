@@ -1,5 +1,5 @@
 // The audit's database connection: a small interface that the audit's portable SQL goes through,
-// so that SQLite now and PostgreSQL later sit behind the same calls. Everything engine-specific
+// so that SQLite and PostgreSQL sit behind the same calls. Everything engine-specific
 // (pragmas, how a write transaction starts, the blob type, placeholders) lives in the
 // implementation.
 #ifndef MIMIC_CONTROLLER_SQL_DB_H_
@@ -87,6 +87,13 @@ class SqlDb {
 // UNAVAILABLE when the file cannot be opened or is not a database.
 absl::StatusOr<std::unique_ptr<SqlDb>> OpenSqliteDb(const std::string& path,
                                                     absl::Duration busy_timeout);
+
+// Connects to the PostgreSQL database named by `url` (postgresql://user:pass@host:port/db?...,
+// any libpq connection URI; ?options=-csearch_path%3Dschema picks the schema), with the given
+// busy timeout as the session's lock_timeout. Errors: UNAVAILABLE when the server cannot be
+// reached or refuses the login; messages never hold the url's password.
+absl::StatusOr<std::unique_ptr<SqlDb>> OpenPostgresDb(const std::string& url,
+                                                      absl::Duration busy_timeout);
 
 }  // namespace mimic::controller
 

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fcntl.h>
 #include <set>
@@ -466,6 +467,51 @@ TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
                    Target(h) + "/dropins/custom-handler_1.0.0.jar");
   }
 }
+
+// The controller is killed at several points of a rollout (bounded trials: after the Nth event
+// line it printed); `mimic resume` always ends with every host migrated exactly once and every
+// event in the audit.
+class ControllerKillTest : public FleetTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ControllerKillTest, ResumeAfterAKillAtThisPointMigratesEachHostOnce) {
+  setenv("MIMIC_TEST_STEP_DELAY_MS", "150", 1);
+  StartAgents();
+  unsetenv("MIMIC_TEST_STEP_DELAY_MS");
+  WriteInventory();
+  WritePlan();
+  std::string out_path = dir_ + "/controller.out";
+  pid_t pid = StartMimic({"run", "--inventory", "inventory.toml", "--plan", "plan.toml"}, out_path);
+  const int lines_before_kill = GetParam();
+  bool reached = false;
+  for (int i = 0; i < 600 && !reached; ++i) {  // bounded: 30 s
+    std::string out = ReadText(out_path);
+    reached = std::count(out.begin(), out.end(), '\n') >= lines_before_kill;
+    if (!reached) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(reached) << ReadText(out_path);
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  std::string rollout = RolloutId(ReadText(out_path));
+  ASSERT_FALSE(rollout.empty());
+  CommandResult resumed = Mimic("resume " + rollout + " --inventory inventory.toml");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  auto audit = OpenAudit();
+  ExpectCompleteEvents(*audit, rollout);
+  for (const std::string& h : kHosts) {
+    auto runs = common::ListFilesRecursive(StateDir(h) + "/runs");
+    ASSERT_TRUE(runs.ok());
+    std::set<std::string> run_dirs;
+    for (const auto& f : *runs) run_dirs.insert(f.substr(0, f.find('/')));
+    EXPECT_EQ(run_dirs.size(), 1u) << h;
+  }
+  auto v = audit->VerifyChain(rollout);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->reason;
+}
+
+// Kill points: right after the start line, inside the dev stage, between stages, inside prod.
+INSTANTIATE_TEST_SUITE_P(KillPoints, ControllerKillTest, ::testing::Values(1, 4, 13, 20));
 
 TEST_F(FleetTest, AnsibleInventoryImportGivesAnInventoryMimicRunsWith) {
   StartAgents();

@@ -143,6 +143,10 @@ bool AgentProcess::Start() {
   }
   WriteText(cfg_path, cfg);
   std::string log = log_path();
+  if (absl::Status st = common::MakeDirs(common::Dirname(log)); !st.ok()) {
+    ADD_FAILURE() << st;
+    return false;
+  }
   pid_ = fork();
   if (pid_ == 0) {
     FILE* f = freopen(log.c_str(), "a", stderr);
