@@ -32,8 +32,8 @@ usage:
   --check           dry run: every host reports the exact changes; nothing is written
   --limit HOSTS     comma-separated host, group or environment names
   --stage NAME      run only this stage
-  --audit URL       sqlite:PATH or PATH (default: the inventory's [audit] url, else
-                    <state_dir>/audit.db)
+  --audit URL       sqlite:PATH, PATH or postgresql://user:pass@host:port/db (default: the
+                    inventory's [audit] url, else <state_dir>/audit.db)
   --force           resume with a changed plan; run --stage past the digest rule (recorded);
                     rollback files changed since the run
   --host H          audit: only runs on host H

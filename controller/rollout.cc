@@ -15,6 +15,7 @@
 #include "common/catalogue.h"
 #include "common/fs.h"
 #include "common/ids.h"
+#include "common/redact.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
 #include "controller/agent_client.h"
@@ -520,7 +521,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   if (!opt.json) {
     std::fprintf(out, "\n%s", RecapTable(outcomes).c_str());
     std::fprintf(out, "rollout %s %s; audit: %s\n", rollout_id.c_str(), status.c_str(),
-                 (opt.audit_url.empty() ? inv.audit_url : opt.audit_url).c_str());
+                 common::RedactText(opt.audit_url.empty() ? inv.audit_url : opt.audit_url).c_str());
   } else {
     progress.Note(absl::StrCat("rollout ", rollout_id, " ", status));
   }
