@@ -188,4 +188,15 @@ std::string RedactText(std::string_view text) {
   return out;
 }
 
+mimic::v1::ConfigChange RedactConfigChange(mimic::v1::ConfigChange c) {
+  auto redact = [&](const std::string& v) { return v.empty() ? v : RedactValue(c.key(), v); };
+  const std::string old_value = redact(c.old_value());
+  const std::string new_value = redact(c.new_value());
+  if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
+  c.set_old_value(old_value);
+  c.set_new_value(new_value);
+  c.set_note(RedactText(c.note()));
+  return c;
+}
+
 }  // namespace mimic::common

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "mimic/v1/agent.pb.h"
+
 namespace mimic::common {
 
 inline constexpr char kRedacted[] = "<redacted>";
@@ -27,6 +29,10 @@ std::string RedactValue(std::string_view dotted_key, std::string_view value);
 // `key = value`, `key: value`, `key=value`, `--password value`, `-p<pass>` URL userinfo
 // passwords (scheme://user:pass@host), and every "$secret{...}".
 std::string RedactText(std::string_view text);
+
+// A config change safe to report: old/new values through RedactValue(key, value) ("" stays
+// ""), `redacted` set when that hid anything, the note through RedactText.
+mimic::v1::ConfigChange RedactConfigChange(mimic::v1::ConfigChange c);
 
 }  // namespace mimic::common
 

@@ -3,6 +3,9 @@
 // customised operator configuration; and what a failure in the middle leaves behind.
 #include <toml++/toml.h>
 
+#include <regex>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
 #include "gmock/gmock.h"
@@ -57,22 +60,47 @@ std::string XsltOf(const std::string& car) {
 constexpr char kDataMapperCar[] =
     "/repository/deployment/server/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car";
 
-// Runs check, apply, a second apply and a rollback; returns the target's merged toml.
+// "path action sha256_before sha256_after" of every file change in a --json event stream.
+std::multiset<std::string> FileChanges(const std::string& json_lines) {
+  static const std::regex kChange("\\{\"path\":\"([^\"]+)\",\"action\":\"([A-Z_]+)\"([^}]*)\\}");
+  static const std::regex kBefore("\"sha256_before\":\"([0-9a-f]*)\"");
+  static const std::regex kAfter("\"sha256_after\":\"([0-9a-f]*)\"");
+  std::multiset<std::string> out;
+  for (auto it = std::sregex_iterator(json_lines.begin(), json_lines.end(), kChange);
+       it != std::sregex_iterator(); ++it) {
+    const std::string rest = (*it)[3].str();
+    std::smatch before, after;
+    std::regex_search(rest, before, kBefore);
+    std::regex_search(rest, after, kAfter);
+    out.insert(absl::StrCat((*it)[1].str(), " ", (*it)[2].str(), " ",
+                            before.empty() ? "-" : before[1].str(), " ",
+                            after.empty() ? "-" : after[1].str()));
+  }
+  return out;
+}
+
+// Runs check, apply, a second apply and a rollback, checking the target in between.
 void CheckApplyRerunRollback(const Homes& h, const std::function<void()>& inspect) {
   auto before = TreeHash(h.target);
   auto source_before = TreeHash(h.source);
-  CommandResult check = Local(h, "--check");
+  CommandResult check = Local(h, "--check --json");
   ASSERT_EQ(check.exit_code, 0) << check.output;
   EXPECT_EQ(TreeHash(h.target), before) << "check mode wrote to the target";
-  CommandResult apply = Local(h);
+  CommandResult apply = Local(h, "--json");
   ASSERT_EQ(apply.exit_code, 0) << apply.output;
   EXPECT_THAT(apply.output, HasSubstr("RUN_CHANGED"));
+  // The dry run reported exactly the changes the real run made, across dependent steps.
+  EXPECT_FALSE(FileChanges(apply.output).empty());
+  EXPECT_EQ(FileChanges(check.output), FileChanges(apply.output));
   inspect();
   CommandResult again = Local(h);
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_THAT(again.output, HasSubstr("RUN_OK")) << again.output;
-  CommandResult rb = RunCommand(ShellQuote(AgentBinary()) + " local --rollback " +
-                                RunId(apply.output) + " --state-dir " + ShellQuote(h.dir + "/state"));
+  size_t p = apply.output.find("\"run_id\":\"local-");
+  ASSERT_NE(p, std::string::npos);
+  std::string run_id = apply.output.substr(p + 10, apply.output.find('"', p + 10) - p - 10);
+  CommandResult rb = RunCommand(ShellQuote(AgentBinary()) + " local --rollback " + run_id +
+                                " --state-dir " + ShellQuote(h.dir + "/state"));
   ASSERT_EQ(rb.exit_code, 0) << rb.output;
   EXPECT_EQ(TreeHash(h.target), before);
   EXPECT_EQ(TreeHash(h.source), source_before) << "the source home was written";
@@ -103,6 +131,18 @@ TEST(PathsTest, A_EI710ToApim400) {
 
 TEST(PathsTest, B_Apim400ToApim420) {
   Homes h = Build("4.0.0", "4.2.0");
+  // The operator's read-write LDAP user store.
+  std::string toml_path = h.source + "/conf/deployment.toml";
+  std::string text = ReadText(toml_path);
+  const std::string kDefault = "[user_store]\ntype = \"read_only_ldap\"\n";
+  ASSERT_NE(text.find(kDefault), std::string::npos);
+  text.replace(text.find(kDefault), kDefault.size(),
+               "[user_store]\ntype = \"read_write_ldap\"\n"
+               "connection_url = \"ldap://ldap.example.com:389\"\n"
+               "connection_name = \"uid=admin,ou=system\"\n"
+               "connection_password = \"$secret{ldap_pw}\"\n"
+               "user_search_base = \"ou=Users,dc=example,dc=com\"\n");
+  WriteText(toml_path, text);
   CheckApplyRerunRollback(h, [&] {
     toml::table t = ParseToml(h.target + "/conf/deployment.toml");
     EXPECT_EQ(t["server"]["hostname"].value_or(std::string()), "mi-p1.example.com");
@@ -113,6 +153,9 @@ TEST(PathsTest, B_Apim400ToApim420) {
               "tcp://activemq.example.com:61616");
     std::string x = XsltOf(h.target + kDataMapperCar);
     EXPECT_THAT(x, HasSubstr("exclude-result-prefixes=\"xs\""));
+    EXPECT_EQ(t["user_store"]["type"].value_or(std::string()), "read_write_ldap");
+    EXPECT_EQ(t["user_store"]["connection_password"].value_or(std::string()), "$secret{ldap_pw}");
+    EXPECT_EQ(t["internal_apis"]["file_user_store"]["enable"].value_or(true), false);
   });
 }
 

@@ -172,6 +172,31 @@ absl::StatusOr<std::string> ReadPlanned(const StepContext& ctx, const std::strin
   return common::ReadFile(path);
 }
 
+absl::StatusOr<std::optional<FileOp>> MakePlannedWriteOp(const StepContext& ctx,
+                                                         const std::string& path,
+                                                         std::string content, uint32_t mode,
+                                                         const std::string& note) {
+  if (ctx.overlay != nullptr) {
+    auto it = ctx.overlay->find(path);
+    if (it != ctx.overlay->end() && it->second.kind == FileOp::Kind::kWrite) {
+      const std::string sha = common::Sha256Hex(content);
+      if (sha == it->second.new_sha256) return std::nullopt;
+      FileOp op;
+      op.kind = FileOp::Kind::kWrite;
+      op.path = path;
+      op.expected_sha256 = it->second.new_sha256;
+      op.new_sha256 = sha;
+      op.new_size = content.size();
+      op.content = std::move(content);
+      op.has_content = true;
+      op.mode = mode;
+      op.note = note;
+      return op;
+    }
+  }
+  return MakeWriteOp(path, std::move(content), mode, note);
+}
+
 absl::StatusOr<std::vector<std::string>> ListPlanned(const StepContext& ctx,
                                                      const std::string& home,
                                                      const std::string& rel_dir) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,13 @@ absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ct
 // The bytes at `path` as they will be when this step applies: an earlier step's planned write
 // (ctx.overlay) wins over the file on disk. NOT_FOUND when it does not (or will not) exist.
 absl::StatusOr<std::string> ReadPlanned(const StepContext& ctx, const std::string& path);
+// MakeWriteOp against the file as it will be when this step applies (ctx.overlay first): the
+// op expects the sha256 an earlier step will have written, and is nullopt when `content` is
+// what that step writes anyway.
+absl::StatusOr<std::optional<FileOp>> MakePlannedWriteOp(const StepContext& ctx,
+                                                         const std::string& path,
+                                                         std::string content, uint32_t mode,
+                                                         const std::string& note);
 // ListConfinedFiles plus the files earlier steps plan to create under home/rel_dir, sorted.
 absl::StatusOr<std::vector<std::string>> ListPlanned(const StepContext& ctx,
                                                      const std::string& home,

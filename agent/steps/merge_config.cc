@@ -22,19 +22,6 @@ namespace {
 
 constexpr char kToml[] = "conf/deployment.toml";
 
-// The merge engine redacts already; this is the last line of defence before the journal.
-mimic::v1::ConfigChange Redacted(mimic::v1::ConfigChange c) {
-  auto redact = [&](const std::string& v) {  // "" stays "": no value, nothing to hide
-    return v.empty() ? v : common::RedactValue(c.key(), v);
-  };
-  const std::string old_value = redact(c.old_value());
-  const std::string new_value = redact(c.new_value());
-  if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
-  c.set_old_value(old_value);
-  c.set_new_value(new_value);
-  c.set_note(common::RedactText(c.note()));
-  return c;
-}
 
 class MergeConfigStep final : public Step {
  public:
@@ -50,7 +37,8 @@ class MergeConfigStep final : public Step {
       }
     }
     ASSIGN_OR_RETURN(std::string source_text, common::ReadFile(source_path));
-    ASSIGN_OR_RETURN(std::string target_text, common::ReadFile(target_path));
+    // As migrate_userstore_config (earlier in the run) will have left it: exact in check mode.
+    ASSIGN_OR_RETURN(std::string target_text, ReadPlanned(ctx, target_path));
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
 
     common::MergeOptions opts;
@@ -79,12 +67,12 @@ class MergeConfigStep final : public Step {
         continue;
       }
       ++by_action[c.action()];
-      mimic::v1::ConfigChange r = Redacted(c);
+      mimic::v1::ConfigChange r = common::RedactConfigChange(c);
       if (r.file().empty()) r.set_file(target_path);
       reported.push_back(std::move(r));
     }
     ASSIGN_OR_RETURN(std::optional<FileOp> op,
-                     MakeWriteOp(target_path, merged.merged_text, 0644,
+                     MakePlannedWriteOp(ctx, target_path, merged.merged_text, 0644,
                                  absl::StrCat("merged from ", source_path)));
     if (!op) {
       plan.message = absl::StrCat("up to date (", Count(kept, "key"), " unchanged)");

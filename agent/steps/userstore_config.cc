@@ -173,18 +173,6 @@ absl::StatusOr<std::string> ReducedSource(const std::string& source_text,
   return out.str();
 }
 
-mimic::v1::ConfigChange Redacted(mimic::v1::ConfigChange c) {
-  auto redact = [&](const std::string& v) {
-    return v.empty() ? v : common::RedactValue(c.key(), v);
-  };
-  const std::string old_value = redact(c.old_value());
-  const std::string new_value = redact(c.new_value());
-  if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
-  c.set_old_value(old_value);
-  c.set_new_value(new_value);
-  c.set_note(common::RedactText(c.note()));
-  return c;
-}
 
 class MigrateUserstoreConfigStep final : public Step {
  public:
@@ -267,7 +255,7 @@ class MigrateUserstoreConfigStep final : public Step {
         ++kept;
         continue;
       }
-      mimic::v1::ConfigChange r = Redacted(c);
+      mimic::v1::ConfigChange r = common::RedactConfigChange(c);
       if (r.file().empty()) r.set_file(target_path);
       if (r.key() == kFileUserStoreKey) {
         r.set_note(
@@ -278,7 +266,7 @@ class MigrateUserstoreConfigStep final : public Step {
     }
     const std::string what = jdbc ? "JDBC user store" : absl::StrCat("LDAP user store (", type, ")");
     ASSIGN_OR_RETURN(std::optional<FileOp> op,
-                     MakeWriteOp(target_path, merged.merged_text, 0644,
+                     MakePlannedWriteOp(ctx, target_path, merged.merged_text, 0644,
                                  absl::StrCat(what, " configuration from ", source_path)));
     if (!op) {
       plan.message = absl::StrCat(what, ": up to date (", Count(kept, "key"), " unchanged)");
