@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mimic builds, tests and demos with, when missing.
+# Usage: install-deps.sh [--tests]   (--tests adds what only the tests need: chromium)
 # Runs as root (CI, a fresh machine); as another user it only reports what is missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
@@ -7,6 +8,10 @@ pkgs=(cmake ninja-build g++ pkg-config git
       libtomlplusplus-dev libgtest-dev libgmock-dev libsqlite3-dev libpq-dev libssl-dev libzip-dev
       libyaml-cpp-dev libxml2-utils
       openssl zip unzip sqlite3 openjdk-17-jdk-headless)
+# Tests also render the HTML report in a real headless Chromium.
+if [ "${1:-}" = "--tests" ]; then
+  pkgs+=(chromium)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -333,10 +333,29 @@ TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
                                    ShellQuote(SourceDir() + "/tests/testdata/junit.xsd") + " " +
                                    ShellQuote(dir_ + "/junit.xml"));
   EXPECT_EQ(valid.exit_code, 0) << valid.output;
-  CommandResult html = Mimic("report " + run_id + " --format html --inventory inventory.toml");
-  EXPECT_EQ(html.exit_code, 0);
-  EXPECT_THAT(html.output, HasSubstr("mi-prod-2"));
-  EXPECT_THAT(html.output, ::testing::Not(HasSubstr("https://")));
+  CommandResult html = Mimic("report " + run_id + " --format html -o report.html --inventory inventory.toml");
+  ASSERT_EQ(html.exit_code, 0) << html.output;
+  EXPECT_THAT(ReadText(dir_ + "/report.html"), ::testing::Not(HasSubstr("https://")));
+  // What a person sees: the page rendered by a real headless Chromium, with no network.
+  ASSERT_TRUE(common::PathExists("/usr/bin/chromium"))
+      << "install chromium: bash deploy/install-deps.sh --tests";
+  const std::string chromium =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--user-data-dir=" + ShellQuote(MakeTempDir("chromium")) + " ";
+  CommandResult dom = RunCommand(chromium + "--dump-dom " + ShellQuote("file://" + dir_ + "/report.html") +
+                                 " 2>/dev/null");
+  ASSERT_EQ(dom.exit_code, 0) << dom.output;
+  for (const std::string& h : kHosts) EXPECT_THAT(dom.output, HasSubstr(">" + h + "<"));
+  EXPECT_THAT(dom.output, HasSubstr("Hosts × steps"));
+  EXPECT_THAT(dom.output, HasSubstr("class=\"badge changed\""));
+  EXPECT_THAT(dom.output, HasSubstr("migrate_datamapper"));
+  EXPECT_THAT(dom.output, HasSubstr("sequences/main.xml"));
+  CommandResult shot = RunCommand(chromium + "--window-size=1280,1600 --screenshot=" +
+                                  ShellQuote(dir_ + "/report.png") + " " +
+                                  ShellQuote("file://" + dir_ + "/report.html") + " 2>&1");
+  EXPECT_EQ(shot.exit_code, 0) << shot.output;
+  EXPECT_GT(ReadText(dir_ + "/report.png").size(), 10000u);
 
   // The audit's hash chain holds, and an edited row is caught.
   CommandResult v1 = Mimic("audit verify " + run_id + " --inventory inventory.toml");
