@@ -18,6 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "agent/steps/db_discovery.h"
 #include "agent/steps/db_steps.h"
+#include "agent/steps/step_test_util.h"
 #include "common/fs.h"
 #include "common/path_guard.h"
 #include "gmock/gmock.h"
@@ -180,7 +181,7 @@ struct Server {
   }
 };
 
-class DbStepsTest : public ::testing::TestWithParam<bool> {
+class DbStepsTest : public ::testing::TestWithParam<bool>, public testing::StepHarness {
  protected:
   void SetUp() override {
     const char* prefix = GetParam() ? "MIMIC_TEST_PG_" : "MIMIC_TEST_MY_";
@@ -195,14 +196,12 @@ class DbStepsTest : public ::testing::TestWithParam<bool> {
     db_.port = env("PORT");
     db_.user = env("USER");
     db_.password = env("PASSWORD");
-    std::string tmpl = ::testing::TempDir() + "/db_steps_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("db_steps_"));
     src_ = root_ / "homes/wso2mi-1.2.0";
     dst_ = root_ / "homes/wso2mi-4.0.0";
-    CopyHome("1.2.0", src_);
-    CopyHome("4.0.0", dst_);
-    guard_ = std::make_unique<common::PathGuard>(std::vector<std::string>{(root_ / "homes").string()});
+    testing::CopyFixtureHome("1.2.0", src_, {"conf", "repository", "updates"}, /*writable=*/false);
+    testing::CopyFixtureHome("4.0.0", dst_, {"conf", "repository", "updates"}, /*writable=*/false);
+    GuardHomes();
     plan_.set_run_id("run1");
     const fs::path fx = fs::path(MIMIC_FIXTURES_DIR) / "mi";
     script12_ = (fx / (db_.pg ? "1.2.0/dbscripts/postgres/postgresql_user.sql"
@@ -229,31 +228,9 @@ class DbStepsTest : public ::testing::TestWithParam<bool> {
     if (!root_.empty()) fs::remove_all(root_);
   }
 
-  static void CopyHome(const std::string& version, const fs::path& home) {
-    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
-    for (const char* dir : {"conf", "repository", "updates"}) {
-      fs::create_directories(home / dir);
-      fs::copy(from / dir, home / dir, fs::copy_options::recursive);
-    }
-  }
-
   absl::StatusOr<StepPlan> PlanStep(std::unique_ptr<Step> step, bool check) {
-    spec_.Clear();
-    spec_.set_name(step->name());
-    for (const auto& [k, v] : params_) (*spec_.mutable_params())[k] = v;
-    StepContext ctx;
-    ctx.plan = &plan_;
-    ctx.spec = &spec_;
-    ctx.source_home = src_.string();
-    ctx.target_home = dst_.string();
-    ctx.guard = guard_.get();
-    ctx.check = check;
-    ctx.state_dir = (root_ / "state").string();
-    ctx.run_dir = (root_ / "state/runs/run1").string();
-    ctx.log = [this](LogLevel, const std::string& text) { logs_.push_back(text); };
-    return step->Plan(ctx);
+    return step->Plan(Context(step->name(), params_, check, Run("run1"), false));
   }
-  std::string Logs() const { return absl::StrJoin(logs_, "\n"); }
   std::string Users(const std::string& db) {
     return db_.Run(db,
                    "SELECT UM_ID, UM_USER_NAME, UM_USER_PASSWORD, UM_SALT_VALUE, UM_TENANT_ID "
@@ -261,13 +238,8 @@ class DbStepsTest : public ::testing::TestWithParam<bool> {
   }
 
   Server db_;
-  fs::path root_, src_, dst_;
   std::string script12_, script40_;
-  std::unique_ptr<common::PathGuard> guard_;
-  mimic::v1::HostPlan plan_;
-  mimic::v1::StepSpec spec_;
   std::map<std::string, std::string> params_;
-  std::vector<std::string> logs_;
 };
 
 TEST_P(DbStepsTest, BackupDumpsAndRestores) {

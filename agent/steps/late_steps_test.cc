@@ -22,6 +22,7 @@
 #include "absl/strings/str_replace.h"
 #include "agent/steps/change_set.h"
 #include "agent/steps/snapshot.h"
+#include "agent/steps/step_test_util.h"
 #include "common/fs.h"
 #include "common/path_guard.h"
 #include "gmock/gmock.h"
@@ -69,10 +70,9 @@ password = "OrdersS3cret"
 driver = "com.mysql.jdbc.Driver"
 )";
 
-void Write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
+using testing::Write;
+
+// Unlike testing::Read, "" for a file that cannot be read (a process gone from /proc).
 std::string Read(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
@@ -97,30 +97,19 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-class LateStepsTest : public ::testing::Test {
+class LateStepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/late_steps_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
-    guard_ =
-        std::make_unique<common::PathGuard>(std::vector<std::string>{(root_ / "homes").string()});
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("late_steps_"));
+    GuardHomes();
   }
   void TearDown() override { fs::remove_all(root_); }
 
   void MakeHomes(const std::string& from, const std::string& to) {
     src_ = root_ / ("homes/wso2mi-" + from);
     dst_ = root_ / ("homes/wso2mi-" + to);
-    CopyHome(from, src_);
-    CopyHome(to, dst_);
-  }
-
-  static void CopyHome(const std::string& version, const fs::path& home) {
-    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
-    for (const char* dir : {"conf", "updates"}) {
-      fs::create_directories(home / dir);
-      fs::copy(from / dir, home / dir, fs::copy_options::recursive);
-    }
+    testing::CopyFixtureHome(from, src_, {"conf", "updates"}, /*writable=*/false);
+    testing::CopyFixtureHome(to, dst_, {"conf", "updates"}, /*writable=*/false);
   }
 
   // The source's deployment.toml with its [user_store] table replaced by `tables`.
@@ -138,26 +127,11 @@ class LateStepsTest : public ::testing::Test {
                                      : MakeStep(name);
     if (step == nullptr) return absl::NotFoundError(name);
     EXPECT_EQ(step->name(), name);
-    spec_.Clear();
-    spec_.set_name(name);
-    for (const auto& [k, v] : params) (*spec_.mutable_params())[k] = v;
-    StepContext ctx;
-    ctx.plan = &plan_;
-    ctx.spec = &spec_;
-    ctx.source_home = src_.string();
-    ctx.target_home = dst_.string();
-    ctx.guard = guard_.get();
-    ctx.check = check;
-    ctx.state_dir = (root_ / "state").string();
-    ctx.run_dir = (root_ / "state/runs/current").string();
-    ctx.log = [this](LogLevel level, const std::string& text) {
-      logs_.push_back(absl::StrCat(level == LogLevel::kWarning ? "W " : "I ", text));
-    };
-    return step->Plan(ctx);
+    return step->Plan(Context(name, params, check, Run("current")));
   }
 
   void Apply(const std::string& id, const ChangeSet& cs) {
-    auto snap = Snapshot::Open((root_ / "state/runs" / id).string());
+    auto snap = Snapshot::Open(Run(id));
     ASSERT_TRUE(snap.ok()) << snap.status();
     ASSERT_TRUE(ApplyChangeSet(cs, **snap, nullptr).ok());
   }
@@ -214,14 +188,6 @@ class LateStepsTest : public ::testing::Test {
     }
     return out;
   }
-
-  std::string Logs() const { return absl::StrJoin(logs_, "\n"); }
-
-  fs::path root_, src_, dst_;
-  std::unique_ptr<common::PathGuard> guard_;
-  mimic::v1::HostPlan plan_;
-  mimic::v1::StepSpec spec_;
-  std::vector<std::string> logs_;
 };
 
 TEST_F(LateStepsTest, DefaultUserStoreIsOk) {

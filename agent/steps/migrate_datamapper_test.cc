@@ -20,6 +20,7 @@
 #include "agent/steps/change_set.h"
 #include "agent/steps/snapshot.h"
 #include "agent/steps/step.h"
+#include "agent/steps/step_test_util.h"
 #include "common/capp.h"
 #include "common/fs.h"
 #include "common/path_guard.h"
@@ -40,25 +41,9 @@ constexpr char kLoose[] = "registry/governance/datamapper/orders_xsltStyleSheet.
 constexpr char kLooseDone[] = "registry/governance/datamapper/done_xsltStyleSheet.xml";
 constexpr char kLooseOther[] = "registry/governance/datamapper/orders.dmc";
 
-// rel path -> "d <mode>" or "f <mode> <sha256>", for everything under `root`.
-std::map<std::string, std::string> Tree(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    struct stat st;
-    ::lstat(e.path().c_str(), &st);
-    const std::string mode = std::to_string(st.st_mode & 07777);
-    const std::string rel = fs::relative(e.path(), root).string();
-    out[rel] =
-        e.is_directory() ? "d " + mode : "f " + mode + " " + *common::Sha256File(e.path().string());
-  }
-  return out;
-}
-
-void Write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
-std::string Read(const fs::path& p) { return *common::ReadFile(p.string()); }
+using testing::Read;
+using testing::Tree;
+using testing::Write;
 
 std::string Stylesheet(const char* prefixes) {
   return absl::StrCat(
@@ -108,18 +93,15 @@ public class FakeTool {
 }
 )java";
 
-class MigrateDatamapperTest : public ::testing::Test {
+class MigrateDatamapperTest : public ::testing::Test, public testing::StepHarness {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/dmstep_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("dmstep_"));
     dst_ = root_ / "homes/wso2mi-4.2.0";
     src_ = root_ / "homes/wso2mi-4.0.0";
-    CopyHome("4.2.0", dst_, {"conf", "repository", "updates"});
-    CopyHome("4.0.0", src_, {"updates"});
-    guard_ =
-        std::make_unique<common::PathGuard>(std::vector<std::string>{(root_ / "homes").string()});
+    testing::CopyFixtureHome("4.2.0", dst_, {"conf", "repository", "updates"});
+    testing::CopyFixtureHome("4.0.0", src_, {"updates"});
+    GuardHomes();
     sample_ = Read(fs::path(MIMIC_FIXTURES_DIR) / "mi/samples/carbonapps" / kSampleName);
     Write(dst_ / kCapps / kSampleName, sample_);
     std::vector<common::ZipEntry> plain = {
@@ -135,58 +117,17 @@ class MigrateDatamapperTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  static void CopyHome(const std::string& version, const fs::path& home,
-                       const std::vector<std::string>& dirs) {
-    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
-    for (const std::string& dir : dirs) {
-      fs::create_directories(home / dir);
-      for (const auto& e : fs::recursive_directory_iterator(from / dir)) {
-        const fs::path to = home / dir / fs::relative(e.path(), from / dir);
-        if (e.is_directory()) {
-          fs::create_directories(to);
-        } else {
-          fs::copy_file(e.path(), to);
-          fs::permissions(to, fs::perms(0644));
-        }
-      }
-    }
-  }
-
   absl::StatusOr<StepPlan> PlanStep(const std::string& from, const std::string& to,
                                     const std::map<std::string, std::string>& params = {}) {
     std::unique_ptr<Step> step = NewMigrateDatamapperStep();
-    spec_.Clear();
-    spec_.set_name(step->name());
-    for (const auto& [k, v] : params) (*spec_.mutable_params())[k] = v;
-    StepContext ctx;
-    ctx.plan = &plan_;
-    ctx.spec = &spec_;
-    ctx.source_home = src_.string();
-    ctx.target_home = dst_.string();
+    StepContext ctx = Context(step->name(), params, true, Run("current"), false);
     ctx.source_version = from;
     ctx.target_version = to;
-    ctx.guard = guard_.get();
-    ctx.check = true;
-    ctx.state_dir = (root_ / "state").string();
-    ctx.run_dir = Run("current");
-    ctx.log = [this](LogLevel, const std::string& text) { logs_.push_back(text); };
     return step->Plan(ctx);
   }
 
-  std::string Run(const std::string& id) { return (root_ / "state/runs" / id).string(); }
-
-  absl::Status ApplyAs(const std::string& id, const ChangeSet& cs) {
-    auto snap = Snapshot::Open(Run(id));
-    if (!snap.ok()) return snap.status();
-    return ApplyChangeSet(cs, **snap, nullptr);
-  }
-
   std::vector<std::string> OpPaths(const StepPlan& plan) const {
-    std::vector<std::string> out;
-    for (const FileOp& op : plan.changes.ops) {
-      out.push_back(op.path.substr(dst_.string().size() + 1));
-    }
-    return out;
+    return testing::OpPaths(plan, dst_);
   }
 
   // The sample CApp in the target holds migrated stylesheets and every other entry unchanged.
@@ -202,12 +143,7 @@ class MigrateDatamapperTest : public ::testing::Test {
     }
   }
 
-  fs::path root_, src_, dst_;
   std::string sample_;
-  std::unique_ptr<common::PathGuard> guard_;
-  mimic::v1::HostPlan plan_;
-  mimic::v1::StepSpec spec_;
-  std::vector<std::string> logs_;
 };
 
 TEST_F(MigrateDatamapperTest, PlansAppliesIsIdempotentAndRollsBack) {

@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/steps/change_set.h"
 #include "agent/steps/snapshot.h"
+#include "agent/steps/step_test_util.h"
 #include "common/fs.h"
 #include "common/path_guard.h"
 #include "gmock/gmock.h"
@@ -46,25 +47,10 @@ std::unique_ptr<Step> Make(const std::string& name) {
   return nullptr;
 }
 
-// rel path -> "d <mode>" or "f <mode> <sha256>", for everything under `root`.
-std::map<std::string, std::string> Tree(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    struct stat st;
-    ::lstat(e.path().c_str(), &st);
-    const std::string mode = std::to_string(st.st_mode & 07777);
-    const std::string rel = fs::relative(e.path(), root).string();
-    out[rel] = S_ISDIR(st.st_mode) ? "d " + mode
-                                   : "f " + mode + " " + *common::Sha256File(e.path().string());
-  }
-  return out;
-}
-
-void Write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
-std::string Read(const fs::path& p) { return *common::ReadFile(p.string()); }
+using testing::FindOp;
+using testing::Read;
+using testing::Tree;
+using testing::Write;
 
 // Zips the content of `dir` into `zip` with the zip(1) tool.
 void Zip(const fs::path& dir, const fs::path& zip) {
@@ -74,36 +60,17 @@ void Zip(const fs::path& dir, const fs::path& zip) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
-class MoreStepsTest : public ::testing::Test {
+class MoreStepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/more_steps_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("more_steps_"));
     src_ = root_ / "homes/wso2mi-4.0.0";
     dst_ = root_ / "homes/wso2mi-4.2.0";
-    CopyHome("4.0.0", src_);
-    CopyHome("4.2.0", dst_);
-    guard_ =
-        std::make_unique<common::PathGuard>(std::vector<std::string>{(root_ / "homes").string()});
+    testing::CopyFixtureHome("4.0.0", src_);
+    testing::CopyFixtureHome("4.2.0", dst_);
+    GuardHomes();
   }
   void TearDown() override { fs::remove_all(root_); }
-
-  static void CopyHome(const std::string& version, const fs::path& home) {
-    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
-    for (const char* dir : {"conf", "repository", "updates"}) {
-      fs::create_directories(home / dir);
-      for (const auto& e : fs::recursive_directory_iterator(from / dir)) {
-        const fs::path to = home / dir / fs::relative(e.path(), from / dir);
-        if (e.is_directory()) {
-          fs::create_directories(to);
-        } else {
-          fs::copy_file(e.path(), to);
-          fs::permissions(to, fs::perms(0644));
-        }
-      }
-    }
-  }
 
   absl::StatusOr<StepPlan> PlanStep(const std::string& name,
                                     const std::map<std::string, std::string>& params = {},
@@ -111,102 +78,15 @@ class MoreStepsTest : public ::testing::Test {
     std::unique_ptr<Step> step = Make(name);
     if (step == nullptr) return absl::NotFoundError(name);
     EXPECT_EQ(step->name(), name);
-    spec_.Clear();
-    spec_.set_name(name);
-    for (const auto& [k, v] : params) (*spec_.mutable_params())[k] = v;
-    StepContext ctx;
-    ctx.plan = &plan_;
-    ctx.spec = &spec_;
-    ctx.source_home = src_.string();
-    ctx.target_home = dst_.string();
-    ctx.guard = guard_.get();
-    ctx.check = check;
-    ctx.state_dir = (root_ / "state").string();
-    ctx.run_dir = Run("current");
-    ctx.log = [this](LogLevel level, const std::string& text) {
-      logs_.push_back(absl::StrCat(level == LogLevel::kWarning ? "W " : "I ", text));
-    };
-    return step->Plan(ctx);
+    return step->Plan(Context(name, params, check, Run("current")));
   }
-
-  std::string Run(const std::string& id) { return (root_ / "state/runs" / id).string(); }
-
-  absl::Status ApplyAs(const std::string& id, const ChangeSet& cs,
-                       std::vector<mimic::v1::FileChange>* applied = nullptr) {
-    auto snap = Snapshot::Open(Run(id));
-    if (!snap.ok()) return snap.status();
-    return ApplyChangeSet(cs, **snap, applied);
-  }
-
-  std::string Logs() const { return absl::StrJoin(logs_, "\n"); }
 
   // The contract of every file step; returns the first plan. `again` is in the second message.
   StepPlan ExpectExactIdempotentReversible(const std::string& name,
                                            const std::map<std::string, std::string>& params,
                                            const std::string& again_says) {
-    const auto src_before = Tree(src_), dst_before = Tree(dst_);
-    absl::StatusOr<StepPlan> plan = PlanStep(name, params);
-    EXPECT_TRUE(plan.ok()) << plan.status();
-    if (!plan.ok()) return {};
-    EXPECT_EQ(plan->forced_status, mimic::v1::STEP_STATUS_UNSPECIFIED) << plan->message;
-    EXPECT_FALSE(plan->changes.empty()) << name << ": the test data should need changes";
-    EXPECT_EQ(Tree(dst_), dst_before) << "planning wrote into the target";
-
-    // Apply does exactly what the plan described, and nothing else.
-    const auto described = DescribeChangeSet(plan->changes);
-    std::vector<mimic::v1::FileChange> applied;
-    EXPECT_TRUE(ApplyAs(name, plan->changes, &applied).ok());
-    EXPECT_EQ(applied.size(), described.size());
-    for (size_t i = 0; i < std::min(applied.size(), described.size()); ++i) {
-      EXPECT_EQ(applied[i].SerializeAsString(), described[i].SerializeAsString());
-    }
-    const auto dst_after = Tree(dst_);
-    std::map<std::string, std::string> expected, actual;
-    for (const auto& c : described) {
-      std::string rel = c.path().substr(dst_.string().size() + 1);
-      expected[rel] = mimic::v1::Action_Name(c.action()) + " " + c.sha256_after();
-    }
-    std::set<std::string> paths;
-    for (const auto& [p, v] : dst_before) paths.insert(p);
-    for (const auto& [p, v] : dst_after) paths.insert(p);
-    for (const std::string& p : paths) {
-      auto b = dst_before.find(p), a = dst_after.find(p);
-      if (b != dst_before.end() && a != dst_after.end() && b->second == a->second) continue;
-      std::string sha = a == dst_after.end() || a->second[0] == 'd'
-                            ? ""
-                            : a->second.substr(a->second.rfind(' ') + 1);
-      std::string action = b == dst_before.end()
-                               ? (a->second[0] == 'd' ? "ACTION_MKDIR" : "ACTION_CREATE")
-                               : (a == dst_after.end() ? "ACTION_DELETE" : "ACTION_UPDATE");
-      actual[p] = action + " " + sha;
-    }
-    EXPECT_EQ(actual, expected) << name << ": the tree changed other than the plan said";
-
-    absl::StatusOr<StepPlan> again = PlanStep(name, params);
-    EXPECT_TRUE(again.ok()) << again.status();
-    if (again.ok()) {
-      EXPECT_TRUE(again->changes.empty()) << again->message;
-      EXPECT_THAT(again->message, HasSubstr(again_says));
-    }
-
-    absl::StatusOr<ChangeSet> rollback = PlanRollback(Run(name), false);
-    EXPECT_TRUE(rollback.ok()) << rollback.status();
-    if (rollback.ok()) {
-      EXPECT_TRUE(ApplyAs(name + "-rollback", *rollback).ok());
-    }
-    EXPECT_EQ(Tree(dst_), dst_before) << name << ": rollback left a difference";
-    EXPECT_EQ(Tree(src_), src_before) << name << ": the source home was written";
-    return *std::move(plan);
-  }
-
-  static const FileOp* FindOp(const StepPlan& plan, const std::string& suffix) {
-    for (const FileOp& op : plan.changes.ops) {
-      if (op.path.size() >= suffix.size() &&
-          op.path.compare(op.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        return &op;
-      }
-    }
-    return nullptr;
+    return StepHarness::ExpectExactIdempotentReversible(
+        name, [&] { return PlanStep(name, params); }, again_says, true);
   }
 
   // A symlink in the source leading out of the roots makes `step` fail with PERMISSION_DENIED.
@@ -239,12 +119,6 @@ class MoreStepsTest : public ::testing::Test {
     Write(src_ / kDefault / "endpoints/LabEp.xml",
           "<endpoint name=\"LabEp\"><address uri=\"hl7://lab:9988\"/></endpoint>");
   }
-
-  fs::path root_, src_, dst_;
-  std::unique_ptr<common::PathGuard> guard_;
-  mimic::v1::HostPlan plan_;
-  mimic::v1::StepSpec spec_;
-  std::vector<std::string> logs_;
 };
 
 // ---- copy_registry ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "agent/steps/file_steps.h"
 #include "agent/steps/snapshot.h"
 #include "agent/steps/step.h"
+#include "agent/steps/step_test_util.h"
 #include "common/catalogue.h"
 #include "common/fs.h"
 #include "common/path_guard.h"
@@ -38,61 +39,26 @@ constexpr char kCapps[] = "repository/deployment/server/carbonapps";
 constexpr char kDefault[] = "repository/deployment/server/synapse-configs/default";
 constexpr char kSecurity[] = "repository/resources/security";
 
-// rel path -> "d <mode>" or "f <mode> <sha256>", for everything under `root`.
-std::map<std::string, std::string> Tree(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    struct stat st;
-    ::lstat(e.path().c_str(), &st);
-    const std::string mode = std::to_string(st.st_mode & 07777);
-    const std::string rel = fs::relative(e.path(), root).string();
-    out[rel] =
-        e.is_directory() ? "d " + mode : "f " + mode + " " + *common::Sha256File(e.path().string());
-  }
-  return out;
-}
+using testing::FindOp;
+using testing::OpPaths;
+using testing::Read;
+using testing::Tree;
+using testing::Write;
 
-void Write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
-std::string Read(const fs::path& p) { return *common::ReadFile(p.string()); }
-
-class StepsTest : public ::testing::Test {
+class StepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/steps_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    ASSERT_NO_FATAL_FAILURE(MakeRoot("steps_"));
     src_ = root_ / "homes/wso2mi-4.0.0";
     dst_ = root_ / "homes/wso2mi-4.2.0";
-    CopyHome("4.0.0", src_);
-    CopyHome("4.2.0", dst_);
-    guard_ =
-        std::make_unique<common::PathGuard>(std::vector<std::string>{(root_ / "homes").string()});
+    testing::CopyFixtureHome("4.0.0", src_);
+    testing::CopyFixtureHome("4.2.0", dst_);
+    GuardHomes();
     plan_.set_migration_path("auto");
     PopulateSource();
     PopulateTarget();
   }
   void TearDown() override { fs::remove_all(root_); }
-
-  // The fixture's conf/, repository/ and updates/ as a writable tree (directories 0755, files
-  // 0644: the fixtures themselves are read-only).
-  static void CopyHome(const std::string& version, const fs::path& home) {
-    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
-    for (const char* dir : {"conf", "repository", "updates"}) {
-      fs::create_directories(home / dir);
-      for (const auto& e : fs::recursive_directory_iterator(from / dir)) {
-        const fs::path to = home / dir / fs::relative(e.path(), from / dir);
-        if (e.is_directory()) {
-          fs::create_directories(to);
-        } else {
-          fs::copy_file(e.path(), to);
-          fs::permissions(to, fs::perms(0644));
-        }
-      }
-    }
-  }
 
   void PopulateSource() {
     Write(src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car",
@@ -134,118 +100,19 @@ class StepsTest : public ::testing::Test {
                                     const std::map<std::string, std::string>& params = {}) {
     std::unique_ptr<Step> step = MakeStep(name);
     if (step == nullptr) return absl::NotFoundError(name);
-    spec_.Clear();
-    spec_.set_name(name);
-    for (const auto& [k, v] : params) (*spec_.mutable_params())[k] = v;
+    StepContext ctx = Context(name, params, true, Run("current"));
     spec_.set_params_toml(spec_overrides_);
-    StepContext ctx;
-    ctx.plan = &plan_;
-    ctx.spec = &spec_;
-    ctx.source_home = src_.string();
-    ctx.target_home = dst_.string();
-    ctx.guard = guard_.get();
-    ctx.check = true;
-    ctx.state_dir = (root_ / "state").string();
-    ctx.run_dir = Run("current");
-    ctx.log = [this](LogLevel level, const std::string& text) {
-      logs_.push_back(absl::StrCat(level == LogLevel::kWarning ? "W " : "I ", text));
-    };
     ctx.paths_of_later_steps = later_paths_;
     return step->Plan(ctx);
   }
 
-  std::string Run(const std::string& id) { return (root_ / "state/runs" / id).string(); }
-
-  absl::Status ApplyAs(const std::string& id, const ChangeSet& cs,
-                       std::vector<mimic::v1::FileChange>* applied = nullptr) {
-    auto snap = Snapshot::Open(Run(id));
-    if (!snap.ok()) return snap.status();
-    return ApplyChangeSet(cs, **snap, applied);
-  }
-
-  std::string Logs() const { return absl::StrJoin(logs_, "\n"); }
-
   // The contract every file step keeps; returns the first plan.
   StepPlan ExpectExactIdempotentReversible(const std::string& name,
                                            const std::map<std::string, std::string>& params = {}) {
-    const auto src_before = Tree(src_), dst_before = Tree(dst_);
-    absl::StatusOr<StepPlan> plan = PlanStep(name, params);
-    EXPECT_TRUE(plan.ok()) << plan.status();
-    if (!plan.ok()) return {};
-    EXPECT_FALSE(plan->changes.empty()) << name << ": the test data should need changes";
-    EXPECT_EQ(Tree(dst_), dst_before) << "planning wrote into the target";
-
-    // Apply does exactly what the plan described.
-    const auto described = DescribeChangeSet(plan->changes);
-    std::vector<mimic::v1::FileChange> applied;
-    EXPECT_TRUE(ApplyAs(name, plan->changes, &applied).ok());
-    EXPECT_EQ(applied.size(), described.size());
-    for (size_t i = 0; i < std::min(applied.size(), described.size()); ++i) {
-      EXPECT_EQ(applied[i].SerializeAsString(), described[i].SerializeAsString());
-    }
-    const auto dst_after = Tree(dst_);
-    std::map<std::string, std::string> expected, actual;
-    for (const auto& c : described) {
-      std::string rel = c.path().substr(dst_.string().size() + 1);
-      expected[rel] = mimic::v1::Action_Name(c.action()) + " " + c.sha256_after();
-    }
-    std::set<std::string> paths;
-    for (const auto& [p, v] : dst_before) paths.insert(p);
-    for (const auto& [p, v] : dst_after) paths.insert(p);
-    for (const std::string& p : paths) {
-      auto b = dst_before.find(p), a = dst_after.find(p);
-      if (b != dst_before.end() && a != dst_after.end() && b->second == a->second) continue;
-      std::string sha = a == dst_after.end() || a->second[0] == 'd'
-                            ? ""
-                            : a->second.substr(a->second.rfind(' ') + 1);
-      std::string action = b == dst_before.end()
-                               ? (a->second[0] == 'd' ? "ACTION_MKDIR" : "ACTION_CREATE")
-                               : (a == dst_after.end() ? "ACTION_DELETE" : "ACTION_UPDATE");
-      actual[p] = action + " " + sha;
-    }
-    EXPECT_EQ(actual, expected) << name << ": the tree changed other than the plan said";
-
-    // Idempotent: nothing left to do.
-    absl::StatusOr<StepPlan> again = PlanStep(name, params);
-    EXPECT_TRUE(again.ok()) << again.status();
-    if (again.ok()) {
-      EXPECT_TRUE(again->changes.empty()) << again->message;
-      EXPECT_THAT(again->message, HasSubstr("up to date"));
-    }
-
-    // Rollback restores the target byte for byte; the source was never touched.
-    absl::StatusOr<ChangeSet> rollback = PlanRollback(Run(name), false);
-    EXPECT_TRUE(rollback.ok()) << rollback.status();
-    if (rollback.ok()) {
-      EXPECT_TRUE(ApplyAs(name + "-rollback", *rollback).ok());
-    }
-    EXPECT_EQ(Tree(dst_), dst_before) << name << ": rollback left a difference";
-    EXPECT_EQ(Tree(src_), src_before) << name << ": the source home was written";
-    return *std::move(plan);
+    return StepHarness::ExpectExactIdempotentReversible(
+        name, [&] { return PlanStep(name, params); }, "up to date", false);
   }
 
-  static std::vector<std::string> OpPaths(const StepPlan& plan, const fs::path& home) {
-    std::vector<std::string> out;
-    for (const FileOp& op : plan.changes.ops) {
-      out.push_back(op.path.substr(home.string().size() + 1));
-    }
-    return out;
-  }
-  static const FileOp* FindOp(const StepPlan& plan, const std::string& suffix) {
-    for (const FileOp& op : plan.changes.ops) {
-      if (op.path.size() >= suffix.size() &&
-          op.path.compare(op.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        return &op;
-      }
-    }
-    return nullptr;
-  }
-
-  fs::path root_, src_, dst_;
-  std::unique_ptr<common::PathGuard> guard_;
-  mimic::v1::HostPlan plan_;
-  mimic::v1::StepSpec spec_;
-  std::vector<std::string> logs_;
   std::string spec_overrides_;
   std::function<absl::StatusOr<std::vector<std::string>>()> later_paths_;
 };
