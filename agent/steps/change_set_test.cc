@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/steps/snapshot.h"
+#include "agent/steps/step_test_util.h"
 #include "common/fs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -24,29 +25,14 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-// path -> "d <mode>" or "f <mode> <sha256>" for everything under `root`.
-std::map<std::string, std::string> Tree(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    struct stat st;
-    ::lstat(e.path().c_str(), &st);
-    const std::string mode = std::to_string(st.st_mode & 07777);
-    const std::string rel = fs::relative(e.path(), root).string();
-    if (e.is_directory()) {
-      out[rel] = "d " + mode;
-    } else {
-      out[rel] = "f " + mode + " " + *common::Sha256File(e.path().string());
-    }
-  }
-  return out;
-}
+using testing::Read;
+using testing::Tree;
+using testing::Write;
 
 class ChangeSetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/change_set_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    ASSERT_NO_FATAL_FAILURE(testing::MakeTempRoot("change_set_", &root_));
     target_ = root_ / "target";
     fs::create_directories(target_ / "conf");
     Write(target_ / "conf/a.txt", "original a\n");
@@ -55,19 +41,12 @@ class ChangeSetTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  static void Write(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-  }
-  static std::string Read(const fs::path& p) { return *common::ReadFile(p.string()); }
   std::string Run(const std::string& id) { return (root_ / "runs" / id).string(); }
 
   // Applies `cs` as run `id` (its own snapshot); returns the status.
   absl::Status ApplyAs(const std::string& id, const ChangeSet& cs,
                        std::vector<mimic::v1::FileChange>* applied = nullptr) {
-    auto snap = Snapshot::Open(Run(id));
-    if (!snap.ok()) return snap.status();
-    return ApplyChangeSet(cs, **snap, applied);
+    return testing::ApplyInRun(Run(id), cs, applied);
   }
 
   // A change set that updates a.txt (copy), creates new/dir/c.txt (content, 0600), deletes b.txt.

@@ -183,6 +183,8 @@ struct Server {
 
 class DbStepsTest : public ::testing::TestWithParam<bool>, public testing::StepHarness {
  protected:
+  using StepHarness::Run;  // not ::testing::Test::Run
+
   void SetUp() override {
     const char* prefix = GetParam() ? "MIMIC_TEST_PG_" : "MIMIC_TEST_MY_";
     for (const char* k : {"HOST", "PORT", "USER", "PASSWORD"}) {
@@ -229,7 +231,8 @@ class DbStepsTest : public ::testing::TestWithParam<bool>, public testing::StepH
   }
 
   absl::StatusOr<StepPlan> PlanStep(std::unique_ptr<Step> step, bool check) {
-    return step->Plan(Context(step->name(), params_, check, Run("run1"), false));
+    StepContext ctx = Context(step->name(), params_, check, Run("run1"), false);
+    return step->Plan(ctx);
   }
   std::string Users(const std::string& db) {
     return db_.Run(db,

@@ -99,6 +99,8 @@ int FreePort() {
 
 class LateStepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
+  using StepHarness::Run;  // not ::testing::Test::Run
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("late_steps_"));
     GuardHomes();
@@ -127,7 +129,8 @@ class LateStepsTest : public ::testing::Test, public testing::StepHarness {
                                      : MakeStep(name);
     if (step == nullptr) return absl::NotFoundError(name);
     EXPECT_EQ(step->name(), name);
-    return step->Plan(Context(name, params, check, Run("current")));
+    StepContext ctx = Context(name, params, check, Run("current"));
+    return step->Plan(ctx);
   }
 
   void Apply(const std::string& id, const ChangeSet& cs) {

@@ -95,6 +95,8 @@ public class FakeTool {
 
 class MigrateDatamapperTest : public ::testing::Test, public testing::StepHarness {
  protected:
+  using StepHarness::Run;  // not ::testing::Test::Run
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("dmstep_"));
     dst_ = root_ / "homes/wso2mi-4.2.0";

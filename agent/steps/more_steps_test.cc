@@ -62,6 +62,8 @@ void Zip(const fs::path& dir, const fs::path& zip) {
 
 class MoreStepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
+  using StepHarness::Run;  // not ::testing::Test::Run
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("more_steps_"));
     src_ = root_ / "homes/wso2mi-4.0.0";
@@ -78,7 +80,8 @@ class MoreStepsTest : public ::testing::Test, public testing::StepHarness {
     std::unique_ptr<Step> step = Make(name);
     if (step == nullptr) return absl::NotFoundError(name);
     EXPECT_EQ(step->name(), name);
-    return step->Plan(Context(name, params, check, Run("current")));
+    StepContext ctx = Context(name, params, check, Run("current"));
+    return step->Plan(ctx);
   }
 
   // The contract of every file step; returns the first plan. `again` is in the second message.

@@ -47,6 +47,8 @@ using testing::Write;
 
 class StepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
+  using StepHarness::Run;  // not ::testing::Test::Run
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("steps_"));
     src_ = root_ / "homes/wso2mi-4.0.0";
@@ -186,7 +188,7 @@ TEST_F(StepsTest, SymlinkInsideTheRootsIsFollowed) {
 TEST_F(StepsTest, HomesOutsideTheRootsOrWithDotDotAreRefused) {
   src_ = root_ / "homes/../homes/wso2mi-4.0.0";
   EXPECT_EQ(PlanStep("copy_carbonapps").status().code(), absl::StatusCode::kPermissionDenied);
-  CopyHome("4.0.0", root_ / "elsewhere/mi");
+  testing::CopyFixtureHome("4.0.0", root_ / "elsewhere/mi");
   fs::create_symlink(root_ / "elsewhere/mi", root_ / "homes/link-to-elsewhere");
   src_ = root_ / "homes/link-to-elsewhere";
   for (const std::string& step : KnownSteps()) {
