@@ -92,6 +92,23 @@ void CheckApplyRerunRollback(const Homes& h, const std::function<void()>& inspec
   // The dry run reported exactly the changes the real run made, across dependent steps.
   EXPECT_FALSE(FileChanges(apply.output).empty());
   EXPECT_EQ(FileChanges(check.output), FileChanges(apply.output));
+  // File by file: what the guides say to copy is in the target, byte for byte (CApps that the
+  // Data Mapper rewrite re-packs are checked by the path's own inspection).
+  for (const char* dir : {"dropins", "lib", "repository/resources/security", "registry/governance",
+                          "repository/deployment/server/synapse-configs/default/api",
+                          "repository/deployment/server/carbonapps"}) {
+    auto files = common::ListFilesRecursive(h.source + "/" + dir);
+    ASSERT_TRUE(files.ok());
+    for (const std::string& f : *files) {
+      const std::string rel = std::string(dir) + "/" + f;
+      if (("/" + rel) == kDataMapperCar && h.target.find("4.2.0") != std::string::npos) continue;
+      auto a = common::Sha256File(h.source + "/" + rel);
+      auto b = common::Sha256File(h.target + "/" + rel);
+      ASSERT_TRUE(a.ok());
+      ASSERT_TRUE(b.ok()) << rel << " missing in the target";
+      EXPECT_EQ(*a, *b) << rel;
+    }
+  }
   inspect();
   CommandResult again = Local(h);
   ASSERT_EQ(again.exit_code, 0) << again.output;
@@ -161,6 +178,17 @@ TEST(PathsTest, B_Apim400ToApim420) {
 
 TEST(PathsTest, C_EI710ToApim420Chained) {
   Homes h = Build("1.2.0", "4.2.0");
+  // The operator's JDBC user store on its own datasource.
+  std::string toml_path = h.source + "/conf/deployment.toml";
+  std::string text = ReadText(toml_path);
+  const std::string kDefault = "[user_store]\ntype = \"read_only_ldap\"\n";
+  ASSERT_NE(text.find(kDefault), std::string::npos);
+  text.replace(text.find(kDefault), kDefault.size(),
+               "[user_store]\ntype = \"database\"\n\n[realm_manager]\ndata_source = \"WSO2CarbonDB\"\n");
+  text += "\n[[datasource]]\nid = \"WSO2CarbonDB\"\n"
+          "url = \"jdbc:postgresql://userdb.example.com:5432/userdb\"\nusername = \"um\"\n"
+          "password = \"$secret{um_pw}\"\ndriver = \"org.postgresql.Driver\"\n";
+  WriteText(toml_path, text);
   CheckApplyRerunRollback(h, [&] {
     toml::table t = ParseToml(h.target + "/conf/deployment.toml");
     EXPECT_EQ(t["keystore"]["primary"]["file_name"].value_or(std::string()),
@@ -170,6 +198,17 @@ TEST(PathsTest, C_EI710ToApim420Chained) {
     std::string x = XsltOf(h.target + kDataMapperCar);
     EXPECT_THAT(x, HasSubstr("exclude-result-prefixes=\"xs\""));
     EXPECT_THAT(x, Not(HasSubstr("prefixes=\"xs own")));
+    EXPECT_EQ(t["user_store"]["type"].value_or(std::string()), "database");
+    EXPECT_EQ(t["realm_manager"]["data_source"].value_or(std::string()), "WSO2CarbonDB");
+    bool found = false;
+    for (const toml::node& ds : *t["datasource"].as_array()) {
+      if (ds.as_table()->get("id")->value_or(std::string()) == "WSO2CarbonDB") {
+        found = true;
+        EXPECT_EQ((*ds.as_table())["password"].value_or(std::string()), "$secret{um_pw}");
+      }
+    }
+    EXPECT_TRUE(found);
+    EXPECT_EQ(t["internal_apis"]["file_user_store"]["enable"].value_or(true), false);
   });
 }
 
