@@ -234,6 +234,11 @@ TEST(PathsTest, FailureInTheMiddleIsResumableAndReversible) {
                 "\n[[custom_transport.listener]]\n"
                 "class = \"org.wso2.micro.integrator.business.messaging.hl7.transport.HL7TransportListener\"\n"
                 "protocol = \"hl7\"\n");
+  // The old server also carries the old version's HL7 jar in dropins/.
+  ASSERT_EQ(RunCommand("cd " + ShellQuote(h.source + "/dropins") +
+                       " && echo x > M && zip -q org.wso2.micro.integrator.business.messaging.hl7-4.0.0.jar M"
+                       " && rm M").exit_code,
+            0);
   auto before = TreeHash(h.target);
   CommandResult failed = Local(h);
   EXPECT_EQ(failed.exit_code, 2) << failed.output;
@@ -269,6 +274,12 @@ TEST(PathsTest, FailureInTheMiddleIsResumableAndReversible) {
   ASSERT_EQ(done.exit_code, 0) << done.output;
   EXPECT_THAT(done.output, HasSubstr("copy_carbonapps          ok"));
   EXPECT_TRUE(common::PathExists(h.target + "/dropins/openjpa-all-2.2.2.wso2v2.jar"));
+  EXPECT_TRUE(common::PathExists(
+      h.target + "/dropins/org.wso2.micro.integrator.business.messaging.hl7-4.2.0.jar"));
+  // The old version's HL7 jar is not carried over (copy_custom_components leaves it).
+  EXPECT_FALSE(common::PathExists(
+      h.target + "/dropins/org.wso2.micro.integrator.business.messaging.hl7-4.0.0.jar"));
+  EXPECT_THAT(done.output, HasSubstr("HL7 transport jar of the old MI version"));
 }
 
 }  // namespace

@@ -42,8 +42,25 @@ class CopyCustomComponentsStep final : public Step {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
     StepPlan plan;
     MirrorStats dropins;
-    RETURN_IF_ERROR(PlanMirror(ctx, homes, "dropins", nullptr,
+    // The HL7 transport's jars are built per MI version: the old version's must not be carried
+    // over. hl7_transport installs the new version's from the operator's wso2mi-hl7 zip.
+    std::vector<std::string> hl7_left;
+    auto not_hl7 = [&hl7_left](const std::string& rel) {
+      const std::string base = common::Basename(rel);
+      if (absl::StrContains(base, "business.messaging.hl7") ||
+          (absl::StartsWith(base, "openjpa-all") && absl::EndsWith(base, ".jar"))) {
+        hl7_left.push_back(base);
+        return false;
+      }
+      return true;
+    };
+    RETURN_IF_ERROR(PlanMirror(ctx, homes, "dropins", not_hl7,
                                "replaces the target's different copy", &plan.changes, &dropins));
+    for (const std::string& jar : hl7_left) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat("dropins/", jar, " is an HL7 transport jar of the old MI version: not "
+                           "copied; hl7_transport installs the new version's"));
+    }
 
     // The target's lib/ jars by (directory, artifact).
     ASSIGN_OR_RETURN(std::vector<std::string> target_lib,
