@@ -10,6 +10,8 @@ set -u
 TEST_BIN=${1:?usage: run_db_tests.sh TEST_BINARY [gtest args...]}
 shift
 START=$(date +%s)
+# shellcheck source=tests/db/pg_lib.sh
+source "$(dirname "$0")/pg_lib.sh"
 log() { echo "run_db_tests: $*" >&2; }
 skip() { log "SKIP: $*"; exit 77; }
 
@@ -32,19 +34,11 @@ if [ "$need_install" = 1 ]; then
 fi
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 TMP=$(mktemp -d /tmp/mimic_db_test.XXXXXX)
 chmod 755 "$TMP"
-PG_PID_STARTED=0
 MY_PID=""
-PG_RUN_AS=()
 cleanup() {
-  if [ "$PG_PID_STARTED" = 1 ]; then
-    "${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate -w -t 30 stop >/dev/null 2>&1
-  fi
+  pg_stop "$TMP"
   if [ -n "$MY_PID" ]; then
     kill "$MY_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$MY_PID" 2>/dev/null || break; sleep 0.1; done
@@ -58,22 +52,8 @@ trap 'exit 130' INT TERM
 
 PW=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-# --- PostgreSQL: root cannot run postgres; run it as the postgres user (or nobody's own uid).
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || skip "no postgres system user"
-  PG_RUN_AS=(runuser -u postgres --)
-fi
-mkdir -p "$TMP/pg" "$TMP/pgsock" "$TMP/pglog"
-printf '%s\n' "$PW" >"$TMP/pgpw"
-[ "$(id -u)" = 0 ] && chown postgres "$TMP/pg" "$TMP/pgsock" "$TMP/pglog" "$TMP/pgpw"
-PG_PORT=$(free_port)
-"${PG_RUN_AS[@]}" "$PG_BIN/initdb" -D "$TMP/pg" -U mimic_test --pwfile="$TMP/pgpw" \
-    --auth=scram-sha-256 -E UTF8 --no-sync >"$TMP/initdb.log" 2>&1 \
-  || { cat "$TMP/initdb.log" >&2; skip "initdb failed"; }
-PG_PID_STARTED=1
-"${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg" -w -t 60 -l "$TMP/pglog/pg.log" \
-    -o "-p $PG_PORT -h 127.0.0.1 -k $TMP/pgsock -c fsync=off" start >/dev/null \
-  || { cat "$TMP/pglog/pg.log" >&2; skip "PostgreSQL did not start"; }
+# --- PostgreSQL
+pg_start "$TMP" "$PW"
 log "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 
 # --- MariaDB

@@ -10,6 +10,8 @@ set -u
 TEST_BIN=${1:?usage: run_pg_audit_tests.sh TEST_BINARY [gtest args...]}
 shift
 START=$(date +%s)
+# shellcheck source=tests/db/pg_lib.sh
+source "$(dirname "$0")/pg_lib.sh"
 log() { echo "run_pg_audit_tests: $*" >&2; }
 skip() { log "SKIP: $*"; exit 77; }
 
@@ -27,18 +29,10 @@ if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
 fi
 command -v python3 >/dev/null 2>&1 || skip "python3 (to pick a free port) is missing"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 TMP=$(mktemp -d /tmp/mimic_pg_audit_test.XXXXXX)
 chmod 755 "$TMP"
-PG_STARTED=0
-PG_RUN_AS=()
 cleanup() {
-  if [ "$PG_STARTED" = 1 ]; then
-    "${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate -w -t 30 stop >/dev/null 2>&1
-  fi
+  pg_stop "$TMP"
   rm -rf "$TMP"
   log "done in $(( $(date +%s) - START )) s"
 }
@@ -48,32 +42,7 @@ trap 'exit 130' INT TERM
 # Hex only: safe in a URL without escaping.
 PW=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-# root cannot run postgres: run it as the postgres system user (the package creates it).
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || skip "no postgres system user"
-  PG_RUN_AS=(runuser -u postgres --)
-fi
-mkdir -p "$TMP/pg" "$TMP/pgsock" "$TMP/pglog"
-printf '%s\n' "$PW" >"$TMP/pgpw"
-if [ "$(id -u)" = 0 ]; then
-  chown postgres "$TMP/pg" "$TMP/pgsock" "$TMP/pglog" "$TMP/pgpw"
-fi
-"${PG_RUN_AS[@]}" "$PG_BIN/initdb" -D "$TMP/pg" -U mimic_test --pwfile="$TMP/pgpw" \
-    --auth=scram-sha-256 -E UTF8 --no-sync >"$TMP/initdb.log" 2>&1 \
-  || { cat "$TMP/initdb.log" >&2; skip "initdb failed"; }
-
-# The port is free when picked but may be taken before postgres binds it: try a few.
-for attempt in 1 2 3; do
-  PG_PORT=$(free_port)
-  PG_STARTED=1
-  if "${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg" -w -t 60 -l "$TMP/pglog/pg.log" \
-      -o "-p $PG_PORT -h 127.0.0.1 -k $TMP/pgsock -c fsync=off -c max_connections=200" \
-      start >/dev/null; then
-    break
-  fi
-  PG_STARTED=0
-  [ "$attempt" = 3 ] && { cat "$TMP/pglog/pg.log" >&2; skip "PostgreSQL did not start"; }
-done
+pg_start "$TMP" "$PW"
 log "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT" \
     "(up in $(( $(date +%s) - START )) s)"
 
