@@ -149,41 +149,14 @@ class RolloutTest : public ::testing::Test {
     return name;
   }
 
-  CommandResult Mimic(const std::string& args) {
-    return RunCommand("cd " + ShellQuote(dir_) + " && " + ShellQuote(MimicBinary()) + " " + args);
-  }
+  CommandResult Mimic(const std::string& args) { return RunMimic(dir_, args); }
 
-  static std::string RolloutId(const std::string& output) {
-    size_t p = output.find("rollout r-");
-    if (p == std::string::npos) return "";
-    size_t s = p + 8;
-    size_t e = output.find_first_of(" \n", s);
-    return output.substr(s, e - s);
-  }
+  static std::string RolloutId(const std::string& output) { return RolloutIdFrom(output); }
 
   pid_t StartMimic(const std::vector<std::string>& args, const std::string& out_path) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      if (chdir(dir_.c_str()) != 0) _exit(127);
-      std::vector<char*> argv = {const_cast<char*>("mimic")};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(MimicBinary().c_str(), argv.data());
-      _exit(127);
-    }
-    return pid;
+    return mimic::testing::StartMimic(dir_, args, out_path);
   }
 
-  static bool WaitForText(const std::string& path, const std::string& text) {
-    for (int i = 0; i < 400; ++i) {  // bounded: 20 s
-      if (absl::StrContains(ReadText(path), text)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
 
   // Waits (bounded, 60 s) for `pid`; its exit code, or -1 (killed) when it did not end.
   static int WaitExit(pid_t pid) {

@@ -1,6 +1,7 @@
 #include "tests/test_env.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/fs.h"
@@ -119,6 +121,43 @@ void WriteText(const std::string& path, const std::string& text) {
 std::string ReadText(const std::string& path) {
   auto s = common::ReadFile(path);
   return s.ok() ? *s : "";
+}
+
+CommandResult RunMimic(const std::string& dir, const std::string& args) {
+  return RunCommand("cd " + ShellQuote(dir) + " && " + ShellQuote(MimicBinary()) + " " + args);
+}
+
+pid_t StartMimic(const std::string& dir, const std::vector<std::string>& args,
+                 const std::string& out_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (chdir(dir.c_str()) != 0) _exit(127);
+    std::vector<char*> argv = {const_cast<char*>("mimic")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(MimicBinary().c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string RolloutIdFrom(const std::string& output) {
+  size_t p = output.find("rollout r-");
+  if (p == std::string::npos) return "";
+  size_t s = p + 8;
+  size_t e = output.find_first_of(" \n", s);
+  return output.substr(s, e - s);
+}
+
+bool WaitForText(const std::string& path, const std::string& text) {
+  for (int i = 0; i < 400; ++i) {
+    if (absl::StrContains(ReadText(path), text)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 AgentProcess::~AgentProcess() {

@@ -68,6 +68,17 @@ class AgentProcess {
   int port_ = 0;
 };
 
+// The `mimic` binary run in `dir` with `args` (a shell-quoted string), to its end.
+CommandResult RunMimic(const std::string& dir, const std::string& args);
+// `mimic ARGS...` started in the background in `dir`, stdout and stderr to `out_path`;
+// returns its pid (the caller waits for or kills it).
+pid_t StartMimic(const std::string& dir, const std::vector<std::string>& args,
+                 const std::string& out_path);
+// The rollout id ("r-...") a `mimic run` printed first; "" when none.
+std::string RolloutIdFrom(const std::string& output);
+// Polls (bounded: 20 s) until the file at `path` contains `text`.
+bool WaitForText(const std::string& path, const std::string& text);
+
 // Writes a text file (parents created).
 void WriteText(const std::string& path, const std::string& text);
 std::string ReadText(const std::string& path);
