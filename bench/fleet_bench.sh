@@ -15,7 +15,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-[ -x "$build/controller/mimic" ] || { echo "build first: bash tests/run-all.sh"; exit 1; }
+[ -x "$build/bin/mimic" ] || { echo "build first: bash tests/run-all.sh"; exit 1; }
 names=(); for i in $(seq -w 1 "$hosts"); do names+=("b$i"); done
 bash "$here/deploy/make-certs.sh" "$work/certs" "${names[@]}" >/dev/null
 bash "$here/deploy/make-mi-home.sh" 4.0.0 "$work/pristine/src" --profile source --hostname bench --fixtures "$fixtures"
@@ -39,7 +39,7 @@ cert = "$work/certs/$h.pem"
 key = "$work/certs/$h.key"
 client_ca = "$work/certs/ca.pem"
 TOML
-  "$build/agent/mimic-agent" --config "$work/$h.toml" 2>/dev/null &
+  "$build/bin/mimic-agent" --config "$work/$h.toml" 2>/dev/null &
   pids+=($!)
 done
 for h in "${names[@]}"; do
@@ -73,7 +73,7 @@ name = "hl7_transport"
 TOML
 cd "$work"
 for mode in "--check" ""; do
-  /usr/bin/time -f "%e %M" -o "$work/time" "$build/controller/mimic" run --inventory inventory.toml \
+  /usr/bin/time -f "%e %M" -o "$work/time" "$build/bin/mimic" run --inventory inventory.toml \
     --plan plan.toml $mode > "$work/out" 2>&1 || { tail -20 "$work/out"; exit 1; }
   read -r secs rss < "$work/time"
   echo "mimic run ${mode:-(apply)}: $hosts hosts, concurrency $conc: ${secs}s wall, controller peak RSS ${rss} KiB, $(awk -v s="$secs" -v n="$hosts" 'BEGIN{printf "%.1f", n/s}') hosts/s"

@@ -1,9 +1,11 @@
 # Compiler standard and warnings for every mimic target (one INTERFACE target, not global flags).
 add_library(mimic_flags INTERFACE)
 target_compile_features(mimic_flags INTERFACE cxx_std_20)
-target_compile_options(mimic_flags INTERFACE -Wall -Wextra -Wno-unused-parameter
-                       -Wno-missing-field-initializers)
+target_compile_options(mimic_flags INTERFACE ${MIMIC_WARNING_FLAGS})
 target_include_directories(mimic_flags INTERFACE ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+
+# Executables land in <build>/bin (bin/mimic, bin/mimic-agent).
+set(MIMIC_BIN_DIR ${CMAKE_BINARY_DIR}/bin)
 
 # mimic_cc_library(NAME name HDRS ... SRCS ... DEPS ...) -> target mimic_<name>, alias mimic::<name>
 function(mimic_cc_library)
@@ -19,7 +21,7 @@ function(mimic_cc_library)
   add_library(mimic::${M_NAME} ALIAS ${target})
 endfunction()
 
-# mimic_cc_test(NAME name SRCS ... DEPS ... [LABELS ...]) -> gtest binary registered with ctest
+# mimic_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [TIMEOUT s]) -> gtest binary in ctest
 function(mimic_cc_test)
   cmake_parse_arguments(M "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${M_NAME} ${M_SRCS})
@@ -36,4 +38,14 @@ function(mimic_cc_test)
   if(M_LABELS)
     set_tests_properties(${M_NAME} PROPERTIES LABELS "${M_LABELS}")
   endif()
+endfunction()
+
+# mimic_layer(MAY_INCLUDE prefix...) -- declares what the sources of this folder (not its
+# subfolders) may include among the governed prefixes (project folders and the third-party
+# libraries listed in cmake/check_layers.sh). layering_test checks every #include against it.
+function(mimic_layer)
+  cmake_parse_arguments(M "" "" "MAY_INCLUDE" ${ARGN})
+  file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  string(JOIN " " allowed ${M_MAY_INCLUDE})
+  set_property(GLOBAL APPEND PROPERTY MIMIC_LAYERS "${rel}: ${allowed}")
 endfunction()

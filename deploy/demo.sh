@@ -45,7 +45,7 @@ cert = "$demo/certs/$h.pem"
 key = "$demo/certs/$h.key"
 client_ca = "$demo/certs/ca.pem"
 TOML
-  "$build/agent/mimic-agent" --config "$demo/$h-agent.toml" 2>"$demo/$h-agent.log" &
+  "$build/bin/mimic-agent" --config "$demo/$h-agent.toml" 2>"$demo/$h-agent.log" &
   pids+=($!)
 done
 for h in "${hosts[@]}"; do
@@ -113,13 +113,13 @@ TOML
 cd "$demo"
 echo
 echo "== mimic run --check (dry run: nothing is written)"
-"$build/controller/mimic" run --inventory inventory.toml --plan plan.toml --check
+"$build/bin/mimic" run --inventory inventory.toml --plan plan.toml --check
 echo
 echo "== mimic run"
-"$build/controller/mimic" run --inventory inventory.toml --plan plan.toml
+"$build/bin/mimic" run --inventory inventory.toml --plan plan.toml
 echo
 echo "== mimic status"
-"$build/controller/mimic" status --inventory inventory.toml
+"$build/bin/mimic" status --inventory inventory.toml
 echo
 echo "The audit is $demo/controller-state/audit.db (sqlite3); the migrated homes are"
-echo "$demo/fleet/*/wso2mi-4.2.0. Try: cd $demo && $build/controller/mimic report ROLLOUT --format json"
+echo "$demo/fleet/*/wso2mi-4.2.0. Try: cd $demo && $build/bin/mimic report ROLLOUT --format json"

@@ -7,8 +7,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "common/fs.h"
-#include "common/tls.h"
+#include "common/base/fs.h"
+#include "common/rpc/tls.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"

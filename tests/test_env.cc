@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/fs.h"
+#include "common/base/fs.h"
 #include "gtest/gtest.h"
 
 namespace mimic::testing {
@@ -23,8 +23,9 @@ namespace mimic::testing {
 std::string SourceDir() { return MIMIC_SOURCE_DIR; }
 std::string BinaryDir() { return MIMIC_BINARY_DIR; }
 std::string FixturesDir() { return MIMIC_FIXTURES_DIR; }
-std::string AgentBinary() { return BinaryDir() + "/agent/mimic-agent"; }
-std::string MimicBinary() { return BinaryDir() + "/controller/mimic"; }
+std::string AgentBinary() { return BinaryDir() + "/bin/mimic-agent"; }
+std::string TestingAgentBinary() { return BinaryDir() + "/bin/mimic-agent-testing"; }
+std::string MimicBinary() { return BinaryDir() + "/bin/mimic"; }
 
 std::string MakeTempDir(const std::string& prefix) {
   std::string t = ::testing::TempDir() + "mimic_" + prefix + "_XXXXXX";
@@ -186,11 +187,14 @@ bool AgentProcess::Start() {
     ADD_FAILURE() << st;
     return false;
   }
+  // The production binary, unless the test asked for a hook the testing agent provides.
+  const std::string binary =
+      std::getenv("MIMIC_TEST_STEP_DELAY_MS") != nullptr ? TestingAgentBinary() : AgentBinary();
   pid_ = fork();
   if (pid_ == 0) {
     FILE* f = freopen(log.c_str(), "a", stderr);
     (void)f;
-    execl(AgentBinary().c_str(), "mimic-agent", "--config", cfg_path.c_str(), nullptr);
+    execl(binary.c_str(), "mimic-agent", "--config", cfg_path.c_str(), nullptr);
     _exit(127);
   }
   for (int i = 0; i < 300; ++i) {  // bounded: 30 s

@@ -15,6 +15,8 @@ std::string SourceDir();    // the repository
 std::string BinaryDir();    // the build tree
 std::string FixturesDir();  // shared/fixtures
 std::string AgentBinary();
+// The same agent with the test hooks of tests/testing_agent_main.cc.
+std::string TestingAgentBinary();
 std::string MimicBinary();
 
 // A fresh directory under the test temp dir.

@@ -5,9 +5,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "agent/steps/catalog_extra.h"
+#include "agent/steps/steps.h"
 #include "agent/steps/file_steps.h"
-#include "common/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

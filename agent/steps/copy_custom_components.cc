@@ -13,10 +13,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/steps/change_set.h"
+#include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
-#include "common/fs.h"
-#include "common/status_macros.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

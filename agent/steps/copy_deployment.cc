@@ -17,10 +17,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/steps/change_set.h"
+#include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
-#include "common/fs.h"
-#include "common/status_macros.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {
@@ -42,7 +42,7 @@ class CopyDeploymentStep final : public Step {
                        "\" is not one of \"modified\" (default) or \"never\""));
     }
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
-    const std::map<std::string, std::string>* shipped = ShippedDeploymentDefaults(versions.source);
+    const std::map<std::string, std::string>* shipped = common::ShippedDeploymentDefaults(versions.source);
     if (shipped == nullptr) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("no table of the files MI ", versions.source,

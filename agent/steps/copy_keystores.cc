@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/steps/file_steps.h"
-#include "common/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

@@ -15,11 +15,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/steps/catalog_extra.h"
+#include "agent/steps/steps.h"
 #include "agent/steps/file_steps.h"
-#include "agent/steps/more_steps.h"
-#include "common/fs.h"
-#include "common/status_macros.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

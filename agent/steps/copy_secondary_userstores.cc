@@ -10,9 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/steps/file_steps.h"
-#include "agent/steps/more_steps.h"
-#include "common/mi_version.h"
-#include "common/status_macros.h"
+#include "agent/steps/steps.h"
+#include "common/mi/mi_version.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

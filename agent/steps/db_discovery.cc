@@ -21,9 +21,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "common/fs.h"
-#include "common/redact.h"
-#include "common/toml_load.h"
+#include "common/base/fs.h"
+#include "common/base/redact.h"
+#include "common/config/toml_load.h"
 
 extern char** environ;
 

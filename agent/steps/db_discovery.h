@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "agent/steps/step.h"
+#include "agent/engine/step.h"
 
 namespace mimic::agent {
 

@@ -43,10 +43,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/steps/file_steps.h"
-#include "agent/steps/more_steps.h"
-#include "common/fs.h"
-#include "common/redact.h"
-#include "common/status_macros.h"
+#include "agent/steps/steps.h"
+#include "common/base/fs.h"
+#include "common/base/redact.h"
+#include "common/base/status_macros.h"
 
 extern char** environ;
 

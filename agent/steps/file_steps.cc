@@ -9,10 +9,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "agent/steps/change_set.h"
-#include "common/fs.h"
-#include "common/mi_version.h"
-#include "common/status_macros.h"
+#include "agent/engine/change_set.h"
+#include "common/base/fs.h"
+#include "common/mi/mi_version.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

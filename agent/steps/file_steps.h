@@ -1,6 +1,5 @@
 // Helpers shared by the file-copying steps (copy_carbonapps, copy_deployment,
-// copy_custom_components, copy_keystores, merge_config, preflight), and the step factories the
-// catalogue in step.cc uses. Every path goes through ctx.guard; the source home is only read.
+// copy_custom_components, copy_keystores, merge_config, preflight, ...). Every path goes through ctx.guard; the source home is only read.
 #ifndef MIMIC_AGENT_STEPS_FILE_STEPS_H_
 #define MIMIC_AGENT_STEPS_FILE_STEPS_H_
 
@@ -14,18 +13,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "agent/steps/step.h"
+#include "agent/engine/step.h"
+#include "common/mi/shipped_defaults.h"
 
 namespace mimic::agent {
-
-// The step implementations, one per file.
-std::unique_ptr<Step> NewPreflightStep();
-std::unique_ptr<Step> NewSnapshotTargetStep();
-std::unique_ptr<Step> NewCopyCarbonappsStep();
-std::unique_ptr<Step> NewCopyDeploymentStep();
-std::unique_ptr<Step> NewCopyCustomComponentsStep();
-std::unique_ptr<Step> NewCopyKeystoresStep();
-std::unique_ptr<Step> NewMergeConfigStep();
 
 // The two MI homes after confinement.
 struct Homes {
@@ -94,6 +85,10 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
                         const std::string& update_note, ChangeSet* changes, MirrorStats* stats,
                         const ConvertedCheck& converted = nullptr);
 
+// migrate_datamapper's test for a CApp it has already converted (copy_carbonapps uses it so a
+// converted CApp in the target is not copied over again).
+ConvertedCheck DatamapperConvertedCheck(const StepContext& ctx);
+
 // Adds the parent-directory ops (AddParentDirOps) so the plan lists everything apply does.
 void FinishFileChangeSet(ChangeSet* changes);
 
@@ -102,13 +97,6 @@ void StepLog(const StepContext& ctx, LogLevel level, const std::string& text);
 
 // "1 CApp", "3 CApps" (plural = singular + "s" unless given).
 std::string Count(size_t n, const std::string& singular, const std::string& plural = "");
-
-// sha256 of every file MI `version` ships under repository/deployment/, keyed by the path
-// relative to MI_HOME; nullptr for a version mimic has no table for. Generated from
-// shared/fixtures/mi/<version>/ by agent/steps/gen_mi_defaults.sh (mi_defaults.cc).
-const std::map<std::string, std::string>* ShippedDeploymentDefaults(const std::string& version);
-// The conf/deployment.toml MI `version` ships (same source); nullptr for an unknown version.
-const std::string* ShippedDeploymentToml(const std::string& version);
 
 }  // namespace mimic::agent
 

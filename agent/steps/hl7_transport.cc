@@ -33,13 +33,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "agent/steps/change_set.h"
+#include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
-#include "agent/steps/more_steps.h"
-#include "common/fs.h"
-#include "common/mi_version.h"
-#include "common/status_macros.h"
-#include "common/toml_load.h"
+#include "agent/steps/steps.h"
+#include "common/base/fs.h"
+#include "common/mi/mi_version.h"
+#include "common/base/status_macros.h"
+#include "common/config/toml_load.h"
 
 namespace mimic::agent {
 namespace {

@@ -1,7 +1,7 @@
 // migrate_userstore_config and verify on MI homes copied from shared/fixtures/mi/: LDAP and JDBC
 // user stores carried (secrets kept in the file, redacted in the changes), idempotent, and
 // merge_config afterwards agrees; verify against tests/testdata/mi-standin.sh.
-#include "agent/steps/late_steps.h"
+#include "agent/steps/steps.h"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,11 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "agent/steps/change_set.h"
-#include "agent/steps/snapshot.h"
-#include "agent/steps/step_test_util.h"
-#include "common/fs.h"
-#include "common/path_guard.h"
+#include "agent/engine/change_set.h"
+#include "agent/engine/snapshot.h"
+#include "agent/engine/step_test_util.h"
+#include "common/base/fs.h"
+#include "common/base/path_guard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

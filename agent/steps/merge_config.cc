@@ -10,12 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/steps/change_set.h"
+#include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
-#include "common/fs.h"
-#include "common/redact.h"
-#include "common/status_macros.h"
-#include "common/toml_merge.h"
+#include "common/base/fs.h"
+#include "common/base/redact.h"
+#include "common/base/status_macros.h"
+#include "common/mi/toml_merge.h"
 
 namespace mimic::agent {
 namespace {
@@ -47,7 +47,7 @@ class MergeConfigStep final : public Step {
     opts.conflict = ctx.Param("conflict", "source");
     if (ctx.spec != nullptr) opts.overrides_toml = ctx.spec->params_toml();
     // Lets the merge tell the target's operator-set values (a conflict) from its defaults.
-    if (const std::string* def = ShippedDeploymentToml(versions.target); def != nullptr) {
+    if (const std::string* def = common::ShippedDeploymentToml(versions.target); def != nullptr) {
       opts.target_default_text = *def;
     }
     ASSIGN_OR_RETURN(

@@ -43,13 +43,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "agent/steps/catalog_extra.h"
-#include "agent/steps/change_set.h"
+#include "agent/steps/steps.h"
+#include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
-#include "common/capp.h"
-#include "common/fs.h"
-#include "common/mi_version.h"
-#include "common/status_macros.h"
+#include "common/mi/capp.h"
+#include "common/base/fs.h"
+#include "common/mi/mi_version.h"
+#include "common/base/status_macros.h"
 
 extern char** environ;
 

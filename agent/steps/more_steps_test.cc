@@ -1,7 +1,7 @@
 // copy_registry, copy_secondary_userstores, hl7_transport and exec on MI homes built from
 // shared/fixtures/mi/: check is exact, a second plan is empty, a rollback restores the target
 // byte for byte, the source is never written, paths stay confined; exec never runs in check.
-#include "agent/steps/more_steps.h"
+#include "agent/steps/steps.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -19,11 +19,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/steps/change_set.h"
-#include "agent/steps/snapshot.h"
-#include "agent/steps/step_test_util.h"
-#include "common/fs.h"
-#include "common/path_guard.h"
+#include "agent/engine/change_set.h"
+#include "agent/engine/snapshot.h"
+#include "agent/engine/step_test_util.h"
+#include "common/base/fs.h"
+#include "common/base/path_guard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

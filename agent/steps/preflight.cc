@@ -23,9 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/steps/file_steps.h"
-#include "common/fs.h"
-#include "common/mi_version.h"
-#include "common/status_macros.h"
+#include "common/base/fs.h"
+#include "common/mi/mi_version.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

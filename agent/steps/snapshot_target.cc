@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/steps/file_steps.h"
-#include "common/fs.h"
-#include "common/status_macros.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

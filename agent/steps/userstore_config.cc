@@ -23,13 +23,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/steps/change_set.h"
+#include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
-#include "agent/steps/late_steps.h"
-#include "common/redact.h"
-#include "common/status_macros.h"
-#include "common/toml_load.h"
-#include "common/toml_merge.h"
+#include "agent/steps/steps.h"
+#include "common/base/redact.h"
+#include "common/base/status_macros.h"
+#include "common/config/toml_load.h"
+#include "common/mi/toml_merge.h"
 
 namespace mimic::agent {
 namespace {
@@ -226,7 +226,7 @@ class MigrateUserstoreConfigStep final : public Step {
     opts.from_version = versions.source;
     opts.to_version = versions.target;
     opts.conflict = ctx.Param("conflict", "source");
-    if (const std::string* def = ShippedDeploymentToml(versions.target); def != nullptr) {
+    if (const std::string* def = common::ShippedDeploymentToml(versions.target); def != nullptr) {
       opts.target_default_text = *def;
     }
     // The file user store: disabled unless the source decides (merge_config carries its value).

@@ -29,11 +29,11 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "agent/steps/db_discovery.h"
-#include "agent/steps/db_steps.h"
+#include "agent/steps/steps.h"
 #include "agent/steps/file_steps.h"
-#include "common/fs.h"
-#include "common/redact.h"
-#include "common/status_macros.h"
+#include "common/base/fs.h"
+#include "common/base/redact.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::agent {
 namespace {

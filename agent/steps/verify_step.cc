@@ -36,10 +36,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "agent/steps/file_steps.h"
-#include "agent/steps/late_steps.h"
-#include "common/fs.h"
-#include "common/status_macros.h"
-#include "common/toml_load.h"
+#include "agent/steps/steps.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
+#include "common/config/toml_load.h"
 
 namespace mimic::agent {
 namespace {

@@ -1,0 +1,132 @@
+#include "agent/daemon/agent_config.h"
+
+#include <toml++/toml.h>
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/tls.h"
+#include "common/config/toml_load.h"
+
+namespace mimic::agent {
+namespace {
+
+std::string Abs(const std::string& dir, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return common::JoinPath(dir, p);
+}
+
+class Reader {
+ public:
+  Reader(const std::string& file, const toml::table& t) : file_(file), t_(t) {}
+
+  absl::Status Error(const toml::node* n, const std::string& key, const std::string& msg) {
+    std::string where = file_;
+    if (n != nullptr) absl::StrAppend(&where, ":", n->source().begin.line);
+    return absl::InvalidArgumentError(absl::StrCat(where, ": key '", key, "': ", msg));
+  }
+
+  absl::Status String(const toml::table& t, const std::string& prefix, const char* key,
+                      std::string* out, bool required) {
+    const toml::node* n = t.get(key);
+    std::string full = prefix.empty() ? key : prefix + "." + key;
+    if (n == nullptr) {
+      if (required) return Error(&t, full, "is required");
+      return absl::OkStatus();
+    }
+    if (!n->is_string()) return Error(n, full, "must be a string");
+    *out = **n->as_string();
+    return absl::OkStatus();
+  }
+
+  absl::Status Unknown(const toml::table& t, const std::string& prefix,
+                       const std::set<std::string>& known) {
+    for (const auto& [k, v] : t) {
+      if (!known.count(std::string(k.str()))) {
+        std::string full = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+        return Error(&v, full, "unknown key");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string& file_;
+  const toml::table& t_;
+};
+
+}  // namespace
+
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(toml::table t, common::ParseTomlFile(path));
+  AgentConfig c;
+  c.path = path;
+  std::string dir = common::Dirname(path);
+  if (dir.empty()) dir = ".";
+  Reader r(path, t);
+  RETURN_IF_ERROR(r.Unknown(t, "", {"listen", "state_dir", "allowed_roots", "executor_threads",
+                                    "allowed_client_subjects", "port_file", "allow_exec", "tls"}));
+  RETURN_IF_ERROR(r.String(t, "", "listen", &c.listen, true));
+  RETURN_IF_ERROR(r.String(t, "", "state_dir", &c.state_dir, true));
+  RETURN_IF_ERROR(r.String(t, "", "port_file", &c.port_file, false));
+  c.state_dir = Abs(dir, c.state_dir);
+  c.port_file = Abs(dir, c.port_file);
+  if (c.listen.find(':') == std::string::npos) {
+    return r.Error(t.get("listen"), "listen", "must be host:port");
+  }
+  const toml::node* roots = t.get("allowed_roots");
+  if (roots == nullptr) return r.Error(&t, "allowed_roots", "is required");
+  if (!roots->is_array() || roots->as_array()->empty()) {
+    return r.Error(roots, "allowed_roots", "must be a non-empty array of absolute paths");
+  }
+  for (const toml::node& n : *roots->as_array()) {
+    if (!n.is_string() || (**n.as_string()).empty() || (**n.as_string())[0] != '/') {
+      return r.Error(&n, "allowed_roots", "each root must be an absolute path string");
+    }
+    c.allowed_roots.push_back(**n.as_string());
+  }
+  if (const toml::node* n = t.get("executor_threads")) {
+    if (!n->is_integer() || **n->as_integer() < 1 || **n->as_integer() > 64) {
+      return r.Error(n, "executor_threads", "must be an integer from 1 to 64");
+    }
+    c.executor_threads = static_cast<int>(**n->as_integer());
+  }
+  if (const toml::node* n = t.get("allow_exec")) {
+    if (!n->is_boolean()) return r.Error(n, "allow_exec", "must be true or false");
+    c.allow_exec = **n->as_boolean();
+  }
+  if (const toml::node* n = t.get("allowed_client_subjects")) {
+    if (!n->is_array()) return r.Error(n, "allowed_client_subjects", "must be an array of strings");
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) return r.Error(&e, "allowed_client_subjects", "must be strings");
+      c.allowed_client_subjects.push_back(**e.as_string());
+    }
+  }
+  const toml::node* tls_node = t.get("tls");
+  if (tls_node == nullptr) return r.Error(&t, "tls", "table is required");
+  if (!tls_node->is_table()) return r.Error(tls_node, "tls", "must be a table");
+  const toml::table& tls = *tls_node->as_table();
+  RETURN_IF_ERROR(r.Unknown(tls, "tls", {"cert", "key", "client_ca", "plaintext"}));
+  if (const toml::node* n = tls.get("plaintext")) {
+    if (!n->is_boolean()) return r.Error(n, "tls.plaintext", "must be true or false");
+    c.plaintext = **n->as_boolean();
+  }
+  if (c.plaintext) {
+    if (!common::IsLoopbackAddress(c.listen)) {
+      return r.Error(tls.get("plaintext"), "tls.plaintext",
+                     "plaintext is allowed only on a loopback listen address; mutual TLS is "
+                     "required for " + c.listen);
+    }
+  } else {
+    RETURN_IF_ERROR(r.String(tls, "tls", "cert", &c.cert_file, true));
+    RETURN_IF_ERROR(r.String(tls, "tls", "key", &c.key_file, true));
+    RETURN_IF_ERROR(r.String(tls, "tls", "client_ca", &c.client_ca_file, true));
+    c.cert_file = Abs(dir, c.cert_file);
+    c.key_file = Abs(dir, c.key_file);
+    c.client_ca_file = Abs(dir, c.client_ca_file);
+  }
+  return c;
+}
+
+}  // namespace mimic::agent

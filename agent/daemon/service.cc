@@ -1,0 +1,313 @@
+#include "agent/daemon/service.h"
+
+#include <dirent.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+
+#include <cstdio>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/steps/steps.h"
+#include "common/base/fs.h"
+#include "common/rpc/grpc_status.h"
+#include "common/base/ids.h"
+#include "common/base/logging.h"
+#include "common/mi/mi_version.h"
+#include "common/rpc/tls.h"
+
+namespace mimic::agent {
+namespace {
+
+using mimic::v1::Event;
+
+// Streams a run's events from a sequence number on, live, until the run finishes. Events are
+// pulled from the RunState by the reactor itself: one write in flight, the message owned here
+// until OnWriteDone.
+class EventStream final : public grpc::ServerWriteReactor<Event> {
+ public:
+  EventStream(std::shared_ptr<RunState> run, uint64_t from_seq)
+      : run_(std::move(run)), next_seq_(from_seq == 0 ? 1 : from_seq) {
+    sub_ = run_->Subscribe([this] { Pump(); });
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock l(&mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream write failed"));
+        return;
+      }
+      ++next_seq_;
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock l(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    run_->Unsubscribe(sub_);
+    delete this;
+  }
+
+ private:
+  void Pump() {
+    absl::MutexLock l(&mu_);
+    if (writing_ || finished_) return;
+    std::vector<Event> next;
+    bool done = false;
+    run_->Events(next_seq_, 1, &next, &done);
+    if (!next.empty()) {
+      current_ = std::move(next[0]);
+      writing_ = true;
+      StartWrite(&current_);
+    } else if (done) {
+      FinishLocked(grpc::Status::OK);
+    }
+  }
+
+  void FinishLocked(const grpc::Status& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;  // Finish twice aborts the process
+    finished_ = true;
+    Finish(st);
+  }
+
+  std::shared_ptr<RunState> run_;
+  int sub_ = 0;
+  absl::Mutex mu_;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  Event current_;
+};
+
+class ErrorStream final : public grpc::ServerWriteReactor<Event> {
+ public:
+  explicit ErrorStream(const grpc::Status& st) { Finish(st); }
+  void OnDone() override { delete this; }
+};
+
+std::string JavaVersion() {
+  FILE* p = ::popen("java -version 2>&1", "r");
+  if (p == nullptr) return "";
+  char buf[512];
+  std::string out;
+  if (std::fgets(buf, sizeof(buf), p) != nullptr) out = buf;
+  ::pclose(p);
+  size_t q1 = out.find('"');
+  size_t q2 = q1 == std::string::npos ? q1 : out.find('"', q1 + 1);
+  if (q2 == std::string::npos) return "";
+  return out.substr(q1 + 1, q2 - q1 - 1);
+}
+
+// MI homes directly under each root or one level below (/opt/wso2/wso2mi-4.0.0, /opt/wso2/x/y).
+void FindMiHomes(const std::vector<std::string>& roots, mimic::v1::Facts* facts) {
+  for (const std::string& root : roots) {
+    std::vector<std::string> candidates = {root};
+    DIR* d = ::opendir(root.c_str());
+    if (d == nullptr) continue;
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(common::JoinPath(root, n));
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      if (!common::IsDirectory(n)) continue;
+      candidates.push_back(n);
+    }
+    for (const std::string& c : candidates) {
+      auto v = common::DetectMiVersion(c);
+      if (!v.ok()) continue;
+      mimic::v1::MiHome* h = facts->add_mi_homes();
+      h->set_path(c);
+      h->set_version(v->version);
+      h->set_detected_by(v->detected_by);
+      h->set_running(common::PidFileAlive(common::JoinPath(c, "wso2carbon.pid")));
+    }
+  }
+}
+
+}  // namespace
+
+AgentService::AgentService(const AgentConfig& config, RunManager* runs, Executor* executor)
+    : config_(config), runs_(runs), executor_(executor) {}
+
+grpc::Status AgentService::Authorize(grpc::CallbackServerContext* ctx) const {
+  if (config_.allowed_client_subjects.empty()) return grpc::Status::OK;
+  auto auth = ctx->auth_context();
+  if (auth != nullptr) {
+    for (const auto& cn : auth->FindPropertyValues("x509_common_name")) {
+      std::string s(cn.data(), cn.size());
+      for (const std::string& allowed : config_.allowed_client_subjects) {
+        if (s == allowed) return grpc::Status::OK;
+      }
+    }
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      "client certificate subject is not in allowed_client_subjects");
+}
+
+grpc::ServerUnaryReactor* AgentService::GetFacts(grpc::CallbackServerContext* ctx,
+                                                 const mimic::v1::GetFactsRequest*,
+                                                 mimic::v1::Facts* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = Authorize(ctx); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
+  // Scanning disks and running java are slow: do it on the executor, never in the reaction.
+  executor_->Schedule([this, reactor, resp] {
+    resp->set_hostname(common::Hostname());
+    resp->set_agent_version(kAgentVersion);
+    for (const std::string& r : config_.allowed_roots) resp->add_allowed_roots(r);
+    if (!config_.allowed_roots.empty()) {
+      resp->set_disk_free_bytes(common::FreeDiskBytes(config_.allowed_roots[0]));
+    }
+    struct utsname u;
+    if (::uname(&u) == 0) resp->set_os(absl::StrCat(u.sysname, " ", u.release, " ", u.machine));
+    resp->set_java_version(JavaVersion());
+    FindMiHomes(runs_->guard().roots(), resp);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<Event>* AgentService::Run(grpc::CallbackServerContext* ctx,
+                                                   const mimic::v1::RunRequest* req) {
+  if (grpc::Status st = Authorize(ctx); !st.ok()) return new ErrorStream(st);
+  mimic::v1::HostPlan plan = req->plan();
+  if (plan.operator_().empty()) {
+    auto auth = ctx->auth_context();
+    if (auth != nullptr) {
+      auto ids = auth->GetPeerIdentity();
+      if (!ids.empty()) plan.set_operator_(std::string(ids[0].data(), ids[0].size()));
+    }
+  }
+  bool existed = false;
+  auto run = runs_->StartOrGet(plan, &existed);
+  if (!run.ok()) {
+    LOG(WARNING) << "run " << plan.run_id() << " refused: " << run.status();
+    return new ErrorStream(common::ToGrpcStatus(run.status()));
+  }
+  LOG(INFO) << (existed ? "re-attached to run " : "started run ") << plan.run_id();
+  return new EventStream(*run, existed ? req->from_seq() : 1);
+}
+
+grpc::ServerWriteReactor<Event>* AgentService::Attach(grpc::CallbackServerContext* ctx,
+                                                      const mimic::v1::AttachRequest* req) {
+  if (grpc::Status st = Authorize(ctx); !st.ok()) return new ErrorStream(st);
+  auto run = runs_->Find(req->run_id());
+  if (!run.ok()) return new ErrorStream(common::ToGrpcStatus(run.status()));
+  return new EventStream(*run, req->from_seq());
+}
+
+grpc::ServerUnaryReactor* AgentService::Cancel(grpc::CallbackServerContext* ctx,
+                                               const mimic::v1::CancelRequest* req,
+                                               mimic::v1::CancelResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = Authorize(ctx); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
+  std::string state;
+  absl::Status st = runs_->Cancel(req->run_id(), &state);
+  resp->set_accepted(st.ok() && state == "cancelling");
+  resp->set_state(state);
+  reactor->Finish(common::ToGrpcStatus(st));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentService::ListRuns(grpc::CallbackServerContext* ctx,
+                                                 const mimic::v1::ListRunsRequest* req,
+                                                 mimic::v1::ListRunsResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = Authorize(ctx); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
+  for (auto& s : runs_->List(req->rollout_id())) *resp->add_runs() = s;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
+    const AgentConfig& config, std::function<void(const std::string&, int)> before_step) {
+  std::unique_ptr<AgentServer> s(new AgentServer(config));
+  if (absl::Status st = common::MakeDirs(config.state_dir, 0700); !st.ok()) return st;
+  s->executor_ = std::make_unique<Executor>(config.executor_threads);
+  RunManagerOptions run_options;
+  run_options.state_dir = config.state_dir;
+  run_options.allowed_roots = config.allowed_roots;
+  run_options.allow_exec = config.allow_exec;
+  run_options.make_step = &MakeStep;
+  run_options.known_steps = KnownSteps();
+  run_options.before_step = std::move(before_step);
+  s->runs_ = std::make_unique<RunManager>(std::move(run_options), s->executor_.get());
+  if (absl::Status st = s->runs_->Recover(); !st.ok()) return st;
+  s->service_ = std::make_unique<AgentService>(s->config_, s->runs_.get(), s->executor_.get());
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (config.plaintext) {
+    if (!common::IsLoopbackAddress(config.listen)) {
+      return absl::InvalidArgumentError("plaintext is allowed only on loopback");
+    }
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    auto c = common::MakeServerCredentials(config.cert_file, config.key_file,
+                                           config.client_ca_file);
+    if (!c.ok()) return c.status();
+    creds = *c;
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, creds, &s->port_);
+  builder.RegisterService(s->service_.get());
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError("cannot listen on " + config.listen);
+  }
+  if (auto* health = s->server_->GetHealthCheckService()) {
+    health->SetServingStatus("", true);
+    health->SetServingStatus("mimic.v1.Agent", true);
+  }
+  if (!config.port_file.empty()) {
+    if (absl::Status st = common::WriteFileAtomic(config.port_file, std::to_string(s->port_) + "\n");
+        !st.ok()) {
+      return st;
+    }
+  }
+  return s;
+}
+
+AgentServer::~AgentServer() { Shutdown(); }
+
+void AgentServer::Wait() {
+  if (server_) server_->Wait();
+}
+
+void AgentServer::Shutdown(int grace_ms) {
+  if (server_ && !shut_down_) {
+    shut_down_ = true;
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
+  }
+  executor_.reset();  // finishes queued work (running steps complete) before runs go away
+}
+
+}  // namespace mimic::agent

@@ -1,0 +1,583 @@
+#include "agent/engine/run_manager.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/engine/change_set.h"
+#include "agent/engine/snapshot.h"
+#include "agent/engine/step.h"
+#include "common/base/fs.h"
+#include "common/base/ids.h"
+#include "common/base/logging.h"
+#include "common/base/redact.h"
+#include "common/base/status_macros.h"
+
+namespace mimic::agent {
+namespace {
+
+using mimic::v1::Event;
+using mimic::v1::HostPlan;
+
+bool IsFinishedEvent(const Event& e) { return e.has_run_finished(); }
+
+// A copy of the plan that is safe to journal and stream: secret parameters hidden.
+HostPlan RedactedPlan(const HostPlan& plan) {
+  HostPlan out = plan;
+  for (mimic::v1::StepSpec& s : *out.mutable_steps()) {
+    for (auto& [k, v] : *s.mutable_params()) v = common::RedactText(common::RedactValue(k, v));
+    s.set_params_toml(common::RedactText(s.params_toml()));
+  }
+  for (auto& [k, v] : *out.mutable_vars()) v = common::RedactValue(k, v);
+  return out;
+}
+
+mimic::v1::LogLevel ToProto(LogLevel l) {
+  switch (l) {
+    case LogLevel::kDebug: return mimic::v1::LOG_DEBUG;
+    case LogLevel::kInfo: return mimic::v1::LOG_INFO;
+    case LogLevel::kWarning: return mimic::v1::LOG_WARNING;
+    case LogLevel::kError: return mimic::v1::LOG_ERROR;
+  }
+  return mimic::v1::LOG_INFO;
+}
+
+}  // namespace
+
+bool ValidRunId(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
+  for (char c : id) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RunState
+
+void RunState::Events(uint64_t from_seq, size_t max, std::vector<Event>* out,
+                      bool* finished) const {
+  absl::MutexLock l(&mu_);
+  // seq n is events_[n-1].
+  size_t start = from_seq == 0 ? 0 : static_cast<size_t>(from_seq - 1);
+  for (size_t i = start; i < events_.size() && out->size() < max; ++i) out->push_back(events_[i]);
+  *finished = finished_ && start + out->size() >= events_.size();
+}
+
+int RunState::Subscribe(std::function<void()> cb) {
+  absl::MutexLock l(&subs_mu_);
+  int id = next_sub_++;
+  subs_[id] = std::move(cb);
+  return id;
+}
+
+void RunState::Unsubscribe(int id) {
+  absl::MutexLock l(&subs_mu_);
+  subs_.erase(id);
+}
+
+void RunState::Publish(const Event& e) {
+  {
+    absl::MutexLock l(&mu_);
+    events_.push_back(e);
+    summary_.set_run_id(run_id_);
+    summary_.set_last_seq(e.seq());
+    if (e.has_run_started()) {
+      const HostPlan& p = e.run_started().plan();
+      summary_.set_rollout_id(p.rollout_id());
+      summary_.set_host(p.host());
+      summary_.set_mode(p.mode());
+      summary_.set_target_home(p.target_home());
+      summary_.set_status(mimic::v1::RUN_RUNNING);
+      summary_.set_started_unix_micros(e.time_unix_micros());
+    }
+    if (e.has_run_finished()) {
+      finished_ = true;
+      summary_.set_status(e.run_finished().status());
+      summary_.set_finished_unix_micros(e.time_unix_micros());
+    }
+  }
+  absl::MutexLock l(&subs_mu_);
+  for (auto& [id, cb] : subs_) cb();
+}
+
+mimic::v1::RunSummary RunState::Summary() const {
+  absl::MutexLock l(&mu_);
+  return summary_;
+}
+
+bool RunState::finished() const {
+  absl::MutexLock l(&mu_);
+  return finished_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RunManager
+
+RunManager::RunManager(RunManagerOptions options, Executor* executor)
+    : options_(std::move(options)), executor_(executor), guard_(options_.allowed_roots) {}
+
+RunManager::~RunManager() = default;
+
+std::string RunManager::RunDir(const std::string& run_id) const {
+  return common::JoinPath(common::JoinPath(options_.state_dir, "runs"), run_id);
+}
+
+absl::Status RunManager::Recover() {
+  std::string runs_dir = common::JoinPath(options_.state_dir, "runs");
+  DIR* d = ::opendir(runs_dir.c_str());
+  if (d == nullptr) return absl::OkStatus();
+  std::vector<std::string> ids;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (ValidRunId(n)) ids.push_back(n);
+  }
+  ::closedir(d);
+  for (const std::string& id : ids) {
+    std::string dir = RunDir(id);
+    std::string jpath = common::JoinPath(dir, "journal");
+    if (!common::PathExists(jpath)) continue;
+    bool torn = false;
+    auto events = Journal::ReadAll(jpath, &torn);
+    if (!events.ok()) {
+      LOG(ERROR) << "run " << id << ": " << events.status();
+      continue;
+    }
+    if (events->empty()) continue;
+    if (torn) {
+      // Drop the torn tail so appends continue from a clean record boundary.
+      std::string rewritten;
+      for (const Event& e : *events) {
+        std::string body = e.SerializeAsString();
+        uint32_t len = static_cast<uint32_t>(body.size()), crc = Crc32(body);
+        for (int i = 0; i < 4; ++i) rewritten.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+        for (int i = 0; i < 4; ++i) rewritten.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+        rewritten += body;
+      }
+      RETURN_IF_ERROR(common::WriteFileAtomic(jpath, rewritten, 0600));
+    }
+    auto run = std::make_shared<RunState>(id, dir);
+    for (const Event& e : *events) run->Publish(e);
+    if (!IsFinishedEvent(events->back())) {
+      Event fin;
+      fin.set_run_id(id);
+      fin.set_host(events->front().host());
+      fin.set_seq(events->back().seq() + 1);
+      fin.set_time_unix_micros(common::NowMicros());
+      fin.mutable_run_finished()->set_status(mimic::v1::RUN_INTERRUPTED);
+      fin.mutable_run_finished()->set_message(
+          "the agent stopped while this run was in progress; the target may be partly "
+          "migrated: roll it back from its snapshot or run the plan again");
+      ASSIGN_OR_RETURN(auto journal, Journal::Open(jpath));
+      RETURN_IF_ERROR(journal->Append(fin));
+      run->Publish(fin);
+      LOG(WARNING) << "run " << id << " was interrupted by an agent stop";
+    }
+    absl::MutexLock l(&mu_);
+    runs_[id] = run;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<RunState>> RunManager::Find(const std::string& run_id) {
+  absl::MutexLock l(&mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id, " on this agent"));
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan& in,
+                                                                 bool* existed) {
+  *existed = false;
+  if (!ValidRunId(in.run_id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("run_id '", in.run_id(), "' must be 1-128 characters of [A-Za-z0-9._-]"));
+  }
+  {
+    absl::MutexLock l(&mu_);
+    auto it = runs_.find(in.run_id());
+    if (it != runs_.end()) {
+      *existed = true;
+      return it->second;
+    }
+  }
+  HostPlan plan = in;
+  if (plan.mode() == mimic::v1::MODE_UNSPECIFIED) plan.set_mode(mimic::v1::MODE_APPLY);
+  if (plan.mode() == mimic::v1::MODE_ROLLBACK) {
+    if (!ValidRunId(plan.rollback_run_id())) {
+      return absl::InvalidArgumentError("rollback needs the run_id of the run to undo");
+    }
+    auto orig = Find(plan.rollback_run_id());
+    if (!orig.ok()) return orig.status();
+    std::vector<Event> first;
+    bool fin = false;
+    (*orig)->Events(1, 1, &first, &fin);
+    if (first.empty() || !first[0].has_run_started()) {
+      return absl::FailedPreconditionError("run " + plan.rollback_run_id() + " has no start record");
+    }
+    const HostPlan& op = first[0].run_started().plan();
+    if (op.mode() != mimic::v1::MODE_APPLY) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", plan.rollback_run_id(), " wrote nothing (it was a ",
+                       op.mode() == mimic::v1::MODE_CHECK ? "check" : "rollback",
+                       " run); nothing to roll back"));
+    }
+    if (!(*orig)->finished()) {
+      return absl::FailedPreconditionError("run " + plan.rollback_run_id() + " is still running");
+    }
+    if (plan.target_home().empty()) plan.set_target_home(op.target_home());
+    if (plan.source_home().empty()) plan.set_source_home(op.source_home());
+  } else {
+    if (plan.source_home().empty() || plan.target_home().empty()) {
+      return absl::InvalidArgumentError("the plan needs source_home and target_home");
+    }
+    for (const mimic::v1::StepSpec& s : plan.steps()) {
+      if (s.name() == "exec" && !options_.allow_exec) {
+        return absl::PermissionDeniedError(
+            "the plan has an exec step (an operator command) and this agent does not allow it: "
+            "set allow_exec = true in its agent.toml");
+      }
+      if (options_.make_step(s.name()) == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown step '", s.name(), "'; known: ",
+                                                       absl::StrJoin(options_.known_steps, ", ")));
+      }
+    }
+    ASSIGN_OR_RETURN(std::string src, guard_.Resolve(plan.source_home()));
+    plan.set_source_home(src);
+  }
+  ASSIGN_OR_RETURN(std::string dst, guard_.Resolve(plan.target_home()));
+  plan.set_target_home(dst);
+  if (plan.mode() != mimic::v1::MODE_ROLLBACK && plan.source_home() == plan.target_home()) {
+    return absl::InvalidArgumentError("source_home and target_home are the same directory");
+  }
+
+  // One run at a time per MI home. Check runs write nothing, so they take no lock.
+  int lock_fd = -1;
+  if (plan.mode() != mimic::v1::MODE_CHECK && !plan.rollback_check()) {
+    std::string lock_dir = common::JoinPath(options_.state_dir, "locks");
+    RETURN_IF_ERROR(common::MakeDirs(lock_dir, 0700));
+    std::string lock_path =
+        common::JoinPath(lock_dir, common::Sha256Hex(plan.target_home()).substr(0, 32) + ".lock");
+    lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) return absl::InternalError("cannot open lock " + lock_path);
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      auto holder = common::ReadFile(lock_path);
+      ::close(lock_fd);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another run (", holder.ok() ? *holder : "?", ") is working on ", plan.target_home()));
+    }
+    if (::ftruncate(lock_fd, 0) == 0) {
+      ssize_t w = ::pwrite(lock_fd, plan.run_id().data(), plan.run_id().size(), 0);
+      (void)w;
+    }
+  }
+
+  auto run = std::make_shared<RunState>(plan.run_id(), RunDir(plan.run_id()));
+  {
+    absl::MutexLock l(&mu_);
+    auto [it, inserted] = runs_.emplace(plan.run_id(), run);
+    if (!inserted) {  // lost a race with an identical request
+      if (lock_fd >= 0) ::close(lock_fd);
+      *existed = true;
+      return it->second;
+    }
+  }
+  executor_->Schedule([this, run, plan, lock_fd] { Execute(run, plan, lock_fd); });
+  return run;
+}
+
+absl::Status RunManager::Cancel(const std::string& run_id, std::string* state) {
+  ASSIGN_OR_RETURN(auto run, Find(run_id));
+  if (run->finished()) {
+    *state = "finished";
+    return absl::OkStatus();
+  }
+  run->RequestCancel();
+  *state = "cancelling";
+  return absl::OkStatus();
+}
+
+std::vector<mimic::v1::RunSummary> RunManager::List(const std::string& rollout_id) {
+  std::vector<mimic::v1::RunSummary> out;
+  absl::MutexLock l(&mu_);
+  for (auto& [id, run] : runs_) {
+    mimic::v1::RunSummary s = run->Summary();
+    if (rollout_id.empty() || s.rollout_id() == rollout_id) out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.started_unix_micros() > b.started_unix_micros();
+  });
+  return out;
+}
+
+void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
+  absl::Mutex mu;
+  bool done = false;
+  int id = run->Subscribe([&] {
+    absl::MutexLock l(&mu);
+    done = run->finished();
+  });
+  {
+    absl::MutexLock l(&mu);
+    done = done || run->finished();
+    mu.Await(absl::Condition(&done));
+  }
+  run->Unsubscribe(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution
+
+namespace {
+
+// Emits the events of one run: journal first (fsynced), then the in-memory log.
+class Emitter {
+ public:
+  Emitter(RunState* run, std::string host, std::unique_ptr<Journal> journal)
+      : run_(run), host_(std::move(host)), journal_(std::move(journal)) {}
+
+  void Emit(Event e) {
+    e.set_run_id(run_->run_id());
+    e.set_host(host_);
+    e.set_seq(++seq_);
+    e.set_time_unix_micros(common::NowMicros());
+    if (journal_ != nullptr) {
+      if (absl::Status st = journal_->Append(e); !st.ok()) {
+        LOG(ERROR) << "run " << run_->run_id() << ": " << st;
+      }
+    }
+    run_->Publish(e);
+  }
+
+  void Log(const std::string& step, LogLevel level, const std::string& text) {
+    Event e;
+    e.mutable_log()->set_step(step);
+    e.mutable_log()->set_level(ToProto(level));
+    e.mutable_log()->set_text(common::RedactText(text));
+    Emit(std::move(e));
+  }
+
+ private:
+  RunState* run_;
+  std::string host_;
+  std::unique_ptr<Journal> journal_;
+  uint64_t seq_ = 0;
+};
+
+int64_t Micros(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               since)
+      .count();
+}
+
+}  // namespace
+
+void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_fd) {
+  const bool check = plan.mode() == mimic::v1::MODE_CHECK ||
+                     (plan.mode() == mimic::v1::MODE_ROLLBACK && plan.rollback_check());
+  const auto run_start = std::chrono::steady_clock::now();
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<Snapshot> snapshot;
+  absl::Status setup = absl::OkStatus();
+  if (!check) {
+    // Check runs leave no trace on the host: their events live in memory only.
+    auto j = Journal::Open(common::JoinPath(run->run_dir(), "journal"));
+    if (j.ok()) {
+      journal = std::move(*j);
+      auto s = Snapshot::Open(run->run_dir());
+      if (s.ok()) {
+        snapshot = std::move(*s);
+      } else {
+        setup = s.status();
+      }
+    } else {
+      setup = j.status();
+    }
+  }
+  Emitter em(run.get(), plan.host(), std::move(journal));
+
+  Event started;
+  *started.mutable_run_started()->mutable_plan() = RedactedPlan(plan);
+  started.mutable_run_started()->set_agent_version(kAgentVersion);
+  started.mutable_run_started()->set_hostname(common::Hostname());
+  em.Emit(started);
+
+  mimic::v1::RunFinished fin;
+  auto finish_step = [&](mimic::v1::StepFinished& sf) {
+    switch (sf.status()) {
+      case mimic::v1::STEP_OK: fin.set_steps_ok(fin.steps_ok() + 1); break;
+      case mimic::v1::STEP_CHANGED: fin.set_steps_changed(fin.steps_changed() + 1); break;
+      case mimic::v1::STEP_SKIPPED: fin.set_steps_skipped(fin.steps_skipped() + 1); break;
+      default: fin.set_steps_failed(fin.steps_failed() + 1); break;
+    }
+    Event e;
+    *e.mutable_step_finished() = sf;
+    em.Emit(std::move(e));
+  };
+
+  bool cancelled = false;
+  if (!setup.ok()) {
+    em.Log("", LogLevel::kError, std::string(setup.message()));
+    fin.set_steps_failed(1);
+    fin.set_message("cannot prepare the run: " + std::string(setup.message()));
+  } else if (plan.mode() == mimic::v1::MODE_ROLLBACK) {
+    const std::string step_name = "rollback";
+    Event ss;
+    ss.mutable_step_started()->set_step(step_name);
+    em.Emit(ss);
+    auto t0 = std::chrono::steady_clock::now();
+    mimic::v1::StepFinished sf;
+    sf.set_step(step_name);
+    auto cs = PlanRollback(RunDir(plan.rollback_run_id()), plan.force());
+    absl::Status st = cs.status();
+    if (st.ok()) {  // the snapshot manifest is ours, but confinement is checked all the same
+      for (const FileOp& op : cs->ops) {
+        if (auto r = guard_.Resolve(op.path); !r.ok()) {
+          st = r.status();
+          break;
+        }
+      }
+    }
+    if (st.ok()) {
+      std::vector<mimic::v1::FileChange> applied;
+      if (check) {
+        applied = DescribeChangeSet(*cs);
+      } else {
+        st = ApplyChangeSet(*cs, *snapshot, &applied);
+      }
+      for (auto& c : applied) *sf.add_changes() = c;
+      sf.set_status(applied.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
+      sf.set_message(applied.empty() ? "target already as before run " + plan.rollback_run_id()
+                                     : absl::StrCat(applied.size(), " paths restored from run ",
+                                                    plan.rollback_run_id(), "'s snapshot"));
+    }
+    if (!st.ok()) {
+      sf.set_status(mimic::v1::STEP_FAILED);
+      sf.set_message(common::RedactText(std::string(st.message())));
+    }
+    sf.set_duration_micros(Micros(t0));
+    finish_step(sf);
+  } else {
+    StepContext base;
+    base.plan = &plan;
+    base.source_home = plan.source_home();
+    base.target_home = plan.target_home();
+    base.guard = &guard_;
+    base.check = check;
+    base.state_dir = options_.state_dir;
+    base.run_dir = run->run_dir();
+    // Check mode: what earlier steps planned, so later steps plan against it (exact dry run).
+    std::map<std::string, FileOp> overlay;
+    if (check) base.overlay = &overlay;
+    auto add_to_overlay = [](const ChangeSet& cs, std::map<std::string, FileOp>* o) {
+      for (const FileOp& op : cs.ops) {
+        if (op.kind == FileOp::Kind::kWrite || op.kind == FileOp::Kind::kDelete) (*o)[op.path] = op;
+      }
+    };
+    for (int i = 0; i < plan.steps_size(); ++i) {
+      if (run->cancel_requested()) {
+        cancelled = true;
+        break;
+      }
+      const mimic::v1::StepSpec& spec = plan.steps(i);
+      if (options_.before_step) options_.before_step(plan.run_id(), i);
+      Event ss;
+      ss.mutable_step_started()->set_step(spec.name());
+      ss.mutable_step_started()->set_index(i);
+      em.Emit(ss);
+      auto t0 = std::chrono::steady_clock::now();
+      mimic::v1::StepFinished sf;
+      sf.set_step(spec.name());
+      sf.set_index(i);
+      std::unique_ptr<Step> step = options_.make_step(spec.name());
+      StepContext ctx = base;
+      ctx.spec = &spec;
+      ctx.log = [&em, &spec](LogLevel l, const std::string& text) { em.Log(spec.name(), l, text); };
+      ctx.paths_of_later_steps = [&, i]() -> absl::StatusOr<std::vector<std::string>> {
+        std::set<std::string> paths;
+        std::map<std::string, FileOp> later_overlay = overlay;
+        for (int j = i + 1; j < plan.steps_size(); ++j) {
+          StepContext later = base;
+          later.spec = &plan.steps(j);
+          later.check = true;
+          later.overlay = &later_overlay;
+          later.log = [](LogLevel, const std::string&) {};
+          ASSIGN_OR_RETURN(StepPlan p, options_.make_step(plan.steps(j).name())->Plan(later));
+          for (const FileOp& op : p.changes.ops) paths.insert(op.path);
+          add_to_overlay(p.changes, &later_overlay);
+        }
+        return std::vector<std::string>(paths.begin(), paths.end());
+      };
+      absl::StatusOr<StepPlan> p = step->Plan(ctx);
+      absl::Status st = p.status();
+      if (st.ok()) {
+        for (const auto& [k, v] : p->facts) {
+          if (k == "source_version") base.source_version = v;
+          if (k == "target_version") base.target_version = v;
+        }
+        std::vector<mimic::v1::FileChange> changes;
+        if (p->forced_status == mimic::v1::STEP_FAILED) {
+          st = absl::FailedPreconditionError(p->message);
+        } else if (check) {
+          changes = DescribeChangeSet(p->changes);
+          add_to_overlay(p->changes, &overlay);
+        } else {
+          for (const std::string& path : p->snapshot_paths) {
+            if (st.ok()) st = snapshot->Save(path);
+          }
+          if (st.ok()) st = ApplyChangeSet(p->changes, *snapshot, &changes);
+        }
+        for (auto& c : changes) *sf.add_changes() = c;
+        for (const auto& c : p->changes.config_changes) *sf.add_config_changes() = c;
+        if (st.ok()) {
+          if (p->forced_status == mimic::v1::STEP_SKIPPED) {
+            sf.set_status(mimic::v1::STEP_SKIPPED);
+          } else if (p->forced_status == mimic::v1::STEP_CHANGED) {
+            sf.set_status(mimic::v1::STEP_CHANGED);  // exec: ran, or would run, a command
+          } else {
+            sf.set_status(changes.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
+          }
+          sf.set_message(common::RedactText(p->message));
+        }
+      }
+      if (!st.ok()) {
+        sf.set_status(mimic::v1::STEP_FAILED);
+        sf.set_message(common::RedactText(std::string(st.message())));
+        em.Log(spec.name(), LogLevel::kError, sf.message());
+      }
+      sf.set_duration_micros(Micros(t0));
+      finish_step(sf);
+      if (sf.status() == mimic::v1::STEP_FAILED) {
+        fin.set_message(absl::StrCat("step ", spec.name(), " failed: ", sf.message()));
+        break;
+      }
+    }
+  }
+
+  if (fin.steps_failed() > 0) {
+    fin.set_status(mimic::v1::RUN_FAILED);
+  } else if (cancelled) {
+    fin.set_status(mimic::v1::RUN_CANCELLED);
+    fin.set_message("cancelled by the operator; the steps before the cancel were completed");
+  } else if (fin.steps_changed() > 0) {
+    fin.set_status(mimic::v1::RUN_CHANGED);
+  } else {
+    fin.set_status(mimic::v1::RUN_OK);
+  }
+  fin.set_duration_micros(Micros(run_start));
+  Event fe;
+  *fe.mutable_run_finished() = fin;
+  if (lock_fd >= 0) ::close(lock_fd);  // release before the last event: a follow-up may start
+  em.Emit(fe);
+}
+
+}  // namespace mimic::agent

@@ -1,0 +1,123 @@
+// Runs on the agent: each run owns a journal, a snapshot and an in-memory event log that
+// stream reactors read from. Runs execute on the Executor, never inside gRPC reactions.
+#ifndef MIMIC_AGENT_ENGINE_RUN_MANAGER_H_
+#define MIMIC_AGENT_ENGINE_RUN_MANAGER_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/engine/executor.h"
+#include "agent/engine/journal.h"
+#include "agent/engine/step.h"
+#include "common/base/path_guard.h"
+#include "mimic/v1/agent.pb.h"
+
+namespace mimic::agent {
+
+inline constexpr char kAgentVersion[] = "0.1.0";
+
+// The event log of one run. Thread-safe.
+class RunState {
+ public:
+  RunState(std::string run_id, std::string run_dir) : run_id_(std::move(run_id)), run_dir_(std::move(run_dir)) {}
+  RunState(const RunState&) = delete;
+  RunState& operator=(const RunState&) = delete;
+
+  const std::string& run_id() const { return run_id_; }
+  const std::string& run_dir() const { return run_dir_; }
+
+  // Copies events with seq >= from_seq (at most `max`) into `out`; `finished` tells whether the
+  // run has emitted its last event (so nothing will follow the ones returned).
+  void Events(uint64_t from_seq, size_t max, std::vector<mimic::v1::Event>* out,
+              bool* finished) const;
+  // Registers `cb`, called after each new event (on the thread that appended it). After
+  // Unsubscribe(id) returns, `cb` is not running and will not run again.
+  int Subscribe(std::function<void()> cb);
+  void Unsubscribe(int id);
+
+  // Appends to the in-memory log and wakes subscribers. The run calls it after the journal
+  // append; loaders call it for replayed events.
+  void Publish(const mimic::v1::Event& e);
+  mimic::v1::RunSummary Summary() const;
+  void RequestCancel() { cancel_ = true; }
+  bool cancel_requested() const { return cancel_; }
+  bool finished() const;
+
+ private:
+  const std::string run_id_;
+  const std::string run_dir_;
+  mutable absl::Mutex mu_;
+  std::vector<mimic::v1::Event> events_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  mimic::v1::RunSummary summary_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex subs_mu_;
+  std::map<int, std::function<void()>> subs_ ABSL_GUARDED_BY(subs_mu_);
+  int next_sub_ ABSL_GUARDED_BY(subs_mu_) = 1;
+  std::atomic<bool> cancel_{false};
+};
+
+struct RunManagerOptions {
+  std::string state_dir;
+  std::vector<std::string> allowed_roots;
+  bool allow_exec = false;  // plans with an `exec` step are refused unless set
+  // Makes each step of a plan by name (the agent passes agent/steps' MakeStep); required.
+  StepFactory make_step;
+  // Known step names, for the error that refuses an unknown one.
+  std::vector<std::string> known_steps;
+  // Called on the run's thread before step `index` of a non-rollback run starts, after the
+  // cancel check; may block. Tests inject a gate here to hold a run at a named step; null in
+  // production.
+  std::function<void(const std::string& run_id, int index)> before_step;
+};
+
+class RunManager {
+ public:
+  RunManager(RunManagerOptions options, Executor* executor);
+  RunManager(const RunManager&) = delete;  // owns runs and their locks
+  RunManager& operator=(const RunManager&) = delete;
+  ~RunManager();
+
+  // Loads the runs in the state directory. A run whose journal has no run_finished event was
+  // cut by an agent stop: it gets a RUN_INTERRUPTED run_finished event appended.
+  absl::Status Recover();
+
+  // Starts the plan's run on the executor, or returns the existing run with that run_id
+  // (`*existed` = true). Refuses synchronously, writing nothing, when the plan is malformed,
+  // its homes leave the allowed roots (PERMISSION_DENIED) or another run holds the target MI
+  // home (FAILED_PRECONDITION).
+  absl::StatusOr<std::shared_ptr<RunState>> StartOrGet(const mimic::v1::HostPlan& plan,
+                                                       bool* existed);
+  // NOT_FOUND when the agent knows no such run.
+  absl::StatusOr<std::shared_ptr<RunState>> Find(const std::string& run_id);
+  absl::Status Cancel(const std::string& run_id, std::string* state);
+  std::vector<mimic::v1::RunSummary> List(const std::string& rollout_id);
+
+  // Blocks until the run has finished (local mode, tests).
+  void WaitFinished(const std::shared_ptr<RunState>& run);
+
+  const common::PathGuard& guard() const { return guard_; }
+
+ private:
+  std::string RunDir(const std::string& run_id) const;
+  void Execute(std::shared_ptr<RunState> run, mimic::v1::HostPlan plan, int lock_fd);
+
+  const RunManagerOptions options_;
+  Executor* const executor_;
+  const common::PathGuard guard_;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<RunState>> runs_ ABSL_GUARDED_BY(mu_);
+};
+
+// Checks a run id is safe as a directory name: [A-Za-z0-9._-]{1,128}, not "." or "..".
+bool ValidRunId(const std::string& run_id);
+
+}  // namespace mimic::agent
+
+#endif  // MIMIC_AGENT_ENGINE_RUN_MANAGER_H_

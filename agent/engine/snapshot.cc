@@ -1,0 +1,390 @@
+#include "agent/engine/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "agent/engine/change_set.h"
+#include "common/base/fs.h"
+#include "common/base/status_macros.h"
+
+namespace mimic::agent {
+namespace {
+
+// Manifest records, one per line, fields separated by tabs, the (escaped) path last:
+//   S <blob|-> <existed 0|1> <mode octal> <sha256|-> <path>   state before the run's first write
+//   D <path>                                                  directory the run creates
+//   R <mode octal> <path>                                     directory the run removes
+//   W <sha256|-> <path>                                       what the run writes ("-" = deletes)
+constexpr char kHeader[] = "# mimic snapshot manifest v1";
+
+struct Record {
+  char kind = 0;
+  std::string path;
+  std::string blob;  // S
+  bool existed = false;
+  uint32_t mode = 0;
+  std::string sha;  // S: original; W: written ("" = deleted)
+};
+
+// Percent-escapes the bytes that would break the line format.
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '%' || c < 0x20 || c == 0x7f) {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+bool Unescape(const std::string& s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      *out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return false;
+    int v = 0;
+    if (std::sscanf(s.substr(i + 1, 2).c_str(), "%2x", &v) != 1) return false;
+    *out += static_cast<char>(v);
+    i += 2;
+  }
+  return true;
+}
+
+std::string Dash(const std::string& s) { return s.empty() ? "-" : s; }
+std::string Undash(const std::string& s) { return s == "-" ? "" : s; }
+std::string Octal(uint32_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%04o", mode & 07777);
+  return buf;
+}
+bool ParseOctal(const std::string& s, uint32_t* mode) {
+  char* end = nullptr;
+  unsigned long v = std::strtoul(s.c_str(), &end, 8);
+  if (s.empty() || *end != '\0' || v > 07777) return false;
+  *mode = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool ParseRecord(const std::string& line, Record* r) {
+  std::vector<std::string> f = absl::StrSplit(line, '\t');
+  if (f.empty() || f[0].size() != 1) return false;
+  r->kind = f[0][0];
+  switch (r->kind) {
+    case 'S':
+      if (f.size() != 6 || (f[2] != "0" && f[2] != "1")) return false;
+      r->blob = Undash(f[1]);
+      r->existed = f[2] == "1";
+      r->sha = Undash(f[4]);
+      return ParseOctal(f[3], &r->mode) && Unescape(f[5], &r->path);
+    case 'D':
+      return f.size() == 2 && Unescape(f[1], &r->path);
+    case 'R':
+      return f.size() == 3 && ParseOctal(f[1], &r->mode) && Unescape(f[2], &r->path);
+    case 'W':
+      if (f.size() != 3) return false;
+      r->sha = Undash(f[1]);
+      return Unescape(f[2], &r->path);
+    default:
+      return false;
+  }
+}
+
+// Reads the manifest's complete lines. `torn_at` receives the length of the complete part when
+// the file ends in a torn (unterminated) line, else std::string::npos. A missing file is empty.
+absl::StatusOr<std::vector<Record>> LoadManifest(const std::string& path, size_t* torn_at) {
+  *torn_at = std::string::npos;
+  std::vector<Record> records;
+  if (!common::PathExists(path)) return records;
+  ASSIGN_OR_RETURN(std::string text, common::ReadFile(path));
+  size_t complete = text.rfind('\n');
+  complete = complete == std::string::npos ? 0 : complete + 1;
+  if (complete != text.size()) *torn_at = complete;
+  int line_no = 0;
+  for (absl::string_view raw :
+       absl::StrSplit(absl::string_view(text).substr(0, complete), '\n', absl::SkipEmpty())) {
+    ++line_no;
+    std::string line(raw);
+    if (line[0] == '#') continue;
+    Record r;
+    if (!ParseRecord(line, &r)) {
+      return absl::DataLossError(
+          absl::StrCat(path, ":", line_no, ": malformed snapshot manifest line"));
+    }
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
+absl::Status ErrnoError(const std::string& what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(path, ": ", what, ": ", std::strerror(errno)));
+}
+
+void SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_dir) {
+  const std::string dir = common::JoinPath(run_dir, "snapshot");
+  RETURN_IF_ERROR(common::MakeDirs(common::JoinPath(dir, "files"), 0700));
+  const std::string manifest = common::JoinPath(dir, "manifest");
+  size_t torn_at = 0;
+  ASSIGN_OR_RETURN(std::vector<Record> records, LoadManifest(manifest, &torn_at));
+  if (torn_at != std::string::npos && ::truncate(manifest.c_str(), torn_at) != 0) {
+    return ErrnoError("cannot cut the torn last line", manifest);
+  }
+  std::unique_ptr<Snapshot> snap(new Snapshot(dir));
+  for (const Record& r : records) {
+    if (r.kind == 'S') {
+      snap->saved_.insert(r.path);
+      if (!r.blob.empty()) {
+        uint64_t n = 0;
+        if (absl::SimpleAtoi(r.blob, &n)) snap->next_blob_ = std::max(snap->next_blob_, n + 1);
+        struct stat st;
+        const std::string blob = common::JoinPath(common::JoinPath(dir, "files"), r.blob);
+        if (::stat(blob.c_str(), &st) == 0) snap->bytes_ += static_cast<uint64_t>(st.st_size);
+      }
+    } else if (r.kind == 'D') {
+      snap->created_dirs_.insert(r.path);
+    }
+  }
+  if (!common::PathExists(manifest)) RETURN_IF_ERROR(snap->Append(kHeader));
+  return snap;
+}
+
+absl::Status Snapshot::Append(const std::string& line) {
+  const std::string manifest = common::JoinPath(dir_, "manifest");
+  const bool created = !common::PathExists(manifest);
+  int fd = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("cannot open", manifest);
+  const std::string data = line + "\n";
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status st = ErrnoError("cannot append", manifest);
+      ::close(fd);
+      return st;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    absl::Status st = ErrnoError("cannot fsync", manifest);
+    ::close(fd);
+    return st;
+  }
+  ::close(fd);
+  if (created) SyncDir(dir_);
+  return absl::OkStatus();
+}
+
+absl::Status Snapshot::Save(const std::string& path) {
+  if (saved_.count(path) > 0) return absl::OkStatus();
+  struct stat st;
+  std::string blob = "-", sha = "-";
+  bool existed = false;
+  uint32_t mode = 0;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is not a regular file; it cannot be snapshotted"));
+    }
+    existed = true;
+    mode = st.st_mode & 07777;
+    blob = absl::StrCat(next_blob_);
+    const std::string blob_path = common::JoinPath(common::JoinPath(dir_, "files"), blob);
+    RETURN_IF_ERROR(common::CopyFileAtomic(path, blob_path, 0600));
+    // Hash the copy, not the original: the record must describe exactly the saved bytes.
+    ASSIGN_OR_RETURN(sha, common::Sha256File(blob_path));
+    struct stat bst;
+    if (::stat(blob_path.c_str(), &bst) == 0) bytes_ += static_cast<uint64_t>(bst.st_size);
+    ++next_blob_;
+  } else if (errno != ENOENT && errno != ENOTDIR) {
+    return ErrnoError("cannot stat", path);
+  }
+  RETURN_IF_ERROR(Append(absl::StrJoin(
+      {std::string("S"), blob, std::string(existed ? "1" : "0"), Octal(mode), sha, Escape(path)},
+      "\t")));
+  saved_.insert(path);
+  return absl::OkStatus();
+}
+
+absl::Status Snapshot::RecordCreatedDir(const std::string& path) {
+  if (created_dirs_.count(path) > 0) return absl::OkStatus();
+  RETURN_IF_ERROR(Append(absl::StrCat("D\t", Escape(path))));
+  created_dirs_.insert(path);
+  return absl::OkStatus();
+}
+
+absl::Status Snapshot::RecordRemovedDir(const std::string& path, uint32_t mode) {
+  return Append(absl::StrCat("R\t", Octal(mode), "\t", Escape(path)));
+}
+
+absl::Status Snapshot::RecordWritten(const std::string& path, const std::string& sha256_after) {
+  return Append(absl::StrCat("W\t", Dash(sha256_after), "\t", Escape(path)));
+}
+
+namespace {
+
+struct FileState {
+  size_t first = 0;  // index of the path's S record
+  Record saved;
+  bool written = false;
+  std::string last_written;  // "" = deleted
+};
+
+// A sha256 for messages: "absent" for "".
+std::string Describe(const std::string& sha) { return sha.empty() ? "absent" : sha; }
+
+}  // namespace
+
+absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool force) {
+  if (!common::IsDirectory(run_dir_to_undo)) {
+    return absl::NotFoundError(absl::StrCat("run directory ", run_dir_to_undo, " not found"));
+  }
+  const std::string dir = common::JoinPath(run_dir_to_undo, "snapshot");
+  size_t torn_at = 0;
+  ASSIGN_OR_RETURN(std::vector<Record> records,
+                   LoadManifest(common::JoinPath(dir, "manifest"), &torn_at));
+
+  std::map<std::string, FileState> files;
+  std::map<std::string, std::pair<char, uint32_t>> dirs;  // first record decides: D or R
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    if (r.kind == 'S') {
+      if (files.count(r.path) == 0) files[r.path] = FileState{i, r, false, ""};
+    } else if (r.kind == 'W') {
+      auto it = files.find(r.path);
+      if (it == files.end()) {
+        return absl::DataLossError(absl::StrCat("snapshot of ", run_dir_to_undo,
+                                                " records a write of ", r.path,
+                                                " without its original; cannot roll it back"));
+      }
+      it->second.written = true;
+      it->second.last_written = r.sha;
+    } else if (dirs.count(r.path) == 0) {
+      dirs[r.path] = {r.kind, r.mode};
+    }
+  }
+
+  std::vector<const FileState*> order;
+  for (const auto& [path, state] : files) order.push_back(&state);
+  std::sort(order.begin(), order.end(),
+            [](const FileState* a, const FileState* b) { return a->first > b->first; });
+
+  ChangeSet out;
+  std::vector<std::string> conflicts;
+  std::set<std::string> removed;  // paths this plan deletes or rmdirs
+
+  // 1. Directories the run removed come back first (parents before children).
+  for (const auto& [path, kind_mode] : dirs) {
+    if (kind_mode.first != 'R' || common::IsDirectory(path)) continue;
+    FileOp op;
+    op.kind = FileOp::Kind::kMkdir;
+    op.path = path;
+    op.mode = kind_mode.second;
+    op.note = "recreate directory removed by the run";
+    out.ops.push_back(std::move(op));
+  }
+  // 2. Files, newest first.
+  const std::string files_dir = common::JoinPath(dir, "files");
+  for (const FileState* f : order) {
+    if (!f->written) continue;  // saved ahead (snapshot_target) but never written
+    const std::string& path = f->saved.path;
+    absl::StatusOr<std::string> current = CurrentSha256(path);
+    if (!current.ok()) {
+      conflicts.push_back(std::string(current.status().message()));
+      continue;
+    }
+    const std::string original = f->saved.existed ? f->saved.sha : "";
+    if (*current == original) continue;  // already as before the run
+    if (*current != f->last_written && !force) {
+      conflicts.push_back(absl::StrCat(path, " (the run left ", Describe(f->last_written), ", now ",
+                                       Describe(*current), ")"));
+      continue;
+    }
+    FileOp op;
+    op.path = path;
+    op.expected_sha256 = *current;
+    if (f->saved.existed) {
+      op.kind = FileOp::Kind::kWrite;
+      op.source_path = common::JoinPath(files_dir, f->saved.blob);
+      op.new_sha256 = original;
+      struct stat st;
+      if (::stat(op.source_path.c_str(), &st) != 0) {
+        return absl::DataLossError(absl::StrCat("saved copy of ", path, " (", op.source_path,
+                                                ") is missing; cannot restore it"));
+      }
+      op.new_size = static_cast<uint64_t>(st.st_size);
+      op.mode = f->saved.mode;
+      op.note = "restore the original from the snapshot";
+    } else {
+      op.kind = FileOp::Kind::kDelete;
+      op.note = "created by the run";
+      removed.insert(path);
+    }
+    out.ops.push_back(std::move(op));
+  }
+  // 3. Directories the run created, deepest first, when nothing foreign is left in them.
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    const std::string& path = it->first;
+    if (it->second.first != 'D' || !common::PathExists(path)) continue;
+    if (!common::IsDirectory(path)) {
+      conflicts.push_back(absl::StrCat(path, " (the run created a directory, now a file)"));
+      continue;
+    }
+    std::vector<std::string> foreign;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
+      if (removed.count(e.path().string()) == 0) foreign.push_back(e.path().filename().string());
+    }
+    if (!foreign.empty()) {
+      if (!force) {
+        conflicts.push_back(absl::StrCat(path, " (created by the run, now also holds ",
+                                         absl::StrJoin(foreign, ", "), ")"));
+      }
+      continue;  // with force: keep the directory and what others put there
+    }
+    FileOp op;
+    op.kind = FileOp::Kind::kRmdir;
+    op.path = path;
+    op.note = "created by the run";
+    removed.insert(path);
+    out.ops.push_back(std::move(op));
+  }
+  if (!conflicts.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(conflicts.size(), " path(s) changed since the run wrote them: ",
+                     absl::StrJoin(conflicts, "; "), "; use force to restore anyway"));
+  }
+  return out;
+}
+
+}  // namespace mimic::agent

@@ -1,0 +1,84 @@
+// The run's snapshot: the original bytes, mode and sha256 of every target path a run is about
+// to write, plus the directories it creates and removes, so the run can be rolled back byte for
+// byte. Stored under the run's directory:
+//
+//   <run_dir>/snapshot/manifest    one record per line, appended and fsynced before each write
+//   <run_dir>/snapshot/files/<n>   the saved bytes of the n-th saved file (fsynced)
+//
+// Rollback is itself a change set (PlanRollback), applied by ApplyChangeSet with the rolling-back
+// run's own Snapshot, so a rollback is exact in check mode and can itself be rolled back.
+#ifndef MIMIC_AGENT_ENGINE_SNAPSHOT_H_
+#define MIMIC_AGENT_ENGINE_SNAPSHOT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/engine/step.h"
+
+namespace mimic::agent {
+
+// One run's snapshot. Not thread-safe: a run applies its steps one at a time.
+class Snapshot {
+ public:
+  // Opens (creating as needed) <run_dir>/snapshot/. An existing manifest is loaded, so a
+  // resumed run keeps what it saved before; a torn last line (crash mid-append) is cut off.
+  // DATA_LOSS when the manifest holds a malformed complete line.
+  static absl::StatusOr<std::unique_ptr<Snapshot>> Open(const std::string& run_dir);
+
+  // Owns an on-disk directory that only one object may append to.
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  // Records the current state of `path` (absolute): whether it exists and, when it is a regular
+  // file, its bytes (copied to files/<n> and fsynced), mode and sha256. Idempotent per path: the
+  // first call wins, later calls return OK at once, so the snapshot keeps the state from before
+  // the run's first write. FAILED_PRECONDITION when `path` exists but is not a regular file.
+  absl::Status Save(const std::string& path);
+
+  // Records that the run is about to create directory `path` (rollback removes it when empty).
+  absl::Status RecordCreatedDir(const std::string& path);
+  // Records that the run is about to remove empty directory `path` (rollback recreates it).
+  absl::Status RecordRemovedDir(const std::string& path, uint32_t mode);
+  // Records the sha256 the run writes to `path` ("" = the run deletes it). Called just before the
+  // write, so a crash between record and write leaves a state rollback still accepts.
+  absl::Status RecordWritten(const std::string& path, const std::string& sha256_after);
+
+  bool IsSaved(const std::string& path) const { return saved_.count(path) > 0; }
+  // Total size of the saved file bytes.
+  uint64_t bytes() const { return bytes_; }
+  // Distinct paths recorded: saved files plus created directories.
+  size_t entries() const { return saved_.size() + created_dirs_.size(); }
+  // <run_dir>/snapshot
+  const std::string& dir() const { return dir_; }
+
+ private:
+  explicit Snapshot(std::string dir) : dir_(std::move(dir)) {}
+  absl::Status Append(const std::string& line);
+
+  std::string dir_;
+  std::set<std::string> saved_;
+  std::set<std::string> created_dirs_;
+  uint64_t next_blob_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+// The change set that undoes the run stored in `run_dir_to_undo`, so that every path it touched
+// is as it was before the run (content and mode), files it created are deleted and directories
+// it created are removed (when nothing else is in them). Per path: a file saved but never
+// written needs nothing; a file already back to its original state needs nothing; otherwise
+// its current sha256 must be the one the run wrote, else the path was changed since, and the
+// result is FAILED_PRECONDITION listing every such path ("use force to restore anyway") unless
+// `force`, in which case the op expects whatever is there now. Order: directories the run
+// removed are recreated first, then files are restored newest first, then created directories
+// are removed deepest first. NOT_FOUND when `run_dir_to_undo` does not exist; an empty change
+// set when the run saved nothing. Reads only.
+absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool force);
+
+}  // namespace mimic::agent
+
+#endif  // MIMIC_AGENT_ENGINE_SNAPSHOT_H_

@@ -1,0 +1,53 @@
+// File helpers: hashing, whole-file reads, atomic writes, tree walks.
+#ifndef MIMIC_COMMON_BASE_FS_H_
+#define MIMIC_COMMON_BASE_FS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace mimic::common {
+
+// Lower-case hex sha256 of bytes / of a file's content.
+std::string Sha256Hex(const std::string& bytes);
+absl::StatusOr<std::string> Sha256File(const std::string& path);
+
+// "" when the path does not exist (or is not a regular file); the hex sha256 otherwise.
+absl::StatusOr<std::string> Sha256IfExists(const std::string& path);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Writes `bytes` to `path` atomically: a temporary sibling, fsync, rename, fsync of the parent.
+// Parent directories are created (0755) as needed.
+absl::Status WriteFileAtomic(const std::string& path, const std::string& bytes,
+                             uint32_t mode = 0644);
+// Same, copying the content of `from`.
+absl::Status CopyFileAtomic(const std::string& from, const std::string& path,
+                            uint32_t mode = 0644);
+
+absl::Status MakeDirs(const std::string& path, uint32_t mode = 0755);
+
+// Regular files under `root` (recursively, symlinks not followed), as paths relative to `root`,
+// sorted. A missing root gives an empty list.
+absl::StatusOr<std::vector<std::string>> ListFilesRecursive(const std::string& root);
+
+bool PathExists(const std::string& path);
+bool IsDirectory(const std::string& path);
+bool IsRegularFile(const std::string& path);
+uint32_t FileMode(const std::string& path);  // permission bits, 0644 when unknown
+
+// Free bytes on the filesystem holding `path` (0 on error).
+uint64_t FreeDiskBytes(const std::string& path);
+
+// Joins with exactly one '/'.
+std::string JoinPath(const std::string& a, const std::string& b);
+// The part before the last '/' ("" for none).
+std::string Dirname(const std::string& path);
+std::string Basename(const std::string& path);
+
+}  // namespace mimic::common
+
+#endif  // MIMIC_COMMON_BASE_FS_H_

@@ -1,0 +1,99 @@
+#include "common/base/path_guard.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/base/fs.h"
+
+namespace mimic::common {
+namespace {
+
+bool Inside(const std::string& path, const std::string& root) {
+  if (root == "/") return true;
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          path[root.size()] == '/');
+}
+
+// Lexical normalisation: collapses "//" and "/./". Returns "" when a ".." component appears.
+std::string Normalise(const std::string& path) {
+  std::vector<std::string> parts;
+  for (absl::string_view p : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (p == ".") continue;
+    if (p == "..") return "";
+    parts.emplace_back(p);
+  }
+  return "/" + absl::StrJoin(parts, "/");
+}
+
+}  // namespace
+
+PathGuard::PathGuard(std::vector<std::string> roots) {
+  for (std::string& r : roots) {
+    char buf[PATH_MAX];
+    if (::realpath(r.c_str(), buf) != nullptr) {
+      roots_.push_back(buf);
+    } else {
+      std::string n = Normalise(r);
+      if (!n.empty()) roots_.push_back(n);
+    }
+  }
+}
+
+absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
+  auto refuse = [&](const std::string& why) {
+    return absl::PermissionDeniedError(absl::StrCat("path ", path, " refused: ", why,
+                                                    " (allowed roots: ",
+                                                    absl::StrJoin(roots_, ", "), ")"));
+  };
+  if (path.empty() || path[0] != '/') return refuse("not an absolute path");
+  for (absl::string_view p : absl::StrSplit(path, '/')) {
+    if (p == "..") return refuse("'..' is not allowed");
+  }
+  std::string norm = Normalise(path);
+  const std::string* root = nullptr;
+  for (const std::string& r : roots_) {
+    if (Inside(norm, r)) {
+      root = &r;
+      break;
+    }
+  }
+  if (root == nullptr) return refuse("outside the allowed roots");
+  // Walk the existing components below the root; a symlink must resolve inside the roots.
+  std::string cur = *root;
+  std::string rest = norm.substr(root->size());
+  for (absl::string_view comp : absl::StrSplit(rest, '/', absl::SkipEmpty())) {
+    cur = JoinPath(cur, std::string(comp));
+    struct stat st;
+    if (::lstat(cur.c_str(), &st) != 0) break;  // does not exist yet: created inside
+    if (S_ISLNK(st.st_mode)) {
+      char buf[PATH_MAX];
+      if (::realpath(cur.c_str(), buf) == nullptr) return refuse("dangling symlink " + cur);
+      bool ok = false;
+      for (const std::string& r : roots_) ok = ok || Inside(buf, r);
+      if (!ok) return refuse(absl::StrCat("symlink ", cur, " leads outside the allowed roots"));
+    }
+  }
+  return norm;
+}
+
+absl::StatusOr<std::string> PathGuard::ResolveUnder(const std::string& base,
+                                                    const std::string& relative) const {
+  if (!relative.empty() && relative[0] == '/') {
+    return absl::PermissionDeniedError(
+        absl::StrCat("path ", relative, " refused: must be relative to ", base));
+  }
+  for (absl::string_view p : absl::StrSplit(relative, '/')) {
+    if (p == "..") {
+      return absl::PermissionDeniedError(
+          absl::StrCat("path ", relative, " refused: '..' is not allowed"));
+    }
+  }
+  return Resolve(JoinPath(base, relative));
+}
+
+}  // namespace mimic::common

@@ -1,0 +1,36 @@
+// Confinement: every path an agent reads or writes is resolved against its allowed roots
+// without following symlinks out of them.
+#ifndef MIMIC_COMMON_BASE_PATH_GUARD_H_
+#define MIMIC_COMMON_BASE_PATH_GUARD_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mimic::common {
+
+class PathGuard {
+ public:
+  // `roots` are absolute directories; they are canonicalised (symlinks resolved) once here.
+  explicit PathGuard(std::vector<std::string> roots);
+
+  // Returns the absolute, lexically normalised form of `path` when it lies inside an allowed
+  // root and no existing component of it is a symlink leading outside the roots (components
+  // that do not exist yet are allowed: they will be created inside). Relative paths and paths
+  // holding ".." components are refused outright. PERMISSION_DENIED names the path and the roots.
+  absl::StatusOr<std::string> Resolve(const std::string& path) const;
+
+  // Resolve(base + "/" + relative) after refusing a `relative` that is absolute or has "..".
+  absl::StatusOr<std::string> ResolveUnder(const std::string& base,
+                                           const std::string& relative) const;
+
+  const std::vector<std::string>& roots() const { return roots_; }
+
+ private:
+  std::vector<std::string> roots_;
+};
+
+}  // namespace mimic::common
+
+#endif  // MIMIC_COMMON_BASE_PATH_GUARD_H_

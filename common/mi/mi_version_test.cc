@@ -1,0 +1,162 @@
+#include "common/mi/mi_version.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mimic::common {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class MiVersionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/mi_version_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // A copy of the fixture home of `version` at root_/`name`.
+  std::string CopyFixture(const std::string& version, const std::string& name) {
+    // Copied by hand as a writable tree: the fixtures are read-only, the tests edit the copies.
+    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
+    const fs::path dst = root_ / name;
+    fs::create_directories(dst);
+    for (const auto& e : fs::recursive_directory_iterator(from)) {
+      const fs::path to = dst / fs::relative(e.path(), from);
+      if (e.is_directory()) {
+        fs::create_directories(to);
+      } else {
+        fs::copy_file(e.path(), to);
+        fs::permissions(to, fs::perms(0644));
+      }
+    }
+    return dst.string();
+  }
+  static void Write(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(MiVersionTest, ProductTxtOfEveryFixture) {
+  for (const char* v : {"1.2.0", "4.0.0", "4.2.0"}) {
+    auto got = DetectMiVersion(CopyFixture(v, std::string("home-") + v));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, v);
+    EXPECT_EQ(got->detected_by, "updates/product.txt");
+  }
+}
+
+TEST_F(MiVersionTest, CarbonXmlWhenProductTxtMissing) {
+  const std::string home = CopyFixture("4.0.0", "renamed");
+  fs::remove(fs::path(home) / "updates/product.txt");
+  auto got = DetectMiVersion(home);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, "4.0.0");
+  EXPECT_EQ(got->detected_by, "conf/carbon.xml");
+}
+
+TEST_F(MiVersionTest, UnfilteredCarbonXmlFallsBackToDirectoryName) {
+  const std::string home = CopyFixture("1.2.0", "wso2mi-1.2.0");
+  fs::remove(fs::path(home) / "updates/product.txt");
+  Write(fs::path(home) / "conf/carbon.xml",
+        "<Server><Name>WSO2 Micro Integrator</Name><Version>@product.version@</Version></Server>");
+  auto got = DetectMiVersion(home + "/");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, "1.2.0");
+  EXPECT_EQ(got->detected_by, "directory name");
+}
+
+TEST_F(MiVersionTest, NettyPropertiesAndTomlHints) {
+  const std::string h42 = CopyFixture("4.2.0", "a");
+  const std::string h40 = CopyFixture("4.0.0", "b");
+  const std::string h12 = CopyFixture("1.2.0", "c");
+  for (const std::string& h : {h42, h40, h12}) {
+    fs::remove(fs::path(h) / "updates/product.txt");
+    fs::remove(fs::path(h) / "conf/carbon.xml");
+  }
+  auto got = DetectMiVersion(h42);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, "4.2.0");
+  EXPECT_EQ(got->detected_by, "conf/netty.properties");
+
+  fs::remove(fs::path(h42) / "conf/netty.properties");
+  got = DetectMiVersion(h42);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, "4.2.0");  // [[transport.phase_order]] / [dashboard_config]
+  EXPECT_EQ(got->detected_by, "conf/deployment.toml hints");
+
+  got = DetectMiVersion(h40);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, "4.0.0");  // [[service_catalog]]
+
+  got = DetectMiVersion(h12);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, "1.2.0");  // [keystore.tls]
+}
+
+TEST_F(MiVersionTest, NotAnMiHomeAndNoSignal) {
+  EXPECT_EQ(DetectMiVersion((root_ / "absent").string()).status().code(),
+            absl::StatusCode::kNotFound);
+  fs::create_directories(root_ / "plain/docs");
+  auto st = DetectMiVersion((root_ / "plain").string()).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(st.message(), HasSubstr("not a Micro Integrator home"));
+
+  Write(root_ / "bare/conf/deployment.toml", "[server]\nhostname = \"x\"\n");
+  st = DetectMiVersion((root_ / "bare").string()).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("could not be detected"));
+}
+
+TEST(MigrationChainTest, SupportedPaths) {
+  EXPECT_THAT(*MigrationChain("1.2.0", "4.0.0"), ElementsAre("1.2.0->4.0.0"));
+  EXPECT_THAT(*MigrationChain("4.0.0", "4.2.0"), ElementsAre("4.0.0->4.2.0"));
+  EXPECT_THAT(*MigrationChain("1.2.0", "4.2.0"), ElementsAre("1.2.0->4.0.0", "4.0.0->4.2.0"));
+}
+
+TEST(MigrationChainTest, RefusesDowngradeSameAndUnknown) {
+  auto down = MigrationChain("4.2.0", "4.0.0");
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(down.status().message(), HasSubstr("downgrade"));
+  EXPECT_THAT(down.status().message(), HasSubstr("1.2.0->4.0.0"));
+  auto same = MigrationChain("4.0.0", "4.0.0");
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument);
+  auto unknown = MigrationChain("4.0.0", "4.1.0");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("\"4.1.0\" is not supported"));
+}
+
+TEST_F(MiVersionTest, PidFileAlive) {
+  const fs::path pid_file = root_ / "wso2carbon.pid";
+  EXPECT_FALSE(PidFileAlive(pid_file.string()));  // missing
+  Write(pid_file, std::to_string(::getpid()) + "\n");
+  EXPECT_TRUE(PidFileAlive(pid_file.string()));
+  Write(pid_file, "garbage");
+  EXPECT_FALSE(PidFileAlive(pid_file.string()));
+  // A child that has exited and been reaped: its pid names no process now.
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  Write(pid_file, std::to_string(child));
+  EXPECT_FALSE(PidFileAlive(pid_file.string()));
+}
+
+}  // namespace
+}  // namespace mimic::common

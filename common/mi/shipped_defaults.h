@@ -1,0 +1,23 @@
+// What each MI version ships, as mimic knows it: generated from WSO2's real trees
+// (shared/fixtures/mi/<version>/) by common/mi/gen_shipped_defaults.sh into
+// shipped_defaults.cc, so the table can always be made again from those files.
+#ifndef MIMIC_COMMON_MI_SHIPPED_DEFAULTS_H_
+#define MIMIC_COMMON_MI_SHIPPED_DEFAULTS_H_
+
+#include <map>
+#include <string>
+
+namespace mimic::common {
+
+// sha256 of every file MI `version` ships under repository/deployment/, keyed by the path
+// relative to MI_HOME; nullptr for a version mimic has no table for. copy_deployment uses it to
+// tell an operator-modified shipped file from an untouched one.
+const std::map<std::string, std::string>* ShippedDeploymentDefaults(const std::string& version);
+
+// The conf/deployment.toml MI `version` ships; nullptr for an unknown version. merge_config uses
+// it to tell the target's operator-set values from its defaults.
+const std::string* ShippedDeploymentToml(const std::string& version);
+
+}  // namespace mimic::common
+
+#endif  // MIMIC_COMMON_MI_SHIPPED_DEFAULTS_H_

@@ -1,0 +1,669 @@
+// The audit's writes: schema, the event writer thread with its hash chain, the tables derived
+// from events, and chain verification. The read queries are in audit_query.cc.
+#include "controller/audit/audit.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/base/fs.h"
+#include "common/base/logging.h"
+#include "common/base/redact.h"
+#include "common/base/status_macros.h"
+#include "controller/audit/sql_db.h"
+
+namespace mimic::controller {
+namespace {
+
+namespace v1 = ::mimic::v1;
+
+constexpr int kSchemaVersion = 1;
+constexpr int kCloseAttempts = 3;
+
+// The portable schema. Times are BIGINT unix microseconds (UTC); booleans are BIGINT 0/1.
+// The events table is the record; runs, steps, file_changes and config_changes are derived
+// from it as events are committed; event_chains holds each rollout's chain length and head so
+// that deleting the last rows is detected too.
+std::vector<std::string> SchemaStatements(const std::string& blob_type) {
+  return {
+      "CREATE TABLE IF NOT EXISTS schema_meta (key TEXT NOT NULL PRIMARY KEY, "
+      "value TEXT NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS operators (id BIGINT NOT NULL PRIMARY KEY, "
+      "os_user TEXT NOT NULL, cert_subject TEXT NOT NULL, UNIQUE (os_user, cert_subject))",
+      "CREATE TABLE IF NOT EXISTS rollouts (id TEXT NOT NULL PRIMARY KEY, "
+      "plan_path TEXT NOT NULL, plan_sha256 TEXT NOT NULL, inventory_path TEXT NOT NULL, "
+      "operator_id BIGINT, check_mode BIGINT NOT NULL DEFAULT 0, started_at BIGINT, "
+      "finished_at BIGINT, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '')",
+      "CREATE INDEX IF NOT EXISTS rollouts_started ON rollouts (started_at)",
+      "CREATE TABLE IF NOT EXISTS stages (rollout_id TEXT NOT NULL, name TEXT NOT NULL, "
+      "idx BIGINT NOT NULL, status TEXT NOT NULL, started_at BIGINT, finished_at BIGINT, "
+      "PRIMARY KEY (rollout_id, name))",
+      "CREATE TABLE IF NOT EXISTS batches (rollout_id TEXT NOT NULL, stage TEXT NOT NULL, "
+      "idx BIGINT NOT NULL, hosts TEXT NOT NULL, PRIMARY KEY (rollout_id, stage, idx))",
+      "CREATE TABLE IF NOT EXISTS runs (run_id TEXT NOT NULL PRIMARY KEY, "
+      "rollout_id TEXT NOT NULL, host TEXT NOT NULL, stage TEXT NOT NULL DEFAULT '', "
+      "batch_idx BIGINT NOT NULL DEFAULT -1, mode TEXT NOT NULL DEFAULT '', "
+      "status TEXT NOT NULL, created_at BIGINT, started_at BIGINT, finished_at BIGINT, "
+      "last_seq BIGINT NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', "
+      "agent_version TEXT NOT NULL DEFAULT '', source_version TEXT NOT NULL DEFAULT '', "
+      "target_version TEXT NOT NULL DEFAULT '')",
+      "CREATE INDEX IF NOT EXISTS runs_rollout ON runs (rollout_id)",
+      "CREATE INDEX IF NOT EXISTS runs_host ON runs (host)",
+      "CREATE TABLE IF NOT EXISTS events (rollout_id TEXT NOT NULL, idx BIGINT NOT NULL, "
+      "run_id TEXT NOT NULL, seq BIGINT NOT NULL, time_us BIGINT NOT NULL, "
+      "kind TEXT NOT NULL, step TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL, "
+      "payload " +
+          blob_type +
+          " NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
+          "PRIMARY KEY (rollout_id, idx), UNIQUE (run_id, seq))",
+      "CREATE TABLE IF NOT EXISTS event_chains (rollout_id TEXT NOT NULL PRIMARY KEY, "
+      "event_count BIGINT NOT NULL, head_hash TEXT NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS steps (run_id TEXT NOT NULL, idx BIGINT NOT NULL, "
+      "name TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', "
+      "duration_us BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run_id, idx))",
+      "CREATE TABLE IF NOT EXISTS file_changes (run_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+      "ord BIGINT NOT NULL, step_idx BIGINT NOT NULL, step TEXT NOT NULL, path TEXT NOT NULL, "
+      "action TEXT NOT NULL, "
+      "size BIGINT NOT NULL, sha256_before TEXT NOT NULL, sha256_after TEXT NOT NULL, "
+      "note TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, seq, ord))",
+      "CREATE TABLE IF NOT EXISTS config_changes (run_id TEXT NOT NULL, "
+      "seq BIGINT NOT NULL, ord BIGINT NOT NULL, step_idx BIGINT NOT NULL, "
+      "step TEXT NOT NULL, file TEXT NOT NULL, "
+      "key TEXT NOT NULL, action TEXT NOT NULL, old_value TEXT NOT NULL, "
+      "new_value TEXT NOT NULL, redacted BIGINT NOT NULL DEFAULT 0, "
+      "note TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, seq, ord))",
+      "CREATE TABLE IF NOT EXISTS approvals (rollout_id TEXT NOT NULL, stage TEXT NOT NULL, "
+      "who TEXT NOT NULL, at BIGINT NOT NULL, forced BIGINT NOT NULL DEFAULT 0)",
+      "CREATE INDEX IF NOT EXISTS approvals_rollout ON approvals (rollout_id)",
+  };
+}
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+void AppendBigEndian64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+// The columns of an events row that repeat what its payload says (for queries by step,
+// `mimic logs`); VerifyChain checks them against the payload.
+struct EventColumns {
+  std::string kind;
+  std::string step;
+  std::string status;
+  std::string message;
+  bool operator==(const EventColumns&) const = default;
+};
+
+EventColumns DerivedColumns(const v1::Event& e) {
+  switch (e.kind_case()) {
+    case v1::Event::kRunStarted:
+      return {"run_started", "", "running", ""};
+    case v1::Event::kStepStarted:
+      return {"step_started", e.step_started().step(), "running", ""};
+    case v1::Event::kLog:
+      return {"log", e.log().step(), LogLevelName(e.log().level()), e.log().text()};
+    case v1::Event::kStepFinished:
+      return {"step_finished", e.step_finished().step(), StepStatusName(e.step_finished().status()),
+              e.step_finished().message()};
+    case v1::Event::kRunFinished:
+      return {"run_finished", "", RunStatusName(e.run_finished().status()),
+              e.run_finished().message()};
+    case v1::Event::KIND_NOT_SET:
+      break;
+  }
+  return {};
+}
+
+// The agent redacts before sending; the audit redacts again, defensively, so a secret that
+// slipped through never reaches the audit (or the reports built from it).
+v1::Event Sanitized(const v1::Event& in) {
+  v1::Event e = in;
+  switch (e.kind_case()) {
+    case v1::Event::kLog:
+      e.mutable_log()->set_text(common::RedactText(e.log().text()));
+      break;
+    case v1::Event::kStepFinished: {
+      v1::StepFinished* f = e.mutable_step_finished();
+      f->set_message(common::RedactText(f->message()));
+      for (v1::ConfigChange& c : *f->mutable_config_changes()) {
+        std::string old_value = common::RedactValue(c.key(), c.old_value());
+        std::string new_value = common::RedactValue(c.key(), c.new_value());
+        if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
+        c.set_old_value(std::move(old_value));
+        c.set_new_value(std::move(new_value));
+      }
+      break;
+    }
+    case v1::Event::kRunFinished:
+      e.mutable_run_finished()->set_message(common::RedactText(e.run_finished().message()));
+      break;
+    default:
+      break;
+  }
+  return e;
+}
+
+absl::StatusOr<int64_t> OperatorId(SqlDb& db, const std::string& os_user,
+                                   const std::string& cert_subject) {
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db.Query("SELECT id FROM operators WHERE os_user = ? AND cert_subject = ?",
+                            {os_user, cert_subject}));
+  if (!rows.empty()) return rows[0][0].AsInt();
+  // Ids are allocated under the write lock the caller holds.
+  ASSIGN_OR_RETURN(rows, db.Query("SELECT COALESCE(MAX(id), 0) + 1 FROM operators"));
+  int64_t id = rows[0][0].AsInt();
+  RETURN_IF_ERROR(db.Exec("INSERT INTO operators (id, os_user, cert_subject) VALUES (?, ?, ?)",
+                          {id, os_user, cert_subject})
+                      .status());
+  return id;
+}
+
+}  // namespace
+
+std::string EventChainHash(const std::string& prev_hash, const std::string& run_id, uint64_t seq,
+                           const std::string& payload) {
+  std::string in;
+  in.reserve(prev_hash.size() + run_id.size() + payload.size() + 16);
+  in += prev_hash;
+  AppendBigEndian64(in, run_id.size());
+  in += run_id;
+  AppendBigEndian64(in, seq);
+  in += payload;
+  return common::Sha256Hex(in);
+}
+
+std::string FormatRolloutId(absl::Time t, uint32_t random) {
+  return absl::StrCat(absl::FormatTime("r-%Y%m%d-%H%M%S", t, absl::UTCTimeZone()),
+                      absl::StrFormat("-%06x", random & 0xffffffu));
+}
+
+std::string NewRolloutId() {
+  std::random_device rd;
+  return FormatRolloutId(absl::Now(), rd());
+}
+
+// ---- Opening and closing -----------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Audit>> Audit::Open(const std::string& url_or_path,
+                                                   const AuditOptions& options) {
+  std::string path = url_or_path;
+  const bool postgres = absl::StartsWith(url_or_path, "postgresql://") ||
+                        absl::StartsWith(url_or_path, "postgres://");
+  if (postgres) {
+    // The url may hold a password: messages name it redacted only.
+    path = common::RedactText(url_or_path);
+  } else if (absl::StartsWith(url_or_path, "sqlite:")) {
+    path = url_or_path.substr(7);
+    if (absl::StartsWith(path, "//")) path = path.substr(2);
+  } else if (size_t p = url_or_path.find("://"); p != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported audit database scheme '", url_or_path.substr(0, p),
+                     "': use sqlite:PATH, a file path or postgresql://..."));
+  }
+  if (path.empty()) return absl::InvalidArgumentError("audit database path is empty");
+  if (options.batch_size < 1) return absl::InvalidArgumentError("audit batch_size must be >= 1");
+
+  ASSIGN_OR_RETURN(std::unique_ptr<SqlDb> db,
+                   postgres ? OpenPostgresDb(url_or_path, options.busy_timeout)
+                            : OpenSqliteDb(path, options.busy_timeout));
+  std::unique_ptr<Audit> audit(new Audit(std::move(db), options));
+  {
+    absl::MutexLock l(&audit->db_mu_);
+    if (absl::Status st = audit->InitSchema(); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("audit database ", path, ": ", st.message()));
+    }
+  }
+  audit->writer_ = std::thread([a = audit.get()] { a->WriterLoop(); });
+  return audit;
+}
+
+Audit::Audit(std::unique_ptr<SqlDb> db, const AuditOptions& options)
+    : options_(options), db_(std::move(db)) {}
+
+Audit::~Audit() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+template <typename Fn>
+absl::Status Audit::InWriteTxn(Fn fn) {
+  RETURN_IF_ERROR(db_->BeginWrite());
+  absl::Status st = fn();
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) {
+    if (absl::Status rb = db_->Rollback(); !rb.ok()) {
+      LOG(WARNING) << "audit: rollback failed: " << rb.message();
+    }
+  }
+  return st;
+}
+
+absl::Status Audit::InitSchema() {
+  return InWriteTxn([&]() -> absl::Status {
+    for (const std::string& sql : SchemaStatements(db_->BlobType())) {
+      RETURN_IF_ERROR(db_->Exec(sql).status());
+    }
+    for (const std::string& sql : db_->ExtraSchema()) RETURN_IF_ERROR(db_->Exec(sql).status());
+    RETURN_IF_ERROR(db_->Exec("INSERT INTO schema_meta (key, value) VALUES ('schema_version', ?) "
+                              "ON CONFLICT (key) DO NOTHING",
+                              {absl::StrCat(kSchemaVersion)})
+                        .status());
+    ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                     db_->Query("SELECT value FROM schema_meta WHERE key = 'schema_version'"));
+    int64_t version = rows.empty() ? 0 : rows[0][0].AsInt();
+    if (version > kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat("schema version ", version,
+                                                        " is newer than this mimic understands (",
+                                                        kSchemaVersion, "); upgrade mimic"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+// ---- The event writer ----------------------------------------------------------------------
+
+absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& event) {
+  if (rollout_id.empty()) return absl::InvalidArgumentError("audit event without rollout id");
+  if (event.run_id().empty()) return absl::InvalidArgumentError("audit event without run id");
+  if (event.seq() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit event of run ", event.run_id(), " has seq 0"));
+  }
+  absl::MutexLock l(&mu_);
+  if (stop_) return absl::FailedPreconditionError("the audit is closing");
+  queue_.push_back(Pending{rollout_id, event});
+  ++appended_;
+  return absl::OkStatus();
+}
+
+absl::Status Audit::Flush() {
+  absl::MutexLock l(&mu_);
+  const uint64_t target = appended_;
+  const uint64_t errors = error_count_;
+  ++flush_waiters_;
+  auto settled = [&]() { return done_ >= target || error_count_ != errors; };
+  mu_.Await(absl::Condition(&settled));
+  --flush_waiters_;
+  if (done_ >= target) return absl::OkStatus();
+  return write_error_;
+}
+
+bool Audit::HasWork() const { return !queue_.empty() || stop_; }
+
+bool Audit::BatchReady() const {
+  return queue_.size() >= static_cast<size_t>(options_.batch_size) || stop_ || flush_waiters_ > 0;
+}
+
+void Audit::WriterLoop() {
+  int failures = 0;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(this, &Audit::HasWork));
+      if (queue_.empty()) return;  // stopping, and everything is written
+      if (!BatchReady()) {
+        mu_.AwaitWithTimeout(absl::Condition(this, &Audit::BatchReady), options_.flush_interval);
+      }
+    }
+    absl::Duration backoff;
+    {
+      // db_mu_ is taken before the batch leaves the queue, so LastSeq() (which holds db_mu_
+      // while it looks at the database and then the queue) never misses an event in flight.
+      absl::MutexLock db_lock(&db_mu_);
+      std::vector<Pending> batch;
+      {
+        absl::MutexLock l(&mu_);
+        size_t n = std::min(queue_.size(), static_cast<size_t>(options_.batch_size));
+        batch.reserve(n);
+        for (size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      absl::Status st = CommitBatch(batch);
+      absl::MutexLock l(&mu_);
+      if (st.ok()) {
+        done_ += batch.size();
+        failures = 0;
+        continue;
+      }
+      ++failures;
+      ++error_count_;
+      write_error_ = st;
+      LOG(ERROR) << "audit: committing " << batch.size() << " events failed (attempt " << failures
+                 << "): " << st.message();
+      if (stop_ && failures >= kCloseAttempts) {
+        uint64_t lost = batch.size() + queue_.size();
+        LOG(ERROR) << "audit: closing with " << lost << " events not written";
+        done_ += lost;
+        queue_.clear();
+        return;
+      }
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue_.push_front(std::move(*it));
+      backoff = std::min(absl::Milliseconds(50) * (1 << std::min(failures, 6)), absl::Seconds(2));
+    }
+    absl::MutexLock l(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), backoff);
+  }
+}
+
+absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
+  return InWriteTxn([&]() -> absl::Status {
+    struct Head {
+      int64_t count = 0;
+      std::string hash;
+      bool dirty = false;
+    };
+    std::map<std::string, Head> heads;  // read inside the transaction: another process may
+                                        // have appended to the same database
+    for (const Pending& p : batch) {
+      auto it = heads.find(p.rollout_id);
+      if (it == heads.end()) {
+        ASSIGN_OR_RETURN(
+            std::vector<SqlRow> rows,
+            db_->Query("SELECT event_count, head_hash FROM event_chains WHERE rollout_id = ?",
+                       {p.rollout_id}));
+        Head h{0, kGenesisHash, false};
+        if (!rows.empty()) h = Head{rows[0][0].AsInt(), rows[0][1].AsText(), false};
+        it = heads.emplace(p.rollout_id, std::move(h)).first;
+      }
+      Head& head = it->second;
+      v1::Event e = Sanitized(p.event);
+      std::string payload;
+      if (!e.SerializeToString(&payload)) {
+        return absl::InternalError(
+            absl::StrCat("cannot serialize event ", e.run_id(), "#", e.seq()));
+      }
+      std::string hash = EventChainHash(head.hash, e.run_id(), e.seq(), payload);
+      EventColumns c = DerivedColumns(e);
+      ASSIGN_OR_RETURN(
+          int64_t inserted,
+          db_->Exec("INSERT INTO events (rollout_id, idx, run_id, seq, time_us, kind, step, "
+                    "status, message, payload, prev_hash, hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, seq) DO NOTHING",
+                    {p.rollout_id, head.count, e.run_id(), e.seq(), e.time_unix_micros(), c.kind,
+                     c.step, c.status, c.message, SqlValue::Blob(payload), head.hash, hash}));
+      if (inserted == 0) continue;  // a repeat of a stored event: not chained again
+      head = Head{head.count + 1, std::move(hash), true};
+      RETURN_IF_ERROR(ApplyDerived(p.rollout_id, e));
+    }
+    for (const auto& [rollout_id, head] : heads) {
+      if (!head.dirty) continue;
+      RETURN_IF_ERROR(db_->Exec("INSERT INTO event_chains (rollout_id, event_count, head_hash) "
+                                "VALUES (?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET "
+                                "event_count = excluded.event_count, "
+                                "head_hash = excluded.head_hash",
+                                {rollout_id, head.count, head.hash})
+                          .status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Audit::ApplyDerived(const std::string& rollout_id, const v1::Event& e) {
+  const int64_t time = e.time_unix_micros() != 0 ? e.time_unix_micros() : NowMicros();
+  // Every event: its run exists (even when never registered) and last_seq moves forward.
+  RETURN_IF_ERROR(
+      db_->Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
+                "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
+                "THEN excluded.last_seq ELSE runs.last_seq END, "
+                "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
+                {e.run_id(), rollout_id, e.host(), time, e.seq()})
+          .status());
+  switch (e.kind_case()) {
+    case v1::Event::kRunStarted: {
+      const v1::RunStarted& s = e.run_started();
+      return db_
+          ->Exec(
+              "UPDATE runs SET status = 'running', started_at = ?, "
+              "mode = CASE WHEN mode = '' THEN ? ELSE mode END, "
+              "stage = CASE WHEN stage = '' THEN ? ELSE stage END, "
+              "agent_version = ?, source_version = ?, target_version = ? WHERE run_id = ?",
+              {time, ModeName(s.plan().mode()), s.plan().stage(), s.agent_version(),
+               s.source_version(), s.target_version(), e.run_id()})
+          .status();
+    }
+    case v1::Event::kStepStarted:
+      return db_
+          ->Exec(
+              "INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
+              "VALUES (?, ?, ?, 'running', '', 0) ON CONFLICT (run_id, idx) DO NOTHING",
+              {e.run_id(), e.step_started().index(), e.step_started().step()})
+          .status();
+    case v1::Event::kStepFinished: {
+      const v1::StepFinished& f = e.step_finished();
+      RETURN_IF_ERROR(
+          db_->Exec("INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, idx) DO UPDATE SET "
+                    "name = excluded.name, status = excluded.status, "
+                    "message = excluded.message, duration_us = excluded.duration_us",
+                    {e.run_id(), f.index(), f.step(), StepStatusName(f.status()), f.message(),
+                     f.duration_micros()})
+              .status());
+      for (int i = 0; i < f.changes_size(); ++i) {
+        const v1::FileChange& c = f.changes(i);
+        RETURN_IF_ERROR(
+            db_->Exec(
+                   "INSERT INTO file_changes (run_id, seq, ord, step_idx, step, path, action, "
+                   "size, sha256_before, sha256_after, note) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                   {e.run_id(), e.seq(), i, f.index(), f.step(), c.path(), ActionName(c.action()),
+                    c.size(), c.sha256_before(), c.sha256_after(), c.note()})
+                .status());
+      }
+      for (int i = 0; i < f.config_changes_size(); ++i) {
+        const v1::ConfigChange& c = f.config_changes(i);  // already sanitized
+        RETURN_IF_ERROR(
+            db_->Exec("INSERT INTO config_changes (run_id, seq, ord, step_idx, step, file, key, "
+                      "action, old_value, new_value, redacted, note) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                      "ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                      {e.run_id(), e.seq(), i, f.index(), f.step(), c.file(), c.key(), c.action(),
+                       c.old_value(), c.new_value(), c.redacted() ? 1 : 0, c.note()})
+                .status());
+      }
+      return absl::OkStatus();
+    }
+    case v1::Event::kRunFinished:
+      return db_
+          ->Exec("UPDATE runs SET status = ?, finished_at = ?, message = ? WHERE run_id = ?",
+                 {RunStatusName(e.run_finished().status()), time, e.run_finished().message(),
+                  e.run_id()})
+          .status();
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// ---- Synchronous writes --------------------------------------------------------------------
+
+absl::Status Audit::BeginRollout(const RolloutRecord& r) {
+  if (r.id.empty()) return absl::InvalidArgumentError("rollout id is empty");
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                     db_->Query("SELECT id FROM rollouts WHERE id = ?", {r.id}));
+    if (!rows.empty()) {
+      return absl::AlreadyExistsError(absl::StrCat("rollout ", r.id, " already exists"));
+    }
+    ASSIGN_OR_RETURN(int64_t operator_id, OperatorId(*db_, r.os_user, r.cert_subject));
+    return db_
+        ->Exec(
+            "INSERT INTO rollouts (id, plan_path, plan_sha256, inventory_path, operator_id, "
+            "check_mode, started_at, finished_at, status, message) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {r.id, r.plan_path, r.plan_sha256, r.inventory_path, operator_id, r.check_mode ? 1 : 0,
+             r.started_at_us != 0 ? r.started_at_us : NowMicros(),
+             SqlValue::IntOrNull(r.finished_at_us), r.status.empty() ? "running" : r.status,
+             r.message})
+        .status();
+  });
+}
+
+absl::Status Audit::ResumeRollout(const std::string& rollout_id) {
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t n, db_->Exec("UPDATE rollouts SET status = 'running', "
+                                          "finished_at = NULL WHERE id = ?",
+                                          {rollout_id}));
+    if (n == 0) return absl::NotFoundError(absl::StrCat("no rollout ", rollout_id));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Audit::FinishRollout(const std::string& rollout_id, const std::string& status,
+                                  const std::string& message) {
+  RETURN_IF_ERROR(Flush());
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t n,
+                     db_->Exec("UPDATE rollouts SET status = ?, message = ?, finished_at = ? "
+                               "WHERE id = ?",
+                               {status, common::RedactText(message), NowMicros(), rollout_id}));
+    if (n == 0) return absl::NotFoundError(absl::StrCat("no rollout ", rollout_id));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Audit::RecordStage(const StageRecord& s) {
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    return db_
+        ->Exec(
+            "INSERT INTO stages (rollout_id, name, idx, status, started_at, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, name) DO UPDATE SET "
+            "idx = excluded.idx, status = excluded.status, "
+            "started_at = excluded.started_at, finished_at = excluded.finished_at",
+            {s.rollout_id, s.name, s.idx, s.status, SqlValue::IntOrNull(s.started_at_us),
+             SqlValue::IntOrNull(s.finished_at_us)})
+        .status();
+  });
+}
+
+absl::Status Audit::RecordBatch(const BatchRecord& b) {
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    return db_
+        ->Exec(
+            "INSERT INTO batches (rollout_id, stage, idx, hosts) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (rollout_id, stage, idx) DO UPDATE SET hosts = excluded.hosts",
+            {b.rollout_id, b.stage, b.idx, absl::StrJoin(b.hosts, ",")})
+        .status();
+  });
+}
+
+absl::Status Audit::RecordApproval(const ApprovalRecord& a) {
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    return db_
+        ->Exec(
+            "INSERT INTO approvals (rollout_id, stage, who, at, forced) "
+            "VALUES (?, ?, ?, ?, ?)",
+            {a.rollout_id, a.stage, a.who, a.at_us != 0 ? a.at_us : NowMicros(), a.forced ? 1 : 0})
+        .status();
+  });
+}
+
+absl::Status Audit::RegisterRun(const std::string& run_id, const std::string& rollout_id,
+                                const std::string& host, const std::string& stage, int batch_idx,
+                                v1::Mode mode) {
+  if (run_id.empty() || rollout_id.empty()) {
+    return absl::InvalidArgumentError("RegisterRun needs a run id and a rollout id");
+  }
+  absl::MutexLock l(&db_mu_);
+  return InWriteTxn([&]() -> absl::Status {
+    return db_
+        ->Exec(
+            "INSERT INTO runs (run_id, rollout_id, host, stage, batch_idx, mode, status, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET stage = excluded.stage, "
+            "batch_idx = excluded.batch_idx, mode = excluded.mode, host = excluded.host",
+            {run_id, rollout_id, host, stage, batch_idx, ModeName(mode), NowMicros()})
+        .status();
+  });
+}
+
+// ---- Verification --------------------------------------------------------------------------
+
+absl::StatusOr<VerifyResult> Audit::VerifyChain(const std::string& rollout_id) {
+  constexpr int kPage = 1000;  // rows held in memory at a time
+  absl::MutexLock l(&db_mu_);  // the whole walk sees one state of the chain
+  ASSIGN_OR_RETURN(
+      std::vector<SqlRow> chain,
+      db_->Query("SELECT event_count, head_hash FROM event_chains WHERE rollout_id = ?",
+                 {rollout_id}));
+  VerifyResult r;
+  r.head_hash = kGenesisHash;
+  auto fail = [&r](int64_t idx, std::string run_id, uint64_t seq, std::string reason) {
+    r.ok = false;
+    r.bad_index = idx;
+    r.bad_run_id = std::move(run_id);
+    r.bad_seq = seq;
+    r.reason = std::move(reason);
+    return r;
+  };
+  int64_t next_idx = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                     db_->Query("SELECT idx, run_id, seq, time_us, kind, step, status, "
+                                "message, payload, prev_hash, hash FROM events "
+                                "WHERE rollout_id = ? AND idx >= ? ORDER BY idx LIMIT ?",
+                                {rollout_id, next_idx, kPage}));
+    for (const SqlRow& row : rows) {
+      const int64_t idx = row[0].AsInt();
+      const std::string run_id = row[1].AsText();
+      const uint64_t seq = static_cast<uint64_t>(row[2].AsInt());
+      if (idx != r.events) {
+        return fail(
+            r.events, run_id, seq,
+            absl::StrCat("events #", r.events, "..#", idx - 1,
+                         " are missing (deleted); the next present is ", run_id, " seq ", seq));
+      }
+      if (row[9].AsText() != r.head_hash) {
+        return fail(idx, run_id, seq, "prev_hash does not match the previous event's hash");
+      }
+      const std::string& payload = row[8].raw_text();
+      std::string hash = EventChainHash(r.head_hash, run_id, seq, payload);
+      if (hash != row[10].AsText()) {
+        return fail(idx, run_id, seq, "hash mismatch: the row was edited");
+      }
+      v1::Event e;
+      if (!e.ParseFromString(payload)) return fail(idx, run_id, seq, "payload does not decode");
+      EventColumns stored{row[4].AsText(), row[5].AsText(), row[6].AsText(), row[7].AsText()};
+      if (e.run_id() != run_id || e.seq() != seq || e.time_unix_micros() != row[3].AsInt() ||
+          !(DerivedColumns(e) == stored)) {
+        return fail(idx, run_id, seq, "columns differ from the payload: the row was edited");
+      }
+      r.head_hash = std::move(hash);
+      ++r.events;
+      next_idx = idx + 1;
+    }
+    if (rows.size() < static_cast<size_t>(kPage)) break;
+  }
+  const int64_t recorded = chain.empty() ? 0 : chain[0][0].AsInt();
+  const std::string recorded_head = chain.empty() ? kGenesisHash : chain[0][1].AsText();
+  if (recorded != r.events) {
+    return fail(
+        r.events, "", 0,
+        absl::StrCat("the chain records ", recorded, " events but ", r.events,
+                     recorded > r.events ? " are present: the last rows were deleted"
+                                         : " are present: rows were added outside the audit"));
+  }
+  if (recorded_head != r.head_hash) {
+    return fail(r.events - 1, "", 0, "the recorded chain head differs from the last event");
+  }
+  return r;
+}
+
+}  // namespace mimic::controller

@@ -1,0 +1,312 @@
+// The central audit: every rollout, its stages, batches, approvals, runs, and every event the
+// agents streamed back, with the steps and the file and config changes derived from them.
+//
+// Storage is SQLite now (PostgreSQL later behind the same class; the SQL is portable and the
+// engine specifics sit behind SqlDb in sql_db.h). Times are unix microseconds, UTC, everywhere:
+// in the columns and in the records below; 0 in a record (NULL in a column) means "not yet" or
+// "unknown".
+//
+// Events are append-only and each rollout's events form a hash chain, in insertion order:
+//   hash = sha256_hex(prev_hash || be64(len(run_id)) || run_id || be64(seq) || payload)
+// where prev_hash is the previous event's hash as 64 lower-case hex characters (64 zeros for
+// the first), be64 is an 8-byte big-endian integer and payload the stored serialized
+// mimic.v1.Event. VerifyChain() recomputes it, so an edited or deleted row is found.
+#ifndef MIMIC_CONTROLLER_AUDIT_AUDIT_H_
+#define MIMIC_CONTROLLER_AUDIT_AUDIT_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "mimic/v1/agent.pb.h"
+
+namespace mimic::controller {
+
+class SqlDb;
+
+inline constexpr char kGenesisHash[] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// The chain hash of one event (see the file comment).
+std::string EventChainHash(const std::string& prev_hash, const std::string& run_id, uint64_t seq,
+                           const std::string& payload);
+
+// A new rollout id: "r-YYYYMMDD-HHMMSS-xxxxxx" from the UTC time and 24 random bits.
+std::string NewRolloutId();
+// The same from given parts (for tests and reproducible ids). Uses the low 24 bits of `random`.
+std::string FormatRolloutId(absl::Time t, uint32_t random);
+
+// The audit's names for the wire enums (these are what the status columns hold):
+// modes "apply" "check" "rollback"; step statuses "ok" "changed" "skipped" "failed";
+// run statuses "running" "ok" "changed" "failed" "cancelled" "interrupted" (plus "pending":
+// registered, no event yet); actions "create" "update" "delete" "mkdir" "rmdir";
+// log levels "debug" "info" "warning" "error". Unspecified values give "".
+std::string ModeName(mimic::v1::Mode mode);
+std::string StepStatusName(mimic::v1::StepStatus status);
+std::string RunStatusName(mimic::v1::RunStatus status);
+std::string ActionName(mimic::v1::Action action);
+std::string LogLevelName(mimic::v1::LogLevel level);
+
+// Run statuses that count as a host succeeding ("ok", "changed") or failing ("failed",
+// "cancelled", "interrupted").
+bool IsSuccessStatus(const std::string& run_status);
+bool IsFailureStatus(const std::string& run_status);
+
+struct RolloutRecord {
+  std::string id;
+  std::string plan_path;
+  std::string plan_sha256;
+  std::string inventory_path;
+  std::string os_user;       // the operator
+  std::string cert_subject;  // the operator's client certificate subject; "" when none
+  bool check_mode = false;
+  int64_t started_at_us = 0;  // BeginRollout: 0 means now
+  int64_t finished_at_us = 0;
+  // Set by the rollout engine: "running", "waiting_approval", "ok", "changed", "failed",
+  // "stopped", "cancelled". BeginRollout: "" means "running".
+  std::string status;
+  std::string message;
+};
+
+struct StageRecord {
+  std::string rollout_id;
+  std::string name;
+  int idx = 0;         // position in the plan
+  std::string status;  // "pending", "running", "waiting_approval", "ok", "failed", ...
+  int64_t started_at_us = 0;
+  int64_t finished_at_us = 0;
+};
+
+struct BatchRecord {
+  std::string rollout_id;
+  std::string stage;
+  int idx = 0;
+  std::vector<std::string> hosts;  // stored comma-separated (host names hold no commas)
+};
+
+struct ApprovalRecord {
+  std::string rollout_id;
+  std::string stage;
+  std::string who;
+  int64_t at_us = 0;  // 0 means now
+  bool forced = false;
+};
+
+struct RunRecord {
+  std::string run_id;
+  std::string rollout_id;
+  std::string host;
+  std::string stage;
+  int batch_idx = -1;
+  std::string mode;            // ModeName(); "" when unknown
+  std::string status;          // RunStatusName(), or "pending"
+  int64_t created_at_us = 0;   // registered (or first event seen)
+  int64_t started_at_us = 0;   // run_started
+  int64_t finished_at_us = 0;  // run_finished
+  uint64_t last_seq = 0;
+  std::string message;
+  std::string agent_version;
+  std::string source_version;
+  std::string target_version;
+};
+
+struct StepRecord {
+  std::string run_id;
+  int idx = 0;
+  std::string name;
+  std::string status;  // "running" (started, not finished) or StepStatusName()
+  std::string message;
+  int64_t duration_us = 0;
+};
+
+struct FileChangeRecord {
+  std::string run_id;
+  uint64_t seq = 0;  // of the step_finished event
+  int step_idx = 0;
+  std::string step;
+  std::string path;
+  std::string action;  // ActionName()
+  uint64_t size = 0;
+  std::string sha256_before;
+  std::string sha256_after;
+  std::string note;
+};
+
+struct ConfigChangeRecord {
+  std::string run_id;
+  uint64_t seq = 0;
+  int step_idx = 0;
+  std::string step;
+  std::string file;
+  std::string key;
+  std::string action;
+  std::string old_value;  // redacted
+  std::string new_value;  // redacted
+  bool redacted = false;
+  std::string note;
+};
+
+// A rollout with its hosts counted by the status of each host's latest run.
+struct RolloutSummary {
+  RolloutRecord rollout;
+  int hosts = 0;
+  int hosts_ok = 0;       // IsSuccessStatus
+  int hosts_failed = 0;   // IsFailureStatus
+  int hosts_pending = 0;  // the rest: pending or running
+};
+
+struct RolloutDetail {
+  RolloutRecord rollout;
+  std::vector<StageRecord> stages;        // by idx
+  std::vector<BatchRecord> batches;       // by stage, idx
+  std::vector<RunRecord> runs;            // by creation (oldest first)
+  std::vector<ApprovalRecord> approvals;  // by time
+};
+
+struct VerifyResult {
+  bool ok = true;
+  int64_t events = 0;     // rows checked
+  std::string head_hash;  // the last event's hash (kGenesisHash when none)
+  // When !ok: the first bad position in the chain (0-based insertion index), the event
+  // there when there is one, and what is wrong ("hash mismatch", "missing (deleted)", ...).
+  int64_t bad_index = -1;
+  std::string bad_run_id;
+  uint64_t bad_seq = 0;
+  std::string reason;
+};
+
+// Each host's latest run (by creation), in the order the hosts first appear in `runs`.
+std::vector<RunRecord> LatestRunPerHost(const std::vector<RunRecord>& runs);
+
+struct AuditOptions {
+  int batch_size = 256;                                    // commit when this many are queued...
+  absl::Duration flush_interval = absl::Milliseconds(50);  // ...or this long after the first
+  absl::Duration busy_timeout = absl::Seconds(10);         // waiting for another writer's lock
+};
+
+// Thread-safe. Writes other than AppendEvent are synchronous (committed on return). Queries
+// see committed data: call Flush() first to include events still queued.
+class Audit {
+ public:
+  // Opens the audit at "sqlite:PATH", "sqlite://PATH" or a plain PATH (the file is created
+  // with its schema when missing; its folder must exist). "postgresql://..." is UNIMPLEMENTED
+  // for now; other "scheme://" urls are INVALID_ARGUMENT. UNAVAILABLE when the database cannot
+  // be opened; FAILED_PRECONDITION when its schema is newer than this build.
+  static absl::StatusOr<std::unique_ptr<Audit>> Open(const std::string& url_or_path,
+                                                     const AuditOptions& options = {});
+
+  // Flushes what is queued (retrying a failing commit a few times, then logging how many
+  // events were lost), stops the writer thread and closes the database.
+  ~Audit();
+
+  // Owns a database connection and a writer thread.
+  Audit(const Audit&) = delete;
+  Audit& operator=(const Audit&) = delete;
+
+  // Records a new rollout (and its operator). ALREADY_EXISTS when the id is taken;
+  // INVALID_ARGUMENT when the id is empty.
+  absl::Status BeginRollout(const RolloutRecord& rollout);
+  // Marks a rollout running again (`mimic resume`): status "running", finished_at cleared.
+  // NOT_FOUND when unknown.
+  absl::Status ResumeRollout(const std::string& rollout_id);
+  // Flushes queued events, then sets the rollout's final status, message and finished_at
+  // (now). NOT_FOUND when unknown.
+  absl::Status FinishRollout(const std::string& rollout_id, const std::string& status,
+                             const std::string& message);
+  // Inserts or replaces the stage (rollout_id, name) / the batch (rollout_id, stage, idx).
+  absl::Status RecordStage(const StageRecord& stage);
+  absl::Status RecordBatch(const BatchRecord& batch);
+  // Appends an approval of a stage's gate.
+  absl::Status RecordApproval(const ApprovalRecord& approval);
+  // Registers a run before its first event (status "pending"). Registering again, or after
+  // its events arrived, fills in stage, batch and mode and keeps the rest.
+  absl::Status RegisterRun(const std::string& run_id, const std::string& rollout_id,
+                           const std::string& host, const std::string& stage, int batch_idx,
+                           mimic::v1::Mode mode);
+
+  // Queues an event of a rollout and returns at once. The writer thread commits queued events
+  // in order, in transactions of up to batch_size events or every flush_interval. An event
+  // whose (run_id, seq) is already stored is dropped (resumed streams may repeat events) and
+  // not chained. Committing also maintains runs (status, last_seq, times, versions), steps
+  // and file/config changes. Config values and free text pass through common/redact.h again
+  // before anything is stored. INVALID_ARGUMENT for an empty rollout id or run id, or seq 0;
+  // FAILED_PRECONDITION once the audit is closing.
+  absl::Status AppendEvent(const std::string& rollout_id, const mimic::v1::Event& event);
+  // Waits until every event queued before the call is committed. Returns the writer's error
+  // when a commit failed meanwhile (the events stay queued and are retried).
+  absl::Status Flush();
+
+  // Rollouts, newest first (by start time), at most `limit` (all when <= 0).
+  absl::StatusOr<std::vector<RolloutSummary>> ListRollouts(int limit);
+  // One rollout with its stages, batches, runs and approvals. NOT_FOUND when unknown.
+  absl::StatusOr<RolloutDetail> GetRollout(const std::string& rollout_id);
+  // NOT_FOUND when unknown.
+  absl::StatusOr<RunRecord> GetRun(const std::string& run_id);
+  // The highest seq held for the run, counting events still queued; 0 when none (so a
+  // re-attach asks for LastSeq + 1).
+  absl::StatusOr<uint64_t> LastSeq(const std::string& run_id);
+  // The rollout's events decoded, in insertion order; only those of `host`'s runs and of
+  // `step` (step events and log lines of that step) when given.
+  absl::StatusOr<std::vector<mimic::v1::Event>> Events(const std::string& rollout_id,
+                                                       const std::string& host = "",
+                                                       const std::string& step = "");
+  absl::StatusOr<int64_t> EventCount(const std::string& rollout_id);
+  // A run's steps by index, and its changes in event order.
+  absl::StatusOr<std::vector<StepRecord>> Steps(const std::string& run_id);
+  absl::StatusOr<std::vector<FileChangeRecord>> FileChanges(const std::string& run_id);
+  absl::StatusOr<std::vector<ConfigChangeRecord>> ConfigChanges(const std::string& run_id);
+
+  // Recomputes the rollout's hash chain and checks each row's columns against its payload
+  // and the chain's recorded length and head. The result says where the first bad row is;
+  // an error status only when the database cannot be read.
+  absl::StatusOr<VerifyResult> VerifyChain(const std::string& rollout_id);
+
+ private:
+  struct Pending {
+    std::string rollout_id;
+    mimic::v1::Event event;
+  };
+
+  Audit(std::unique_ptr<SqlDb> db, const AuditOptions& options);
+  absl::Status InitSchema() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  void WriterLoop();
+  bool HasWork() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  bool BatchReady() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status CommitBatch(const std::vector<Pending>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status ApplyDerived(const std::string& rollout_id, const mimic::v1::Event& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // Runs `fn` in a write transaction (rolled back when it fails).
+  template <typename Fn>
+  absl::Status InWriteTxn(Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::StatusOr<std::vector<RunRecord>> RunsOf(const std::string& rollout_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+
+  const AuditOptions options_;
+
+  // Lock order: db_mu_ before mu_.
+  absl::Mutex db_mu_;
+  std::unique_ptr<SqlDb> db_ ABSL_GUARDED_BY(db_mu_);
+
+  mutable absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // events ever queued
+  uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;      // of those, committed (or dropped at close)
+  int flush_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t error_count_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status write_error_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread writer_;
+};
+
+}  // namespace mimic::controller
+
+#endif  // MIMIC_CONTROLLER_AUDIT_AUDIT_H_

@@ -1,0 +1,213 @@
+#include "controller/cli/commands.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/base/fs.h"
+#include "common/base/ids.h"
+#include "common/config/inventory.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/tls.h"
+#include "controller/rollout/agent_client.h"
+#include "controller/audit/audit.h"
+#include "controller/cli/ansible_import.h"
+#include "controller/report/report.h"
+#include "controller/report/report_formats.h"
+#include "controller/rollout/rollout.h"
+
+namespace mimic::controller {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Audit>> AuditFor(const CommandOptions& o) {
+  if (!o.audit_url.empty()) return Audit::Open(o.audit_url);
+  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
+  return Audit::Open(inv.audit_url);
+}
+
+absl::Status NeedArg(const CommandOptions& o, size_t n, const char* usage) {
+  if (o.args.size() != n) return absl::InvalidArgumentError(absl::StrCat("usage: ", usage));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<int> CmdRun(const CommandOptions& o, std::FILE* out) {
+  if (o.plan_path.empty()) return absl::InvalidArgumentError("mimic run needs --plan plan.toml");
+  RolloutOptions r;
+  r.inventory_path = o.inventory_path;
+  r.plan_path = o.plan_path;
+  r.check = o.check;
+  r.force = o.force;
+  r.limit = o.limit;
+  r.stage = o.stage;
+  r.audit_url = o.audit_url;
+  r.json = o.output == "json";
+  return RunRollout(r, out);
+}
+
+absl::StatusOr<int> CmdResume(const CommandOptions& o, std::FILE* out) {
+  RETURN_IF_ERROR(NeedArg(o, 1, "mimic resume ROLLOUT [--inventory FILE] [--force]"));
+  RolloutOptions r;
+  r.inventory_path = o.inventory_path;
+  r.plan_path = o.plan_path;
+  r.limit = o.limit;
+  r.audit_url = o.audit_url;
+  r.resume_rollout_id = o.args[0];
+  r.force = o.force;
+  r.json = o.output == "json";
+  return RunRollout(r, out);
+}
+
+absl::StatusOr<int> CmdRollback(const CommandOptions& o, std::FILE* out) {
+  RETURN_IF_ERROR(NeedArg(o, 1, "mimic rollback ROLLOUT [--limit HOSTS] [--check] [--force]"));
+  RollbackOptions r;
+  r.rollout_id = o.args[0];
+  r.inventory_path = o.inventory_path;
+  r.audit_url = o.audit_url;
+  r.limit = o.limit;
+  r.check = o.check;
+  r.force = o.force;
+  r.json = o.output == "json";
+  return RollbackRollout(r, out);
+}
+
+absl::StatusOr<int> CmdStatus(const CommandOptions& o, std::FILE* out) {
+  ASSIGN_OR_RETURN(auto audit, AuditFor(o));
+  if (o.args.empty()) {
+    ASSIGN_OR_RETURN(auto rollouts, audit->ListRollouts(20));
+    std::fputs(StatusListing(rollouts).c_str(), out);
+    return 0;
+  }
+  ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(o.args[0]));
+  std::fputs(RolloutStatusText(d).c_str(), out);
+  return 0;
+}
+
+namespace {
+
+// Writes `text` to o.out_file (refusing to overwrite) or to `out`.
+absl::Status Emit(const CommandOptions& o, const std::string& text, std::FILE* out) {
+  if (o.out_file.empty()) {
+    std::fputs(text.c_str(), out);
+    return absl::OkStatus();
+  }
+  if (common::PathExists(o.out_file)) {
+    return absl::AlreadyExistsError(o.out_file + " exists; not overwritten");
+  }
+  return common::WriteFileAtomic(o.out_file, text);
+}
+
+}  // namespace
+
+absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out) {
+  RETURN_IF_ERROR(NeedArg(o, 1, "mimic report ROLLOUT --format json|junit|html [-o FILE]"));
+  if (o.format != "json" && o.format != "junit" && o.format != "html") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("report format '", o.format, "': use json, junit or html"));
+  }
+  ASSIGN_OR_RETURN(auto audit, AuditFor(o));
+  std::string text;
+  if (o.format == "json") {
+    ASSIGN_OR_RETURN(text, ReportJson(*audit, o.args[0]));
+    text += "\n";
+  } else if (o.format == "junit") {
+    ASSIGN_OR_RETURN(text, ReportJunit(*audit, o.args[0]));
+  } else {
+    ASSIGN_OR_RETURN(text, ReportHtml(*audit, o.args[0]));
+  }
+  RETURN_IF_ERROR(Emit(o, text, out));
+  return 0;
+}
+
+absl::StatusOr<int> CmdInventory(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() != 2 || o.args[0] != "import") {
+    return absl::InvalidArgumentError(
+        "usage: mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]");
+  }
+  ImportOptions io;
+  io.agent_port = o.port;
+  ASSIGN_OR_RETURN(std::string text, ImportAnsibleInventory(o.args[1], io));
+  // The result must load as a mimic inventory before anyone relies on it.
+  RETURN_IF_ERROR(
+      common::LoadInventoryFromString(text, o.out_file.empty() ? "inventory.toml" : o.out_file)
+          .status());
+  RETURN_IF_ERROR(Emit(o, text, out));
+  return 0;
+}
+
+absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out) {
+  RETURN_IF_ERROR(NeedArg(o, 1, "mimic approve ROLLOUT [--stage NAME]"));
+  ASSIGN_OR_RETURN(auto audit, AuditFor(o));
+  ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(o.args[0]));
+  std::string stage = o.stage;
+  if (stage.empty()) {
+    for (const StageRecord& s : d.stages) {
+      if (s.status == "waiting_approval") {
+        stage = s.name;
+        break;
+      }
+    }
+  }
+  if (stage.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rollout ", o.args[0], " has no stage waiting for approval; name one with --stage"));
+  }
+  std::string who = common::OsUser();
+  if (!o.inventory_path.empty()) {
+    if (auto inv = common::LoadInventory(o.inventory_path);
+        inv.ok() && !inv->controller.cert.empty()) {
+      if (auto subj = common::CertificateSubject(inv->controller.cert); subj.ok()) {
+        who += " (" + *subj + ")";
+      }
+    }
+  }
+  RETURN_IF_ERROR(audit->RecordApproval({o.args[0], stage, who, 0, false}));
+  std::fprintf(out, "stage %s of rollout %s approved by %s\n", stage.c_str(), o.args[0].c_str(),
+               who.c_str());
+  return 0;
+}
+
+absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out) {
+  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
+  ASSIGN_OR_RETURN(auto hosts, common::SelectHosts(inv, o.limit));
+  ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
+  int code = 0;
+  for (const common::Host* h : hosts) {
+    auto stub = mimic::v1::Agent::NewStub(MakeAgentChannel(*h, creds));
+    auto facts = GetFactsBlocking(stub.get(), 10000);
+    if (!facts.ok()) {
+      std::fprintf(out, "%-16s unreachable: %s\n", h->name.c_str(),
+                   std::string(facts.status().message()).c_str());
+      code = 2;
+      continue;
+    }
+    std::fprintf(out, "%-16s agent %s on %s, java %s, %.1f GiB free\n", h->name.c_str(),
+                 facts->agent_version().c_str(), facts->hostname().c_str(),
+                 facts->java_version().empty() ? "none" : facts->java_version().c_str(),
+                 facts->disk_free_bytes() / 1073741824.0);
+    for (const auto& mi : facts->mi_homes()) {
+      std::fprintf(out, "%-16s   MI %s at %s (%s)%s\n", "", mi.version().c_str(),
+                   mi.path().c_str(), mi.detected_by().c_str(), mi.running() ? " RUNNING" : "");
+    }
+  }
+  return code;
+}
+
+absl::StatusOr<int> CmdAudit(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() != 2 || o.args[0] != "verify") {
+    return absl::InvalidArgumentError("usage: mimic audit verify ROLLOUT");
+  }
+  ASSIGN_OR_RETURN(auto audit, AuditFor(o));
+  RETURN_IF_ERROR(audit->GetRollout(o.args[1]).status());
+  ASSIGN_OR_RETURN(VerifyResult v, audit->VerifyChain(o.args[1]));
+  if (v.ok) {
+    std::fprintf(out, "rollout %s: %lld events, hash chain intact (head %s)\n", o.args[1].c_str(),
+                 static_cast<long long>(v.events), v.head_hash.substr(0, 16).c_str());
+    return 0;
+  }
+  std::fprintf(out, "rollout %s: TAMPERED at event %lld (run %s seq %llu): %s\n",
+               o.args[1].c_str(), static_cast<long long>(v.bad_index), v.bad_run_id.c_str(),
+               static_cast<unsigned long long>(v.bad_seq), v.reason.c_str());
+  return 2;
+}
+
+}  // namespace mimic::controller

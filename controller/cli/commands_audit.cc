@@ -1,0 +1,254 @@
+// `mimic audit` (listing), `mimic logs` and `mimic cancel`: reading the audit back, and asking
+// the agents to stop a rollout's runs.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/base/fs.h"
+#include "common/base/ids.h"
+#include "common/config/inventory.h"
+#include "common/base/status_macros.h"
+#include "controller/rollout/agent_client.h"
+#include "controller/audit/audit.h"
+#include "controller/cli/commands.h"
+
+namespace mimic::controller {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Audit>> OpenAuditFor(const CommandOptions& o) {
+  if (!o.audit_url.empty()) return Audit::Open(o.audit_url);
+  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
+  return Audit::Open(inv.audit_url);
+}
+
+// One line of free text: newlines and tabs become spaces.
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return s;
+}
+
+std::string TimeOrDash(int64_t us) { return us > 0 ? common::FormatTimeMicros(us) : "-"; }
+
+// "24h", "90m", "1h30m", "45s", "7d", "2w" back from `now`; or an ISO date or date-time, UTC
+// unless it carries an offset ("Z", "+02:00").
+absl::StatusOr<int64_t> ParseSince(const std::string& text, absl::Time now) {
+  std::string t = std::string(absl::StripAsciiWhitespace(text));
+  if (t.empty()) return absl::InvalidArgumentError("--since needs a time or a duration");
+  if (std::isdigit(static_cast<unsigned char>(t[0])) && t.find('-') == std::string::npos) {
+    // A duration: absl's units plus d (days) and w (weeks).
+    char unit = t.back();
+    int64_t n = 0;
+    absl::Duration d;
+    if ((unit == 'd' || unit == 'w') && absl::SimpleAtoi(t.substr(0, t.size() - 1), &n) &&
+        n >= 0) {
+      d = absl::Hours(24 * n * (unit == 'w' ? 7 : 1));
+    } else if (!absl::ParseDuration(t, &d) || d < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--since '", text, "': use an ISO date/time (2026-11-21T08:00:00Z) or a duration ",
+          "(90m, 24h, 7d)"));
+    }
+    return absl::ToUnixMicros(now - d);
+  }
+  static const char* const kFormats[] = {
+      "%Y-%m-%d%ET%H:%M:%E*S%Ez", "%Y-%m-%d%ET%H:%M:%E*S", "%Y-%m-%d %H:%M:%E*S%Ez",
+      "%Y-%m-%d %H:%M:%E*S",      "%Y-%m-%d%ET%H:%M%Ez",  "%Y-%m-%d%ET%H:%M",
+      "%Y-%m-%d %H:%M",           "%Y-%m-%d",
+  };
+  std::string s = t;
+  if (!s.empty() && (s.back() == 'Z' || s.back() == 'z')) s = s.substr(0, s.size() - 1) + "+00:00";
+  for (const char* f : kFormats) {
+    absl::Time at;
+    std::string err;
+    if (absl::ParseTime(f, s, absl::UTCTimeZone(), &at, &err)) return absl::ToUnixMicros(at);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--since '", text, "': use an ISO date/time (2026-11-21T08:00:00Z) or a duration ",
+      "(90m, 24h, 7d)"));
+}
+
+}  // namespace
+
+absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
+  if (!o.args.empty()) {
+    return absl::InvalidArgumentError(
+        "usage: mimic audit [--host H] [--since T] [--status S] | mimic audit verify ROLLOUT");
+  }
+  int64_t since_us = 0;
+  if (!o.since.empty()) {
+    ASSIGN_OR_RETURN(since_us, ParseSince(o.since, absl::Now()));
+  }
+  ASSIGN_OR_RETURN(auto audit, OpenAuditFor(o));
+  ASSIGN_OR_RETURN(std::vector<RolloutSummary> rollouts, audit->ListRollouts(0));
+  std::vector<RunRecord> rows;
+  for (const RolloutSummary& r : rollouts) {
+    ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(r.rollout.id));
+    for (RunRecord& run : d.runs) {
+      if (!o.host.empty() && run.host != o.host) continue;
+      if (!o.status.empty() && run.status != o.status) continue;
+      int64_t at = run.started_at_us > 0 ? run.started_at_us : run.created_at_us;
+      if (since_us > 0 && at < since_us) continue;
+      rows.push_back(std::move(run));
+    }
+  }
+  auto when = [](const RunRecord& r) {
+    return r.started_at_us > 0 ? r.started_at_us : r.created_at_us;
+  };
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](const RunRecord& a, const RunRecord& b) { return when(a) < when(b); });
+  if (rows.empty()) {
+    std::fputs("no runs match\n", out);
+    return 0;
+  }
+  size_t wr = 7, wh = 4, ws = 5;
+  for (const RunRecord& r : rows) {
+    wr = std::max(wr, r.rollout_id.size());
+    wh = std::max(wh, r.host.size());
+    ws = std::max(ws, r.stage.size());
+  }
+  std::fprintf(out, "%-24s  %-*s  %-*s  %-*s  %-8s  %-11s  %s\n", "TIME", static_cast<int>(wr),
+               "ROLLOUT", static_cast<int>(wh), "HOST", static_cast<int>(ws), "STAGE", "MODE",
+               "STATUS", "MESSAGE");
+  for (const RunRecord& r : rows) {
+    std::string line = absl::StrFormat(
+        "%-24s  %-*s  %-*s  %-*s  %-8s  %-11s  %s", TimeOrDash(when(r)), static_cast<int>(wr),
+        r.rollout_id, static_cast<int>(wh), r.host, static_cast<int>(ws),
+        r.stage.empty() ? "-" : r.stage, r.mode.empty() ? "-" : r.mode, r.status,
+        OneLine(r.message));
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::fprintf(out, "%s\n", line.c_str());
+  }
+  return 0;
+}
+
+absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() != 2 && o.args.size() != 3) {
+    return absl::InvalidArgumentError("usage: mimic logs ROLLOUT HOST [STEP]");
+  }
+  const std::string& rollout = o.args[0];
+  const std::string& host = o.args[1];
+  const std::string step = o.args.size() == 3 ? o.args[2] : "";
+  ASSIGN_OR_RETURN(auto audit, OpenAuditFor(o));
+  ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(rollout));
+  bool known = false;
+  for (const RunRecord& r : d.runs) known = known || r.host == host;
+  if (!known) {
+    return absl::NotFoundError(absl::StrCat("rollout ", rollout, " has no run on host ", host));
+  }
+  ASSIGN_OR_RETURN(std::vector<mimic::v1::Event> events, audit->Events(rollout, host, step));
+  if (events.empty()) {
+    std::fprintf(out, "no events for host %s%s in rollout %s yet\n", host.c_str(),
+                 step.empty() ? "" : (" step " + step).c_str(), rollout.c_str());
+    return 0;
+  }
+  for (const mimic::v1::Event& e : events) {
+    std::string t = TimeOrDash(e.time_unix_micros());
+    std::string line;
+    if (e.has_run_started()) {
+      const auto& s = e.run_started();
+      line = absl::StrCat("run ", e.run_id(), " started (", ModeName(s.plan().mode()), ", agent ",
+                          s.agent_version(), s.source_version().empty() ? "" : ", source MI ",
+                          s.source_version(), s.target_version().empty() ? "" : ", target MI ",
+                          s.target_version(), ")");
+    } else if (e.has_step_started()) {
+      line = absl::StrCat("step ", e.step_started().step(), " started");
+    } else if (e.has_log()) {
+      line = absl::StrCat("[", LogLevelName(e.log().level()), "] ",
+                          e.log().step().empty() ? "" : e.log().step() + ": ",
+                          OneLine(e.log().text()));
+    } else if (e.has_step_finished()) {
+      const auto& f = e.step_finished();
+      line = absl::StrCat("step ", f.step(), " ", StepStatusName(f.status()),
+                          absl::StrFormat(" (%.3f s", f.duration_micros() / 1e6),
+                          f.changes_size() > 0 ? absl::StrCat(", ", f.changes_size(), " files")
+                                               : "",
+                          f.config_changes_size() > 0
+                              ? absl::StrCat(", ", f.config_changes_size(), " config keys")
+                              : "",
+                          ")", f.message().empty() ? "" : ": ", OneLine(f.message()));
+    } else if (e.has_run_finished()) {
+      const auto& f = e.run_finished();
+      line = absl::StrCat("run finished: ", RunStatusName(f.status()),
+                          absl::StrFormat(" (%.3f s; %d ok, %d changed, %d skipped, %d failed)",
+                                          f.duration_micros() / 1e6, f.steps_ok(),
+                                          f.steps_changed(), f.steps_skipped(), f.steps_failed()),
+                          f.message().empty() ? "" : ": ", OneLine(f.message()));
+    } else {
+      continue;
+    }
+    std::fprintf(out, "%s  %s\n", t.c_str(), line.c_str());
+  }
+  return 0;
+}
+
+absl::StatusOr<int> CmdCancel(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() != 1) {
+    return absl::InvalidArgumentError("usage: mimic cancel ROLLOUT [--inventory FILE]");
+  }
+  const std::string& rollout = o.args[0];
+  ASSIGN_OR_RETURN(auto audit, OpenAuditFor(o));
+  ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(rollout));
+  // The inventory: --inventory when given, else the one the rollout recorded (relative paths
+  // are as the controller saw them), else the default.
+  std::string inv_path = o.inventory_path;
+  if (!o.inventory_set && !d.rollout.inventory_path.empty() &&
+      common::PathExists(d.rollout.inventory_path)) {
+    inv_path = d.rollout.inventory_path;
+  }
+  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(inv_path));
+  ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
+  std::vector<const RunRecord*> open;
+  for (const RunRecord& r : d.runs) {
+    if (r.finished_at_us == 0 && !IsSuccessStatus(r.status) && !IsFailureStatus(r.status)) {
+      open.push_back(&r);
+    }
+  }
+  if (open.empty()) {
+    std::fprintf(out, "rollout %s (%s): no unfinished runs; nothing to cancel\n", rollout.c_str(),
+                 d.rollout.status.c_str());
+    return 0;
+  }
+  int code = 0;
+  std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs;
+  for (const RunRecord* r : open) {
+    const common::Host* h = inv.FindHost(r->host);
+    if (h == nullptr) {
+      std::fprintf(out, "%-16s %s: not in %s; not cancelled\n", r->host.c_str(),
+                   r->run_id.c_str(), inv.path.c_str());
+      code = 2;
+      continue;
+    }
+    auto& stub = stubs[h->name];
+    if (!stub) stub = mimic::v1::Agent::NewStub(MakeAgentChannel(*h, creds));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    mimic::v1::CancelRequest req;
+    req.set_run_id(r->run_id);
+    mimic::v1::CancelResponse resp;
+    grpc::Status s = stub->Cancel(&ctx, req, &resp);
+    if (s.ok()) {
+      std::fprintf(out, "%-16s %s: %s (%s)\n", h->name.c_str(), r->run_id.c_str(),
+                   resp.accepted() ? "cancel accepted" : "not cancelled", resp.state().c_str());
+    } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // Registered by the controller, not started on the agent yet.
+      std::fprintf(out, "%-16s %s: the agent has no such run (not started): %s\n",
+                   h->name.c_str(), r->run_id.c_str(), s.error_message().c_str());
+    } else {
+      std::fprintf(out, "%-16s %s: cancel failed: %s\n", h->name.c_str(), r->run_id.c_str(),
+                   s.error_message().c_str());
+      code = 2;
+    }
+  }
+  return code;
+}
+
+}  // namespace mimic::controller

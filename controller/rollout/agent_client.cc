@@ -1,0 +1,77 @@
+#include "controller/rollout/agent_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/rpc/grpc_status.h"
+#include "common/rpc/tls.h"
+
+namespace mimic::controller {
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ControllerCredentials(
+    const common::Inventory& inv) {
+  if (inv.controller.plaintext) return grpc::InsecureChannelCredentials();
+  return common::MakeChannelCredentials(inv.controller.ca, inv.controller.cert,
+                                        inv.controller.key);
+}
+
+std::shared_ptr<grpc::Channel> MakeAgentChannel(const common::Host& host,
+                                                std::shared_ptr<grpc::ChannelCredentials> creds) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Each agent gets its own connection even when addresses repeat (several agents per host).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::string name = host.tls_server_name.empty() ? host.name : host.tls_server_name;
+  args.SetSslTargetNameOverride(name);
+  return grpc::CreateCustomChannel(host.address, creds, args);
+}
+
+EventCall::EventCall(std::chrono::system_clock::time_point deadline, EventFn on_event,
+                     DoneFn on_done)
+    : on_event_(std::move(on_event)), on_done_(std::move(on_done)) {
+  ctx_.set_deadline(deadline);
+}
+
+void EventCall::StartRun(mimic::v1::Agent::Stub* stub, const mimic::v1::RunRequest& req,
+                         std::chrono::system_clock::time_point deadline, EventFn on_event,
+                         DoneFn on_done) {
+  auto* call = new EventCall(deadline, std::move(on_event), std::move(on_done));
+  call->run_req_ = req;
+  stub->async()->Run(&call->ctx_, &call->run_req_, call);
+  call->StartRead(&call->event_);
+  call->StartCall();
+}
+
+void EventCall::StartAttach(mimic::v1::Agent::Stub* stub, const mimic::v1::AttachRequest& req,
+                            std::chrono::system_clock::time_point deadline, EventFn on_event,
+                            DoneFn on_done) {
+  auto* call = new EventCall(deadline, std::move(on_event), std::move(on_done));
+  call->attach_req_ = req;
+  stub->async()->Attach(&call->ctx_, &call->attach_req_, call);
+  call->StartRead(&call->event_);
+  call->StartCall();
+}
+
+void EventCall::OnReadDone(bool ok) {
+  if (!ok) return;  // OnDone follows with the status
+  on_event_(event_);
+  StartRead(&event_);
+}
+
+void EventCall::OnDone(const grpc::Status& s) {
+  on_done_(s);
+  delete this;
+}
+
+absl::StatusOr<mimic::v1::Facts> GetFactsBlocking(mimic::v1::Agent::Stub* stub, int timeout_ms) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  mimic::v1::Facts facts;
+  grpc::Status st = stub->GetFacts(&ctx, mimic::v1::GetFactsRequest(), &facts);
+  if (!st.ok()) return common::ToAbslStatus(st);
+  return facts;
+}
+
+}  // namespace mimic::controller

@@ -1,0 +1,162 @@
+#include "controller/rollout/progress.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/base/ids.h"
+#include "controller/report/report.h"
+
+namespace mimic::controller {
+namespace {
+
+std::string Clock(int64_t us) { return common::FormatTimeMicros(us).substr(11, 8); }
+
+std::string StepStatusWord(mimic::v1::StepStatus s) {
+  switch (s) {
+    case mimic::v1::STEP_OK: return "ok";
+    case mimic::v1::STEP_CHANGED: return "changed";
+    case mimic::v1::STEP_SKIPPED: return "skipped";
+    case mimic::v1::STEP_FAILED: return "FAILED";
+    default: return "?";
+  }
+}
+
+std::string Duration(int64_t us) {
+  if (us < 1000000) return absl::StrFormat("%dms", us / 1000);
+  return absl::StrFormat("%.1fs", us / 1e6);
+}
+
+}  // namespace
+
+void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
+  if (json_) {
+    std::string body;
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(e, &body, o);
+    absl::MutexLock l(&mu_);
+    std::fprintf(out_, "{\"stage\":%s,\"event\":%s}\n", JsonQuote(stage).c_str(), body.c_str());
+    std::fflush(out_);
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  if (hosts_.count(e.host())) {
+    if (e.has_step_started()) hosts_[e.host()] = e.step_started().step();
+    if (e.has_run_finished()) {
+      auto st = e.run_finished().status();
+      hosts_[e.host()] =
+          (st == mimic::v1::RUN_OK || st == mimic::v1::RUN_CHANGED) ? "done" : "failed";
+    }
+  }
+  std::string line;
+  const std::string prefix =
+      absl::StrFormat("%s %-8s %-16s", Clock(e.time_unix_micros()), stage, e.host());
+  if (e.has_step_finished()) {
+    const auto& f = e.step_finished();
+    line = absl::StrFormat("%s %-24s %-8s %s", prefix, f.step(), StepStatusWord(f.status()),
+                           f.message());
+    if (f.changes_size() > 0) absl::StrAppend(&line, " [", f.changes_size(), " files]");
+  } else if (e.has_log() && e.log().level() >= mimic::v1::LOG_WARNING) {
+    line = absl::StrFormat("%s %-24s %-8s %s", prefix, e.log().step(),
+                           e.log().level() == mimic::v1::LOG_WARNING ? "warning" : "error",
+                           e.log().text());
+  } else if (e.has_run_finished()) {
+    line = absl::StrFormat("%s %-24s %-8s %s", prefix, "(run)",
+                           mimic::v1::RunStatus_Name(e.run_finished().status()).substr(4),
+                           e.run_finished().message());
+  } else {
+    if (live_) PrintLocked("");  // the running step changed: redraw the status line
+    return;
+  }
+  PrintLocked(line);
+}
+
+void Progress::PrintLocked(const std::string& line) {
+  if (live_) std::fputs("\r\033[K", out_);
+  if (!line.empty()) std::fprintf(out_, "%s\n", line.c_str());
+  if (live_) std::fputs(StatusLineLocked().c_str(), out_);
+  std::fflush(out_);
+}
+
+void Progress::BeginBatch(const std::string& stage, int batch, int batches,
+                          const std::vector<std::string>& hosts) {
+  absl::MutexLock l(&mu_);
+  stage_ = stage;
+  batch_ = batch;
+  batches_ = batches;
+  hosts_.clear();
+  for (const auto& h : hosts) hosts_[h] = "";
+  if (live_) PrintLocked("");
+}
+
+std::string Progress::StatusLine() {
+  absl::MutexLock l(&mu_);
+  return live_ ? StatusLineLocked() : "";
+}
+
+std::string Progress::StatusLineLocked() {
+  if (stage_.empty()) return "";
+  int done = 0, failed = 0, waiting = 0;
+  std::string running;
+  int n_running = 0;
+  for (const auto& [h, st] : hosts_) {
+    if (st == "done") {
+      ++done;
+    } else if (st == "failed") {
+      ++failed;
+    } else if (st.empty()) {
+      ++waiting;
+    } else {
+      ++n_running;
+      if (n_running <= 4) absl::StrAppend(&running, " ", h, ":", st);
+    }
+  }
+  if (n_running > 4) absl::StrAppend(&running, " +", n_running - 4, " more");
+  return absl::StrFormat("[%s batch %d/%d] %d done, %d failed, %d running, %d waiting%s%s",
+                         stage_, batch_ + 1, batches_, done, failed, n_running, waiting,
+                         running.empty() ? "" : " |", running);
+}
+
+void Progress::Note(const std::string& text) {
+  absl::MutexLock l(&mu_);
+  if (json_) {
+    std::fprintf(out_, "{\"note\":%s}\n", JsonQuote(text).c_str());
+    std::fflush(out_);
+  } else {
+    PrintLocked(text);
+  }
+}
+
+void Progress::HostDone(const HostOutcome& o) {
+  if (o.status != "unreachable" && o.status != "refused") return;  // the events said the rest
+  Note(absl::StrFormat("%s %-8s %-16s %-24s %-8s %s", Clock(common::NowMicros()), o.stage, o.host,
+                       "(run)", o.status, o.message));
+}
+
+std::string RecapTable(const std::vector<HostOutcome>& outcomes) {
+  size_t wh = 4, ws = 5, wst = 6;
+  for (const auto& o : outcomes) {
+    wh = std::max(wh, o.host.size());
+    ws = std::max(ws, o.stage.size());
+    wst = std::max(wst, o.status.size());
+  }
+  std::string out = absl::StrFormat("%-*s  %-*s  %-*s  %4s  %7s  %7s  %6s  %5s  %8s\n", wh,
+                                    "HOST", ws, "STAGE", wst, "STATUS", "OK", "CHANGED",
+                                    "SKIPPED", "FAILED", "FILES", "DURATION");
+  for (const auto& o : outcomes) {
+    absl::StrAppend(&out, absl::StrFormat("%-*s  %-*s  %-*s  %4d  %7d  %7d  %6d  %5d  %8s\n", wh,
+                                          o.host, ws, o.stage, wst, o.status, o.ok, o.changed,
+                                          o.skipped, o.failed, o.files, Duration(o.duration_us)));
+  }
+  for (const auto& o : outcomes) {
+    if (!o.message.empty() && o.status != "ok" && o.status != "changed") {
+      absl::StrAppend(&out, o.host, ": ", o.message, "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace mimic::controller

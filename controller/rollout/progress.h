@@ -1,0 +1,68 @@
+// What the operator sees while a rollout runs: one line per step result (and warnings), or
+// one JSON object per event with --output json; then a recap table per host.
+#ifndef MIMIC_CONTROLLER_ROLLOUT_PROGRESS_H_
+#define MIMIC_CONTROLLER_ROLLOUT_PROGRESS_H_
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "mimic/v1/agent.pb.h"
+
+namespace mimic::controller {
+
+// The outcome of one host in a rollout, as the recap shows it.
+struct HostOutcome {
+  std::string host;
+  std::string stage;
+  std::string run_id;
+  std::string status;  // "ok", "changed", "failed", "unreachable", "refused", "skipped", ...
+  std::string message;
+  int ok = 0, changed = 0, skipped = 0, failed = 0;
+  int files = 0;  // file changes reported
+  int64_t duration_us = 0;
+};
+
+class Progress {
+ public:
+  // `json`: one JSON object per line instead of text. `live`: the output is a terminal, so a
+  // status line at the bottom shows the current stage and batch (hosts done / failed /
+  // running, the current step of each running host), rewritten in place; finished steps
+  // scroll above it. Without `live`, plain lines only (logs, pipelines). Thread-safe.
+  Progress(std::FILE* out, bool json, bool live = false)
+      : out_(out), json_(json), live_(live && !json) {}
+
+  void Event(const std::string& stage, const mimic::v1::Event& e);
+  // Free text: stage headers, gates, budget decisions ({"note": ...} in JSON mode).
+  void Note(const std::string& text);
+  void HostDone(const HostOutcome& outcome);
+  // A new batch starts: the live view counts its hosts.
+  void BeginBatch(const std::string& stage, int batch, int batches,
+                  const std::vector<std::string>& hosts);
+  // The live status line as it is now ("" when not live).
+  std::string StatusLine();
+
+ private:
+  void PrintLocked(const std::string& line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string StatusLineLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  std::FILE* out_;
+  bool json_;
+  bool live_;
+  std::string stage_ ABSL_GUARDED_BY(mu_);
+  int batch_ ABSL_GUARDED_BY(mu_) = 0;
+  int batches_ ABSL_GUARDED_BY(mu_) = 0;
+  // host -> "" (waiting), the running step, or "done"/"failed".
+  std::map<std::string, std::string> hosts_ ABSL_GUARDED_BY(mu_);
+};
+
+// The recap table: HOST STAGE STATUS OK CHANGED SKIPPED FAILED FILES DURATION, then the
+// messages of failed hosts.
+std::string RecapTable(const std::vector<HostOutcome>& outcomes);
+
+}  // namespace mimic::controller
+
+#endif  // MIMIC_CONTROLLER_ROLLOUT_PROGRESS_H_

@@ -1,0 +1,96 @@
+#include "controller/rollout/rollout.h"
+
+#include "common/config/plan.h"
+#include "controller/rollout/progress.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mimic::controller {
+namespace {
+
+using ::testing::HasSubstr;
+
+common::Plan TestPlan() {
+  auto p = common::LoadPlanFromString(
+      "[migration]\npath = \"4.0.0->4.2.0\"\nsource_home = \"{{root}}/wso2mi-4.0.0\"\n"
+      "target_home = \"{{root}}/wso2mi-4.2.0\"\n"
+      "[[steps]]\nname = \"preflight\"\n"
+      "[[steps]]\nname = \"merge_config\"\nparams = { conflict = \"{{conflict}}\" }\n",
+      "plan.toml", StepCatalogue());
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *p;
+}
+
+TEST(CompileHostPlanTest, ExpandsHostVarsIntoHomesAndParams) {
+  common::Plan plan = TestPlan();
+  common::Host h;
+  h.name = "mi-1";
+  h.vars = {{"root", "/opt/wso2"}, {"conflict", "target"}};
+  auto hp = CompileHostPlan(plan, h, "r-1", mimic::v1::MODE_CHECK);
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_EQ(hp->run_id(), "r-1.mi-1");
+  EXPECT_EQ(hp->source_home(), "/opt/wso2/wso2mi-4.0.0");
+  EXPECT_EQ(hp->target_home(), "/opt/wso2/wso2mi-4.2.0");
+  EXPECT_EQ(hp->mode(), mimic::v1::MODE_CHECK);
+  EXPECT_EQ(hp->plan_sha256(), plan.sha256);
+  ASSERT_EQ(hp->steps_size(), 2);
+  EXPECT_EQ(hp->steps(1).params().at("conflict"), "target");
+}
+
+TEST(CompileHostPlanTest, MissingVarIsAnErrorNamingTheHost) {
+  common::Plan plan = TestPlan();
+  common::Host h;
+  h.name = "mi-2";
+  auto hp = CompileHostPlan(plan, h, "r-1", mimic::v1::MODE_APPLY);
+  ASSERT_FALSE(hp.ok());
+  EXPECT_THAT(std::string(hp.status().message()), HasSubstr("mi-2"));
+  EXPECT_THAT(std::string(hp.status().message()), HasSubstr("plan.toml"));
+}
+
+TEST(RecapTableTest, AlignsColumnsAndListsFailures) {
+  std::vector<HostOutcome> rows = {
+      {"mi-dev-1", "dev", "r.mi-dev-1", "changed", "", 3, 4, 0, 0, 12, 1500000},
+      {"mi-prod-long-name", "prod", "r.x", "unreachable", "after 4 attempts: refused", 0, 0, 0, 0, 0, 0}};
+  std::string t = RecapTable(rows);
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at < t.size()) {
+    size_t e = t.find('\n', at);
+    lines.push_back(t.substr(at, e - at));
+    at = e + 1;
+  }
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_EQ(lines[0].find("STAGE"), lines[1].find(" dev ") + 1);
+  EXPECT_EQ(lines[1].size(), lines[2].size());
+  EXPECT_THAT(t, HasSubstr("mi-prod-long-name: after 4 attempts: refused"));
+}
+
+TEST(ProgressTest, LiveViewCountsTheBatchAndShowsEachRunningHostsStep) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  Progress p(f, /*json=*/false, /*live=*/true);
+  p.BeginBatch("prod", 1, 3, {"h1", "h2", "h3"});
+  mimic::v1::Event e;
+  e.set_host("h1");
+  e.mutable_step_started()->set_step("copy_carbonapps");
+  p.Event("prod", e);
+  mimic::v1::Event fin;
+  fin.set_host("h2");
+  fin.mutable_run_finished()->set_status(mimic::v1::RUN_CHANGED);
+  p.Event("prod", fin);
+  EXPECT_EQ(p.StatusLine(),
+            "[prod batch 2/3] 1 done, 0 failed, 1 running, 1 waiting | h1:copy_carbonapps");
+  std::rewind(f);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  EXPECT_THAT(text, HasSubstr("\r\033[K"));  // the status line is rewritten in place
+  EXPECT_THAT(text, HasSubstr("h2"));         // the finished run scrolled above it
+
+  Progress plain(stdout, false, false);  // not a terminal: no status line at all
+  plain.BeginBatch("prod", 0, 1, {"h1"});
+  EXPECT_EQ(plain.StatusLine(), "");
+}
+
+}  // namespace
+}  // namespace mimic::controller
