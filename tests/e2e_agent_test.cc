@@ -3,7 +3,6 @@
 #include <signal.h>
 
 #include <chrono>
-#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -29,17 +28,20 @@ class AgentTest : public ::testing::Test {
     MakeMiHome("4.2.0", dir_ + "/mi/wso2mi-4.2.0", "target", "mi-1");
   }
 
-  std::unique_ptr<AgentProcess> StartAgent(bool slow) {
+  // `hold_step` >= 0: the testing agent, holding every run before that step (see
+  // AgentProcess::WaitReached/Release).
+  std::unique_ptr<AgentProcess> StartAgent(int hold_step = -1) {
     AgentProcess::Options o;
     o.name = "mi-1";
     o.certs_dir = dir_ + "/certs";
     o.state_dir = dir_ + "/state";
     o.allowed_roots = {dir_ + "/mi"};
-    if (slow) setenv("MIMIC_TEST_STEP_DELAY_MS", "300", 1);
+    if (hold_step >= 0) {
+      o.gate = true;
+      o.hold_steps = {hold_step};
+    }
     auto a = std::make_unique<AgentProcess>(o);
-    bool ok = a->Start();
-    unsetenv("MIMIC_TEST_STEP_DELAY_MS");
-    EXPECT_TRUE(ok);
+    EXPECT_TRUE(a->Start());
     return a;
   }
 
@@ -86,7 +88,7 @@ class AgentTest : public ::testing::Test {
 };
 
 TEST_F(AgentTest, HealthFactsAndAttachReplayEveryEventOnce) {
-  auto agent = StartAgent(false);
+  auto agent = StartAgent();
   auto ch = Channel(*agent);
 
   auto health = grpc::health::v1::Health::NewStub(ch);
@@ -170,23 +172,28 @@ TEST_F(AgentTest, HealthFactsAndAttachReplayEveryEventOnce) {
 
 TEST_F(AgentTest, OneRunPerHomeAndARestartReportsInterrupted) {
   auto before = TreeHash(dir_ + "/mi/wso2mi-4.2.0");
-  auto agent = StartAgent(true);
+  // The run is held before step 3 (copy_deployment): steps 0-2 have run, copy_carbonapps wrote.
+  constexpr int kHeldAt = 3;
+  auto agent = StartAgent(kHeldAt);
   auto stub = mimic::v1::Agent::NewStub(Channel(*agent));
-  // Start a slow run and read its first events.
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   mimic::v1::RunRequest req;
   *req.mutable_plan() = Plan("run-slow");
   auto reader = stub->Run(&ctx, req);
   mimic::v1::Event e;
   ASSERT_TRUE(reader->Read(&e));
   EXPECT_TRUE(e.has_run_started());
-  // Read on until the first copy step has written something.
+  ASSERT_EQ(agent->WaitReached(kHeldAt), "run-slow");
+  // Everything the run streamed before the gate: copy_carbonapps finished, having written.
   bool copied = false;
   while (!copied && reader->Read(&e)) {
+    ASSERT_FALSE(e.has_run_finished());
     copied = e.has_step_finished() && e.step_finished().step() == "copy_carbonapps";
   }
   ASSERT_TRUE(copied);
+  EXPECT_EQ(e.step_finished().status(), mimic::v1::STEP_CHANGED);
+  EXPECT_NE(TreeHash(dir_ + "/mi/wso2mi-4.2.0"), before);
 
   // A second run on the same MI home is refused while the first holds it.
   {
@@ -200,11 +207,11 @@ TEST_F(AgentTest, OneRunPerHomeAndARestartReportsInterrupted) {
     EXPECT_THAT(st.error_message(), HasSubstr("run-slow"));
   }
 
-  // The agent dies in the middle of the run and comes back.
+  // The agent dies while the run is held before step 3, and comes back (no gate this time).
   agent->Kill(SIGKILL);
   ctx.TryCancel();
   reader->Finish();
-  agent = StartAgent(false);
+  agent = StartAgent();
   stub = mimic::v1::Agent::NewStub(Channel(*agent));
   grpc::ClientContext c3;
   c3.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
@@ -217,6 +224,15 @@ TEST_F(AgentTest, OneRunPerHomeAndARestartReportsInterrupted) {
   ExpectContiguous(ev, 1);
   ASSERT_TRUE(ev.back().has_run_finished());
   EXPECT_EQ(ev.back().run_finished().status(), mimic::v1::RUN_INTERRUPTED);
+  // Exactly the steps before the gate finished; the held step never started.
+  std::vector<int> finished;
+  for (const auto& x : ev) {
+    if (x.has_step_finished()) finished.push_back(x.step_finished().index());
+    if (x.has_step_started()) {
+      EXPECT_LT(x.step_started().index(), kHeldAt);
+    }
+  }
+  EXPECT_THAT(finished, ::testing::ElementsAre(0, 1, 2));
 
   // The lock died with the process: a new run may start, and a rollback of the cut run
   // restores what it had written.
@@ -236,16 +252,18 @@ TEST_F(AgentTest, OneRunPerHomeAndARestartReportsInterrupted) {
   EXPECT_EQ(TreeHash(dir_ + "/mi/wso2mi-4.2.0"), before);
 }
 
-TEST_F(AgentTest, CancelStopsTheRunAfterTheCurrentStep) {
-  auto agent = StartAgent(true);
+// A cancel that arrives while step 2 is about to start (the run held there) stops the run
+// before step 2: steps 0 and 1 finished, step 2 never started, the run is cancelled.
+TEST_F(AgentTest, CancelStopsTheRunBeforeItsNextStep) {
+  constexpr int kHeldAt = 2;
+  auto agent = StartAgent(kHeldAt);
   auto stub = mimic::v1::Agent::NewStub(Channel(*agent));
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   mimic::v1::RunRequest req;
   *req.mutable_plan() = Plan("run-cancel");
   auto reader = stub->Run(&ctx, req);
-  mimic::v1::Event e;
-  ASSERT_TRUE(reader->Read(&e));
+  ASSERT_EQ(agent->WaitReached(kHeldAt), "run-cancel");
   {
     grpc::ClientContext c2;
     c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -254,16 +272,31 @@ TEST_F(AgentTest, CancelStopsTheRunAfterTheCurrentStep) {
     mimic::v1::CancelResponse resp;
     ASSERT_TRUE(stub->Cancel(&c2, cr, &resp).ok());
     EXPECT_TRUE(resp.accepted());
+    EXPECT_EQ(resp.state(), "cancelling");
   }
-  std::vector<mimic::v1::Event> rest;
-  while (reader->Read(&e)) rest.push_back(e);
+  agent->Release(kHeldAt);
+  std::vector<mimic::v1::Event> events;
+  mimic::v1::Event e;
+  while (reader->Read(&e)) events.push_back(e);
   ASSERT_TRUE(reader->Finish().ok());
-  ASSERT_FALSE(rest.empty());
-  ASSERT_TRUE(rest.back().has_run_finished());
-  EXPECT_EQ(rest.back().run_finished().status(), mimic::v1::RUN_CANCELLED);
-  int finished_steps = 0;
-  for (const auto& ev : rest) finished_steps += ev.has_step_finished();
-  EXPECT_LT(finished_steps, 7);
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_run_finished());
+  EXPECT_EQ(events.back().run_finished().status(), mimic::v1::RUN_CANCELLED);
+  std::vector<std::string> started, finished;
+  for (const auto& ev : events) {
+    if (ev.has_step_started()) started.push_back(ev.step_started().step());
+    if (ev.has_step_finished()) finished.push_back(ev.step_finished().step());
+  }
+  EXPECT_THAT(started, ::testing::ElementsAre("preflight", "snapshot_target"));
+  EXPECT_THAT(finished, ::testing::ElementsAre("preflight", "snapshot_target"));
+  // A cancel of a finished run is answered, not accepted.
+  grpc::ClientContext c3;
+  c3.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  mimic::v1::CancelRequest cr;
+  cr.set_run_id("run-cancel");
+  mimic::v1::CancelResponse resp;
+  ASSERT_TRUE(stub->Cancel(&c3, cr, &resp).ok());
+  EXPECT_EQ(resp.state(), "finished");
 }
 
 }  // namespace

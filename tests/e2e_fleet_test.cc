@@ -7,8 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <fcntl.h>
+#include <iterator>
+#include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -53,15 +54,40 @@ class FleetTest : public ::testing::Test {
   std::string Target(const std::string& host) { return Root(host) + "/wso2mi-4.2.0"; }
   std::string StateDir(const std::string& host) { return dir_ + "/agent-state/" + host; }
 
-  void StartAgents() {
+  // Starts the three agents; the hosts in `holds` run the testing agent, holding every run
+  // before the given step until the test releases it (AgentProcess::WaitReached/Release).
+  void StartAgents(const std::map<std::string, int>& holds = {}) {
     for (const std::string& h : kHosts) {
       AgentProcess::Options o;
       o.name = h;
       o.certs_dir = dir_ + "/certs";
       o.state_dir = StateDir(h);
       o.allowed_roots = {Root(h)};
+      if (auto it = holds.find(h); it != holds.end()) {
+        o.gate = true;
+        o.hold_steps = {it->second};
+      }
       agents_.push_back(std::make_unique<AgentProcess>(o));
       ASSERT_TRUE(agents_.back()->Start());
+    }
+  }
+
+  AgentProcess& Agent(const std::string& host) {
+    return *agents_[std::find(kHosts.begin(), kHosts.end(), host) - kHosts.begin()];
+  }
+
+  // The audit, read after the controller was killed: `run_id` is registered and unfinished
+  // (no finish time, no run_finished event).
+  void ExpectUnfinishedInAudit(const std::string& rollout, const std::string& run_id) {
+    auto audit = OpenAudit();
+    ASSERT_NE(audit, nullptr);
+    auto run = audit->GetRun(run_id);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->finished_at_us, 0) << run_id << " " << run->status;
+    auto events = audit->Events(rollout);
+    ASSERT_TRUE(events.ok()) << events.status();
+    for (const auto& e : *events) {
+      EXPECT_FALSE(e.run_id() == run_id && e.has_run_finished()) << run_id << " finished";
     }
   }
 
@@ -369,13 +395,18 @@ TEST_F(FleetTest, PathsOutsideAllowedRootsAreRefused) {
     std::string target;
     std::string host;
   } cases[] = {{outside, kHosts[0]},
-               {Root(kHosts[1]) + "/../../elsewhere", kHosts[1]},
+               // Lexically this is the host's own target, inside the root: only the '..'
+               // rule refuses it.
+               {Root(kHosts[1]) + "/../" + kHosts[1] + "/wso2mi-4.2.0", kHosts[1]},
                {Root(kHosts[2]) + "/escape/mi", kHosts[2]}};
   for (const Case& c : cases) {
     WritePlan("target_home = \"" + c.target + "\"\n", "bad-plan.toml");
     CommandResult r = Mimic("run --inventory inventory.toml --plan bad-plan.toml --limit " + c.host);
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_THAT(r.output, HasSubstr("refused")) << r.output;
+    if (absl::StrContains(c.target, "/../")) {
+      EXPECT_THAT(r.output, HasSubstr("'..'"));
+    }
   }
   EXPECT_TRUE(TreeHash(outside).empty());
   unlink((Root(kHosts[2]) + "/escape").c_str());
@@ -391,11 +422,14 @@ TEST_F(FleetTest, SymlinkInsideSourceLeadingOutIsRefusedByTheStep) {
   ASSERT_EQ(symlink((outside + "/stolen.car").c_str(),
                     (Source(kHosts[0]) + "/repository/deployment/server/carbonapps/evil.car").c_str()),
             0);
-  auto before = TreeHash(Target(kHosts[0]));
+  const std::string capps = Target(kHosts[0]) + "/repository/deployment/server/carbonapps";
+  auto before = TreeHash(capps);
   CommandResult r = Mimic("run --inventory inventory.toml --plan plan.toml --limit mi-dev-1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("evil.car"));
-  EXPECT_FALSE(common::PathExists(Target(kHosts[0]) + "/repository/deployment/server/carbonapps/evil.car"));
+  EXPECT_FALSE(common::PathExists(capps + "/evil.car"));
+  // The step refused as a whole: not even the honest CApps beside evil.car were copied.
+  EXPECT_EQ(TreeHash(capps), before);
 }
 
 TEST_F(FleetTest, MalformedInventoryAndPlanExitOneNamingFileLineAndKey) {
@@ -424,21 +458,22 @@ TEST_F(FleetTest, MalformedInventoryAndPlanExitOneNamingFileLineAndKey) {
 }
 
 TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
-  setenv("MIMIC_TEST_STEP_DELAY_MS", "400", 1);  // inherited by the agents only
-  StartAgents();
-  unsetenv("MIMIC_TEST_STEP_DELAY_MS");
+  // The dev host's run is held before step 5 (copy_deployment) when the controller dies.
+  constexpr int kHeldAt = 5;
+  StartAgents({{"mi-dev-1", kHeldAt}});
   WriteInventory();
   WritePlan();
   std::string out_path = dir_ + "/controller.out";
   pid_t pid = StartMimic({"run", "--inventory", "inventory.toml", "--plan", "plan.toml"}, out_path);
-  // Wait (bounded) until the first host has reported a step, then kill the controller.
-  bool seen = WaitForText(out_path, "snapshot_target");
-  ASSERT_TRUE(seen) << ReadText(out_path);
+  const std::string held = Agent("mi-dev-1").WaitReached(kHeldAt);
+  ASSERT_FALSE(held.empty()) << ReadText(out_path);
   kill(pid, SIGKILL);
   int st;
   waitpid(pid, &st, 0);
-  std::string rollout = RolloutId(ReadText(out_path));
-  ASSERT_FALSE(rollout.empty()) << ReadText(out_path);
+  const std::string rollout = held.substr(0, held.rfind('.'));  // run ids: <rollout>.<host>
+  ASSERT_EQ(held, rollout + ".mi-dev-1");
+  ASSERT_NO_FATAL_FAILURE(ExpectUnfinishedInAudit(rollout, held));
+  Agent("mi-dev-1").Release(kHeldAt);
 
   CommandResult resumed = Mimic("resume " + rollout + " --inventory inventory.toml");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -457,32 +492,45 @@ TEST_F(FleetTest, ControllerKilledMidRunResumesWithEveryEventOnce) {
   }
 }
 
-// The controller is killed at several points of a rollout (bounded trials: after the Nth event
-// line it printed); `mimic resume` always ends with every host migrated exactly once and every
+// The controller is killed at named points of a rollout, each with runs held in flight by the
+// agents' gates; `mimic resume` always ends with every host migrated exactly once and every
 // event in the audit.
+struct KillPoint {
+  const char* name;
+  std::vector<std::string> hosts;  // each holds its run before `step` when the kill comes
+  int step;
+};
+const KillPoint kKillPoints[] = {
+    {"DevRunBeforeItsFirstStep", {"mi-dev-1"}, 0},
+    {"DevRunMidway", {"mi-dev-1"}, 5},
+    {"DevDoneProdBatchBeforeItsFirstStep", {"mi-prod-1", "mi-prod-2"}, 0},
+    {"ProdBatchMidway", {"mi-prod-1", "mi-prod-2"}, 7},
+};
+
 class ControllerKillTest : public FleetTest, public ::testing::WithParamInterface<int> {};
 
 TEST_P(ControllerKillTest, ResumeAfterAKillAtThisPointMigratesEachHostOnce) {
-  setenv("MIMIC_TEST_STEP_DELAY_MS", "150", 1);
-  StartAgents();
-  unsetenv("MIMIC_TEST_STEP_DELAY_MS");
+  const KillPoint& point = kKillPoints[GetParam()];
+  std::map<std::string, int> holds;
+  for (const std::string& h : point.hosts) holds[h] = point.step;
+  StartAgents(holds);
   WriteInventory();
   WritePlan();
   std::string out_path = dir_ + "/controller.out";
   pid_t pid = StartMimic({"run", "--inventory", "inventory.toml", "--plan", "plan.toml"}, out_path);
-  const int lines_before_kill = GetParam();
-  bool reached = false;
-  for (int i = 0; i < 600 && !reached; ++i) {  // bounded: 30 s
-    std::string out = ReadText(out_path);
-    reached = std::count(out.begin(), out.end(), '\n') >= lines_before_kill;
-    if (!reached) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::vector<std::string> held;
+  for (const std::string& h : point.hosts) {
+    held.push_back(Agent(h).WaitReached(point.step));
+    ASSERT_FALSE(held.back().empty()) << ReadText(out_path);
   }
-  ASSERT_TRUE(reached) << ReadText(out_path);
   kill(pid, SIGKILL);
   int st;
   waitpid(pid, &st, 0);
-  std::string rollout = RolloutId(ReadText(out_path));
-  ASSERT_FALSE(rollout.empty());
+  const std::string rollout = held[0].substr(0, held[0].rfind('.'));
+  ASSERT_EQ(held[0], rollout + "." + point.hosts[0]);
+  // The kill came while these runs were in flight: none of them had finished.
+  for (const std::string& run : held) ASSERT_NO_FATAL_FAILURE(ExpectUnfinishedInAudit(rollout, run));
+  for (const std::string& h : point.hosts) Agent(h).Release(point.step);
   CommandResult resumed = Mimic("resume " + rollout + " --inventory inventory.toml");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   auto audit = OpenAudit();
@@ -499,8 +547,11 @@ TEST_P(ControllerKillTest, ResumeAfterAKillAtThisPointMigratesEachHostOnce) {
   EXPECT_TRUE(v->ok) << v->reason;
 }
 
-// Kill points: right after the start line, inside the dev stage, between stages, inside prod.
-INSTANTIATE_TEST_SUITE_P(KillPoints, ControllerKillTest, ::testing::Values(1, 4, 13, 20));
+INSTANTIATE_TEST_SUITE_P(KillPoints, ControllerKillTest,
+                         ::testing::Range(0, static_cast<int>(std::size(kKillPoints))),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(kKillPoints[info.param].name);
+                         });
 
 TEST_F(FleetTest, AnsibleInventoryImportGivesAnInventoryMimicRunsWith) {
   StartAgents();
@@ -540,10 +591,7 @@ TEST_F(FleetTest, ApprovalGateBlocksUntilApprovedAndTheDigestRuleRefusesAnUntest
   CommandResult approve = Mimic("approve " + rollout + " --inventory inventory.toml");
   ASSERT_EQ(approve.exit_code, 0) << approve.output;
   EXPECT_THAT(approve.output, HasSubstr("approved by"));
-  int st = 0;
-  waitpid(pid, &st, 0);
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 0) << ReadText(out_path);
+  ASSERT_EQ(WaitExit(pid), 0) << ReadText(out_path);
   EXPECT_TRUE(common::PathExists(Target(kHosts[1]) + "/dropins/custom-handler_1.0.0.jar"));
   auto audit = OpenAudit();
   auto d = audit->GetRollout(rollout);

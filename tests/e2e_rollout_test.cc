@@ -17,7 +17,6 @@
 #include <chrono>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -97,23 +96,27 @@ class RolloutTest : public ::testing::Test {
   std::string Source(const std::string& host) { return Root(host) + "/wso2mi-4.0.0"; }
   std::string Target(const std::string& host) { return Root(host) + "/wso2mi-4.2.0"; }
 
-  // Starts the twelve agents; `step_delay_ms` > 0 slows each step (MIMIC_TEST_STEP_DELAY_MS).
-  void StartAgents(int step_delay_ms = 0) {
-    if (step_delay_ms > 0) setenv("MIMIC_TEST_STEP_DELAY_MS", std::to_string(step_delay_ms).c_str(), 1);
+  // Starts the twelve agents; the hosts in `holds` run the testing agent, holding every run
+  // before the given step until the test releases it (AgentProcess::WaitReached/Release).
+  void StartAgents(const std::map<std::string, int>& holds = {}) {
     for (const std::string& h : AllHosts()) {
       AgentProcess::Options o;
       o.name = h;
       o.certs_dir = dir_ + "/certs";
       o.state_dir = dir_ + "/agent-state/" + h;
       o.allowed_roots = {Root(h)};
+      if (auto it = holds.find(h); it != holds.end()) {
+        o.gate = true;
+        o.hold_steps = {it->second};
+      }
       agents_.push_back(std::make_unique<AgentProcess>(o));
       if (!agents_.back()->Start()) {
-        unsetenv("MIMIC_TEST_STEP_DELAY_MS");
         FAIL() << "agent " << h << " did not start; log " << agents_.back()->log_path();
       }
     }
-    unsetenv("MIMIC_TEST_STEP_DELAY_MS");
   }
+
+  AgentProcess& Agent(const std::string& host) { return *agents_[std::stoi(host.substr(1)) - 1]; }
 
   // inventory for the agents; `faults` maps a host to "fail" (target is not an MI home) or
   // "down" (address is a closed port).
@@ -158,18 +161,6 @@ class RolloutTest : public ::testing::Test {
   }
 
 
-  // Waits (bounded, 60 s) for `pid`; its exit code, or -1 (killed) when it did not end.
-  static int WaitExit(pid_t pid) {
-    int st = 0;
-    for (int i = 0; i < 600; ++i) {
-      if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
-  }
-
   controller::RolloutDetail Detail(const std::string& rollout) {
     auto a = controller::Audit::Open(dir_ + "/controller-state/audit.db");
     EXPECT_TRUE(a.ok()) << a.status();
@@ -210,8 +201,11 @@ class RolloutTest : public ::testing::Test {
     }
   };
   Rollout Run(const std::string& inventory, const std::string& plan) {
+    return Collect(Mimic("run --inventory " + inventory + " --plan " + plan));
+  }
+  Rollout Collect(CommandResult result) {
     Rollout r;
-    r.result = Mimic("run --inventory " + inventory + " --plan " + plan);
+    r.result = std::move(result);
     r.id = RolloutId(r.result.output);
     EXPECT_FALSE(r.id.empty()) << r.result.output;
     if (r.id.empty()) return r;
@@ -227,7 +221,11 @@ class RolloutTest : public ::testing::Test {
 // The batch sequence is exactly as specified and the window never holds more than
 // `concurrency` hosts; a batch starts only after the previous one finished.
 TEST_F(RolloutTest, BatchSequenceAndSlidingWindow) {
-  ASSERT_NO_FATAL_FAILURE(StartAgents(/*step_delay_ms=*/100));
+  // prod batch 2 is h08, h09, h10 with concurrency 2: each of them is held before its first
+  // step, so the test sees the window full (two held), the third waiting, and the third
+  // starting only when one of the two is let go.
+  const std::vector<std::string> window = {"h08", "h09", "h10"};
+  ASSERT_NO_FATAL_FAILURE(StartAgents({{"h08", 0}, {"h09", 0}, {"h10", 0}}));
   std::string inv = WriteInventory("inventory.toml");
   std::string plan = WritePlan(
       "plan.toml",
@@ -236,8 +234,32 @@ TEST_F(RolloutTest, BatchSequenceAndSlidingWindow) {
       "concurrency = 2\n\n"
       "[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = [1, \"50%\"]\n"
       "concurrency = 2\n");
-  Rollout r = Run(inv, plan);
-  ASSERT_EQ(r.result.exit_code, 0) << r.result.output;
+  const std::string out_path = dir_ + "/run.out";
+  pid_t pid = StartMimic({"run", "--inventory", inv, "--plan", plan}, out_path);
+  std::vector<std::string> held;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        held.clear();
+        for (const std::string& h : window) {
+          if (Agent(h).Reached(0)) held.push_back(h);
+        }
+        return held.size() >= 2;
+      },
+      AgentProcess::kGateWaitSeconds))
+      << ReadText(out_path);
+  ASSERT_EQ(held.size(), 2u) << "the window of 2 holds a third run";
+  std::string waiting;
+  for (const std::string& h : window) {
+    if (std::find(held.begin(), held.end(), h) == held.end()) waiting = h;
+  }
+  // The third starts once one of the two finishes, not before.
+  EXPECT_FALSE(Agent(waiting).Reached(0)) << waiting << " started with the window full";
+  Agent(held[0]).Release(0);
+  EXPECT_FALSE(Agent(waiting).WaitReached(0).empty()) << ReadText(out_path);
+  Agent(held[1]).Release(0);
+  Agent(waiting).Release(0);
+  ASSERT_EQ(WaitExit(pid), 0) << ReadText(out_path);
+  Rollout r = Collect({0, ReadText(out_path)});
   EXPECT_EQ(r.detail.rollout.status, "ok");
   auto batches = Batches(r.detail);
   EXPECT_THAT(batches["dev"], ElementsAre("h01", "h02"));
@@ -279,9 +301,8 @@ TEST_F(RolloutTest, BatchSequenceAndSlidingWindow) {
     return most;
   };
   EXPECT_LE(max_in_flight(AllHosts()), 2);
-  // The batch of 3 with concurrency 2 did fill its window (two at once), and its third host
-  // ran alone at some point or overlapped one other only.
-  EXPECT_EQ(max_in_flight({"h08", "h09", "h10"}), 2);
+  // The batch of 3 with concurrency 2 filled its window (two held at once) and never more.
+  EXPECT_EQ(max_in_flight(window), 2);
   EXPECT_EQ(max_in_flight({"h01", "h02"}), 1);  // batch = 1
 }
 
@@ -488,27 +509,51 @@ TEST_F(RolloutTest, LogsAndAuditListing) {
   EXPECT_EQ(Mimic("audit verify " + good.id).exit_code, 0);
 }
 
+// The three runs of prod batch 1 are each held before step 1 (copy_carbonapps) when
+// `mimic cancel` runs: every one is cancelled before that step starts, and the rollout stops.
 TEST_F(RolloutTest, CancelStopsTheRunsInFlight) {
-  ASSERT_NO_FATAL_FAILURE(StartAgents(/*step_delay_ms=*/400));
+  const std::vector<std::string> batch = {"h07", "h08", "h09"};
+  ASSERT_NO_FATAL_FAILURE(StartAgents({{"h07", 1}, {"h08", 1}, {"h09", 1}}));
   WriteInventory("inventory.toml");
   WritePlan("plan.toml",
             "[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = 3\n"
             "concurrency = 3\n");
   std::string out_path = dir_ + "/run.out";
   pid_t pid = StartMimic({"run", "--inventory", "inventory.toml", "--plan", "plan.toml"}, out_path);
-  ASSERT_TRUE(WaitForText(out_path, "preflight")) << ReadText(out_path);
-  std::string rollout = RolloutId(ReadText(out_path));
-  ASSERT_FALSE(rollout.empty()) << ReadText(out_path);
+  std::map<std::string, std::string> run_of;
+  for (const std::string& h : batch) {
+    run_of[h] = Agent(h).WaitReached(1);
+    ASSERT_FALSE(run_of[h].empty()) << ReadText(out_path);
+  }
+  // Run ids are "<rollout>.<host>".
+  const std::string rollout = run_of["h07"].substr(0, run_of["h07"].rfind('.'));
+  ASSERT_EQ(run_of["h07"], rollout + ".h07");
   // No --inventory: the one the rollout recorded.
   CommandResult cancel = Mimic("cancel " + rollout);
   EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
-  EXPECT_THAT(cancel.output, HasSubstr("h07"));
-  EXPECT_THAT(cancel.output, HasSubstr("cancel accepted (cancelling)"));
+  for (const std::string& h : batch) {
+    EXPECT_THAT(cancel.output, ContainsRegex(h + " +" + run_of[h] + ": cancel accepted \\(cancelling\\)"))
+        << cancel.output;
+    Agent(h).Release(1);
+  }
   int code = WaitExit(pid);
   EXPECT_EQ(code, 2) << ReadText(out_path);
   auto d = Detail(rollout);
   auto runs = Runs(d);
-  for (const char* h : {"h07", "h08", "h09"}) EXPECT_EQ(runs[h].status, "cancelled") << h;
+  auto audit = controller::Audit::Open(dir_ + "/controller-state/audit.db");
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  for (const std::string& h : batch) {
+    SCOPED_TRACE(h);
+    EXPECT_EQ(runs[h].status, "cancelled");
+    // preflight ran; copy_carbonapps, held when the cancel came, never started.
+    auto steps = (*audit)->Steps(run_of[h]);
+    ASSERT_TRUE(steps.ok()) << steps.status();
+    std::vector<std::string> names;
+    for (const auto& s : *steps) names.push_back(s.name);
+    EXPECT_THAT(names, ElementsAre("preflight"));
+    const std::string capps = "/repository/deployment/server/carbonapps";
+    EXPECT_EQ(TreeHash(Target(h) + capps), TreeHash(*g_pristine + "/dst" + capps));
+  }
   // Cancelled hosts count as failed: the stage's budget (max_failures 0) stops the rollout
   // and the second batch never starts.
   EXPECT_EQ(d.rollout.status, "stopped");

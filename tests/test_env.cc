@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -153,16 +154,98 @@ std::string RolloutIdFrom(const std::string& output) {
   return output.substr(s, e - s);
 }
 
-bool WaitForText(const std::string& path, const std::string& text) {
-  for (int i = 0; i < 400; ++i) {
-    if (absl::StrContains(ReadText(path), text)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+// The interval only bounds how late the event is seen; nothing waits for time to pass.
+bool WaitUntil(const std::function<bool()>& done, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return false;
+  return true;
+}
+
+namespace {
+
+
+void Touch(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd < 0) {
+    ADD_FAILURE() << "cannot create " << path;
+    return;
+  }
+  close(fd);
+}
+
+}  // namespace
+
+bool WaitForText(const std::string& path, const std::string& text) {
+  return WaitUntil([&] { return absl::StrContains(ReadText(path), text); }, 60);
+}
+
+int WaitExit(pid_t pid) {
+  int st = 0;
+  bool exited = WaitUntil([&] { return waitpid(pid, &st, WNOHANG) == pid; }, 120);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 AgentProcess::~AgentProcess() {
   if (pid_ > 0) Kill(SIGTERM);
+}
+
+void AgentProcess::Hold(int step, const std::string& run_id) {
+  EXPECT_TRUE(o_.gate) << "Hold needs Options::gate";
+  Touch(gate_dir() + "/hold-" + (run_id.empty() ? "" : run_id + "-") + std::to_string(step));
+}
+
+void AgentProcess::Release(int step, const std::string& run_id) {
+  EXPECT_TRUE(o_.gate) << "Release needs Options::gate";
+  Touch(gate_dir() + "/release-" + (run_id.empty() ? "" : run_id + "-") + std::to_string(step));
+}
+
+void AgentProcess::ReleaseAll() {
+  if (o_.gate) Touch(gate_dir() + "/release-all");
+}
+
+namespace {
+// The run ids of the "reached-<run_id>-<step>" files in `dir`.
+std::vector<std::string> ReachedRuns(const std::string& dir, int step) {
+  std::vector<std::string> out;
+  const std::string suffix = "-" + std::to_string(step);
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (absl::StartsWith(n, "reached-") && absl::EndsWith(n, suffix)) {
+      out.push_back(n.substr(8, n.size() - 8 - suffix.size()));
+    }
+  }
+  closedir(d);
+  return out;
+}
+}  // namespace
+
+bool AgentProcess::Reached(int step) const { return !ReachedRuns(gate_dir(), step).empty(); }
+
+std::string AgentProcess::WaitReached(int step) {
+  EXPECT_TRUE(o_.gate) << "WaitReached needs Options::gate";
+  std::vector<std::string> runs;
+  bool ok = WaitUntil(
+      [&] {
+        runs = ReachedRuns(gate_dir(), step);
+        return !runs.empty();
+      },
+      kGateWaitSeconds);
+  if (!ok) {
+    ADD_FAILURE() << "agent " << o_.name << ": no run reached step " << step << " within "
+                  << kGateWaitSeconds << " s; log:\n" << ReadText(log_path());
+    return "";
+  }
+  return runs.front();
 }
 
 bool AgentProcess::Start() {
@@ -187,39 +270,65 @@ bool AgentProcess::Start() {
     ADD_FAILURE() << st;
     return false;
   }
-  // The production binary, unless the test asked for a hook the testing agent provides.
-  const std::string binary =
-      std::getenv("MIMIC_TEST_STEP_DELAY_MS") != nullptr ? TestingAgentBinary() : AgentBinary();
+  // The production binary, unless the test holds runs with the testing agent's gate. A gate
+  // directory starts empty: a restarted agent does not inherit the previous one's gates.
+  std::vector<std::string> argv = {"mimic-agent"};
+  std::string binary = AgentBinary();
+  if (o_.gate) {
+    binary = TestingAgentBinary();
+    CommandResult r = RunCommand("rm -rf " + ShellQuote(gate_dir()) + " && mkdir -p " +
+                                 ShellQuote(gate_dir()));
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << r.output;
+      return false;
+    }
+    for (int step : o_.hold_steps) Hold(step);
+    argv.insert(argv.end(), {"--gate-dir", gate_dir()});
+  }
+  argv.insert(argv.end(), {"--config", cfg_path});
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
     FILE* f = freopen(log.c_str(), "a", stderr);
     (void)f;
-    execl(binary.c_str(), "mimic-agent", "--config", cfg_path.c_str(), nullptr);
+    execv(binary.c_str(), cargv.data());
     _exit(127);
   }
-  for (int i = 0; i < 300; ++i) {  // bounded: 30 s
-    std::string p = ReadText(port_file);
-    if (!p.empty()) {
-      port_ = std::atoi(p.c_str());
-      if (port_ > 0) return true;
-    }
-    int st;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      ADD_FAILURE() << "agent " << o_.name << " exited: " << ReadText(log);
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  bool exited = false;
+  bool up = WaitUntil(
+      [&] {
+        std::string p = ReadText(port_file);
+        if (!p.empty() && (port_ = std::atoi(p.c_str())) > 0) return true;
+        int st;
+        exited = waitpid(pid_, &st, WNOHANG) == pid_;
+        return exited;
+      },
+      60);
+  if (up && !exited) return true;
+  if (exited) {
+    pid_ = -1;
+    ADD_FAILURE() << "agent " << o_.name << " exited: " << ReadText(log);
+  } else {
+    ADD_FAILURE() << "agent " << o_.name << " did not start: " << ReadText(log);
   }
-  ADD_FAILURE() << "agent " << o_.name << " did not start: " << ReadText(log);
   return false;
 }
 
 void AgentProcess::Kill(int sig) {
   if (pid_ <= 0) return;
+  if (sig != SIGKILL) ReleaseAll();  // a held step would hold the agent's shutdown
   kill(pid_, sig);
   int st;
-  waitpid(pid_, &st, 0);
+  if (sig == SIGKILL) {
+    waitpid(pid_, &st, 0);
+  } else if (!WaitUntil([&] { return waitpid(pid_, &st, WNOHANG) == pid_; }, 30)) {
+    ADD_FAILURE() << "agent " << o_.name << " did not stop on signal " << sig
+                  << " within 30 s; killed";
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &st, 0);
+  }
   pid_ = -1;
 }
 

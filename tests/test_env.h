@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,7 +41,14 @@ void MakeMiHome(const std::string& version, const std::string& dest, const std::
 // as "dir mode". Two equal maps mean byte-for-byte equal trees.
 std::map<std::string, std::string> TreeHash(const std::string& root);
 
-// A mimic-agent child process.
+// A mimic-agent child process. With Options::gate the test holds its runs before named
+// steps (tests/testing_agent_main.cc has the protocol):
+//   agent.Hold(2);                         // before the run starts: hold every run at step 2
+//   ... start a run ...
+//   std::string run = agent.WaitReached(2);  // the run is now held before step 2, unfinished
+//   ... do what the test names (cancel, kill the controller, kill the agent) ...
+//   agent.Release(2);
+// Every wait is on the agent's file, bounded (kGateWait); none is a delay.
 class AgentProcess {
  public:
   struct Options {
@@ -49,7 +57,14 @@ class AgentProcess {
     std::string state_dir;
     std::vector<std::string> allowed_roots;
     bool plaintext = false;
+    // Runs the testing agent (bin/mimic-agent-testing) with a gate directory, so the test can
+    // hold runs; false runs the production binary.
+    bool gate = false;
+    // Steps every run is held before, from the first run on (same as Hold() before Start()).
+    std::vector<int> hold_steps;
   };
+  // How long WaitReached waits for a run to reach a gate before it fails the test.
+  static constexpr int kGateWaitSeconds = 120;
   explicit AgentProcess(Options o) : o_(std::move(o)) {}
   ~AgentProcess();
   AgentProcess(const AgentProcess&) = delete;  // owns a child process
@@ -58,7 +73,22 @@ class AgentProcess {
   // Starts the agent and waits (bounded) until it has written its port. Returns false and
   // records a test failure when it does not come up.
   bool Start();
-  void Kill(int sig);  // sends sig and reaps the process
+  // Sends sig and reaps the process (bounded for SIGTERM: SIGKILL after 30 s, a test failure).
+  // A gated agent has its runs released first, since its shutdown waits for running steps.
+  void Kill(int sig);
+
+  // The gate (Options::gate only). Hold: runs (every run, or `run_id`) block before step `step`.
+  void Hold(int step, const std::string& run_id = "");
+  // Waits until a run is held before `step`; returns its id, or "" with a test failure after
+  // kGateWaitSeconds.
+  std::string WaitReached(int step);
+  // Whether a run has reached the gate at `step` (no wait).
+  bool Reached(int step) const;
+  // Lets the runs held before `step` (every one, or `run_id`) go on.
+  void Release(int step, const std::string& run_id = "");
+  // Lets every run go on, now and at every later gate.
+  void ReleaseAll();
+  std::string gate_dir() const { return o_.state_dir + ".gate"; }
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const Options& options() const { return o_; }
@@ -78,8 +108,14 @@ pid_t StartMimic(const std::string& dir, const std::vector<std::string>& args,
                  const std::string& out_path);
 // The rollout id ("r-...") a `mimic run` printed first; "" when none.
 std::string RolloutIdFrom(const std::string& output);
-// Polls (bounded: 20 s) until the file at `path` contains `text`.
+// Waits until `done()` holds, checking it every few milliseconds, for at most `seconds`;
+// false when it never did. For events the test cannot be told of directly (a file appears).
+bool WaitUntil(const std::function<bool()>& done, int seconds);
+// Waits (bounded: 60 s) until the file at `path` contains `text`.
 bool WaitForText(const std::string& path, const std::string& text);
+// Waits (bounded: 120 s) for the child `pid` to exit; its exit code, or -1 when it was killed
+// by a signal or did not end (then it is killed, and the caller's assertion fails).
+int WaitExit(pid_t pid);
 
 // Writes a text file (parents created).
 void WriteText(const std::string& path, const std::string& text);

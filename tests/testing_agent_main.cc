@@ -1,23 +1,64 @@
-// mimic-agent-testing: the real mimic-agent (same AgentMain) with a test hook injected before
-// each step, for the e2e tests that need a run in flight at a known moment. Production code
-// reads no test variable; only this binary does.
-//   MIMIC_TEST_STEP_DELAY_MS=N   waits N ms before each step (widens the window of a run)
+// mimic-agent-testing: the real mimic-agent (same AgentMain) with a GATE injected before each
+// step, for the e2e tests that need a run held at a known moment. Production code reads no test
+// input; only this binary does, from its own flag:
+//
+//   mimic-agent-testing --gate-dir DIR <mimic-agent arguments>
+//
+// The gate is a directory of empty files (tests/test_env.h AgentProcess::Hold/WaitReached/
+// Release write and read them):
+//   hold-<N>               the test: hold every run before step N (0-based)
+//   hold-<RUN_ID>-<N>      the test: hold run RUN_ID before step N
+//   reached-<RUN_ID>-<N>   this agent: RUN_ID is held before step N (written before it blocks)
+//   release-<N>            the test: every run held before step N goes on
+//   release-<RUN_ID>-<N>   the test: RUN_ID goes on
+//   release-all            the test: every run goes on, now and later (written before it stops
+//                          the agent, whose shutdown waits for running steps)
+// The hook runs before the run's cancel check, so a cancel sent while a run is held stops it
+// before step N starts. Without --gate-dir the binary behaves exactly as mimic-agent.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
-#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/daemon/agent_main.h"
 
+namespace {
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+void Touch(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd >= 0) ::close(fd);
+}
+
+// Blocks the run's thread while the gate in `dir` holds `run_id` before step `index`.
+void Gate(const std::string& dir, const std::string& run_id, int index) {
+  const std::string n = std::to_string(index);
+  const std::string one = run_id + "-" + n;
+  if (Exists(dir + "/release-all")) return;
+  if (!Exists(dir + "/hold-" + n) && !Exists(dir + "/hold-" + one)) return;
+  Touch(dir + "/reached-" + one);
+  // Waiting on the test's file, not on time: the poll interval only bounds the reaction.
+  while (!Exists(dir + "/release-" + n) && !Exists(dir + "/release-" + one) &&
+         !Exists(dir + "/release-all")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   mimic::agent::BeforeStepHook hook;
-  if (const char* delay = std::getenv("MIMIC_TEST_STEP_DELAY_MS"); delay != nullptr) {
-    const int ms = std::atoi(delay);
-    if (ms > 0) {
-      hook = [ms](const std::string&, int) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-      };
-    }
+  std::vector<char*> args(argv, argv + argc);
+  if (argc >= 3 && std::strcmp(argv[1], "--gate-dir") == 0) {
+    const std::string dir = argv[2];
+    hook = [dir](const std::string& run_id, int index) { Gate(dir, run_id, index); };
+    args.erase(args.begin() + 1, args.begin() + 3);
   }
-  return mimic::agent::AgentMain(argc, argv, hook);
+  args.push_back(nullptr);
+  return mimic::agent::AgentMain(static_cast<int>(args.size()) - 1, args.data(), hook);
 }

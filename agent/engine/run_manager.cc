@@ -484,12 +484,12 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       }
     };
     for (int i = 0; i < plan.steps_size(); ++i) {
+      if (options_.before_step) options_.before_step(plan.run_id(), i);
       if (run->cancel_requested()) {
         cancelled = true;
         break;
       }
       const mimic::v1::StepSpec& spec = plan.steps(i);
-      if (options_.before_step) options_.before_step(plan.run_id(), i);
       Event ss;
       ss.mutable_step_started()->set_step(spec.name());
       ss.mutable_step_started()->set_index(i);

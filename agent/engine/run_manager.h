@@ -71,9 +71,9 @@ struct RunManagerOptions {
   StepFactory make_step;
   // Known step names, for the error that refuses an unknown one.
   std::vector<std::string> known_steps;
-  // Called on the run's thread before step `index` of a non-rollback run starts, after the
-  // cancel check; may block. Tests inject a gate here to hold a run at a named step; null in
-  // production.
+  // Called on the run's thread before step `index` of a non-rollback run starts, before the
+  // cancel check (a cancel that arrives while it blocks stops the run before that step); may
+  // block. Tests inject a gate here to hold a run at a named step; null in production.
   std::function<void(const std::string& run_id, int index)> before_step;
 };
 

@@ -265,8 +265,9 @@ class VerifyTest : public LateStepsTest {
   }
 
   // Runs verify in apply mode; the server must be gone afterwards.
-  StepPlan Verify() {
-    absl::StatusOr<StepPlan> plan = PlanStep("verify", {{"start_timeout_seconds", "30"}}, false);
+  StepPlan Verify(std::map<std::string, std::string> params = {}) {
+    params.emplace("start_timeout_seconds", "30");
+    absl::StatusOr<StepPlan> plan = PlanStep("verify", params, false);
     EXPECT_TRUE(plan.ok()) << plan.status();
     if (!plan.ok()) return {};
     EXPECT_TRUE(plan->changes.empty());
@@ -298,9 +299,19 @@ TEST_F(VerifyTest, FaultyCappsFail) {
 
 TEST_F(VerifyTest, LogLineCountsWhenProbeNeverAnswers) {
   Write(dst_ / "NOPROBE", "");
-  StepPlan plan = Verify();
+  // Grace 0: the start-up line is the event the step waits for; no 10 s of probe silence.
+  StepPlan plan = Verify({{"probe_grace_seconds", "0"}});
   EXPECT_EQ(plan.forced_status, mimic::v1::STEP_OK) << plan.message;
   EXPECT_THAT(plan.message, HasSubstr("WSO2 Micro Integrator started"));
+  EXPECT_THAT(plan.message, HasSubstr("never answered ready"));
+}
+
+TEST_F(VerifyTest, NegativeProbeGraceIsRefusedNamingTheParam) {
+  absl::StatusOr<StepPlan> plan = PlanStep("verify", {{"probe_grace_seconds", "-1"}}, false);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), HasSubstr("probe_grace_seconds"));
+  EXPECT_FALSE(fs::exists(dst_ / "wso2carbon.pid")) << "nothing may start on bad input";
 }
 
 TEST_F(VerifyTest, CheckModeNeverStarts) {

@@ -6,7 +6,9 @@
 //    target's [server] offset (default 10), or param probe_port. 200 with "status" "ready" is
 //    healthy; 500 lists the "Faulty CAPPs" and fails the step. When the probe never answers, the
 //    start-up line "WSO2 Micro Integrator started" appended to repository/logs/wso2carbon.log
-//    counts as healthy. Polling ends at param start_timeout_seconds (default 120);
+//    counts as healthy once the probe has stayed silent for param probe_grace_seconds after it
+//    (default 10; 0 takes the line alone as soon as it appears: for a server known to serve no
+//    probe, or for tests). Polling ends at param start_timeout_seconds (default 120);
 //  * stop: `micro-integrator.sh stop`; the pid from wso2carbon.pid is killed (SIGKILL) when still
 //    alive 15 s later.
 // The effect is not a file change: the change set is always empty and forced_status says OK or
@@ -51,6 +53,8 @@ constexpr char kLog[] = "repository/logs/wso2carbon.log";
 constexpr char kPidFile[] = "wso2carbon.pid";
 constexpr char kStartedLine[] = "WSO2 Micro Integrator started";
 constexpr int kStopGraceSeconds = 15;
+// How long the probe may stay silent after the start-up line before the line alone counts.
+constexpr int kDefaultProbeGraceSeconds = 10;
 
 struct HttpAnswer {
   int status = 0;  // 0: no answer (refused, timeout, garbage)
@@ -256,6 +260,12 @@ class VerifyStep final : public Step {
         timeout_s <= 0) {
       return absl::InvalidArgumentError("param start_timeout_seconds: must be a positive integer");
     }
+    int grace_s = kDefaultProbeGraceSeconds;
+    if (!absl::SimpleAtoi(ctx.Param("probe_grace_seconds", std::to_string(grace_s)), &grace_s) ||
+        grace_s < 0) {
+      return absl::InvalidArgumentError(
+          "param probe_grace_seconds: must be a non-negative integer");
+    }
     if (!common::IsRegularFile(script)) {
       return absl::FailedPreconditionError(absl::StrCat(script, " not found"));
     }
@@ -292,7 +302,7 @@ class VerifyStep final : public Step {
         // The probe's silence only counts once the server logged its start-up line.
         if (!log_started && LogSaysStarted(log_path, log_from)) log_started = Clock::now();
         if (Clock::now() >= deadline ||
-            (log_started && Clock::now() - *log_started > std::chrono::seconds(10))) {
+            (log_started && Clock::now() - *log_started >= std::chrono::seconds(grace_s))) {
           if (log_started) {
             healthy = true;
             result = absl::StrCat(url, " never answered ready", a.status ? absl::StrCat(

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -217,36 +219,49 @@ absl::StatusOr<int> CmdCancel(const CommandOptions& o, std::FILE* out) {
                  d.rollout.status.c_str());
     return 0;
   }
+  // The cancels go out at once, one thread per run, so a slow or unreachable agent does not
+  // hold back the others (each call is bounded by its own deadline); the lines are printed in
+  // the audit's order.
   int code = 0;
-  std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs;
-  for (const RunRecord* r : open) {
+  std::vector<std::string> lines(open.size());
+  std::vector<char> failed(open.size(), 0);  // not vector<bool>: written by several threads
+  std::vector<std::thread> calls;
+  for (size_t i = 0; i < open.size(); ++i) {
+    const RunRecord* r = open[i];
     const common::Host* h = inv.FindHost(r->host);
     if (h == nullptr) {
-      std::fprintf(out, "%-16s %s: not in %s; not cancelled\n", r->host.c_str(),
-                   r->run_id.c_str(), inv.path.c_str());
-      code = 2;
+      lines[i] = absl::StrFormat("%-16s %s: not in %s; not cancelled", r->host, r->run_id,
+                                 inv.path);
+      failed[i] = 1;
       continue;
     }
-    auto& stub = stubs[h->name];
-    if (!stub) stub = mimic::v1::Agent::NewStub(MakeAgentChannel(*h, creds));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    mimic::v1::CancelRequest req;
-    req.set_run_id(r->run_id);
-    mimic::v1::CancelResponse resp;
-    grpc::Status s = stub->Cancel(&ctx, req, &resp);
-    if (s.ok()) {
-      std::fprintf(out, "%-16s %s: %s (%s)\n", h->name.c_str(), r->run_id.c_str(),
-                   resp.accepted() ? "cancel accepted" : "not cancelled", resp.state().c_str());
-    } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
-      // Registered by the controller, not started on the agent yet.
-      std::fprintf(out, "%-16s %s: the agent has no such run (not started): %s\n",
-                   h->name.c_str(), r->run_id.c_str(), s.error_message().c_str());
-    } else {
-      std::fprintf(out, "%-16s %s: cancel failed: %s\n", h->name.c_str(), r->run_id.c_str(),
-                   s.error_message().c_str());
-      code = 2;
-    }
+    calls.emplace_back([&, i, r, h] {
+      auto stub = mimic::v1::Agent::NewStub(MakeAgentChannel(*h, creds));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      mimic::v1::CancelRequest req;
+      req.set_run_id(r->run_id);
+      mimic::v1::CancelResponse resp;
+      grpc::Status s = stub->Cancel(&ctx, req, &resp);
+      if (s.ok()) {
+        lines[i] = absl::StrFormat("%-16s %s: %s (%s)", h->name, r->run_id,
+                                   resp.accepted() ? "cancel accepted" : "not cancelled",
+                                   resp.state());
+      } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        // Registered by the controller, not started on the agent yet.
+        lines[i] = absl::StrFormat("%-16s %s: the agent has no such run (not started): %s",
+                                   h->name, r->run_id, s.error_message());
+      } else {
+        lines[i] = absl::StrFormat("%-16s %s: cancel failed: %s", h->name, r->run_id,
+                                   s.error_message());
+        failed[i] = 1;
+      }
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  for (size_t i = 0; i < open.size(); ++i) {
+    std::fprintf(out, "%s\n", lines[i].c_str());
+    if (failed[i]) code = 2;
   }
   return code;
 }
