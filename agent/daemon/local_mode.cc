@@ -13,19 +13,17 @@
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
+#include "common/base/text.h"
 #include "common/config/plan.h"
 
 namespace mimic::agent {
 namespace {
 
+// The generated name's word, FAILED in capitals so it stands out; "?" when unknown.
 std::string StatusName(mimic::v1::StepStatus s) {
-  switch (s) {
-    case mimic::v1::STEP_OK: return "ok";
-    case mimic::v1::STEP_CHANGED: return "changed";
-    case mimic::v1::STEP_SKIPPED: return "skipped";
-    case mimic::v1::STEP_FAILED: return "FAILED";
-    default: return "?";
-  }
+  if (s == mimic::v1::STEP_FAILED) return "FAILED";
+  const std::string word = common::EnumWord(mimic::v1::StepStatus_Name(s), "STEP_");
+  return word.empty() ? "?" : word;
 }
 
 void PrintText(const mimic::v1::Event& e) {

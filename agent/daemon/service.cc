@@ -17,6 +17,7 @@
 #include "common/rpc/grpc_status.h"
 #include "common/base/ids.h"
 #include "common/base/logging.h"
+#include "common/base/subprocess.h"
 #include "common/mi/mi_version.h"
 #include "common/rpc/tls.h"
 
@@ -96,13 +97,16 @@ class ErrorStream final : public grpc::ServerWriteReactor<Event> {
   void OnDone() override { delete this; }
 };
 
+// The version in the first line of `java -version` ("17.0.6"); "" when java does not run.
 std::string JavaVersion() {
-  FILE* p = ::popen("java -version 2>&1", "r");
-  if (p == nullptr) return "";
-  char buf[512];
-  std::string out;
-  if (std::fgets(buf, sizeof(buf), p) != nullptr) out = buf;
-  ::pclose(p);
+  common::SubprocessOptions o;
+  o.argv = {"java", "-version"};
+  o.merge_stderr = true;
+  o.stdout_limit = {64 << 10, false};
+  o.timeout = absl::Seconds(30);
+  absl::StatusOr<common::SubprocessResult> r = common::RunSubprocess(o);
+  if (!r.ok()) return "";
+  const std::string out = r->stdout_text.substr(0, r->stdout_text.find('\n'));
   size_t q1 = out.find('"');
   size_t q2 = q1 == std::string::npos ? q1 : out.find('"', q1 + 1);
   if (q2 == std::string::npos) return "";

@@ -29,14 +29,6 @@ absl::Status ErrnoStatus(const std::string& what, const std::string& path, int e
   return absl::InternalError(msg);
 }
 
-// fsyncs a directory so a rename, unlink, mkdir or rmdir in it is durable.
-void SyncDir(const std::string& dir) {
-  int fd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 absl::Status ExpectSha(const FileOp& op) {
   ASSIGN_OR_RETURN(std::string current, CurrentSha256(op.path));
   if (current != op.expected_sha256) {
@@ -76,7 +68,7 @@ absl::Status CreateDirs(const std::string& dir, Snapshot& snapshot,
     if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
       return ErrnoStatus("cannot create directory", *it, errno);
     }
-    SyncDir(common::Dirname(*it));
+    (void)common::FsyncDir(common::Dirname(*it));  // best effort: the rmdir is done
     if (applied != nullptr) {
       applied->push_back(DirChange(*it, mimic::v1::ACTION_MKDIR, *it == dir ? note : ""));
     }
@@ -115,7 +107,7 @@ absl::Status ApplyDelete(const FileOp& op, Snapshot& snapshot, std::vector<FileC
   if (::unlink(op.path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus("cannot delete", op.path, errno);
   }
-  SyncDir(common::Dirname(op.path));
+  (void)common::FsyncDir(common::Dirname(op.path));  // best effort: the change is done
   if (applied != nullptr) applied->push_back(DescribeOp(op));
   return absl::OkStatus();
 }
@@ -134,7 +126,7 @@ absl::Status ApplyRmdir(const FileOp& op, Snapshot& snapshot, std::vector<FileCh
     }
     return ErrnoStatus("cannot remove directory", op.path, errno);
   }
-  SyncDir(common::Dirname(op.path));
+  (void)common::FsyncDir(common::Dirname(op.path));  // best effort: the change is done
   if (applied != nullptr) applied->push_back(DescribeOp(op));
   return absl::OkStatus();
 }

@@ -43,11 +43,14 @@ uint32_t Crc32(const std::string& bytes) {
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   RETURN_IF_ERROR(common::MakeDirs(common::Dirname(path)));
+  const bool existed = common::PathExists(path);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("open journal ", path, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<Journal>(new Journal(fd, path));
+  std::unique_ptr<Journal> journal(new Journal(fd, path));
+  if (!existed) RETURN_IF_ERROR(common::FsyncDir(common::Dirname(path)));  // the new entry
+  return journal;
 }
 
 Journal::~Journal() { ::close(fd_); }

@@ -141,13 +141,6 @@ absl::Status ErrnoError(const std::string& what, const std::string& path) {
   return absl::InternalError(absl::StrCat(path, ": ", what, ": ", std::strerror(errno)));
 }
 
-void SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_dir) {
@@ -201,7 +194,7 @@ absl::Status Snapshot::Append(const std::string& line) {
     return st;
   }
   ::close(fd);
-  if (created) SyncDir(dir_);
+  if (created) (void)common::FsyncDir(dir_);  // best effort, as before
   return absl::OkStatus();
 }
 

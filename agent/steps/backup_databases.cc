@@ -79,8 +79,7 @@ class BackupDatabasesStep final : public Step {
       }
       absl::StatusOr<std::string> r = ctx.guard->Resolve(dir);
       if (!r.ok()) {
-        return absl::Status(r.status().code(), absl::StrCat("backup_databases: backup_dir: ",
-                                                            r.status().message()));
+        return common::Annotate(r.status(), "backup_databases: backup_dir");
       }
       dir = *r;
     } else {

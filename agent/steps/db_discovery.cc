@@ -1,17 +1,7 @@
 #include "agent/steps/db_discovery.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -23,9 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "common/base/fs.h"
 #include "common/base/redact.h"
+#include "common/base/subprocess.h"
 #include "common/config/toml_load.h"
-
-extern char** environ;
 
 namespace mimic::agent {
 namespace {
@@ -247,85 +236,22 @@ absl::StatusOr<ProcResult> RunProcess(const std::vector<std::string>& argv,
                                       const std::vector<std::string>& env_add,
                                       const std::string& stdin_path,
                                       const std::string& stdout_path, int timeout_seconds) {
-  if (argv.empty()) return absl::InvalidArgumentError("RunProcess: empty argv");
-  // Output goes to files (no pipes, so no deadlock); built before fork().
-  char out_tmpl[] = "/tmp/mimic_db_out_XXXXXX";
-  char err_tmpl[] = "/tmp/mimic_db_err_XXXXXX";
-  const int err_fd = ::mkostemp(err_tmpl, O_CLOEXEC);
-  if (err_fd < 0) return absl::InternalError(absl::StrCat("mkstemp: ", std::strerror(errno)));
-  int out_fd = -1;
-  if (stdout_path.empty()) {
-    out_fd = ::mkostemp(out_tmpl, O_CLOEXEC);
-  } else {
-    out_fd = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  }
-  if (out_fd < 0) {
-    ::close(err_fd);
-    ::unlink(err_tmpl);
-    return absl::InternalError(absl::StrCat("cannot open output: ", std::strerror(errno)));
-  }
-  const int in_fd = ::open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(),
-                           O_RDONLY | O_CLOEXEC);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    bool replaced = false;
-    for (const std::string& add : env_add) {
-      replaced = replaced || kv.compare(0, add.find('=') + 1, add, 0, add.find('=') + 1) == 0;
-    }
-    if (!replaced) env_strings.push_back(kv);
-  }
-  for (const std::string& add : env_add) env_strings.push_back(add);
-  std::vector<char*> envp, args;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (std::string& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    if (in_fd >= 0) ::dup2(in_fd, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    ::close_range(3, ~0U, 0);
-    ::execvpe(args[0], args.data(), envp.data());
-    static constexpr char kMsg[] = "mimic: cannot execute the database client\n";
-    (void)!::write(2, kMsg, sizeof(kMsg) - 1);
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  if (in_fd >= 0) ::close(in_fd);
+  common::SubprocessOptions o;
+  o.argv = argv;
+  o.env = env_add;
+  o.stdin_path = stdin_path;
+  o.stdout_path = stdout_path;
+  o.stdout_limit = {kMaxOut, false};
+  o.stderr_limit = {kMaxErr, true};
+  o.timeout = absl::Seconds(timeout_seconds);
+  o.kill_grace = absl::Seconds(2);
+  absl::StatusOr<common::SubprocessResult> sub = common::RunSubprocess(o);
+  if (!sub.ok()) return sub.status();
   ProcResult r;
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  while (true) {
-    const pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      r.timed_out = true;
-      ::kill(-pid, SIGTERM);
-      std::this_thread::sleep_for(std::chrono::seconds(2));
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (!r.timed_out && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  ::close(out_fd);
-  ::close(err_fd);
-  if (stdout_path.empty()) {
-    r.out = common::ReadFile(out_tmpl).value_or("");
-    if (r.out.size() > kMaxOut) r.out.resize(kMaxOut);
-    ::unlink(out_tmpl);
-  }
-  r.err = common::ReadFile(err_tmpl).value_or("");
-  if (r.err.size() > kMaxErr) r.err = r.err.substr(r.err.size() - kMaxErr);
-  ::unlink(err_tmpl);
+  r.timed_out = sub->timed_out;
+  r.exit_code = sub->timed_out ? -1 : sub->exit_code;
+  r.out = std::move(sub->stdout_text);
+  r.err = std::move(sub->stderr_text);
   return r;
 }
 

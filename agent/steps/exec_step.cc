@@ -20,22 +20,11 @@
 // guard that skips it (skipped), so a check is exact whenever creates / removes decide.
 // What the command does is OUTSIDE the run's snapshot: a rollback cannot undo it (logged as a
 // warning each time).
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <deque>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -47,8 +36,7 @@
 #include "common/base/fs.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
-
-extern char** environ;
+#include "common/base/subprocess.h"
 
 namespace mimic::agent {
 namespace {
@@ -57,192 +45,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kDefaultTimeoutSeconds = 600;
 constexpr int kMaxTimeoutSeconds = 7 * 24 * 3600;
-constexpr size_t kMaxLineBytes = 4096;    // longer output lines are split
 constexpr size_t kMaxLoggedLines = 5000;  // the rest is counted, not logged
 constexpr size_t kTailLines = 10;         // output lines quoted in a failure
-constexpr int kKillGraceMs = 5000;        // SIGTERM -> SIGKILL
-constexpr int kDrainAfterExitMs = 500;    // output still read after the shell exited
-
-struct ExecResult {
-  bool timed_out = false;
-  int exit_code = -1;            // when the shell exited
-  int signal = 0;                // when it was killed by a signal
-  std::deque<std::string> tail;  // last kTailLines lines, redacted
-};
-
-// Splits output into lines for `emit`.
-class LineSplitter {
- public:
-  explicit LineSplitter(std::function<void(const std::string&)> emit) : emit_(std::move(emit)) {}
-  void Add(const char* data, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      if (data[i] == '\n') {
-        Flush();
-      } else if (data[i] != '\r') {
-        buf_.push_back(data[i]);
-        if (buf_.size() >= kMaxLineBytes) Flush();
-      }
-    }
-  }
-  void Finish() {
-    if (!buf_.empty()) Flush();
-  }
-
- private:
-  void Flush() {
-    emit_(buf_);
-    buf_.clear();
-  }
-  std::function<void(const std::string&)> emit_;
-  std::string buf_;
-};
-
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
-// Kills `pid`'s process group: SIGTERM, then SIGKILL after the grace period; reaps `pid`.
-int KillAndReap(pid_t pid) {
-  ::kill(-pid, SIGTERM);
-  int status = 0;
-  const auto until = Clock::now() + std::chrono::milliseconds(kKillGraceMs);
-  while (Clock::now() < until) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      ::kill(-pid, SIGKILL);  // whatever the shell left behind in its group
-      return status;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ::kill(-pid, SIGKILL);
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
-
-// Runs /bin/sh -c `command` in `cwd`; calls `on_line(is_stderr, line)` for every output line.
-absl::StatusOr<ExecResult> RunCommand(
-    const std::string& command, const std::string& cwd, int timeout_seconds,
-    const std::vector<std::string>& env_add,
-    const std::function<void(bool, const std::string&)>& on_line) {
-  // Everything the child needs is built before fork(): after it only async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    bool replaced = false;
-    for (const std::string& add : env_add) {
-      replaced = replaced || kv.compare(0, add.find('=') + 1, add, 0, add.find('=') + 1) == 0;
-    }
-    if (!replaced) env_strings.push_back(kv);
-  }
-  for (const std::string& add : env_add) env_strings.push_back(add);
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
-  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
-  static constexpr char kChdirFailed[] = "mimic exec: cannot chdir to the working directory\n";
-  static constexpr char kExecFailed[] = "mimic exec: cannot execute /bin/sh\n";
-
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return Errno("pipe");
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return Errno("pipe");
-  }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
-    return Errno("fork");
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    ::close_range(3, ~0U, 0);  // no descriptor of the agent (sockets, journal) leaks
-    if (::chdir(cwd.c_str()) != 0) {
-      (void)!::write(2, kChdirFailed, sizeof(kChdirFailed) - 1);
-      ::_exit(127);
-    }
-    ::execve(argv[0], argv, envp.data());
-    (void)!::write(2, kExecFailed, sizeof(kExecFailed) - 1);
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);  // also here: no race with the kill below
-  ::close(out[1]);
-  ::close(err[1]);
-
-  ExecResult result;
-  auto emit = [&](bool is_err, const std::string& line) {
-    std::string red = common::RedactText(line);
-    result.tail.push_back(red);
-    if (result.tail.size() > kTailLines) result.tail.pop_front();
-    on_line(is_err, red);
-  };
-  LineSplitter out_lines([&](const std::string& l) { emit(false, l); });
-  LineSplitter err_lines([&](const std::string& l) { emit(true, l); });
-
-  const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
-  std::optional<Clock::time_point> exited_at;
-  int status = 0;
-  bool reaped = false;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[8192];
-  while (open_fds > 0) {
-    const auto now = Clock::now();
-    if (!reaped && now >= deadline) {
-      result.timed_out = true;
-      break;
-    }
-    if (exited_at && now - *exited_at > std::chrono::milliseconds(kDrainAfterExitMs)) {
-      break;  // the shell is gone; a background child it left keeps the pipe open
-    }
-    const int rc = ::poll(fds, 2, 100);
-    if (rc < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2 && rc > 0; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        (i == 0 ? out_lines : err_lines).Add(buf, static_cast<size_t>(n));
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-    if (!reaped && ::waitpid(pid, &status, WNOHANG) == pid) {
-      reaped = true;
-      exited_at = Clock::now();
-    }
-  }
-  for (pollfd& p : fds) {
-    if (p.fd >= 0) ::close(p.fd);
-  }
-  out_lines.Finish();
-  err_lines.Finish();
-  if (result.timed_out) {
-    status = reaped ? status : KillAndReap(pid);
-  } else if (!reaped) {
-    // Output closed; wait for the shell within what is left of the timeout.
-    while (!reaped) {
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        reaped = true;
-      } else if (Clock::now() >= deadline) {
-        result.timed_out = true;
-        status = KillAndReap(pid);
-        break;
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    }
-  }
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  return result;
-}
 
 // `p` made absolute against `cwd` and confined.
 absl::StatusOr<std::string> GuardedPath(const StepContext& ctx, const std::string& param,
@@ -250,8 +54,7 @@ absl::StatusOr<std::string> GuardedPath(const StepContext& ctx, const std::strin
   absl::StatusOr<std::string> r =
       ctx.guard->Resolve(p.front() == '/' ? p : common::JoinPath(cwd, p));
   if (!r.ok()) {
-    return absl::Status(r.status().code(),
-                        absl::StrCat("exec: ", param, ": ", r.status().message()));
+    return common::Annotate(r.status(), absl::StrCat("exec: ", param));
   }
   return r;
 }
@@ -329,19 +132,30 @@ class ExecStep final : public Step {
       StepLog(ctx, LogLevel::kInfo, is_err ? absl::StrCat("[stderr] ", line) : line);
     };
     const auto t0 = Clock::now();
-    ASSIGN_OR_RETURN(ExecResult r, RunCommand(command, cwd, timeout,
-                                              {absl::StrCat("MIMIC_SOURCE_HOME=", homes.source),
-                                               absl::StrCat("MIMIC_TARGET_HOME=", homes.target)},
-                                              on_line));
+    std::deque<std::string> tail_lines;  // the last kTailLines lines, redacted
+    common::SubprocessOptions opts;
+    opts.argv = {"/bin/sh", "-c", command};
+    opts.env = {absl::StrCat("MIMIC_SOURCE_HOME=", homes.source),
+                absl::StrCat("MIMIC_TARGET_HOME=", homes.target)};
+    opts.cwd = cwd;
+    opts.timeout = absl::Seconds(timeout);
+    opts.stdout_limit = opts.stderr_limit = {0, false};  // lines are logged, not kept
+    opts.on_line = [&](common::OutStream s, const std::string& line) {
+      std::string red = common::RedactText(std::string(line));
+      tail_lines.push_back(red);
+      if (tail_lines.size() > kTailLines) tail_lines.pop_front();
+      on_line(s == common::OutStream::kStderr, red);
+    };
+    ASSIGN_OR_RETURN(common::SubprocessResult r, common::RunSubprocess(opts));
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (dropped > 0) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat(dropped, " more output lines not logged (limit ", kMaxLoggedLines, ")"));
     }
     const std::string tail =
-        r.tail.empty()
+        tail_lines.empty()
             ? "no output"
-            : absl::StrCat("last output: ", absl::StrJoin(r.tail.begin(), r.tail.end(), " | "));
+            : absl::StrCat("last output: ", absl::StrJoin(tail_lines, " | "));
     if (r.timed_out) {
       return absl::DeadlineExceededError(
           absl::StrCat("exec: timed out after ", timeout, " s and killed: ", shown, "; ", tail));

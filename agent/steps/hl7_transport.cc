@@ -16,7 +16,6 @@
 //      snapshot keeps them). Both params must lie inside the agent's allowed roots.
 // HL7 used with no jars given and none in the target fails, naming the signals and the params.
 #include <toml++/toml.h>
-#include <zip.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -37,6 +36,7 @@
 #include "agent/steps/file_steps.h"
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
+#include "common/mi/capp.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
 #include "common/config/toml_load.h"
@@ -111,9 +111,8 @@ absl::Status DetectInToml(const StepContext& ctx, const Homes& homes, Detection*
   // common::ParseTomlFile catches toml::parse_error and reports PATH:LINE:COL.
   absl::StatusOr<toml::table> parsed = common::ParseTomlFile(path);
   if (!parsed.ok()) {
-    return absl::Status(parsed.status().code(),
-                        absl::StrCat("cannot check the source's deployment.toml for HL7 use: ",
-                                     parsed.status().message()));
+    return common::Annotate(parsed.status(),
+                           "cannot check the source's deployment.toml for HL7 use");
   }
   const toml::table& root = *parsed;
   auto where = [](const toml::node& n) {
@@ -238,42 +237,6 @@ absl::Status DetectInLooseArtifacts(const StepContext& ctx, const Homes& homes, 
   return absl::OkStatus();
 }
 
-struct ZipCloser {
-  void operator()(zip_t* z) const { zip_discard(z); }
-};
-using ZipPtr = std::unique_ptr<zip_t, ZipCloser>;
-
-// Opens `path` read-only (never modified: zip_discard on close).
-absl::StatusOr<ZipPtr> OpenZip(const std::string& path) {
-  int err = 0;
-  zip_t* z = zip_open(path.c_str(), ZIP_RDONLY, &err);
-  if (z == nullptr) {
-    zip_error_t ze;
-    zip_error_init_with_code(&ze, err);
-    std::string msg = zip_error_strerror(&ze);
-    zip_error_fini(&ze);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable zip: ", msg));
-  }
-  return ZipPtr(z);
-}
-
-// The bytes of entry `index` (whose stat is `st`: its size bounds the read).
-absl::StatusOr<std::string> ReadEntry(zip_t* z, zip_uint64_t index, const zip_stat_t& st,
-                                      const std::string& what) {
-  zip_file_t* f = zip_fopen_index(z, index, 0);
-  if (f == nullptr) {
-    return absl::DataLossError(absl::StrCat(what, ": cannot read: ", zip_strerror(z)));
-  }
-  std::string data(st.size, '\0');
-  zip_int64_t n = st.size == 0 ? 0 : zip_fread(f, data.data(), st.size);
-  const std::string ferr = n < 0 ? zip_file_strerror(f) : "";
-  zip_fclose(f);
-  if (n < 0 || static_cast<zip_uint64_t>(n) != st.size) {
-    return absl::DataLossError(absl::StrCat(what, ": short or failed read ", ferr));
-  }
-  return data;
-}
-
 // Heuristic 5 inside the source's CApps.
 absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection* d) {
   ASSIGN_OR_RETURN(std::vector<std::string> files,
@@ -284,34 +247,30 @@ absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection
       continue;
     }
     ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel));
-    absl::StatusOr<ZipPtr> z = OpenZip(path);
-    if (!z.ok()) {
+    auto scanned = [](const std::string& entry) {
+      const std::string lower = Lower(entry);
+      return !(absl::EndsWith(entry, "/") || absl::EndsWith(lower, ".jar") ||
+               absl::EndsWith(lower, ".class") || absl::EndsWith(lower, ".zip"));
+    };
+    common::ZipLimits limits;
+    limits.want_content = [&](const common::ZipEntry& e) {
+      return scanned(e.name) && e.size <= kMaxScannedBytes;
+    };
+    absl::StatusOr<std::vector<common::ZipEntry>> entries = common::ReadZip(path, limits);
+    if (!entries.ok()) {
       StepLog(ctx, LogLevel::kWarning,
-              absl::StrCat(rel, ": cannot scan for HL7 use: ", z.status().message()));
+              absl::StrCat(rel, ": cannot scan for HL7 use: ", entries.status().message()));
       continue;
     }
-    const zip_int64_t entries = zip_get_num_entries(z->get(), 0);
-    for (zip_int64_t i = 0; i < entries; ++i) {
-      zip_stat_t st;
-      if (zip_stat_index(z->get(), i, 0, &st) != 0 || st.name == nullptr) continue;
-      const std::string entry = Printable(st.name);
-      const std::string lower = Lower(entry);
-      if (absl::EndsWith(entry, "/") || absl::EndsWith(lower, ".jar") ||
-          absl::EndsWith(lower, ".class") || absl::EndsWith(lower, ".zip")) {
-        continue;
-      }
-      const std::string where = absl::StrCat(rel, "!", entry);
-      if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxScannedBytes) {
+    for (const common::ZipEntry& e : *entries) {
+      if (!scanned(e.name)) continue;
+      const std::string where = absl::StrCat(rel, "!", Printable(e.name));
+      if (!e.content_read) {
         StepLog(ctx, LogLevel::kWarning,
                 absl::StrCat(where, ": larger than 16 MiB; not scanned for HL7 use"));
         continue;
       }
-      absl::StatusOr<std::string> text = ReadEntry(z->get(), i, st, where);
-      if (!text.ok()) {
-        StepLog(ctx, LogLevel::kWarning, std::string(text.status().message()));
-        continue;
-      }
-      ScanArtifact(where, *text, d);
+      ScanArtifact(where, e.data, d);
     }
   }
   return absl::OkStatus();
@@ -357,29 +316,30 @@ absl::StatusOr<std::vector<Jar>> JarsFromZip(const StepContext& ctx, const std::
   if (!IsFile(path)) {
     return absl::NotFoundError(absl::StrCat("hl7_zip: ", path, " is not a file"));
   }
-  ASSIGN_OR_RETURN(ZipPtr z, OpenZip(path));
+  common::ZipLimits limits;
+  limits.want_content = [](const common::ZipEntry& e) {
+    const std::string base = common::Basename(e.name);
+    return !e.is_dir && e.size <= kMaxJarBytes && (IsHl7BundleJar(base) || IsOpenJpaJar(base));
+  };
+  ASSIGN_OR_RETURN(std::vector<common::ZipEntry> entries, common::ReadZip(path, limits));
   std::vector<std::string> names;
-  std::vector<zip_uint64_t> index;
-  const zip_int64_t entries = zip_get_num_entries(z.get(), 0);
-  for (zip_int64_t i = 0; i < entries; ++i) {
-    const char* n = zip_get_name(z.get(), i, 0);
-    if (n == nullptr || absl::EndsWith(n, "/")) continue;
-    names.push_back(Printable(n));
-    index.push_back(i);
+  std::vector<common::ZipEntry*> files;
+  for (common::ZipEntry& e : entries) {
+    if (e.is_dir) continue;
+    names.push_back(Printable(e.name));
+    files.push_back(&e);
   }
   ASSIGN_OR_RETURN(auto picked, PickJars(names, absl::StrCat("hl7_zip ", path)));
   std::vector<Jar> jars;
   for (size_t i : {picked.first, picked.second}) {
-    zip_stat_t st;
-    const std::string what = absl::StrCat(path, "!", names[i]);
-    if (zip_stat_index(z.get(), index[i], 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) ||
-        st.size > kMaxJarBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(what, ": unknown size or over 256 MiB"));
+    if (!files[i]->content_read) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, "!", names[i], ": unknown size or over 256 MiB"));
     }
     Jar jar;
     jar.name = common::Basename(names[i]);
     jar.from_zip = true;
-    ASSIGN_OR_RETURN(jar.content, ReadEntry(z.get(), index[i], st, what));
+    jar.content = std::move(files[i]->data);
     jars.push_back(std::move(jar));
   }
   return jars;

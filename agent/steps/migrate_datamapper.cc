@@ -22,16 +22,10 @@
 // stamps entries with the current time, so in that mode the sha256 a check reports for the new
 // CApp may differ from the one apply writes; the set of files is the same. Params `java` (else
 // $JAVA_HOME/bin/java, else `java` from PATH) and `tool_timeout_seconds` (default 600).
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -50,8 +44,7 @@
 #include "common/base/fs.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
-
-extern char** environ;
+#include "common/base/subprocess.h"
 
 namespace mimic::agent {
 namespace {
@@ -123,7 +116,7 @@ absl::StatusOr<std::string> VersionOf(const StepContext& ctx, const std::string&
   ASSIGN_OR_RETURN(std::string resolved, ctx.guard->Resolve(home));
   absl::StatusOr<common::MiVersion> v = common::DetectMiVersion(resolved);
   if (!v.ok()) {
-    return absl::Status(v.status().code(), absl::StrCat(which, " MI home: ", v.status().message()));
+    return common::Annotate(v.status(), absl::StrCat(which, " MI home"));
   }
   return v->version;
 }
@@ -140,71 +133,29 @@ std::string JavaCommand(const StepContext& ctx) {
 // is then killed).
 absl::Status RunLogged(const StepContext& ctx, const std::vector<std::string>& argv,
                        int timeout_seconds) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
   const std::string shown = absl::StrCat("`", argv[0], " -jar ", argv[2], " ", argv[3], "`");
-  if (rc != 0) {
-    ::close(fds[0]);
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot run ", shown, ": ", std::strerror(rc)));
-  }
-
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  std::string pending;
-  bool timed_out = false;
-  auto flush = [&](bool all) {
-    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
-      StepLog(ctx, LogLevel::kInfo, absl::StrCat("data-mapper tool: ", pending.substr(0, nl)));
-    }
-    if (all && !pending.empty()) {
-      StepLog(ctx, LogLevel::kInfo, absl::StrCat("data-mapper tool: ", pending));
-      pending.clear();
-    }
+  common::SubprocessOptions o;
+  o.argv = argv;
+  o.merge_stderr = true;
+  o.stdout_limit = {0, false};  // lines are logged, not kept
+  o.on_line = [&](common::OutStream, const std::string& line) {
+    StepLog(ctx, LogLevel::kInfo, absl::StrCat("data-mapper tool: ", line));
   };
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF: the child closed its output
-    pending.append(buf, static_cast<size_t>(n));
-    flush(false);
+  o.timeout = absl::Seconds(timeout_seconds);
+  o.kill_grace = absl::ZeroDuration();
+  absl::StatusOr<common::SubprocessResult> r = common::RunSubprocess(o);
+  if (!r.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(shown, " did not start: ", r.status().message()));
   }
-  flush(true);
-  ::close(fds[0]);
-  if (timed_out) ::kill(pid, SIGKILL);  // our own child, by its id
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) {
+  if (r->timed_out) {
     return absl::DeadlineExceededError(
         absl::StrCat(shown, " did not finish within ", timeout_seconds, " s; killed"));
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
+  if (r->ok()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      shown, WIFEXITED(status) ? absl::StrCat(" exited with status ", WEXITSTATUS(status))
-                               : absl::StrCat(" was killed by signal ", WTERMSIG(status))));
+      shown, r->signal == 0 ? absl::StrCat(" exited with status ", r->exit_code)
+                            : absl::StrCat(" was killed by signal ", r->signal)));
 }
 
 // Migrates `capps` with WSO2's jar in a scratch folder under ctx.run_dir; returns the migrated
@@ -244,8 +195,7 @@ absl::StatusOr<std::vector<std::string>> MigrateWithTool(const StepContext& ctx,
                        " in ", in));
   const std::vector<std::string> argv = {JavaCommand(ctx), "-jar", jar, in};
   if (absl::Status st = RunLogged(ctx, argv, timeout); !st.ok()) {
-    return absl::Status(st.code(),
-                        absl::StrCat(st.message(), " (its files are kept in ", scratch, ")"));
+    return common::AnnotateAfter(st, absl::StrCat(" (its files are kept in ", scratch, ")"));
   }
   std::vector<std::string> out;
   for (const CappToMigrate& c : capps) {
@@ -315,8 +265,7 @@ class MigrateDatamapperStep final : public Step {
       absl::StatusOr<std::vector<common::ZipEntry>> entries =
           common::ReadZipFromBytes(c.bytes, path);
       if (!entries.ok()) {
-        return absl::Status(entries.status().code(),
-                            absl::StrCat(entries.status().message(), "; nothing was migrated"));
+        return common::AnnotateAfter(entries.status(), "; nothing was migrated");
       }
       c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
       if (c.stylesheets == 0) continue;

@@ -8,9 +8,6 @@
 //   * with param require_java = "true": `java -version` (JAVA_HOME/bin/java when set, or param
 //     java) is one the target accepts (MI 4.2.0: JDK 11-17 only; older: 8-11).
 // Facts: source_version, target_version, migration_chain ("1.2.0->4.0.0,4.0.0->4.2.0").
-#include <stdio.h>
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -26,6 +23,7 @@
 #include "common/base/fs.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
+#include "common/base/subprocess.h"
 
 namespace mimic::agent {
 namespace {
@@ -64,22 +62,21 @@ int JavaMajor(const std::string& output) {
 
 // Runs `java -version` and returns its output (it prints to stderr).
 absl::StatusOr<std::string> RunJavaVersion(const std::string& java) {
-  std::string quoted = "'";
-  for (char c : java) quoted += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-  quoted += "'";
-  const std::string cmd = absl::StrCat(quoted, " -version 2>&1");
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return absl::InternalError(absl::StrCat("cannot run ", java));
-  std::string out;
-  char buf[512];
-  size_t n;
-  while ((n = ::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int rc = ::pclose(p);
-  if (rc != 0 && JavaMajor(out) == 0) {
+  common::SubprocessOptions o;
+  o.argv = {java, "-version"};
+  o.merge_stderr = true;
+  o.stdout_limit = {64 << 10, false};
+  o.timeout = absl::Seconds(60);
+  absl::StatusOr<common::SubprocessResult> r = common::RunSubprocess(o);
+  if (!r.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("`", java, " -version` failed (status ", rc, "): ", out));
+        absl::StrCat("`", java, " -version` failed: ", r.status().message()));
   }
-  return out;
+  if (!r->ok() && JavaMajor(r->stdout_text) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("`", java, " -version` failed (",
+                                                      r->Describe(), "): ", r->stdout_text));
+  }
+  return r->stdout_text;
 }
 
 class PreflightStep final : public Step {
@@ -155,7 +152,7 @@ class PreflightStep final : public Step {
 
  private:
   static absl::Status Prefixed(const char* label, const absl::Status& st) {
-    return absl::Status(st.code(), absl::StrCat(label, " MI home: ", st.message()));
+    return common::Annotate(st, absl::StrCat(label, " MI home"));
   }
 
   static absl::StatusOr<uint64_t> NeededBytes(const StepContext& ctx, const Homes& homes) {

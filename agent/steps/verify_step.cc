@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -40,6 +39,7 @@
 #include "agent/steps/file_steps.h"
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
+#include "common/base/subprocess.h"
 #include "common/base/status_macros.h"
 #include "common/config/toml_load.h"
 
@@ -154,31 +154,21 @@ std::vector<std::string> JsonStrings(const std::string& json, const std::string&
 // `timeout`. The exit code, or -1 when it could not run or was killed at the timeout.
 int RunScript(const std::string& script, const std::string& arg, const std::string& out_path,
               std::chrono::seconds timeout) {
-  const pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
-    if (null >= 0) ::dup2(null, 0);
-    ::setsid();  // the server must not die with the agent's process group
-    if (::access(script.c_str(), X_OK) == 0) {
-      ::execl(script.c_str(), script.c_str(), arg.c_str(), static_cast<char*>(nullptr));
-    }
-    ::execl("/bin/sh", "sh", script.c_str(), arg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const Clock::time_point deadline = Clock::now() + timeout;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  common::SubprocessOptions o;
+  o.argv = {script, arg};
+  if (::access(script.c_str(), X_OK) != 0) o.argv = {"/bin/sh", script, arg};
+  o.stdout_path = out_path;
+  o.stdout_append = true;
+  o.stdout_file_mode = 0640;
+  o.merge_stderr = true;
+  o.new_session = true;     // the server must not die with the agent's process group
+  o.signal_group = false;   // nor with the script, at the timeout
+  o.kill_grace = absl::ZeroDuration();
+  o.drain_after_exit = absl::ZeroDuration();
+  o.timeout = absl::Seconds(timeout.count());
+  absl::StatusOr<common::SubprocessResult> r = common::RunSubprocess(o);
+  if (!r.ok() || r->timed_out || r->signal != 0) return -1;
+  return r->exit_code;
 }
 
 // The process exists and is not a zombie.

@@ -55,14 +55,6 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
-absl::Status FsyncDir(const std::string& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open directory", dir);
-  ::fsync(fd);
-  ::close(fd);
-  return absl::OkStatus();
-}
-
 // Writes through `fill` into a temporary sibling of `path`, fsyncs, renames into place.
 absl::Status AtomicWrite(const std::string& path, uint32_t mode,
                          const std::function<absl::Status(int fd)>& fill) {
@@ -172,6 +164,17 @@ absl::Status CopyFileAtomic(const std::string& from, const std::string& path, ui
   return st;
 }
 
+absl::Status FsyncDir(const std::string& dir) {
+  const std::string d = dir.empty() ? "." : dir;
+  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open directory", d);
+  // Some filesystems cannot fsync a directory (EINVAL): nothing more can be done there.
+  absl::Status st;
+  if (::fsync(fd) != 0 && errno != EINVAL) st = ErrnoError("fsync directory", d);
+  ::close(fd);
+  return st;
+}
+
 absl::Status MakeDirs(const std::string& path, uint32_t mode) {
   if (path.empty() || path == "/") return absl::OkStatus();
   struct stat st;
@@ -180,8 +183,11 @@ absl::Status MakeDirs(const std::string& path, uint32_t mode) {
     return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
   }
   RETURN_IF_ERROR(MakeDirs(Dirname(path), mode));
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return ErrnoError("mkdir", path);
-  return absl::OkStatus();
+  if (::mkdir(path.c_str(), mode) != 0) {
+    if (errno == EEXIST) return absl::OkStatus();  // made by someone else meanwhile
+    return ErrnoError("mkdir", path);
+  }
+  return FsyncDir(Dirname(path));  // the new entry is durable
 }
 
 absl::StatusOr<std::vector<std::string>> ListFilesRecursive(const std::string& root) {

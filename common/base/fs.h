@@ -28,7 +28,13 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& bytes,
 absl::Status CopyFileAtomic(const std::string& from, const std::string& path,
                             uint32_t mode = 0644);
 
+// Creates `path` and its missing parents; each directory it creates is made durable (its parent
+// is fsynced). OK when `path` already is a directory.
 absl::Status MakeDirs(const std::string& path, uint32_t mode = 0755);
+
+// fsyncs directory `dir` ("" = the working directory) so a create, rename, unlink, mkdir or
+// rmdir in it is durable. An error names the directory.
+absl::Status FsyncDir(const std::string& dir);
 
 // Regular files under `root` (recursively, symlinks not followed), as paths relative to `root`,
 // sorted. A missing root gives an empty list.

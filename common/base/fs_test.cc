@@ -39,6 +39,21 @@ TEST(FsTest, Sha256IfExistsIsEmptyForMissing) {
   EXPECT_EQ(*Sha256IfExists(d + "/nope/deeper"), "");
 }
 
+TEST(FsTest, MakeDirsCreatesEveryLevelAndFsyncDirNamesAMissingDir) {
+  std::string d = TempDir();
+  const std::string deep = JoinPath(d, "a/b/c");
+  ASSERT_TRUE(MakeDirs(deep, 0700).ok());
+  EXPECT_TRUE(IsDirectory(deep));
+  EXPECT_EQ(FileMode(deep), 0700u);
+  EXPECT_TRUE(MakeDirs(deep).ok());  // already there
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(d, "file"), "x").ok());
+  EXPECT_EQ(MakeDirs(JoinPath(d, "file")).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(FsyncDir(deep).ok());
+  absl::Status st = FsyncDir(JoinPath(d, "missing"));
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(JoinPath(d, "missing")), absl::string_view::npos) << st;
+}
+
 TEST(FsTest, JoinAndSplit) {
   EXPECT_EQ(JoinPath("/a/", "/b"), "/a/b");
   EXPECT_EQ(JoinPath("/", "b"), "/b");

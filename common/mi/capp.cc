@@ -205,16 +205,20 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
     e.mtime = (st.valid & ZIP_STAT_MTIME) ? st.mtime : 0;
     e.compression = static_cast<int32_t>(st.comp_method);
     sizes[i] = st.size;
+    e.size = st.size;
 
-    if (st.size >= limits.ratio_min_bytes &&
+    // Only what is inflated can be a bomb.
+    e.content_read = !limits.want_content || limits.want_content(e);
+    if (e.content_read && st.size >= limits.ratio_min_bytes &&
         static_cast<double>(st.size) >
             limits.max_ratio * static_cast<double>(st.comp_size > 0 ? st.comp_size : 1)) {
       return Hostile(label, e.name,
                      absl::StrCat("expands ", st.comp_size, " bytes to ", st.size, " (ratio above ",
                                   limits.max_ratio, "; zip bomb?)"));
     }
-    total += st.size;
-    if (total > limits.max_total_bytes || st.size > limits.max_total_bytes) {
+    if (e.content_read) total += st.size;
+    if (e.content_read &&
+        (total > limits.max_total_bytes || st.size > limits.max_total_bytes)) {
       return Hostile(
           label, e.name,
           absl::StrCat("takes the uncompressed total above ", limits.max_total_bytes, " bytes"));
@@ -223,7 +227,7 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
 
   // Second pass: the content, exactly the declared sizes, CRC-checked.
   for (zip_int64_t i = 0; i < count; ++i) {
-    if (sizes[i] == 0 && entries[i].is_dir) continue;
+    if ((sizes[i] == 0 && entries[i].is_dir) || !entries[i].content_read) continue;
     ASSIGN_OR_RETURN(entries[i].data, ReadEntry(za.get(), i, sizes[i], label, entries[i].name));
   }
   return entries;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,12 +26,16 @@ inline constexpr int32_t kZipDeflate = 8;
 
 struct ZipEntry {
   std::string name;  // as stored (raw bytes), "dir/" for directories
-  std::string data;  // uncompressed content ("" for directories)
+  std::string data;  // uncompressed content ("" for directories and entries not read)
   bool is_dir = false;
   uint8_t opsys = 0;                  // "version made by" host system (0 = MS-DOS, 3 = UNIX)
   uint32_t external_attributes = 0;   // UNIX hosts: mode << 16 (| DOS bits)
   std::time_t mtime = 0;              // libzip's conversion of the DOS date/time (local time)
   int32_t compression = kZipDeflate;  // kZipStore, kZipDeflate, ...
+  // Set by reading: the declared uncompressed size (also of an entry whose content was not
+  // read), and false when ZipLimits::want_content passed the content over (data is then "").
+  uint64_t size = 0;
+  bool content_read = true;
 
   // The UNIX permission bits when the entry came from a UNIX host, else 0.
   uint32_t unix_mode() const { return opsys == 3 ? (external_attributes >> 16) & 07777 : 0; }
@@ -41,6 +46,10 @@ struct ZipLimits {
   uint64_t max_entries = 65536;
   double max_ratio = 200.0;               // uncompressed / compressed, per entry...
   uint64_t ratio_min_bytes = 1ull << 20;  // ...for entries of at least this size
+  // Entries whose content is read, decided on the checked metadata (name, size, ...); all when
+  // unset. The others pass the name, type and encryption checks; as nothing of them is
+  // inflated, the CRC, ratio and max_total_bytes checks do not apply to them.
+  std::function<bool(const ZipEntry&)> want_content;
 };
 
 // Reads the archive at `path` / held in `bytes` (`label` names it in messages). Entries in

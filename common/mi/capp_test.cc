@@ -255,6 +255,30 @@ TEST_F(CappTest, RefusesDuplicateAndAliasedNames) {
   EXPECT_THAT(st.message(), HasSubstr("\"aaaa.xml\" is a duplicate name"));
 }
 
+TEST_F(CappTest, WantContentReadsOnlyTheChosenEntries) {
+  std::vector<ZipEntry> entries(3);
+  entries[0] = {"keep.txt", "kept content"};
+  entries[1] = {"skip.bin", std::string(3000, 'x')};
+  entries[2] = {"dir/", "", true};
+  absl::StatusOr<std::string> bytes = WriteZip(entries);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ZipLimits limits;
+  limits.max_total_bytes = 1000;  // only what is read counts
+  limits.want_content = [](const ZipEntry& e) { return e.name == "keep.txt"; };
+  absl::StatusOr<std::vector<ZipEntry>> back = ReadZipFromBytes(*bytes, "memory", limits);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 3u);
+  EXPECT_TRUE((*back)[0].content_read);
+  EXPECT_EQ((*back)[0].data, "kept content");
+  EXPECT_EQ((*back)[0].size, 12u);
+  EXPECT_FALSE((*back)[1].content_read);
+  EXPECT_EQ((*back)[1].data, "");
+  EXPECT_EQ((*back)[1].size, 3000u);
+  // Unread entries are still checked.
+  EXPECT_EQ(ReadHostile("slip.car", {{"../evil", "x"}}, limits).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CappTest, RefusesZipBombsAndOversizedArchives) {
   absl::Status st = ReadHostile(
       "bomb.car", {{"artifacts.xml", "<artifacts/>"}, {"zeros", std::string(20 << 20, '\0')}});

@@ -215,7 +215,7 @@ absl::StatusOr<std::unique_ptr<Audit>> Audit::Open(const std::string& url_or_pat
   {
     absl::MutexLock l(&audit->db_mu_);
     if (absl::Status st = audit->InitSchema(); !st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("audit database ", path, ": ", st.message()));
+      return common::Annotate(st, absl::StrCat("audit database ", path));
     }
   }
   audit->writer_ = std::thread([a = audit.get()] { a->WriterLoop(); });

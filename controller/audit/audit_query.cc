@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
+#include "common/base/text.h"
 #include "controller/audit/audit.h"
 #include "controller/audit/sql_db.h"
 
@@ -61,83 +62,22 @@ RunRecord RunFromRow(const SqlRow& row) {
 
 }  // namespace
 
-std::string ModeName(v1::Mode mode) {
-  switch (mode) {
-    case v1::MODE_APPLY:
-      return "apply";
-    case v1::MODE_CHECK:
-      return "check";
-    case v1::MODE_ROLLBACK:
-      return "rollback";
-    default:
-      return "";
-  }
-}
+std::string ModeName(v1::Mode mode) { return common::EnumWord(v1::Mode_Name(mode), "MODE_"); }
 
 std::string StepStatusName(v1::StepStatus status) {
-  switch (status) {
-    case v1::STEP_OK:
-      return "ok";
-    case v1::STEP_CHANGED:
-      return "changed";
-    case v1::STEP_SKIPPED:
-      return "skipped";
-    case v1::STEP_FAILED:
-      return "failed";
-    default:
-      return "";
-  }
+  return common::EnumWord(v1::StepStatus_Name(status), "STEP_");
 }
 
 std::string RunStatusName(v1::RunStatus status) {
-  switch (status) {
-    case v1::RUN_RUNNING:
-      return "running";
-    case v1::RUN_OK:
-      return "ok";
-    case v1::RUN_CHANGED:
-      return "changed";
-    case v1::RUN_FAILED:
-      return "failed";
-    case v1::RUN_CANCELLED:
-      return "cancelled";
-    case v1::RUN_INTERRUPTED:
-      return "interrupted";
-    default:
-      return "";
-  }
+  return common::EnumWord(v1::RunStatus_Name(status), "RUN_");
 }
 
 std::string ActionName(v1::Action action) {
-  switch (action) {
-    case v1::ACTION_CREATE:
-      return "create";
-    case v1::ACTION_UPDATE:
-      return "update";
-    case v1::ACTION_DELETE:
-      return "delete";
-    case v1::ACTION_MKDIR:
-      return "mkdir";
-    case v1::ACTION_RMDIR:
-      return "rmdir";
-    default:
-      return "";
-  }
+  return common::EnumWord(v1::Action_Name(action), "ACTION_");
 }
 
 std::string LogLevelName(v1::LogLevel level) {
-  switch (level) {
-    case v1::LOG_DEBUG:
-      return "debug";
-    case v1::LOG_INFO:
-      return "info";
-    case v1::LOG_WARNING:
-      return "warning";
-    case v1::LOG_ERROR:
-      return "error";
-    default:
-      return "";
-  }
+  return common::EnumWord(v1::LogLevel_Name(level), "LOG_");
 }
 
 bool IsSuccessStatus(const std::string& s) { return s == "ok" || s == "changed"; }

@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
+#include "common/base/text.h"
 
 namespace mimic::controller {
 namespace {
@@ -151,27 +152,7 @@ absl::Status HostNames(std::string pattern, std::vector<std::string>& out) {
   return ExpandPattern(pattern, out);
 }
 
-// A TOML basic string; invalid UTF-8 bytes become U+FFFD (toml++ refuses them).
-std::string TomlQuote(const std::string& s) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-      bool ok = len > 0 && i + len <= s.size();
-      for (size_t k = 1; ok && k < len; ++k) ok = (s[i + k] & 0xC0) == 0x80;
-      out.append(ok ? s.substr(i, len) : "\xEF\xBF\xBD");
-      if (ok) i += len - 1;
-    } else if (c == '"' || c == '\\') {
-      absl::StrAppend(&out, "\\", std::string(1, static_cast<char>(c)));
-    } else if (c < 0x20 || c == 0x7F) {
-      out += c == '\n' ? "\\n" : c == '\t' ? "\\t" : absl::StrFormat("\\u%04X", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+using common::TomlQuote;
 
 std::string TomlKey(const std::string& key) { return IsWord(key, "_-") ? key : TomlQuote(key); }
 

@@ -12,37 +12,10 @@
 #include "absl/time/time.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
+#include "controller/report/report_formats.h"
 
 namespace mimic::controller {
 namespace {
-
-// Length of a valid UTF-8 sequence starting at s[i], or 0 when the bytes there are not one
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return len;
-}
 
 size_t DisplayWidth(std::string_view s) {
   size_t n = 0;
@@ -73,21 +46,6 @@ int64_t RunDuration(const RunRecord& run, const std::vector<StepRecord>& steps) 
 }
 
 // Runs ordered by the stage's position in the plan, batch, host, then creation.
-std::vector<RunRecord> OrderedRuns(const RolloutDetail& d, const std::vector<RunRecord>& runs) {
-  std::map<std::string, int> stage_idx;
-  for (const StageRecord& s : d.stages) stage_idx[s.name] = s.idx;
-  const auto idx = [&](const std::string& stage) {
-    auto it = stage_idx.find(stage);
-    return it == stage_idx.end() ? INT_MAX : it->second;
-  };
-  std::vector<RunRecord> out = runs;
-  std::stable_sort(out.begin(), out.end(), [&](const RunRecord& a, const RunRecord& b) {
-    return std::make_tuple(idx(a.stage), a.batch_idx, a.host) <
-           std::make_tuple(idx(b.stage), b.batch_idx, b.host);
-  });
-  return out;
-}
-
 struct Counts {
   int ok = 0, changed = 0, skipped = 0, failed = 0, files = 0, config_changes = 0;
   void AddStep(const std::string& status) {
@@ -155,58 +113,26 @@ void WriteStep(JsonWriter& w, const StepRecord& s, const std::vector<FileChangeR
 
 }  // namespace
 
-// ---- JSON ----------------------------------------------------------------------------------
-
-std::string JsonQuote(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      if (size_t len = Utf8SequenceLength(s, i); len > 0) {
-        out.append(s.substr(i, len));
-        i += len;
-      } else {
-        out += "\xEF\xBF\xBD";  // U+FFFD
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
-  }
-  out += '"';
+std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& d, const std::vector<RunRecord>& runs) {
+  std::map<std::string, int> stage_idx;
+  for (const StageRecord& s : d.stages) stage_idx[s.name] = s.idx;
+  const auto idx = [&](const std::string& stage) {
+    auto it = stage_idx.find(stage);
+    return it == stage_idx.end() ? INT_MAX : it->second;
+  };
+  std::vector<RunRecord> out = runs;
+  std::stable_sort(out.begin(), out.end(), [&](const RunRecord& a, const RunRecord& b) {
+    return std::make_tuple(idx(a.stage), a.batch_idx, a.host) <
+           std::make_tuple(idx(b.stage), b.batch_idx, b.host);
+  });
   return out;
 }
+
+std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& d) {
+  return RunsInPlanOrder(d, d.runs);
+}
+
+// ---- JSON ----------------------------------------------------------------------------------
 
 void JsonWriter::BeforeValue() {
   if (after_key_) {
@@ -378,7 +304,7 @@ absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_
   Counts total;
   w.Key("hosts");
   w.BeginArray();
-  for (const RunRecord& run : OrderedRuns(d, d.runs)) {
+  for (const RunRecord& run : RunsInPlanOrder(d)) {
     ASSIGN_OR_RETURN(std::vector<StepRecord> steps, audit.Steps(run.run_id));
     ASSIGN_OR_RETURN(std::vector<FileChangeRecord> files, audit.FileChanges(run.run_id));
     ASSIGN_OR_RETURN(std::vector<ConfigChangeRecord> configs, audit.ConfigChanges(run.run_id));
@@ -510,7 +436,7 @@ absl::StatusOr<std::vector<HostRecap>> BuildRecap(Audit& audit, const std::strin
   RETURN_IF_ERROR(audit.Flush());
   ASSIGN_OR_RETURN(RolloutDetail d, audit.GetRollout(rollout_id));
   std::vector<HostRecap> out;
-  for (const RunRecord& run : OrderedRuns(d, LatestRunPerHost(d.runs))) {
+  for (const RunRecord& run : RunsInPlanOrder(d, LatestRunPerHost(d.runs))) {
     ASSIGN_OR_RETURN(std::vector<StepRecord> steps, audit.Steps(run.run_id));
     ASSIGN_OR_RETURN(std::vector<FileChangeRecord> files, audit.FileChanges(run.run_id));
     out.push_back(MakeHostRecap(run, steps, files));
@@ -525,9 +451,15 @@ std::string RecapTable(const std::vector<HostRecap>& rows) {
                      absl::StrCat(h.skipped), absl::StrCat(h.failed), absl::StrCat(h.files),
                      FormatDuration(h.duration_us)});
   }
-  return FormatTable(
+  std::string out = FormatTable(
       {"HOST", "STAGE", "STATUS", "OK", "CHANGED", "SKIPPED", "FAILED", "FILES", "DURATION"}, cells,
       {false, false, false, true, true, true, true, true, true});
+  for (const HostRecap& h : rows) {
+    if (!h.message.empty() && h.status != "ok" && h.status != "changed") {
+      absl::StrAppend(&out, h.host, ": ", h.message, "\n");
+    }
+  }
+  return out;
 }
 
 std::string StatusListing(const std::vector<RolloutSummary>& rollouts) {
@@ -561,7 +493,7 @@ std::string RolloutStatusText(const RolloutDetail& d) {
   }
   out += '\n';
   std::vector<std::vector<std::string>> cells;
-  for (const RunRecord& run : OrderedRuns(d, LatestRunPerHost(d.runs))) {
+  for (const RunRecord& run : RunsInPlanOrder(d, LatestRunPerHost(d.runs))) {
     int64_t duration = -1;
     if (run.started_at_us != 0) {
       duration =

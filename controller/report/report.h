@@ -10,14 +10,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/text.h"
 #include "controller/audit/audit.h"
 
 namespace mimic::controller {
 
-// `s` as a JSON string literal, quotes included: '"' '\' and control characters escaped
-// (\n \t \r \b \f, else \u00XX), valid UTF-8 passed through as is, each invalid UTF-8 byte
-// replaced by U+FFFD so the output is always valid JSON.
-std::string JsonQuote(std::string_view s);
+// `s` as a JSON string literal (common/base/text.h).
+using ::mimic::common::JsonQuote;
 
 // Builds one JSON document, pretty-printed with two-space indentation. The caller nests
 // Begin/End calls correctly and calls Key() before each value inside an object; misuse is a
@@ -93,6 +92,8 @@ struct HostRecap {
   int failed = 0;
   int files = 0;
   int64_t duration_us = 0;
+  std::string run_id;   // set by the rollout engine; "" from the audit
+  std::string message;  // why a host did not succeed (shown under the table); "" for none
 };
 
 // The recap of one run from its steps and file changes. Duration: finished - started when the
@@ -104,8 +105,10 @@ HostRecap MakeHostRecap(const RunRecord& run, const std::vector<StepRecord>& ste
 // first. NOT_FOUND for an unknown rollout.
 absl::StatusOr<std::vector<HostRecap>> BuildRecap(Audit& audit, const std::string& rollout_id);
 
-// The recap table: HOST STAGE STATUS OK CHANGED SKIPPED FAILED FILES DURATION, columns
-// aligned (numbers to the right), a header line, one line per host, each ending in '\n'.
+// The recap table, the one `mimic rollout` prints at its end and `mimic report` shows:
+// HOST STAGE STATUS OK CHANGED SKIPPED FAILED FILES DURATION (FormatTable, numbers to the right,
+// FormatDuration), a header line, one line per host; then "<host>: <message>" for each host
+// whose status is neither ok nor changed and that has a message. Each line ends in '\n'.
 std::string RecapTable(const std::vector<HostRecap>& rows);
 
 // `mimic status`: one line per rollout, in the given order (ListRollouts gives newest first):

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/text.h"
 #include "controller/audit/audit.h"
 
 namespace mimic::controller {
@@ -30,15 +31,15 @@ namespace mimic::controller {
 absl::StatusOr<std::string> ReportJunit(Audit& audit, const std::string& rollout_id);
 absl::StatusOr<std::string> ReportHtml(Audit& audit, const std::string& rollout_id);
 
-// `s` escaped for XML and HTML text and attribute values: & < > " ' as entities; tab, newline
-// and carriage return as character references when `attribute` (so they survive attribute
-// normalisation), as is otherwise; other control characters, U+FFFE, U+FFFF and each invalid
-// UTF-8 byte become U+FFFD.
-std::string XmlEscape(std::string_view s, bool attribute = false);
+// `s` escaped for XML and HTML (common/base/text.h).
+using ::mimic::common::XmlEscape;
 
-// Helpers both formats share. The runs by the stage's position in the plan, batch, host, then
-// creation; true once the rollout ended (finished, or a status other than running/waiting).
+// Helpers the formats share. The runs (all of the rollout's, or `runs`) by the stage's position
+// in the plan, batch, host, then creation; true once the rollout ended (finished, or a status
+// other than running/waiting).
 std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& detail);
+std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& detail,
+                                       const std::vector<RunRecord>& runs);
 bool RolloutEnded(const RolloutRecord& rollout);
 
 }  // namespace mimic::controller

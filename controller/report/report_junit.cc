@@ -1,8 +1,6 @@
 // `mimic report --format junit`: JUnit XML for Jenkins and GitLab (see report_formats.h).
 #include <algorithm>
-#include <climits>
 #include <map>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -17,34 +15,6 @@ namespace mimic::controller {
 namespace {
 
 namespace v1 = ::mimic::v1;
-
-// Length of the valid UTF-8 sequence at s[i] that XML allows, or 0 (invalid bytes, overlong
-// forms, surrogates, > U+10FFFF, U+FFFE and U+FFFF).
-size_t XmlCharLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  if (len == 3 && c == 0xEF && byte(i + 1) == 0xBF && byte(i + 2) >= 0xBE) return 0;
-  return len;
-}
 
 std::string Seconds(int64_t micros) {
   return absl::StrFormat("%.3f", static_cast<double>(std::max<int64_t>(micros, 0)) / 1e6);
@@ -242,73 +212,6 @@ void WriteSuite(std::string& out, const Suite& s, const RolloutRecord& rollout, 
 }
 
 }  // namespace
-
-std::string XmlEscape(std::string_view s, bool attribute) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 8);
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      if (size_t len = XmlCharLength(s, i); len > 0) {
-        out.append(s.substr(i, len));
-        i += len;
-      } else {
-        out += "\xEF\xBF\xBD";  // U+FFFD
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      case '\t':
-        out += attribute ? "&#9;" : "\t";
-        break;
-      case '\n':
-        out += attribute ? "&#10;" : "\n";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;  // parsers turn a raw CR into LF
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          out += "\xEF\xBF\xBD";
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
-  }
-  return out;
-}
-
-std::vector<RunRecord> RunsInPlanOrder(const RolloutDetail& d) {
-  std::map<std::string, int> stage_idx;
-  for (const StageRecord& s : d.stages) stage_idx[s.name] = s.idx;
-  const auto idx = [&](const std::string& stage) {
-    auto it = stage_idx.find(stage);
-    return it == stage_idx.end() ? INT_MAX : it->second;
-  };
-  std::vector<RunRecord> out = d.runs;
-  std::stable_sort(out.begin(), out.end(), [&](const RunRecord& a, const RunRecord& b) {
-    return std::make_tuple(idx(a.stage), a.batch_idx, a.host) <
-           std::make_tuple(idx(b.stage), b.batch_idx, b.host);
-  });
-  return out;
-}
 
 bool RolloutEnded(const RolloutRecord& r) {
   return r.finished_at_us != 0 ||

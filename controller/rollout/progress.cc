@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/ids.h"
+#include "controller/audit/audit.h"
 #include "controller/report/report.h"
 
 namespace mimic::controller {
@@ -14,19 +15,11 @@ namespace {
 
 std::string Clock(int64_t us) { return common::FormatTimeMicros(us).substr(11, 8); }
 
+// The audit's word, FAILED in capitals so it stands out in the scroll; "?" when unknown.
 std::string StepStatusWord(mimic::v1::StepStatus s) {
-  switch (s) {
-    case mimic::v1::STEP_OK: return "ok";
-    case mimic::v1::STEP_CHANGED: return "changed";
-    case mimic::v1::STEP_SKIPPED: return "skipped";
-    case mimic::v1::STEP_FAILED: return "FAILED";
-    default: return "?";
-  }
-}
-
-std::string Duration(int64_t us) {
-  if (us < 1000000) return absl::StrFormat("%dms", us / 1000);
-  return absl::StrFormat("%.1fs", us / 1e6);
+  if (s == mimic::v1::STEP_FAILED) return "FAILED";
+  const std::string word = StepStatusName(s);
+  return word.empty() ? "?" : word;
 }
 
 }  // namespace
@@ -134,29 +127,6 @@ void Progress::HostDone(const HostOutcome& o) {
   if (o.status != "unreachable" && o.status != "refused") return;  // the events said the rest
   Note(absl::StrFormat("%s %-8s %-16s %-24s %-8s %s", Clock(common::NowMicros()), o.stage, o.host,
                        "(run)", o.status, o.message));
-}
-
-std::string RecapTable(const std::vector<HostOutcome>& outcomes) {
-  size_t wh = 4, ws = 5, wst = 6;
-  for (const auto& o : outcomes) {
-    wh = std::max(wh, o.host.size());
-    ws = std::max(ws, o.stage.size());
-    wst = std::max(wst, o.status.size());
-  }
-  std::string out = absl::StrFormat("%-*s  %-*s  %-*s  %4s  %7s  %7s  %6s  %5s  %8s\n", wh,
-                                    "HOST", ws, "STAGE", wst, "STATUS", "OK", "CHANGED",
-                                    "SKIPPED", "FAILED", "FILES", "DURATION");
-  for (const auto& o : outcomes) {
-    absl::StrAppend(&out, absl::StrFormat("%-*s  %-*s  %-*s  %4d  %7d  %7d  %6d  %5d  %8s\n", wh,
-                                          o.host, ws, o.stage, wst, o.status, o.ok, o.changed,
-                                          o.skipped, o.failed, o.files, Duration(o.duration_us)));
-  }
-  for (const auto& o : outcomes) {
-    if (!o.message.empty() && o.status != "ok" && o.status != "changed") {
-      absl::StrAppend(&out, o.host, ": ", o.message, "\n");
-    }
-  }
-  return out;
 }
 
 }  // namespace mimic::controller

@@ -9,21 +9,14 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "controller/report/report.h"
 #include "mimic/v1/agent.pb.h"
 
 namespace mimic::controller {
 
-// The outcome of one host in a rollout, as the recap shows it.
-struct HostOutcome {
-  std::string host;
-  std::string stage;
-  std::string run_id;
-  std::string status;  // "ok", "changed", "failed", "unreachable", "refused", "skipped", ...
-  std::string message;
-  int ok = 0, changed = 0, skipped = 0, failed = 0;
-  int files = 0;  // file changes reported
-  int64_t duration_us = 0;
-};
+// The outcome of one host in a rollout: a row of the recap table (controller/report), whose
+// status may also be "unreachable", "refused", "skipped", ...
+using HostOutcome = HostRecap;
 
 class Progress {
  public:
@@ -58,10 +51,6 @@ class Progress {
   // host -> "" (waiting), the running step, or "done"/"failed".
   std::map<std::string, std::string> hosts_ ABSL_GUARDED_BY(mu_);
 };
-
-// The recap table: HOST STAGE STATUS OK CHANGED SKIPPED FAILED FILES DURATION, then the
-// messages of failed hosts.
-std::string RecapTable(const std::vector<HostOutcome>& outcomes);
 
 }  // namespace mimic::controller
 

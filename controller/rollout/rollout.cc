@@ -50,15 +50,10 @@ bool IsRefusal(grpc::StatusCode c) {
          c == grpc::StatusCode::UNIMPLEMENTED || c == grpc::StatusCode::ALREADY_EXISTS;
 }
 
+// The run's final status word (audit's RunStatusName); "unknown" for a run not finished.
 std::string OutcomeStatus(mimic::v1::RunStatus s) {
-  switch (s) {
-    case mimic::v1::RUN_OK: return "ok";
-    case mimic::v1::RUN_CHANGED: return "changed";
-    case mimic::v1::RUN_FAILED: return "failed";
-    case mimic::v1::RUN_CANCELLED: return "cancelled";
-    case mimic::v1::RUN_INTERRUPTED: return "interrupted";
-    default: return "unknown";
-  }
+  const std::string word = s == mimic::v1::RUN_RUNNING ? "" : RunStatusName(s);
+  return word.empty() ? "unknown" : word;
 }
 
 bool Succeeded(const HostOutcome& o) { return o.status == "ok" || o.status == "changed"; }

@@ -49,8 +49,9 @@ TEST(CompileHostPlanTest, MissingVarIsAnErrorNamingTheHost) {
 
 TEST(RecapTableTest, AlignsColumnsAndListsFailures) {
   std::vector<HostOutcome> rows = {
-      {"mi-dev-1", "dev", "r.mi-dev-1", "changed", "", 3, 4, 0, 0, 12, 1500000},
-      {"mi-prod-long-name", "prod", "r.x", "unreachable", "after 4 attempts: refused", 0, 0, 0, 0, 0, 0}};
+      {"mi-dev-1", "dev", "changed", 3, 4, 0, 0, 12, 1500000, "r.mi-dev-1", ""},
+      {"mi-prod-long-name", "prod", "unreachable", 0, 0, 0, 0, 0, 0, "r.x",
+       "after 4 attempts: refused"}};
   std::string t = RecapTable(rows);
   std::vector<std::string> lines;
   size_t at = 0;
