@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
 # Fleet benchmark: N real mimic-agent processes on 127.0.0.1 (mutual TLS), each with its own MI
-# 4.0.0 source and fresh 4.2.0 target built from the fixtures, and one `mimic run` migrating
-# them all in one stage. Prints wall time and the controller's peak RSS for the check run and
-# the real run, and the per-host rate.
+# 4.0.0 source and fresh 4.2.0 target made by mimic's generator (bin/make-mi-home), and one
+# `mimic run` migrating them all in one stage. Prints wall time and the controller's peak RSS
+# for the check run and the real run, and the per-host rate.
 # Usage: bash bench/fleet_bench.sh [HOSTS=50] [CONCURRENCY=50]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 hosts=${1:-50}
 conc=${2:-50}
 build=${BUILD_DIR:-$here/build}
-fixtures=${MIMIC_FIXTURES_DIR:-$here/../shared/fixtures}
 work=$(mktemp -d /tmp/mimic-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-[ -x "$build/bin/mimic" ] || { echo "build first: bash tests/run-all.sh"; exit 1; }
+[ -x "$build/bin/mimic" ] && [ -x "$build/bin/make-mi-home" ] ||
+  { echo "build first: bash tests/run-all.sh"; exit 1; }
 names=(); for i in $(seq -w 1 "$hosts"); do names+=("b$i"); done
 bash "$here/deploy/make-certs.sh" "$work/certs" "${names[@]}" >/dev/null
-bash "$here/deploy/make-mi-home.sh" 4.0.0 "$work/pristine/src" --profile source --hostname bench --fixtures "$fixtures"
-bash "$here/deploy/make-mi-home.sh" 4.2.0 "$work/pristine/tgt" --profile target --hostname bench --fixtures "$fixtures"
+"$build/bin/make-mi-home" 4.0.0 "$work/pristine/src" --profile source --hostname bench
+"$build/bin/make-mi-home" 4.2.0 "$work/pristine/tgt" --profile target --hostname bench
 {
   echo '[controller]'; echo 'state_dir = "state"'; echo "concurrency = $conc"
   echo 'ca = "certs/ca.pem"'; echo 'cert = "certs/controller.pem"'; echo 'key = "certs/controller.key"'

@@ -40,12 +40,15 @@ function(mimic_cc_test)
   endif()
 endfunction()
 
-# mimic_layer(MAY_INCLUDE prefix...) -- declares what the sources of this folder (not its
-# subfolders) may include among the governed prefixes (project folders and the third-party
-# libraries listed in cmake/check_layers.sh). layering_test checks every #include against it.
+# mimic_layer(MAY_INCLUDE prefix... [TESTS_MAY_INCLUDE prefix...]) -- declares what the sources
+# of this folder (and of subfolders without a rule of their own) may include among the governed
+# prefixes (project folders and the third-party libraries listed in cmake/check_layers.sh);
+# TESTS_MAY_INCLUDE adds what its test files (*_test.cc, test helpers) may include besides.
+# layering_test checks every #include against it.
 function(mimic_layer)
-  cmake_parse_arguments(M "" "" "MAY_INCLUDE" ${ARGN})
+  cmake_parse_arguments(M "" "" "MAY_INCLUDE;TESTS_MAY_INCLUDE" ${ARGN})
   file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
   string(JOIN " " allowed ${M_MAY_INCLUDE})
-  set_property(GLOBAL APPEND PROPERTY MIMIC_LAYERS "${rel}: ${allowed}")
+  string(JOIN " " tests_allowed ${M_TESTS_MAY_INCLUDE})
+  set_property(GLOBAL APPEND PROPERTY MIMIC_LAYERS "${rel}: ${allowed} | ${tests_allowed}")
 endfunction()

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # check_layers.sh LAYERS_FILE SOURCE_DIR
 # Checks every #include in the project against the layering rule each folder's CMakeLists.txt
-# states with mimic_layer(MAY_INCLUDE ...) (collected into LAYERS_FILE, one "folder: prefixes"
-# line per folder). Only governed includes are checked: the project's own folders and the
+# states with mimic_layer(MAY_INCLUDE ... [TESTS_MAY_INCLUDE ...]) (collected into LAYERS_FILE,
+# one "folder: prefixes | test-only prefixes" line per folder). Only governed includes are checked: the project's own folders and the
 # third-party libraries a layer must opt into (below); the C++ library, POSIX and Abseil are free
 # everywhere, GoogleTest in *_test.cc and test helpers. A file is governed by the nearest folder
 # above it that has a rule. Prints each violation as FILE:LINE: ... and exits 1 when any.
 set -euo pipefail
 layers=$1 src=$2
 governed='^(common/|agent/|controller/|tests/|bench/|mimic/|grpc/|grpcpp/|grpc\+\+/|google/protobuf/|toml\+\+/|zip\.h$|sqlite3\.h$|libpq-fe\.h$|yaml-cpp/|openssl/|gtest/|gmock/)'
-declare -A rule=()
+declare -A rule=() test_rule=()
 while IFS= read -r line; do
   [ -n "$line" ] || continue
-  rule[${line%%:*}]=${line#*: }
+  spec=${line#*: }
+  rule[${line%%:*}]=${spec%%|*}
+  test_rule[${line%%:*}]=$([[ $spec == *"|"* ]] && echo "${spec#*|}")
 done <"$layers"
 [ ${#rule[@]} -gt 0 ] || { echo "check_layers: no rules in $layers" >&2; exit 1; }
 bad=0 files=0
@@ -27,7 +29,6 @@ while IFS= read -r -d '' f; do
     bad=1
     continue
   fi
-  allowed=" ${rule[$d]} "
   is_test=0
   case "$f" in *_test.cc|*_test_util.*|*_test_fixture.h|tests/*) is_test=1 ;; esac
   n=0
@@ -40,11 +41,13 @@ while IFS= read -r -d '' f; do
     [[ $inc == "$dir/"* ]] && continue
     if [ $is_test = 1 ] && [[ $inc == gtest/* || $inc == gmock/* ]]; then continue; fi
     ok=0
-    for p in ${rule[$d]}; do
+    allowed=${rule[$d]}
+    [ $is_test = 0 ] || allowed="$allowed ${test_rule[$d]}"
+    for p in $allowed; do
       if [[ $inc == "$p"* ]]; then ok=1; break; fi
     done
     if [ $ok = 0 ]; then
-      echo "$f:$n: includes \"$inc\", which layer $d may not (it may include: ${rule[$d]})"
+      echo "$f:$n: includes \"$inc\", which layer $d may not (it may include: $(echo $allowed))"
       bad=1
     fi
   done <"$f"

@@ -2,7 +2,8 @@
 # check_layers_test.sh CHECKER LAYERS_FILE
 # Shows that the layering check can fail: in a scratch tree laid out like the project, with the
 # project's own rules, a lower layer that includes a higher one (common/base -> agent/engine,
-# agent/engine -> agent/steps, controller/audit -> controller/rollout, common/base -> toml++)
+# agent/engine -> agent/steps, controller/audit -> controller/rollout, common/base -> toml++,
+# a step -> the test MI home generator)
 # must each be reported, and a clean tree must pass.
 set -euo pipefail
 checker=$1 layers=$2
@@ -35,4 +36,8 @@ expect_refused agent/engine/b.h agent/steps/steps.h
 expect_refused controller/audit/d.cc controller/rollout/rollout.h
 expect_refused common/base/a.h toml++/toml.h
 expect_refused agent/steps/c.cc controller/audit/audit.h
+# The test MI home generator: a step's test may use it, the step itself may not.
+expect_refused agent/steps/c.cc tests/mi_home/mi_home.h
+mk agent/steps/c_test.cc '#include "tests/mi_home/mi_home.h"'
+bash "$checker" "$layers" "$tmp" >/dev/null || { echo "FAIL: a test using tests/mi_home was refused"; fail=1; }
 exit $fail

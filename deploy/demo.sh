@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo fleet on this machine: installs what is missing, builds mimic, makes a fleet CA and
-# certificates, builds three MI 4.0.0 homes (customised: CApps with the Data Mapper sample,
+# certificates, builds three MI 4.0.0 homes (customised: CApps with a Data Mapper CApp,
 # keystores made with keytool, custom jars, a customised deployment.toml) and three fresh MI
-# 4.2.0 targets from ../shared/fixtures, starts three agents on 127.0.0.1 with mutual TLS, and
+# 4.2.0 targets with mimic's own generator (bin/make-mi-home; no WSO2 files needed), starts
+# three agents on 127.0.0.1 with mutual TLS, and
 # rolls the migration out in two stages (dev: one host, prod: two): a --check first, then the
 # real run, then the recap and where the audit is. Everything lives under .demo/.
 # Usage: bash deploy/demo.sh [DEMO_DIR]
@@ -10,23 +11,20 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 demo=${1:-$here/.demo}
 build=${BUILD_DIR:-$here/build}
-fixtures=${MIMIC_FIXTURES_DIR:-$here/../shared/fixtures}
 
 bash "$here/deploy/install-deps.sh"
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j "$(nproc)" --target mimic mimic-agent
+cmake --build "$build" -j "$(nproc)" --target mimic mimic-agent make-mi-home
 
 rm -rf "$demo"
 mkdir -p "$demo"
 hosts=(mi-dev-1 mi-prod-1 mi-prod-2)
 echo "== certificates"
 bash "$here/deploy/make-certs.sh" "$demo/certs" "${hosts[@]}" >/dev/null
-echo "== MI homes from $fixtures"
+echo "== MI homes (bin/make-mi-home)"
 for h in "${hosts[@]}"; do
-  bash "$here/deploy/make-mi-home.sh" 4.0.0 "$demo/fleet/$h/wso2mi-4.0.0" --profile source \
-    --hostname "$h" --fixtures "$fixtures"
-  bash "$here/deploy/make-mi-home.sh" 4.2.0 "$demo/fleet/$h/wso2mi-4.2.0" --profile target \
-    --hostname "$h" --fixtures "$fixtures"
+  "$build/bin/make-mi-home" 4.0.0 "$demo/fleet/$h/wso2mi-4.0.0" --profile source --hostname "$h"
+  "$build/bin/make-mi-home" 4.2.0 "$demo/fleet/$h/wso2mi-4.2.0" --profile target --hostname "$h"
 done
 
 pids=()

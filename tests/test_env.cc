@@ -18,12 +18,12 @@
 #include "absl/strings/str_join.h"
 #include "common/base/fs.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/mi_home.h"
 
 namespace mimic::testing {
 
 std::string SourceDir() { return MIMIC_SOURCE_DIR; }
 std::string BinaryDir() { return MIMIC_BINARY_DIR; }
-std::string FixturesDir() { return MIMIC_FIXTURES_DIR; }
 std::string AgentBinary() { return BinaryDir() + "/bin/mimic-agent"; }
 std::string TestingAgentBinary() { return BinaryDir() + "/bin/mimic-agent-testing"; }
 std::string MimicBinary() { return BinaryDir() + "/bin/mimic"; }
@@ -72,12 +72,18 @@ void MakeCerts(const std::string& out_dir, const std::vector<std::string>& hosts
 
 void MakeMiHome(const std::string& version, const std::string& dest, const std::string& profile,
                 const std::string& hostname) {
-  std::string cmd = absl::StrCat("bash ", ShellQuote(SourceDir() + "/deploy/make-mi-home.sh"), " ",
-                                 version, " ", ShellQuote(dest), " --profile ", profile,
-                                 " --fixtures ", ShellQuote(FixturesDir()));
-  if (!hostname.empty()) absl::StrAppend(&cmd, " --hostname ", ShellQuote(hostname));
-  CommandResult r = RunCommand(cmd);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(profile == "source" || profile == "target") << profile;
+  mi_home::Options o;
+  o.version = version;
+  o.dest = dest;
+  o.profile = profile == "source" ? mi_home::Profile::kSource : mi_home::Profile::kTarget;
+  if (!hostname.empty()) {
+    o.hostname = hostname;
+  } else if (const char* h = ::getenv("HOSTNAME"); h != nullptr && *h != '\0') {
+    o.hostname = h;  // as the CLI does
+  }
+  absl::Status st = mi_home::MakeMiHome(o);
+  ASSERT_TRUE(st.ok()) << st;
 }
 
 std::map<std::string, std::string> TreeHash(const std::string& root) {

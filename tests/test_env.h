@@ -1,4 +1,4 @@
-// Helpers for cross-module tests: temp dirs, certificates, MI homes built from the fixtures,
+// Helpers for cross-module tests: temp dirs, certificates, MI homes made by mimic's generator,
 // real mimic-agent processes on 127.0.0.1:0, the real `mimic` binary, tree hashes.
 #ifndef MIMIC_TESTS_TEST_ENV_H_
 #define MIMIC_TESTS_TEST_ENV_H_
@@ -14,7 +14,6 @@ namespace mimic::testing {
 
 std::string SourceDir();    // the repository
 std::string BinaryDir();    // the build tree
-std::string FixturesDir();  // shared/fixtures
 std::string AgentBinary();
 // The same agent with the test hooks of tests/testing_agent_main.cc.
 std::string TestingAgentBinary();
@@ -33,7 +32,8 @@ std::string ShellQuote(const std::string& s);
 
 // deploy/make-certs.sh OUTDIR HOSTS... (with the rogue CA and client for refusal tests).
 void MakeCerts(const std::string& out_dir, const std::vector<std::string>& hosts);
-// deploy/make-mi-home.sh VERSION DEST --profile PROFILE [--hostname NAME].
+// An MI home made in-process by mimic's generator (tests/mi_home), as
+// `make-mi-home VERSION DEST --profile PROFILE [--hostname NAME]` makes it.
 void MakeMiHome(const std::string& version, const std::string& dest, const std::string& profile,
                 const std::string& hostname = "");
 

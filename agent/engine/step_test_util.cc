@@ -15,6 +15,7 @@
 #include "common/base/fs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/mi_home.h"
 
 namespace mimic::agent::testing {
 
@@ -47,9 +48,50 @@ void MakeTempRoot(const std::string& prefix, fs::path* out) {
   *out = fs::canonical(tmpl);
 }
 
-void CopyFixtureHome(const std::string& version, const fs::path& home,
-                     const std::vector<std::string>& dirs, bool writable) {
-  const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
+namespace {
+
+// The generated homes: <dir>/<version>, removed when the test binary exits.
+class GeneratedHomes {
+ public:
+  GeneratedHomes() {
+    std::string tmpl = ::testing::TempDir() + "/mimic_mi_homes_XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      ADD_FAILURE() << "cannot create " << tmpl;
+      return;
+    }
+    dir_ = tmpl;
+    for (const std::string& v : mi_home::Versions()) {
+      mi_home::Options o;
+      o.version = v;
+      o.dest = (dir_ / v).string();
+      o.keystores = false;
+      if (absl::Status st = mi_home::MakeMiHome(o); !st.ok()) ADD_FAILURE() << st;
+    }
+  }
+  ~GeneratedHomes() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  GeneratedHomes(const GeneratedHomes&) = delete;  // owns a directory
+  GeneratedHomes& operator=(const GeneratedHomes&) = delete;
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+};
+
+const GeneratedHomes& Homes() {
+  static GeneratedHomes homes;
+  return homes;
+}
+
+}  // namespace
+
+void PrepareMiHomes() { Homes(); }
+
+void CopyMiHome(const std::string& version, const fs::path& home,
+                const std::vector<std::string>& dirs, bool writable) {
+  const fs::path from = Homes().dir() / version;
   for (const std::string& dir : dirs) {
     fs::create_directories(home / dir);
     if (!writable) {

@@ -29,12 +29,15 @@ std::string Read(const std::filesystem::path& p);
 // (fatal failure when it cannot). Wrap in ASSERT_NO_FATAL_FAILURE.
 void MakeTempRoot(const std::string& prefix, std::filesystem::path* out);
 
-// Copies the fixture MI home `version` (shared/fixtures/mi/<version>) subfolders `dirs` into
-// `home`. `writable`: directories 0755, files 0644 (the fixtures themselves are read-only);
-// otherwise a plain recursive copy.
-void CopyFixtureHome(const std::string& version, const std::filesystem::path& home,
-                     const std::vector<std::string>& dirs = {"conf", "repository", "updates"},
-                     bool writable = true);
+// Makes (once per test binary, without keystores) a target MI home of every version with
+// mimic's own generator (tests/mi_home). Call it from SetUpTestSuite(); CopyMiHome calls it too.
+void PrepareMiHomes();
+
+// Copies the subfolders `dirs` of the generated target MI home of `version` into `home`.
+// `writable`: directories 0755, files 0644; otherwise a plain recursive copy.
+void CopyMiHome(const std::string& version, const std::filesystem::path& home,
+                const std::vector<std::string>& dirs = {"conf", "repository", "updates"},
+                bool writable = true);
 
 // The paths of `plan`'s ops relative to `home`.
 std::vector<std::string> OpPaths(const StepPlan& plan, const std::filesystem::path& home);

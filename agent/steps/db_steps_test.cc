@@ -21,8 +21,10 @@
 #include "agent/engine/step_test_util.h"
 #include "common/base/fs.h"
 #include "common/base/path_guard.h"
+#include "common/mi/shipped_defaults.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/fixtures.h"
 
 namespace mimic::agent {
 namespace {
@@ -182,6 +184,9 @@ struct Server {
 };
 
 class DbStepsTest : public ::testing::TestWithParam<bool>, public testing::StepHarness {
+ public:
+  static void SetUpTestSuite() { testing::PrepareMiHomes(); }
+
  protected:
   using StepHarness::Run;  // not ::testing::Test::Run
 
@@ -192,6 +197,8 @@ class DbStepsTest : public ::testing::TestWithParam<bool>, public testing::StepH
         GTEST_SKIP() << prefix << k << " not set: run through tests/db/run_db_tests.sh";
       }
     }
+    // The schemas come from WSO2's real dbscripts/ (the generated homes have none).
+    MIMIC_SKIP_WITHOUT_FIXTURES();
     auto env = [&](const char* k) { return std::string(std::getenv(absl::StrCat(prefix, k).c_str())); };
     db_.pg = GetParam();
     db_.host = env("HOST");
@@ -201,11 +208,11 @@ class DbStepsTest : public ::testing::TestWithParam<bool>, public testing::StepH
     ASSERT_NO_FATAL_FAILURE(MakeRoot("db_steps_"));
     src_ = root_ / "homes/wso2mi-1.2.0";
     dst_ = root_ / "homes/wso2mi-4.0.0";
-    testing::CopyFixtureHome("1.2.0", src_, {"conf", "repository", "updates"}, /*writable=*/false);
-    testing::CopyFixtureHome("4.0.0", dst_, {"conf", "repository", "updates"}, /*writable=*/false);
+    testing::CopyMiHome("1.2.0", src_, {"conf", "repository", "updates"}, /*writable=*/false);
+    testing::CopyMiHome("4.0.0", dst_, {"conf", "repository", "updates"}, /*writable=*/false);
     GuardHomes();
     plan_.set_run_id("run1");
-    const fs::path fx = fs::path(MIMIC_FIXTURES_DIR) / "mi";
+    const fs::path fx = fs::path(mi_home::FixturesDir()) / "mi";
     script12_ = (fx / (db_.pg ? "1.2.0/dbscripts/postgres/postgresql_user.sql"
                               : "1.2.0/dbscripts/mysql/mysql_user.sql")).string();
     script40_ = (fx / (db_.pg ? "4.0.0/dbscripts/postgres/postgresql_user.sql"
@@ -316,8 +323,8 @@ TEST_P(DbStepsTest, MigratesUserstoreLikeTheMi400Schema) {
 }
 
 TEST_P(DbStepsTest, SkipsWhenNotJdbc) {
-  fs::copy_file(fs::path(MIMIC_FIXTURES_DIR) / "mi/1.2.0/conf/deployment.toml",
-                src_ / "conf/deployment.toml", fs::copy_options::overwrite_existing);
+  fs::remove(src_ / "conf/deployment.toml");
+  testing::Write(src_ / "conf/deployment.toml", *common::ShippedDeploymentToml("1.2.0"));
   absl::StatusOr<StepPlan> plan = PlanStep(NewMigrateUserstoreDbStep(), /*check=*/false);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->forced_status, mimic::v1::STEP_SKIPPED);

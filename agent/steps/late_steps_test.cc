@@ -1,4 +1,4 @@
-// migrate_userstore_config and verify on MI homes copied from shared/fixtures/mi/: LDAP and JDBC
+// migrate_userstore_config and verify on generated MI homes (tests/mi_home): LDAP and JDBC
 // user stores carried (secrets kept in the file, redacted in the changes), idempotent, and
 // merge_config afterwards agrees; verify against tests/testdata/mi-standin.sh.
 #include "agent/steps/steps.h"
@@ -101,6 +101,8 @@ class LateStepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
   using StepHarness::Run;  // not ::testing::Test::Run
 
+  static void SetUpTestSuite() { testing::PrepareMiHomes(); }
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("late_steps_"));
     GuardHomes();
@@ -110,8 +112,8 @@ class LateStepsTest : public ::testing::Test, public testing::StepHarness {
   void MakeHomes(const std::string& from, const std::string& to) {
     src_ = root_ / ("homes/wso2mi-" + from);
     dst_ = root_ / ("homes/wso2mi-" + to);
-    testing::CopyFixtureHome(from, src_, {"conf", "updates"}, /*writable=*/false);
-    testing::CopyFixtureHome(to, dst_, {"conf", "updates"}, /*writable=*/false);
+    testing::CopyMiHome(from, src_, {"conf", "updates"}, /*writable=*/false);
+    testing::CopyMiHome(to, dst_, {"conf", "updates"}, /*writable=*/false);
   }
 
   // The source's deployment.toml with its [user_store] table replaced by `tables`.

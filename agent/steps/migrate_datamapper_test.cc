@@ -1,8 +1,9 @@
-// migrate_datamapper on a target MI 4.2.0 home built from shared/fixtures/mi/4.2.0 with the real
-// Data Mapper sample CApp: the plan touches exactly the files that need the rewrite, planning
-// writes nothing, apply rewrites them, a second plan is empty, rollback restores the bytes,
-// hostile CApps fail the step, other paths skip it, and WSO2's tool (a fake jar with the same
-// contract, built with javac when available) can do the CApp rewrite instead.
+// migrate_datamapper on a generated target MI 4.2.0 home (tests/mi_home) with the generator's
+// Data Mapper CApp (and WSO2's real sample CApp when ../shared/fixtures is present): a known
+// answer for the rewritten stylesheet; the plan touches exactly the files that need the
+// rewrite, planning writes nothing, apply rewrites them, a second plan is empty, rollback
+// restores the bytes, hostile CApps fail the step, other paths skip it, and WSO2's tool (a fake
+// jar with the same contract, built with javac when available) can do the CApp rewrite instead.
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@
 #include "common/base/path_guard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/fixtures.h"
+#include "tests/mi_home/mi_home.h"
 
 namespace mimic::agent {
 namespace {
@@ -36,7 +39,8 @@ using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kCapps[] = "repository/deployment/server/carbonapps";
-constexpr char kSampleName[] = "1_1_3_synapse-configCompositeApplication_1.0.0.car";
+constexpr const char* kSampleName = mi_home::kDataMapperCappName;
+constexpr char kRealSample[] = "mi/samples/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car";
 constexpr char kLoose[] = "registry/governance/datamapper/orders_xsltStyleSheet.xml";
 constexpr char kLooseDone[] = "registry/governance/datamapper/done_xsltStyleSheet.xml";
 constexpr char kLooseOther[] = "registry/governance/datamapper/orders.dmc";
@@ -97,14 +101,16 @@ class MigrateDatamapperTest : public ::testing::Test, public testing::StepHarnes
  protected:
   using StepHarness::Run;  // not ::testing::Test::Run
 
+  static void SetUpTestSuite() { testing::PrepareMiHomes(); }
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("dmstep_"));
     dst_ = root_ / "homes/wso2mi-4.2.0";
     src_ = root_ / "homes/wso2mi-4.0.0";
-    testing::CopyFixtureHome("4.2.0", dst_, {"conf", "repository", "updates"});
-    testing::CopyFixtureHome("4.0.0", src_, {"updates"});
+    testing::CopyMiHome("4.2.0", dst_, {"conf", "repository", "updates"});
+    testing::CopyMiHome("4.0.0", src_, {"updates"});
     GuardHomes();
-    sample_ = Read(fs::path(MIMIC_FIXTURES_DIR) / "mi/samples/carbonapps" / kSampleName);
+    sample_ = *mi_home::DataMapperCapp();
     Write(dst_ / kCapps / kSampleName, sample_);
     std::vector<common::ZipEntry> plain = {
         {"artifacts.xml", "<artifacts><artifact name=\"Orders\"/></artifacts>", false, 0, 0,
@@ -188,6 +194,49 @@ TEST_F(MigrateDatamapperTest, PlansAppliesIsIdempotentAndRollsBack) {
   EXPECT_EQ(Tree(dst_), before) << "rollback left a difference";
   EXPECT_EQ(Read(dst_ / kCapps / kSampleName), sample_);
   EXPECT_EQ(Tree(src_), src_before);
+}
+
+// A known answer, written out here (not computed by the code under test): the generator's first
+// stylesheet after the Saxon 10 rewrite.
+TEST_F(MigrateDatamapperTest, KnownAnswerForTheGeneratedStylesheet) {
+  constexpr char kMigrated[] =
+      R"x(<?xml version="1.0" encoding="UTF-8" standalone="no"?><xsl:stylesheet )x"
+      R"x(xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:firstElementOfTheInput="orders" )x"
+      R"x(xmlns:notXSLTCompatible="false" xmlns:own="http://ownfunction.org" )x"
+      R"x(xmlns:xs="http://www.w3.org/2001/XMLSchema" )x"
+      R"x(extension-element-prefixes="own notXSLTCompatible firstElementOfTheInput" )x"
+      R"x(exclude-result-prefixes="xs" version="2.0"><xsl:template match="/"><orderSummary>)x"
+      R"x(<xsl:for-each select="orders/order"><line><id><xsl:value-of select="id"/></id><total>)x"
+      R"x(<xsl:value-of select="number( quantity ) * number( price )"/></total></line>)x"
+      R"x(</xsl:for-each></orderSummary></xsl:template></xsl:stylesheet>)x";
+  const std::string entry =
+      "config_orders_xml_to_json_xsltStyleSheet_1.0.0/resources/"
+      "config_orders_xml_to_json_xsltStyleSheet.xml";
+  absl::StatusOr<StepPlan> plan = PlanStep("4.0.0", "4.2.0");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE(ApplyAs("r1", plan->changes).ok());
+  auto after = common::ReadZip((dst_ / kCapps / kSampleName).string());
+  ASSERT_TRUE(after.ok()) << after.status();
+  bool found = false;
+  for (const common::ZipEntry& e : *after) {
+    if (e.name != entry) continue;
+    found = true;
+    EXPECT_EQ(e.data, kMigrated);
+  }
+  EXPECT_TRUE(found) << entry;
+}
+
+// WSO2's real Data Mapper sample CApp (built by WSO2 tooling) in place of the generated one.
+TEST_F(MigrateDatamapperTest, RealWso2SampleCapp) {
+  MIMIC_SKIP_WITHOUT_FIXTURES();
+  sample_ = Read(fs::path(mi_home::FixturesDir()) / kRealSample);
+  Write(dst_ / kCapps / kSampleName, sample_);
+  absl::StatusOr<StepPlan> plan = PlanStep("4.0.0", "4.2.0");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(OpPaths(*plan), UnorderedElementsAre(absl::StrCat(kCapps, "/", kSampleName), kLoose));
+  EXPECT_EQ(plan->changes.ops[0].note, "2 Data Mapper stylesheets migrated (Saxon 10)");
+  ASSERT_TRUE(ApplyAs("r1", plan->changes).ok());
+  ExpectSampleMigrated();
 }
 
 TEST_F(MigrateDatamapperTest, AppliesOnlyWhenTheChainCrosses40To42) {

@@ -1,6 +1,6 @@
-// copy_registry, copy_secondary_userstores, hl7_transport and exec on MI homes built from
-// shared/fixtures/mi/: check is exact, a second plan is empty, a rollback restores the target
-// byte for byte, the source is never written, paths stay confined; exec never runs in check.
+// copy_registry, copy_secondary_userstores, hl7_transport and exec on MI homes made by mimic's
+// generator (tests/mi_home): check is exact, a second plan is empty, a rollback restores the
+// target byte for byte, the source is never written, paths stay confined; exec never runs in check.
 #include "agent/steps/steps.h"
 
 #include <stdlib.h>
@@ -64,12 +64,14 @@ class MoreStepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
   using StepHarness::Run;  // not ::testing::Test::Run
 
+  static void SetUpTestSuite() { testing::PrepareMiHomes(); }
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("more_steps_"));
     src_ = root_ / "homes/wso2mi-4.0.0";
     dst_ = root_ / "homes/wso2mi-4.2.0";
-    testing::CopyFixtureHome("4.0.0", src_);
-    testing::CopyFixtureHome("4.2.0", dst_);
+    testing::CopyMiHome("4.0.0", src_);
+    testing::CopyMiHome("4.2.0", dst_);
     GuardHomes();
   }
   void TearDown() override { fs::remove_all(root_); }

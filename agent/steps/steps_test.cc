@@ -1,4 +1,4 @@
-// The catalogue steps on real MI homes built from shared/fixtures/mi/: every step's check is
+// The catalogue steps on MI homes made by mimic's generator (tests/mi_home): every step's check is
 // exact (what apply changes is what the plan said), a second plan is empty, a rollback restores
 // the target byte for byte, the source is never written, and paths stay confined.
 #include <stdlib.h>
@@ -26,6 +26,7 @@
 #include "common/base/path_guard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/mi_home.h"
 
 namespace mimic::agent {
 namespace {
@@ -50,12 +51,14 @@ class StepsTest : public ::testing::Test, public testing::StepHarness {
  protected:
   using StepHarness::Run;  // not ::testing::Test::Run
 
+  static void SetUpTestSuite() { testing::PrepareMiHomes(); }
+
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MakeRoot("steps_"));
     src_ = root_ / "homes/wso2mi-4.0.0";
     dst_ = root_ / "homes/wso2mi-4.2.0";
-    testing::CopyFixtureHome("4.0.0", src_);
-    testing::CopyFixtureHome("4.2.0", dst_);
+    testing::CopyMiHome("4.0.0", src_);
+    testing::CopyMiHome("4.2.0", dst_);
     GuardHomes();
     plan_.set_migration_path("auto");
     PopulateSource();
@@ -64,9 +67,7 @@ class StepsTest : public ::testing::Test, public testing::StepHarness {
   void TearDown() override { fs::remove_all(root_); }
 
   void PopulateSource() {
-    Write(src_ / kCapps / "1_1_3_synapse-configCompositeApplication_1.0.0.car",
-          Read(fs::path(MIMIC_FIXTURES_DIR) /
-               "mi/samples/carbonapps/1_1_3_synapse-configCompositeApplication_1.0.0.car"));
+    Write(src_ / kCapps / mi_home::kDataMapperCappName, *mi_home::DataMapperCapp());
     Write(src_ / kCapps / "orders_1.0.0.car", "PK\x03\x04 orders capp bytes");
     Write(src_ / kCapps / "README.txt", "not a CApp");
     Write(src_ / kDefault / "api/HelloApi.xml", "<api name=\"Hello\" context=\"/hello\"/>\n");
@@ -129,9 +130,10 @@ TEST_F(StepsTest, CatalogueOrder) {
 }
 
 TEST_F(StepsTest, CopyCarbonapps) {
+  // A target without a carbonapps/ folder yet: the plan lists its creation first.
+  fs::remove(dst_ / kCapps);
   StepPlan plan = ExpectExactIdempotentReversible("copy_carbonapps");
   EXPECT_EQ(plan.message, "2 CApps to copy (2 new, 0 replaced, 0 already there)");
-  // The 4.2.0 fixture has no carbonapps/ folder yet: the plan lists its creation first.
   EXPECT_THAT(
       OpPaths(plan, dst_),
       ElementsAre(kCapps,
@@ -189,7 +191,7 @@ TEST_F(StepsTest, SymlinkInsideTheRootsIsFollowed) {
 TEST_F(StepsTest, HomesOutsideTheRootsOrWithDotDotAreRefused) {
   src_ = root_ / "homes/../homes/wso2mi-4.0.0";
   EXPECT_EQ(PlanStep("copy_carbonapps").status().code(), absl::StatusCode::kPermissionDenied);
-  testing::CopyFixtureHome("4.0.0", root_ / "elsewhere/mi");
+  testing::CopyMiHome("4.0.0", root_ / "elsewhere/mi");
   fs::create_symlink(root_ / "elsewhere/mi", root_ / "homes/link-to-elsewhere");
   src_ = root_ / "homes/link-to-elsewhere";
   for (const std::string& step : KnownSteps()) {

@@ -10,6 +10,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/fixtures.h"
+#include "tests/mi_home/mi_home.h"
 
 namespace mimic::common {
 namespace {
@@ -20,17 +22,36 @@ using ::testing::HasSubstr;
 
 class MiVersionTest : public ::testing::Test {
  protected:
+  // One generated target home per version for the whole suite (tests copy it).
+  static void SetUpTestSuite() {
+    std::string tmpl = ::testing::TempDir() + "/mi_version_homes_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    homes_ = new fs::path(tmpl);
+    for (const std::string& v : mi_home::Versions()) {
+      mi_home::Options o;
+      o.version = v;
+      o.dest = (*homes_ / v).string();
+      o.keystores = false;
+      absl::Status st = mi_home::MakeMiHome(o);
+      ASSERT_TRUE(st.ok()) << st;
+    }
+  }
+  static void TearDownTestSuite() {
+    if (homes_ != nullptr) fs::remove_all(*homes_);
+    delete homes_;
+    homes_ = nullptr;
+  }
+
   void SetUp() override {
+    ASSERT_NE(homes_, nullptr);
     std::string tmpl = ::testing::TempDir() + "/mi_version_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  // A copy of the fixture home of `version` at root_/`name`.
-  std::string CopyFixture(const std::string& version, const std::string& name) {
-    // Copied by hand as a writable tree: the fixtures are read-only, the tests edit the copies.
-    const fs::path from = fs::path(MIMIC_FIXTURES_DIR) / "mi" / version;
+  // A writable copy of the tree `from` at root_/`name`.
+  std::string CopyTree(const fs::path& from, const std::string& name) {
     const fs::path dst = root_ / name;
     fs::create_directories(dst);
     for (const auto& e : fs::recursive_directory_iterator(from)) {
@@ -44,20 +65,54 @@ class MiVersionTest : public ::testing::Test {
     }
     return dst.string();
   }
+  // A copy of the generated home of `version` at root_/`name`.
+  std::string CopyFixture(const std::string& version, const std::string& name) {
+    return CopyTree(*homes_ / version, name);
+  }
+  // A copy of WSO2's real tree of `version` (the caller skips when the fixtures are absent).
+  std::string CopyReal(const std::string& version, const std::string& name) {
+    return CopyTree(fs::path(mi_home::FixturesDir()) / "mi" / version, name);
+  }
   static void Write(const fs::path& p, const std::string& text) {
     fs::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
   }
 
   fs::path root_;
+  static fs::path* homes_;
 };
 
-TEST_F(MiVersionTest, ProductTxtOfEveryFixture) {
+fs::path* MiVersionTest::homes_ = nullptr;
+
+TEST_F(MiVersionTest, ProductTxtOfEveryGeneratedHome) {
   for (const char* v : {"1.2.0", "4.0.0", "4.2.0"}) {
     auto got = DetectMiVersion(CopyFixture(v, std::string("home-") + v));
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->version, v);
     EXPECT_EQ(got->detected_by, "updates/product.txt");
+  }
+}
+
+// WSO2's real trees: product.txt, then (without it) carbon.xml, and 4.2.0's netty.properties.
+TEST_F(MiVersionTest, EveryRealTree) {
+  MIMIC_SKIP_WITHOUT_FIXTURES();
+  for (const char* v : {"1.2.0", "4.0.0", "4.2.0"}) {
+    const std::string home = CopyReal(v, std::string("real-") + v);
+    auto got = DetectMiVersion(home);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, v);
+    EXPECT_EQ(got->detected_by, "updates/product.txt");
+    fs::remove(fs::path(home) / "updates/product.txt");
+    got = DetectMiVersion(home);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, v);
+    EXPECT_EQ(got->detected_by, "conf/carbon.xml");
+    fs::remove(fs::path(home) / "conf/carbon.xml");
+    got = DetectMiVersion(home);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, v);
+    EXPECT_EQ(got->detected_by, std::string(v) == "4.2.0" ? "conf/netty.properties"
+                                                          : "conf/deployment.toml hints");
   }
 }
 
@@ -89,6 +144,8 @@ TEST_F(MiVersionTest, NettyPropertiesAndTomlHints) {
     fs::remove(fs::path(h) / "updates/product.txt");
     fs::remove(fs::path(h) / "conf/carbon.xml");
   }
+  // MI 4.2.0 ships conf/netty.properties (the generator writes no conf file mimic does not read).
+  Write(fs::path(h42) / "conf/netty.properties", "# MI 4.2.0's netty.properties\n");
   auto got = DetectMiVersion(h42);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->version, "4.2.0");

@@ -9,9 +9,14 @@
 
 namespace mimic::common {
 
-// sha256 of every file MI `version` ships under repository/deployment/, keyed by the path
-// relative to MI_HOME; nullptr for a version mimic has no table for. copy_deployment uses it to
-// tell an operator-modified shipped file from an untouched one.
+// The bytes of every file MI `version` ships under repository/deployment/ (4 synapse-config XML
+// files), keyed by the path relative to MI_HOME; nullptr for a version mimic has no table for.
+// The MI home generator (tests/mi_home) writes them.
+const std::map<std::string, std::string>* ShippedDeploymentFiles(const std::string& version);
+
+// sha256 (lowercase hex) of each file of ShippedDeploymentFiles(version), same keys; nullptr for
+// an unknown version. copy_deployment uses it to tell an operator-modified shipped file from an
+// untouched one.
 const std::map<std::string, std::string>* ShippedDeploymentDefaults(const std::string& version);
 
 // The conf/deployment.toml MI `version` ships; nullptr for an unknown version. merge_config uses

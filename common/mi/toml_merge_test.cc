@@ -10,8 +10,10 @@
 
 #include "absl/status/status.h"
 #include "common/base/redact.h"
+#include "common/mi/shipped_defaults.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/fixtures.h"
 
 namespace mimic::common {
 namespace {
@@ -21,15 +23,22 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string ReadFixture(const std::string& rel) {
-  std::ifstream in(std::string(MIMIC_FIXTURES_DIR) + "/" + rel, std::ios::binary);
+  std::ifstream in(mi_home::FixturesDir() + "/" + rel, std::ios::binary);
   EXPECT_TRUE(in.good()) << rel;
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-std::string Default(const std::string& version) {
-  return ReadFixture("mi/" + version + "/conf/deployment.toml");
+// WSO2's shipped deployment.toml of `version`, as mimic embeds it (shipped_defaults.cc, made
+// from WSO2's files; EmbeddedDefaultsAreWso2sFiles compares them when the fixtures are present).
+std::string Default(const std::string& version) { return *ShippedDeploymentToml(version); }
+
+TEST(ShippedTomlTest, EmbeddedDefaultsAreWso2sFiles) {
+  MIMIC_SKIP_WITHOUT_FIXTURES();
+  for (const char* v : {"1.2.0", "4.0.0", "4.2.0"}) {
+    EXPECT_EQ(Default(v), ReadFixture(std::string("mi/") + v + "/conf/deployment.toml")) << v;
+  }
 }
 
 // A production MI 4.0.0 deployment.toml as an operator would have it.

@@ -1,0 +1,69 @@
+// mimic's own WSO2 Micro Integrator home generator for tests and demos: writes an MI_HOME of
+// version 1.2.0, 4.0.0 or 4.2.0 from what mimic knows of each version (common/mi/shipped_defaults),
+// without WSO2's files. It is NOT a runnable MI: no Java runtime; bin/micro-integrator.sh is a
+// stand-in that imitates only what mimic observes of a server (pid file, start-up log line).
+//
+// A target home is a fresh install: bin/micro-integrator.sh (stand-in), conf/carbon.xml (minimal,
+// with <Version>), the shipped conf/deployment.toml, the shipped synapse-configs,
+// updates/product.txt ("wso2mi-<version>"), empty dropins/, lib/, registry/{config,governance,
+// local}/, repository/deployment/server/carbonapps/, and the shipped keystores made with openssl
+// and keytool (wso2carbon.jks, client-truststore.jks, publickey.pem). dbscripts/ is absent.
+// A source home is the same, customised the way an operator customises an old server: CApps
+// (a Data Mapper CApp in the pre-4.2 form and two small ones), a custom API and a changed main
+// sequence, a custom PKCS12 keystore and a partner certificate, jars in lib/ and dropins/, a file
+// registry resource and a customised conf/deployment.toml.
+//
+// Output is byte-identical on every run for the same options, except the key material
+// (wso2carbon.jks, client-truststore.jks, publickey.pem, custom-keystore.p12).
+#ifndef MIMIC_TESTS_MI_HOME_MI_HOME_H_
+#define MIMIC_TESTS_MI_HOME_MI_HOME_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace mimic::mi_home {
+
+enum class Profile { kTarget, kSource };
+
+struct Options {
+  std::string version;  // "1.2.0", "4.0.0" or "4.2.0"
+  std::string dest;     // must not exist or be an empty directory (unless `force`)
+  Profile profile = Profile::kTarget;
+  // Source profile: [server] hostname becomes "mi-<hostname>.example.com".
+  std::string hostname = "localhost";
+  // Replace `dest` when it is an MI home (has updates/product.txt) made earlier.
+  bool force = false;
+  // Make the keystores with openssl and keytool (slow: a JVM per keystore). Without, the home has
+  // no repository/resources/security files (step unit tests write their own).
+  bool keystores = true;
+  // Told what is being made, when set (the CLI's -v).
+  std::function<void(const std::string&)> say;
+};
+
+// Writes the MI home `options` describe. INVALID_ARGUMENT for an unknown version, a bad host
+// name or a `dest` that is not empty; FAILED_PRECONDITION when openssl/keytool are missing;
+// INTERNAL when a tool or a write fails (the message holds the tool's output). After a failure
+// `dest` is removed again (it was absent or empty when we started): no half-made homes.
+absl::Status MakeMiHome(const Options& options);
+
+// The versions MakeMiHome knows, oldest first.
+std::vector<std::string> Versions();
+
+// The Data Mapper CApp of the source profile (file name kDataMapperCappName): a Developer
+// Studio-style CApp (artifacts.xml, <name>_1.0.0/artifact.xml, registry resources with
+// registry-info.xml) whose two *_xsltStyleSheet.xml stylesheets still carry the pre-Saxon-10
+// attribute common::kOldXsltPrefixes. Deterministic bytes.
+inline constexpr char kDataMapperCappName[] = "1_1_3_synapse-configCompositeApplication_1.0.0.car";
+absl::StatusOr<std::string> DataMapperCapp();
+// The entry names of the two stylesheets in DataMapperCapp(), and the text of stylesheet `i`
+// (0 or 1) as the CApp holds it.
+std::vector<std::string> DataMapperStylesheetEntries();
+std::string DataMapperStylesheet(int i);
+
+}  // namespace mimic::mi_home
+
+#endif  // MIMIC_TESTS_MI_HOME_MI_HOME_H_

@@ -1,0 +1,257 @@
+// The MI home generator: layout and shipped files of every version, the source profile's
+// customisations, byte-identical output on every run (key material aside), refusals, and -- when
+// WSO2's real files are beside the clone -- equality with them.
+#include "tests/mi_home/mi_home.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/fs.h"
+#include "common/mi/capp.h"
+#include "common/mi/mi_version.h"
+#include "common/mi/shipped_defaults.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/mi_home/fixtures.h"
+
+namespace mimic::mi_home {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kCapps[] = "repository/deployment/server/carbonapps";
+
+// rel path -> "d mode" / "f mode sha256" for everything under `root`.
+std::map<std::string, std::string> Tree(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    struct stat st;
+    ::lstat(e.path().c_str(), &st);
+    const std::string rel = fs::relative(e.path(), root).string();
+    out[rel] = e.is_directory() ? absl::StrCat("d ", st.st_mode & 07777)
+                                : absl::StrCat("f ", st.st_mode & 07777, " ",
+                                               *common::Sha256File(e.path().string()));
+  }
+  return out;
+}
+
+std::string Read(const fs::path& p) { return *common::ReadFile(p.string()); }
+
+bool HaveKeytool() {
+  return ::system("command -v keytool >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") == 0;
+}
+
+class MiHomeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/mi_home_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  fs::path Make(const std::string& version, const std::string& name, Profile profile,
+                bool keystores = false) {
+    Options o;
+    o.version = version;
+    o.dest = (root_ / name).string();
+    o.profile = profile;
+    o.hostname = "t1";
+    o.keystores = keystores;
+    absl::Status st = MakeMiHome(o);
+    EXPECT_TRUE(st.ok()) << st;
+    return root_ / name;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(MiHomeTest, TargetOfEveryVersionHasTheLayoutAndShippedFiles) {
+  for (const std::string& v : Versions()) {
+    const fs::path h = Make(v, "wso2mi-" + v, Profile::kTarget);
+    EXPECT_EQ(Read(h / "updates/product.txt"), "wso2mi-" + v);
+    EXPECT_EQ(Read(h / "conf/deployment.toml"), *common::ShippedDeploymentToml(v));
+    for (const auto& [path, sha] : *common::ShippedDeploymentDefaults(v)) {
+      EXPECT_EQ(*common::Sha256File((h / path).string()), sha) << v << " " << path;
+    }
+    for (const char* d : {"dropins", "lib", "registry/config", "registry/governance",
+                          "registry/local", kCapps, "repository/resources/security"}) {
+      EXPECT_TRUE(fs::is_directory(h / d)) << d;
+      EXPECT_TRUE(fs::is_empty(h / d)) << d;
+    }
+    EXPECT_EQ(common::FileMode((h / "bin/micro-integrator.sh").string()), 0755u);
+    EXPECT_THAT(Read(h / "bin/micro-integrator.sh"), HasSubstr("STAND-IN"));
+    // Detected the way mimic detects a real home, by product.txt and by carbon.xml.
+    auto got = common::DetectMiVersion(h.string());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, v);
+    fs::remove(h / "updates/product.txt");
+    got = common::DetectMiVersion(h.string());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, v);
+    EXPECT_EQ(got->detected_by, "conf/carbon.xml");
+  }
+}
+
+TEST_F(MiHomeTest, SourceProfileHasTheOperatorsCustomisations) {
+  const fs::path h = Make("4.0.0", "src", Profile::kSource);
+  for (const char* car : {kDataMapperCappName, "GreetingServiceCompositeExporter_1.0.0.car",
+                          "OrderProxyCompositeExporter_1.0.0.car"}) {
+    auto entries = common::ReadZip((h / kCapps / car).string());
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    bool has_artifacts = false;
+    for (const auto& e : *entries) has_artifacts |= e.name == "artifacts.xml";
+    EXPECT_TRUE(has_artifacts) << car;
+  }
+  const std::string syn = "repository/deployment/server/synapse-configs/default/";
+  EXPECT_THAT(Read(h / syn / "api/HelloApi.xml"), HasSubstr("context=\"/hello\""));
+  const std::string ops_line =
+      "        <log level=\"custom\"><property name=\"ops\" value=\"unmatched request reached main "
+      "(added by ops)\"/></log>\n";
+  std::string main = Read(h / syn / "sequences/main.xml");
+  EXPECT_THAT(main, HasSubstr("\n    <in>\n" + ops_line));
+  main.erase(main.find(ops_line), ops_line.size());
+  EXPECT_EQ(main, common::ShippedDeploymentFiles("4.0.0")->at(syn + "sequences/main.xml"));
+  EXPECT_THAT(Read(h / "repository/resources/security/partner.pem"),
+              HasSubstr("BEGIN CERTIFICATE"));
+  for (const char* jar : {"lib/postgresql-42.5.4.jar", "lib/custom-mediator-1.0.jar",
+                          "dropins/custom-handler_1.0.0.jar"}) {
+    auto entries = common::ReadZip((h / jar).string());
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    EXPECT_EQ((*entries)[1].name, "META-INF/MANIFEST.MF");
+  }
+  EXPECT_THAT(Read(h / "registry/governance/custom/endpoint-config.xml"),
+              HasSubstr("PartnerEndpoint"));
+  const std::string toml = Read(h / "conf/deployment.toml");
+  EXPECT_THAT(toml,
+              HasSubstr("\nhostname = \"mi-t1.example.com\"   # set by ops (was \"localhost\")\n"));
+  EXPECT_THAT(toml, HasSubstr("\noffset = 10   # set by ops\n"));
+  EXPECT_THAT(toml, HasSubstr("\n[secrets]\ndb_password = \"[secret]\"\n"));
+  EXPECT_THAT(toml, Not(HasSubstr("\nhostname = \"localhost\"")));
+}
+
+TEST_F(MiHomeTest, DataMapperCappHoldsPreSaxon10StylesheetsAsRegistryResources) {
+  auto bytes = DataMapperCapp();
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  auto entries = common::ReadZipFromBytes(*bytes, kDataMapperCappName);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  std::map<std::string, std::string> by_name;
+  for (const auto& e : *entries) by_name[e.name] = e.data;
+  int stylesheets = 0;
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = DataMapperStylesheetEntries()[i];
+    ASSERT_TRUE(by_name.count(name)) << name;
+    EXPECT_EQ(by_name[name], DataMapperStylesheet(i));
+    EXPECT_THAT(by_name[name], HasSubstr(common::kOldXsltPrefixes));
+    const std::string dir = name.substr(0, name.find('/'));
+    EXPECT_THAT(by_name[dir + "/registry-info.xml"],
+                HasSubstr("<path>/_system/governance/datamapper</path>"));
+    EXPECT_THAT(by_name[dir + "/artifact.xml"], HasSubstr("type=\"registry/resource\""));
+  }
+  for (const auto& e : *entries) stylesheets += common::IsXsltStyleSheetName(e.name);
+  EXPECT_EQ(stylesheets, 2);
+  EXPECT_THAT(by_name["artifacts.xml"],
+              HasSubstr("<artifact name=\"1_1_3_synapse-configCompositeApplication\""));
+  EXPECT_EQ(*DataMapperCapp(), *bytes);
+}
+
+TEST_F(MiHomeTest, SameBytesOnEveryRun) {
+  for (const std::string& v : Versions()) {
+    const fs::path a = Make(v, "a-" + v, Profile::kSource);
+    const fs::path b = Make(v, "b-" + v, Profile::kSource);
+    EXPECT_EQ(Tree(a), Tree(b)) << v;
+  }
+}
+
+TEST_F(MiHomeTest, KeystoresMadeWithOpensslAndKeytool) {
+  if (!HaveKeytool()) GTEST_SKIP() << "no keytool/openssl on this machine";
+  const fs::path h = Make("4.2.0", "keys", Profile::kSource, /*keystores=*/true);
+  const fs::path sec = h / "repository/resources/security";
+  for (const char* f : {"wso2carbon.jks", "client-truststore.jks", "publickey.pem",
+                        "custom-keystore.p12", "partner.pem"}) {
+    EXPECT_TRUE(fs::is_regular_file(sec / f)) << f;
+    EXPECT_EQ(common::FileMode((sec / f).string()), 0644u) << f;
+  }
+  EXPECT_THAT(Read(sec / "publickey.pem"), HasSubstr("BEGIN PUBLIC KEY"));
+  const std::string list =
+      absl::StrCat("keytool -list -keystore '", (sec / "wso2carbon.jks").string(),
+                   "' -storepass wso2carbon -alias wso2carbon >/dev/null 2>&1");
+  EXPECT_EQ(::system(list.c_str()), 0);
+}
+
+TEST_F(MiHomeTest, RefusesBadInputAndReplacesOnlyWithForce) {
+  Options o;
+  o.version = "4.1.0";
+  o.dest = (root_ / "x").string();
+  o.keystores = false;
+  absl::Status st = MakeMiHome(o);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("unknown MI version '4.1.0'"));
+  o.version = "4.2.0";
+  o.hostname = "bad host";
+  st = MakeMiHome(o);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("'bad host' is not a valid host name"));
+  o.hostname = "ok";
+  ASSERT_TRUE(MakeMiHome(o).ok());
+  st = MakeMiHome(o);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("exists and is not empty"));
+  o.force = true;
+  EXPECT_TRUE(MakeMiHome(o).ok());
+  // --force replaces only an MI home.
+  fs::create_directories(root_ / "other");
+  common::WriteFileAtomic((root_ / "other/keep.txt").string(), "mine").IgnoreError();
+  o.dest = (root_ / "other").string();
+  EXPECT_EQ(MakeMiHome(o).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Read(root_ / "other/keep.txt"), "mine");
+}
+
+TEST_F(MiHomeTest, CliWritesAHome) {
+  const std::string cli = std::string(MIMIC_BINARY_DIR) + "/bin/make-mi-home";
+  ASSERT_TRUE(fs::exists(cli)) << cli;
+  const std::string cmd = absl::StrCat("'", cli, "' 4.0.0 '", (root_ / "cli").string(),
+                                       "' --profile target --nokeys >/dev/null 2>&1");
+  EXPECT_EQ(WEXITSTATUS(::system(cmd.c_str())), 2) << "an unknown option is a usage error";
+  EXPECT_FALSE(fs::exists(root_ / "cli"));
+  if (!HaveKeytool()) GTEST_SKIP() << "no keytool/openssl on this machine";
+  const std::string make = absl::StrCat("'", cli, "' 4.0.0 '", (root_ / "cli").string(),
+                                        "' --profile source --hostname cli-1 >/dev/null 2>&1");
+  ASSERT_EQ(WEXITSTATUS(::system(make.c_str())), 0) << make;
+  EXPECT_EQ(Read(root_ / "cli/updates/product.txt"), "wso2mi-4.0.0");
+  EXPECT_THAT(Read(root_ / "cli/conf/deployment.toml"), HasSubstr("\"mi-cli-1.example.com\""));
+  EXPECT_TRUE(fs::exists(root_ / "cli/repository/resources/security/custom-keystore.p12"));
+  EXPECT_EQ(WEXITSTATUS(::system(make.c_str())), 1) << "DEST is not empty";
+}
+
+// The generated homes against WSO2's real trees: same product.txt, same <Version>, same shipped
+// deployment.toml and synapse-config files.
+TEST_F(MiHomeTest, MatchesWso2sRealFiles) {
+  MIMIC_SKIP_WITHOUT_FIXTURES();
+  for (const std::string& v : Versions()) {
+    const fs::path real = fs::path(FixturesDir()) / "mi" / v;
+    const fs::path h = Make(v, "real-" + v, Profile::kTarget);
+    EXPECT_EQ(Read(h / "updates/product.txt"), Read(real / "updates/product.txt"));
+    EXPECT_EQ(Read(h / "conf/deployment.toml"), Read(real / "conf/deployment.toml"));
+    EXPECT_THAT(Read(real / "conf/carbon.xml"), HasSubstr("<Version>" + v + "</Version>"));
+    int files = 0;
+    for (const auto& e : fs::recursive_directory_iterator(real / "repository/deployment")) {
+      if (!e.is_regular_file()) continue;
+      ++files;
+      const fs::path rel = fs::relative(e.path(), real);
+      EXPECT_EQ(Read(h / rel), Read(e.path())) << rel;
+    }
+    EXPECT_EQ(files, 4);
+  }
+}
+
+}  // namespace
+}  // namespace mimic::mi_home
