@@ -19,13 +19,23 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Built once: certificates and pristine source/target homes, copied for each test.
+std::string* g_pristine = nullptr;
+
 class AgentTest : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() {
+    g_pristine = new std::string(MakeTempDir("pristine"));
+    MakeCerts(*g_pristine + "/certs", {"mi-1"});
+    MakeMiHome("4.0.0", *g_pristine + "/mi/wso2mi-4.0.0", "source", "mi-1");
+    MakeMiHome("4.2.0", *g_pristine + "/mi/wso2mi-4.2.0", "target", "mi-1");
+  }
+
   void SetUp() override {
     dir_ = MakeTempDir("agent");
-    MakeCerts(dir_ + "/certs", {"mi-1"});
-    MakeMiHome("4.0.0", dir_ + "/mi/wso2mi-4.0.0", "source", "mi-1");
-    MakeMiHome("4.2.0", dir_ + "/mi/wso2mi-4.2.0", "target", "mi-1");
+    CommandResult r = RunCommand("cp -a " + ShellQuote(*g_pristine + "/certs") + " " +
+                                 ShellQuote(*g_pristine + "/mi") + " " + ShellQuote(dir_));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
   // `hold_step` >= 0: the testing agent, holding every run before that step (see

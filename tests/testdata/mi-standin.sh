@@ -1,5 +1,5 @@
 #!/bin/bash
-# micro-integrator.sh -- STAND-IN for tests of mimic's verify step (agent/steps/late_steps_test.cc).
+# micro-integrator.sh -- STAND-IN for tests of mimic's verify step (agent/steps/verify_test.cc).
 # WSO2 Micro Integrator cannot be downloaded here, so this is NOT MI and starts no Java. Tests
 # copy it over <MI_HOME>/bin/micro-integrator.sh. It serves only what the verify step observes of
 # a real server (MI-FACTS §7):

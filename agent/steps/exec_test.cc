@@ -1,0 +1,99 @@
+// The exec step on generated MI homes (fixtures: steps_test_fixture.h).
+#include "agent/steps/steps_test_fixture.h"
+
+namespace mimic::agent::steps_testing::generated_homes {
+namespace {
+
+using ExecTest = GeneratedHomesTest;
+
+TEST_F(ExecTest, ExecCheckNeverRunsApplyDoes) {
+  const std::map<std::string, std::string> params = {{"command", "touch marker && pwd"},
+                                                     {"creates", "marker"}};
+  absl::StatusOr<StepPlan> check = PlanStep("exec", params, /*check=*/true);
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_EQ(check->forced_status, mimic::v1::STEP_CHANGED);
+  EXPECT_THAT(check->message, HasSubstr("would run: touch marker && pwd (in " + dst_.string()));
+  EXPECT_FALSE(fs::exists(dst_ / "marker"));
+  EXPECT_THAT(Logs(), HasSubstr("W the command's effects are outside the run's snapshot"));
+
+  absl::StatusOr<StepPlan> apply = PlanStep("exec", params, /*check=*/false);
+  ASSERT_TRUE(apply.ok()) << apply.status();
+  EXPECT_EQ(apply->forced_status, mimic::v1::STEP_CHANGED);
+  EXPECT_TRUE(apply->changes.empty());
+  EXPECT_THAT(apply->message, HasSubstr("ran: touch marker && pwd (exit code 0"));
+  EXPECT_TRUE(fs::exists(dst_ / "marker"));
+  EXPECT_THAT(Logs(), HasSubstr("I " + dst_.string()));  // pwd: cwd is the target home
+
+  // creates now exists: skipped, in check and in apply alike.
+  for (bool check_mode : {true, false}) {
+    absl::StatusOr<StepPlan> again = PlanStep("exec", params, check_mode);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->forced_status, mimic::v1::STEP_SKIPPED);
+    EXPECT_THAT(again->message, HasSubstr("creates: " + (dst_ / "marker").string() + " exists"));
+  }
+}
+
+TEST_F(ExecTest, ExecRemovesGuardAndChdir) {
+  fs::create_directories(root_ / "homes/work");
+  const std::map<std::string, std::string> params = {
+      {"command", "rm todo && echo \"$MIMIC_TARGET_HOME\""},
+      {"chdir", (root_ / "homes/work").string()},
+      {"removes", "todo"}};
+  absl::StatusOr<StepPlan> plan = PlanStep("exec", params, false);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->forced_status, mimic::v1::STEP_SKIPPED);
+  EXPECT_THAT(plan->message, HasSubstr("does not exist"));
+  Write(root_ / "homes/work/todo", "x");
+  plan = PlanStep("exec", params, false);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->forced_status, mimic::v1::STEP_CHANGED);
+  EXPECT_FALSE(fs::exists(root_ / "homes/work/todo"));
+  EXPECT_THAT(Logs(), HasSubstr("I " + dst_.string()));
+
+  EXPECT_EQ(PlanStep("exec", {{"command", "true"}, {"chdir", (root_ / "outside").string()}})
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(
+      PlanStep("exec", {{"command", "true"}, {"creates", "../../../etc/passwd"}}).status().code(),
+      absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(PlanStep("exec", {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PlanStep("exec", {{"command", "true"}, {"timeout_seconds", "soon"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ExecTest, ExecExitCodeFailure) {
+  absl::StatusOr<StepPlan> plan =
+      PlanStep("exec", {{"command", "echo one; echo two >&2; exit 3"}}, false);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_THAT(plan.status().message(), HasSubstr("exit code 3"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("two"));
+  EXPECT_THAT(Logs(), HasSubstr("I [stderr] two"));
+}
+
+TEST_F(ExecTest, ExecTimeout) {
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::StatusOr<StepPlan> plan =
+      PlanStep("exec", {{"command", "echo started; sleep 30"}, {"timeout_seconds", "1"}}, false);
+  const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(plan.status().message(), HasSubstr("timed out after 1 s"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("started"));
+  EXPECT_LT(secs, 8.0);
+}
+
+TEST_F(ExecTest, ExecOutputIsCapturedAndRedacted) {
+  absl::StatusOr<StepPlan> plan =
+      PlanStep("exec", {{"command", "echo password=hunter2; echo done"}}, false);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(Logs(), HasSubstr("I password=<redacted>"));
+  EXPECT_THAT(Logs(), HasSubstr("I done"));
+  EXPECT_THAT(Logs(), Not(HasSubstr("hunter2")));
+  EXPECT_THAT(plan->message, Not(HasSubstr("hunter2")));
+  absl::StatusOr<StepPlan> check = PlanStep("exec", {{"command", "echo password=hunter2"}});
+  ASSERT_TRUE(check.ok());
+  EXPECT_THAT(check->message, HasSubstr("would run: echo password=<redacted>"));
+}
+
+}  // namespace
+}  // namespace mimic::agent::steps_testing::generated_homes
