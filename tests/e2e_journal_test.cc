@@ -51,7 +51,12 @@ CommandResult Local(const Homes& h, const std::string& extra = "") {
 std::string RunId(const std::string& output) {
   size_t p = output.find("run local-");
   if (p == std::string::npos) return "";
-  return output.substr(p + 4, output.find(' ', p + 4) - p - 4);
+  size_t e = p + 4;
+  while (e < output.size() && (isalnum(static_cast<unsigned char>(output[e])) || output[e] == '-' ||
+                               output[e] == '.' || output[e] == '_')) {
+    ++e;
+  }
+  return output.substr(p + 4, e - p - 4);
 }
 
 uint64_t DiskUsage(const std::string& dir) {
@@ -172,7 +177,7 @@ TEST_F(BigEventsTest, HugeValuesAndOutputReachTheControllerBounded) {
       step->set_name(s);
       if (std::string(s) == "exec") {
         (*step->mutable_params())["command"] = absl::StrCat(
-            "head -c ", mib << 20, " /dev/zero | tr '\\0' o; echo; printf 'caf\\303\\n\\377end\\n'");
+            "printf 'caf\\303\\n\\377end\\n'; head -c ", mib << 20, " /dev/zero | tr '\\0' o; echo");
       }
     }
     std::vector<mimic::v1::Event> live;

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -132,7 +133,7 @@ class RunManagerTest : public ::testing::Test {
 TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
   const uint32_t seed = 8;
   std::mt19937 rng(seed);
-  const size_t kDisk = 256 << 10;
+  const size_t kDisk = 512 << 10;
   if (!MountStateTmpfs(kDisk)) {
     GTEST_SKIP() << "cannot mount a tmpfs on the state dir (" << std::strerror(errno)
                  << "): this test needs root or CAP_SYS_ADMIN";
@@ -145,11 +146,14 @@ TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
     SCOPED_TRACE(absl::StrCat("seed ", seed, " trial ", trial, ": ", free_bytes, " bytes free"));
     const std::string filler = state_ + "/filler";
     {
-      // Fill the disk up to `free_bytes`.
+      // Fill the disk (earlier trials' runs stay on it) until `free_bytes` are left.
+      struct statvfs vfs;
+      ASSERT_EQ(::statvfs(state_.c_str(), &vfs), 0);
+      const size_t avail = static_cast<size_t>(vfs.f_bavail) * vfs.f_frsize;
       std::string block(4096, 'f');
       FILE* f = std::fopen(filler.c_str(), "w");
       ASSERT_NE(f, nullptr);
-      for (size_t used = 0; used + free_bytes + 4096 <= kDisk; used += 4096) {
+      for (size_t used = 0; used + free_bytes + 4096 <= avail; used += 4096) {
         if (std::fwrite(block.data(), 1, block.size(), f) != block.size()) break;
       }
       std::fclose(f);
