@@ -67,7 +67,7 @@ bool RecordAt(std::string_view data, size_t at, mimic::v1::Event* ev, uint32_t* 
 uint32_t Crc32(const std::string& bytes) { return Crc(bytes); }
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
-  RETURN_IF_ERROR(common::MakeDirs(common::Dirname(path)));
+  RETURN_IF_ERROR(common::MakeDirs(common::Dirname(path), 0700));  // fsyncs each new parent
   const bool existed = common::PathExists(path);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
