@@ -81,18 +81,21 @@ void BoundStrings(google::protobuf::Message* m, size_t max) {
   for (const google::protobuf::FieldDescriptor* f : fields) {
     using FD = google::protobuf::FieldDescriptor;
     if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
+      std::string scratch;
+      auto needs_work = [max](const std::string& v) {
+        return v.size() > max || !common::IsValidUtf8(v);
+      };
       if (f->is_repeated()) {
         for (int i = 0; i < r->FieldSize(*m, f); ++i) {
-          std::string v = r->GetRepeatedString(*m, f, i);
-          std::string b = v;
+          if (!needs_work(r->GetRepeatedStringReference(*m, f, i, &scratch))) continue;
+          std::string b = r->GetRepeatedString(*m, f, i);
           BoundText(&b, max);
-          if (b != v) r->SetRepeatedString(m, f, i, std::move(b));
+          r->SetRepeatedString(m, f, i, std::move(b));
         }
-      } else {
-        std::string v = r->GetString(*m, f);
-        std::string b = v;
+      } else if (needs_work(r->GetStringReference(*m, f, &scratch))) {
+        std::string b = r->GetString(*m, f);
         BoundText(&b, max);
-        if (b != v) r->SetString(m, f, std::move(b));
+        r->SetString(m, f, std::move(b));
       }
     } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
       if (f->is_repeated()) {
