@@ -263,6 +263,7 @@ bool AgentProcess::Start() {
   std::string cfg = absl::StrCat("listen = \"127.0.0.1:0\"\nstate_dir = \"", o_.state_dir,
                                  "\"\nallowed_roots = [", absl::StrJoin(roots, ", "),
                                  "]\nexecutor_threads = 2\nport_file = \"", port_file, "\"\n");
+  if (o_.allow_exec) absl::StrAppend(&cfg, "allow_exec = true\n");
   if (o_.plaintext) {
     absl::StrAppend(&cfg, "[tls]\nplaintext = true\n");
   } else {

@@ -62,6 +62,8 @@ class AgentProcess {
     bool gate = false;
     // Steps every run is held before, from the first run on (same as Hold() before Start()).
     std::vector<int> hold_steps;
+    // Lets plans run `exec` steps (agent.toml allow_exec = true).
+    bool allow_exec = false;
   };
   // How long WaitReached waits for a run to reach a gate before it fails the test.
   static constexpr int kGateWaitSeconds = 120;

@@ -26,30 +26,33 @@ std::string StatusName(mimic::v1::StepStatus s) {
   return word.empty() ? "?" : word;
 }
 
+// Agent text on one line: a newline in a file name cannot print a line of its own.
+std::string Safe(const std::string& s) { return common::EscapeControl(s); }
+
 void PrintText(const mimic::v1::Event& e) {
   if (e.has_run_started()) {
     std::printf("run %s started (%s)\n", e.run_id().c_str(),
                 mimic::v1::Mode_Name(e.run_started().plan().mode()).c_str());
   } else if (e.has_step_started()) {
-    std::printf("  %-24s ...\n", e.step_started().step().c_str());
+    std::printf("  %-24s ...\n", Safe(e.step_started().step()).c_str());
   } else if (e.has_log()) {
-    std::printf("    %s\n", e.log().text().c_str());
+    std::printf("    %s\n", Safe(e.log().text()).c_str());
   } else if (e.has_step_finished()) {
     const auto& f = e.step_finished();
-    std::printf("  %-24s %-8s %s\n", f.step().c_str(), StatusName(f.status()).c_str(),
-                f.message().c_str());
+    std::printf("  %-24s %-8s %s\n", Safe(f.step()).c_str(), StatusName(f.status()).c_str(),
+                Safe(f.message()).c_str());
     for (const auto& c : f.changes()) {
       std::printf("      %-7s %s\n", mimic::v1::Action_Name(c.action()).substr(7).c_str(),
-                  c.path().c_str());
+                  Safe(c.path()).c_str());
     }
     for (const auto& c : f.config_changes()) {
-      std::printf("      %-7s %s = %s\n", c.action().c_str(), c.key().c_str(),
-                  c.new_value().c_str());
+      std::printf("      %-7s %s = %s\n", Safe(c.action()).c_str(), Safe(c.key()).c_str(),
+                  Safe(c.new_value()).c_str());
     }
   } else if (e.has_run_finished()) {
     std::printf("run %s finished: %s %s\n", e.run_id().c_str(),
                 mimic::v1::RunStatus_Name(e.run_finished().status()).c_str(),
-                e.run_finished().message().c_str());
+                Safe(e.run_finished().message()).c_str());
   }
 }
 

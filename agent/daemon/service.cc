@@ -45,7 +45,7 @@ class EventStream final : public grpc::ServerWriteReactor<Event> {
         FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream write failed"));
         return;
       }
-      ++next_seq_;
+      next_seq_ = current_.seq() + 1;  // not ++: recovery may have skipped a damaged record
     }
     Pump();
   }

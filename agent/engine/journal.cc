@@ -1,10 +1,12 @@
 #include "agent/engine/journal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/fs.h"
@@ -13,19 +15,19 @@
 namespace mimic::agent {
 namespace {
 
+constexpr size_t kHeader = 8;
+
 void PutU32(std::string* s, uint32_t v) {
   for (int i = 0; i < 4; ++i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-uint32_t GetU32(const std::string& s, size_t at) {
+uint32_t GetU32(std::string_view s, size_t at) {
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
   return v;
 }
 
-}  // namespace
-
-uint32_t Crc32(const std::string& bytes) {
+uint32_t Crc(std::string_view bytes) {
   static uint32_t table[256];
   static bool init = [] {
     for (uint32_t i = 0; i < 256; ++i) {
@@ -41,78 +43,161 @@ uint32_t Crc32(const std::string& bytes) {
   return c ^ 0xFFFFFFFFu;
 }
 
+std::string Errno(int err) { return absl::StrCat(std::strerror(err), " (errno ", err, ")"); }
+
+// Whether a good record starts at data[at]: header complete, a non-empty body that fits, its
+// checksum right and an event with a sequence number inside. On success `*ev` and `*len`.
+bool RecordAt(std::string_view data, size_t at, mimic::v1::Event* ev, uint32_t* len) {
+  if (data.size() - at < kHeader) return false;
+  uint32_t n = GetU32(data, at);
+  // An all-zero region (a file extended but never written) would be an empty record with a
+  // right checksum: every real event has a seq, so an empty body is never good.
+  if (n == 0 || n > kMaxJournalRecordBytes || data.size() - at - kHeader < n) return false;
+  std::string_view body = data.substr(at + kHeader, n);
+  if (Crc(body) != GetU32(data, at + 4)) return false;
+  mimic::v1::Event e;
+  if (!e.ParseFromArray(body.data(), static_cast<int>(body.size())) || e.seq() == 0) return false;
+  *ev = std::move(e);
+  *len = n;
+  return true;
+}
+
+}  // namespace
+
+uint32_t Crc32(const std::string& bytes) { return Crc(bytes); }
+
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
-  RETURN_IF_ERROR(common::MakeDirs(common::Dirname(path)));
+  RETURN_IF_ERROR(common::MakeDirs(common::Dirname(path), 0700));  // fsyncs each new parent
   const bool existed = common::PathExists(path);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("open journal ", path, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("open journal ", path, ": ", Errno(errno)));
   }
-  std::unique_ptr<Journal> journal(new Journal(fd, path));
+  struct stat st;
+  uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  std::unique_ptr<Journal> journal(new Journal(fd, path, size));
   if (!existed) RETURN_IF_ERROR(common::FsyncDir(common::Dirname(path)));  // the new entry
   return journal;
 }
 
 Journal::~Journal() { ::close(fd_); }
 
-absl::Status Journal::Append(const mimic::v1::Event& event) {
+absl::Status Journal::Append(const mimic::v1::Event& event, uint64_t* offset) {
+  if (!broken_.ok()) return broken_;
   std::string body;
   if (!event.SerializeToString(&body)) return absl::InternalError("cannot serialise event");
+  if (body.size() > kMaxJournalRecordBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("event of ", body.size(),
+                                                   " bytes exceeds the journal's record limit"));
+  }
   std::string rec;
   PutU32(&rec, static_cast<uint32_t>(body.size()));
-  PutU32(&rec, Crc32(body));
+  PutU32(&rec, Crc(body));
   rec += body;
   const char* p = rec.data();
   size_t n = rec.size();
+  const char* what = nullptr;
+  int err = 0;
   while (n > 0) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return absl::InternalError(absl::StrCat("write journal ", path_, ": ", std::strerror(errno)));
+      what = "write";
+      err = errno;
+      break;
     }
     p += w;
     n -= static_cast<size_t>(w);
   }
-  if (::fdatasync(fd_) != 0) {
-    return absl::InternalError(absl::StrCat("fsync journal ", path_, ": ", std::strerror(errno)));
+  if (what == nullptr && ::fdatasync(fd_) != 0) {
+    what = "fsync";
+    err = errno;
   }
+  if (what != nullptr) {
+    // Cut the partial record off so the file ends at a record boundary; if that fails too,
+    // recovery finds a torn tail and truncates it.
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) (void)::fdatasync(fd_);
+    broken_ = absl::UnavailableError(
+        absl::StrCat("cannot ", what, " the run journal ", path_, ": ", Errno(err)));
+    return broken_;
+  }
+  if (offset != nullptr) *offset = size_;
+  size_ += rec.size();
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<mimic::v1::Event>> Journal::ReadAll(const std::string& path,
-                                                               bool* torn) {
-  ASSIGN_OR_RETURN(std::string data, common::ReadFile(path));
-  std::vector<mimic::v1::Event> out;
-  if (torn) *torn = false;
+absl::StatusOr<JournalContents> Journal::Read(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string file, common::ReadFile(path));
+  std::string_view data = file;
+  JournalContents out;
   size_t at = 0;
   while (at < data.size()) {
-    if (data.size() - at < 8) {
-      if (torn) *torn = true;
-      break;
-    }
-    uint32_t len = GetU32(data, at);
-    uint32_t crc = GetU32(data, at + 4);
-    if (data.size() - at - 8 < len) {
-      if (torn) *torn = true;
-      break;
-    }
-    std::string body = data.substr(at + 8, len);
-    bool last = at + 8 + len == data.size();
-    if (Crc32(body) != crc) {
-      if (last) {
-        if (torn) *torn = true;
-        break;
-      }
-      return absl::DataLossError(absl::StrCat("journal ", path, ": bad checksum at offset ", at));
-    }
     mimic::v1::Event ev;
-    if (!ev.ParseFromString(body)) {
-      return absl::DataLossError(absl::StrCat("journal ", path, ": bad record at offset ", at));
+    uint32_t len = 0;
+    if (RecordAt(data, at, &ev, &len)) {
+      out.events.push_back(std::move(ev));
+      out.offsets.push_back(at);
+      at += kHeader + len;
+      out.valid_end = at;
+      continue;
     }
-    out.push_back(std::move(ev));
-    at += 8 + len;
+    // Resynchronise on the next good record; none means the rest is a torn tail.
+    size_t next = at + 1;
+    while (next < data.size() && !RecordAt(data, next, &ev, &len)) ++next;
+    if (next >= data.size()) {
+      out.torn = true;
+      break;
+    }
+    out.damaged.push_back(absl::StrCat("offset ", at, ": damaged record, ", next - at,
+                                       " bytes skipped"));
+    at = next;
   }
   return out;
+}
+
+absl::StatusOr<mimic::v1::Event> Journal::ReadAt(const std::string& path, uint64_t offset) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("open journal ", path, ": ", Errno(errno)));
+  std::string buf;
+  // Appends n bytes read at `off` to buf.
+  auto read_at = [&](size_t n, uint64_t off) {
+    size_t at = buf.size();
+    buf.resize(at + n);
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd, buf.data() + at + got, n - got, static_cast<off_t>(off + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  };
+  bool ok = read_at(kHeader, offset);
+  const uint32_t len = ok ? GetU32(buf, 0) : 0;
+  ok = ok && len > 0 && len <= kMaxJournalRecordBytes && read_at(len, offset + kHeader);
+  ::close(fd);
+  mimic::v1::Event ev;
+  uint32_t n = 0;
+  if (!ok || !RecordAt(buf, 0, &ev, &n)) {
+    return absl::DataLossError(absl::StrCat("journal ", path, ": no good record at offset ", offset));
+  }
+  return ev;
+}
+
+absl::Status Journal::Truncate(const std::string& path, uint64_t size) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open journal ", path, ": ", Errno(errno)));
+  int rc = ::ftruncate(fd, static_cast<off_t>(size));
+  int err = errno;
+  if (rc == 0) {
+    rc = ::fsync(fd);
+    err = errno;
+  }
+  ::close(fd);
+  if (rc != 0) {
+    return absl::InternalError(absl::StrCat("truncate journal ", path, ": ", Errno(err)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mimic::agent

@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cstdlib>
 #include <set>
 #include <thread>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,6 +25,7 @@
 #include "common/base/logging.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
+#include "common/base/text.h"
 
 namespace mimic::agent {
 namespace {
@@ -53,6 +58,86 @@ mimic::v1::LogLevel ToProto(LogLevel l) {
 
 }  // namespace
 
+namespace {
+
+// `s` cut to at most `max` bytes (a marker included) at a UTF-8 boundary, then made valid
+// UTF-8. Cut text ends in "... [truncated: N bytes]", N the bytes left out.
+void BoundText(std::string* s, size_t max) {
+  if (s->size() > max) {
+    size_t keep = max - 64;  // room for the marker
+    while (keep > 0 && (static_cast<unsigned char>((*s)[keep]) & 0xC0) == 0x80) --keep;
+    const size_t dropped = s->size() - keep;
+    s->resize(keep);
+    absl::StrAppend(s, "... [truncated: ", dropped, " bytes]");
+  }
+  if (!common::IsValidUtf8(*s)) *s = common::RepairUtf8(*s);
+}
+
+// Every string field of `m`, however deep (repeated, maps, oneofs), through BoundText.
+void BoundStrings(google::protobuf::Message* m, size_t max) {
+  const google::protobuf::Reflection* r = m->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(*m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    using FD = google::protobuf::FieldDescriptor;
+    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
+      std::string scratch;
+      auto needs_work = [max](const std::string& v) {
+        return v.size() > max || !common::IsValidUtf8(v);
+      };
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
+          if (!needs_work(r->GetRepeatedStringReference(*m, f, i, &scratch))) continue;
+          std::string b = r->GetRepeatedString(*m, f, i);
+          BoundText(&b, max);
+          r->SetRepeatedString(m, f, i, std::move(b));
+        }
+      } else if (needs_work(r->GetStringReference(*m, f, &scratch))) {
+        std::string b = r->GetString(*m, f);
+        BoundText(&b, max);
+        r->SetString(m, f, std::move(b));
+      }
+    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
+          BoundStrings(r->MutableRepeatedMessage(m, f, i), max);
+        }
+      } else {
+        BoundStrings(r->MutableMessage(m, f), max);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void BoundEvent(Event* e) {
+  BoundStrings(e, kMaxEventFieldBytes);
+  if (e->ByteSizeLong() <= kMaxEventBytes || !e->has_step_finished()) return;
+  // Too many changes for one event: keep what fits, count the rest in the message.
+  mimic::v1::StepFinished* sf = e->mutable_step_finished();
+  const int changes = sf->changes_size(), config_changes = sf->config_changes_size();
+  const size_t budget = kMaxEventBytes - 2 * kMaxEventFieldBytes;  // the rest and the note
+  // Removing an element saves at least its size plus a tag and a length byte, so `size` never
+  // falls below the event's real size.
+  size_t size = e->ByteSizeLong();
+  while (size > budget && sf->config_changes_size() > 0) {
+    size -= sf->config_changes(sf->config_changes_size() - 1).ByteSizeLong() + 2;
+    sf->mutable_config_changes()->RemoveLast();
+  }
+  while (size > budget && sf->changes_size() > 0) {
+    size -= sf->changes(sf->changes_size() - 1).ByteSizeLong() + 2;
+    sf->mutable_changes()->RemoveLast();
+  }
+  std::string note = absl::StrCat(" [event size limit: ", changes - sf->changes_size(), " of ",
+                                  changes, " file changes and ",
+                                  config_changes - sf->config_changes_size(), " of ",
+                                  config_changes, " config changes not shown]");
+  BoundText(&note, kMaxEventFieldBytes);
+  sf->mutable_message()->append(note);
+  BoundText(sf->mutable_message(), kMaxEventFieldBytes);
+}
+
 bool ValidRunId(const std::string& id) {
   if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
   for (char c : id) {
@@ -66,11 +151,44 @@ bool ValidRunId(const std::string& id) {
 
 void RunState::Events(uint64_t from_seq, size_t max, std::vector<Event>* out,
                       bool* finished) const {
+  std::vector<std::pair<Entry, std::optional<Event>>> got;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = std::lower_bound(index_.begin(), index_.end(), from_seq,
+                               [](const Entry& e, uint64_t seq) { return e.seq < seq; });
+    for (; it != index_.end() && got.size() < max; ++it) {
+      auto m = memory_.find(it->seq);
+      if (m != memory_.end()) {
+        got.emplace_back(*it, m->second);
+      } else if (it->offset >= 0) {
+        got.emplace_back(*it, std::nullopt);  // read below, outside the lock
+      }
+    }
+    *finished = finished_ && it == index_.end();
+  }
+  // Evicted events: read back from the journal (a finished run's journal no longer changes).
+  for (auto& [entry, ev] : got) {
+    if (!ev.has_value()) {
+      auto read = Journal::ReadAt(journal_path_, static_cast<uint64_t>(entry.offset));
+      if (read.ok()) {
+        ev = std::move(*read);
+      } else {
+        LOG(ERROR) << "run " << run_id_ << ": event " << entry.seq << ": " << read.status();
+        ev.emplace();
+        ev->set_run_id(run_id_);
+        ev->set_seq(entry.seq);
+        ev->mutable_log()->set_level(mimic::v1::LOG_ERROR);
+        ev->mutable_log()->set_text("this event could not be read back from the agent's journal: " +
+                                    std::string(read.status().message()));
+      }
+    }
+    out->push_back(std::move(*ev));
+  }
+}
+
+size_t RunState::events_in_memory() const {
   absl::MutexLock l(&mu_);
-  // seq n is events_[n-1].
-  size_t start = from_seq == 0 ? 0 : static_cast<size_t>(from_seq - 1);
-  for (size_t i = start; i < events_.size() && out->size() < max; ++i) out->push_back(events_[i]);
-  *finished = finished_ && start + out->size() >= events_.size();
+  return memory_.size();
 }
 
 int RunState::Subscribe(std::function<void()> cb) {
@@ -85,10 +203,11 @@ void RunState::Unsubscribe(int id) {
   subs_.erase(id);
 }
 
-void RunState::Publish(const Event& e) {
+void RunState::Publish(const Event& e, int64_t journal_offset) {
   {
     absl::MutexLock l(&mu_);
-    events_.push_back(e);
+    index_.push_back({e.seq(), journal_offset});
+    memory_[e.seq()] = e;
     summary_.set_run_id(run_id_);
     summary_.set_last_seq(e.seq());
     if (e.has_run_started()) {
@@ -104,6 +223,12 @@ void RunState::Publish(const Event& e) {
       finished_ = true;
       summary_.set_status(e.run_finished().status());
       summary_.set_finished_unix_micros(e.time_unix_micros());
+      // Finished: what the journal holds is read back from it on demand.
+      if (!journal_path_.empty()) {
+        for (const Entry& en : index_) {
+          if (en.offset >= 0) memory_.erase(en.seq);
+        }
+      }
     }
   }
   absl::MutexLock l(&subs_mu_);
@@ -146,41 +271,57 @@ absl::Status RunManager::Recover() {
     std::string dir = RunDir(id);
     std::string jpath = common::JoinPath(dir, "journal");
     if (!common::PathExists(jpath)) continue;
-    bool torn = false;
-    auto events = Journal::ReadAll(jpath, &torn);
-    if (!events.ok()) {
-      LOG(ERROR) << "run " << id << ": " << events.status();
+    auto contents = Journal::Read(jpath);
+    if (!contents.ok()) {
+      LOG(ERROR) << "run " << id << ": " << contents.status();
       continue;
     }
-    if (events->empty()) continue;
-    if (torn) {
-      // Drop the torn tail so appends continue from a clean record boundary.
-      std::string rewritten;
-      for (const Event& e : *events) {
-        std::string body = e.SerializeAsString();
-        uint32_t len = static_cast<uint32_t>(body.size()), crc = Crc32(body);
-        for (int i = 0; i < 4; ++i) rewritten.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
-        for (int i = 0; i < 4; ++i) rewritten.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
-        rewritten += body;
-      }
-      RETURN_IF_ERROR(common::WriteFileAtomic(jpath, rewritten, 0600));
+    for (const std::string& d : contents->damaged) {
+      LOG(ERROR) << "run " << id << ": journal " << jpath << ": " << d
+                 << " (the run and its snapshot are kept)";
     }
-    auto run = std::make_shared<RunState>(id, dir);
-    for (const Event& e : *events) run->Publish(e);
-    if (!IsFinishedEvent(events->back())) {
+    if (contents->torn) {
+      // Drop the torn tail so appends continue from a clean record boundary.
+      LOG(WARNING) << "run " << id << ": journal " << jpath << ": torn tail at offset "
+                   << contents->valid_end << " truncated";
+      if (absl::Status st = Journal::Truncate(jpath, contents->valid_end); !st.ok()) {
+        LOG(ERROR) << "run " << id << ": " << st;
+      }
+    }
+    const std::vector<Event>& events = contents->events;
+    if (events.empty()) continue;
+    auto run = std::make_shared<RunState>(id, dir, jpath);
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (!IsFinishedEvent(events[i])) run->Publish(events[i], static_cast<int64_t>(contents->offsets[i]));
+    }
+    if (IsFinishedEvent(events.back())) {
+      run->Publish(events.back(), static_cast<int64_t>(contents->offsets.back()));
+    } else {
+      uint64_t last_seq = 0;
+      for (const Event& e : events) last_seq = std::max(last_seq, e.seq());
       Event fin;
       fin.set_run_id(id);
-      fin.set_host(events->front().host());
-      fin.set_seq(events->back().seq() + 1);
+      fin.set_host(events.front().host());
+      fin.set_seq(last_seq + 1);
       fin.set_time_unix_micros(common::NowMicros());
       fin.mutable_run_finished()->set_status(mimic::v1::RUN_INTERRUPTED);
       fin.mutable_run_finished()->set_message(
-          "the agent stopped while this run was in progress; the target may be partly "
-          "migrated: roll it back from its snapshot or run the plan again");
-      ASSIGN_OR_RETURN(auto journal, Journal::Open(jpath));
-      RETURN_IF_ERROR(journal->Append(fin));
-      run->Publish(fin);
-      LOG(WARNING) << "run " << id << " was interrupted by an agent stop";
+          "the agent stopped (or its journal could not be written) while this run was in "
+          "progress; the target may be partly migrated: roll it back from its snapshot or run "
+          "the plan again");
+      int64_t offset = -1;
+      auto journal = Journal::Open(jpath);
+      absl::Status st = journal.status();
+      if (st.ok()) {
+        uint64_t at = 0;
+        st = (*journal)->Append(fin, &at);
+        if (st.ok()) offset = static_cast<int64_t>(at);
+      }
+      if (!st.ok()) {
+        LOG(ERROR) << "run " << id << ": cannot journal its interruption (kept in memory): " << st;
+      }
+      run->Publish(fin, offset);
+      LOG(WARNING) << "run " << id << " was interrupted";
     }
     absl::MutexLock l(&mu_);
     runs_[id] = run;
@@ -281,9 +422,13 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
     }
   }
 
-  auto run = std::make_shared<RunState>(plan.run_id(), RunDir(plan.run_id()));
+  const bool journaled = plan.mode() != mimic::v1::MODE_CHECK && !plan.rollback_check();
+  auto run = std::make_shared<RunState>(
+      plan.run_id(), RunDir(plan.run_id()),
+      journaled ? common::JoinPath(RunDir(plan.run_id()), "journal") : "");
   {
     absl::MutexLock l(&mu_);
+    PruneMemoryOnlyRuns();
     auto [it, inserted] = runs_.emplace(plan.run_id(), run);
     if (!inserted) {  // lost a race with an identical request
       if (lock_fd >= 0) ::close(lock_fd);
@@ -319,6 +464,25 @@ std::vector<mimic::v1::RunSummary> RunManager::List(const std::string& rollout_i
   return out;
 }
 
+void RunManager::PruneMemoryOnlyRuns() {
+  std::vector<std::pair<int64_t, std::string>> finished;  // (finished at, id)
+  for (auto& [id, run] : runs_) {
+    if (run->journal_path().empty() && run->finished()) {
+      finished.emplace_back(run->Summary().finished_unix_micros(), id);
+    }
+  }
+  if (finished.size() < kMaxMemoryOnlyRuns) return;
+  std::sort(finished.begin(), finished.end());
+  for (size_t i = 0; i + kMaxMemoryOnlyRuns <= finished.size(); ++i) runs_.erase(finished[i].second);
+}
+
+size_t RunManager::EventsInMemory() {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (auto& [id, run] : runs_) n += run->events_in_memory();
+  return n;
+}
+
 void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
   absl::Mutex mu;
   bool done = false;
@@ -339,23 +503,50 @@ void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
 
 namespace {
 
-// Emits the events of one run: journal first (fsynced), then the in-memory log.
+// Emits the events of one run: bounded and valid UTF-8 (BoundEvent), journal first (fsynced),
+// then the in-memory log that streams read. The first journal error stops the emitter: that
+// event and every later one is neither journaled nor streamed, except the run's last word
+// (EmitLastWord: the failed step, the run's end), which is streamed from memory so the controller learns why the run stopped.
 class Emitter {
  public:
-  Emitter(RunState* run, std::string host, std::unique_ptr<Journal> journal)
-      : run_(run), host_(std::move(host)), journal_(std::move(journal)) {}
+  Emitter(RunState* run, std::string host, std::unique_ptr<Journal> journal,
+          std::string state_dir)
+      : run_(run), host_(std::move(host)), journal_(std::move(journal)),
+        state_dir_(std::move(state_dir)) {}
 
-  void Emit(Event e) {
-    e.set_run_id(run_->run_id());
-    e.set_host(host_);
-    e.set_seq(++seq_);
-    e.set_time_unix_micros(common::NowMicros());
+  // False when the event was not emitted because the journal failed (now or before).
+  bool Emit(Event e) {
+    if (!error_.ok()) return false;
+    Stamp(&e);
+    int64_t offset = -1;
     if (journal_ != nullptr) {
-      if (absl::Status st = journal_->Append(e); !st.ok()) {
-        LOG(ERROR) << "run " << run_->run_id() << ": " << st;
+      uint64_t at = 0;
+      if (absl::Status st = journal_->Append(e, &at); !st.ok()) {
+        error_ = st;
+        --seq_;  // not emitted: the run's last word takes this number
+        LOG(ERROR) << "run " << run_->run_id() << ": " << st << "; the run stops";
+        return false;
       }
+      offset = static_cast<int64_t>(at);
     }
-    run_->Publish(e);
+    run_->Publish(e, offset);
+    return true;
+  }
+
+  // Emits the run_finished event; after a journal error, from memory only (an agent restart
+  // then finds the run without it and marks it interrupted).
+  void EmitLastWord(Event e) {
+    if (Emit(e)) return;
+    Stamp(&e);
+    run_->Publish(e, -1);
+  }
+
+  bool ok() const { return error_.ok(); }
+  // Why the run must stop, naming the state directory and the errno.
+  std::string Failure() const {
+    return absl::StrCat("the run's journal could not be written (agent state directory ",
+                        state_dir_, "): ", error_.message(),
+                        "; the run stopped; free space there, then roll back or run again");
   }
 
   void Log(const std::string& step, LogLevel level, const std::string& text) {
@@ -367,10 +558,20 @@ class Emitter {
   }
 
  private:
+  void Stamp(Event* e) {
+    e->set_run_id(run_->run_id());
+    e->set_host(host_);
+    e->set_seq(++seq_);
+    e->set_time_unix_micros(common::NowMicros());
+    BoundEvent(e);
+  }
+
   RunState* run_;
   std::string host_;
   std::unique_ptr<Journal> journal_;
+  std::string state_dir_;
   uint64_t seq_ = 0;
+  absl::Status error_;
 };
 
 int64_t Micros(std::chrono::steady_clock::time_point since) {
@@ -403,25 +604,31 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       setup = j.status();
     }
   }
-  Emitter em(run.get(), plan.host(), std::move(journal));
+  Emitter em(run.get(), plan.host(), std::move(journal), options_.state_dir);
 
   Event started;
   *started.mutable_run_started()->mutable_plan() = RedactedPlan(plan);
   started.mutable_run_started()->set_agent_version(kAgentVersion);
   started.mutable_run_started()->set_hostname(common::Hostname());
-  em.Emit(started);
+  (void)em.Emit(started);  // on a journal error em.ok() turns false and the run stops
 
   mimic::v1::RunFinished fin;
   auto finish_step = [&](mimic::v1::StepFinished& sf) {
+    Event e;
+    *e.mutable_step_finished() = sf;
+    const bool emitted = em.Emit(e);
+    if (!emitted) {  // the journal failed: the step fails, and says why, from memory
+      sf.set_status(mimic::v1::STEP_FAILED);
+      sf.set_message(em.Failure());
+      *e.mutable_step_finished() = sf;
+      em.EmitLastWord(e);
+    }
     switch (sf.status()) {
       case mimic::v1::STEP_OK: fin.set_steps_ok(fin.steps_ok() + 1); break;
       case mimic::v1::STEP_CHANGED: fin.set_steps_changed(fin.steps_changed() + 1); break;
       case mimic::v1::STEP_SKIPPED: fin.set_steps_skipped(fin.steps_skipped() + 1); break;
       default: fin.set_steps_failed(fin.steps_failed() + 1); break;
     }
-    Event e;
-    *e.mutable_step_finished() = sf;
-    em.Emit(std::move(e));
   };
 
   bool cancelled = false;
@@ -433,12 +640,12 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     const std::string step_name = "rollback";
     Event ss;
     ss.mutable_step_started()->set_step(step_name);
-    em.Emit(ss);
     auto t0 = std::chrono::steady_clock::now();
     mimic::v1::StepFinished sf;
     sf.set_step(step_name);
     auto cs = PlanRollback(RunDir(plan.rollback_run_id()), plan.force());
     absl::Status st = cs.status();
+    if (st.ok() && !em.Emit(ss)) st = absl::UnavailableError(em.Failure());
     if (st.ok()) {  // the snapshot manifest is ours, but confinement is checked all the same
       for (const FileOp& op : cs->ops) {
         if (auto r = guard_.Resolve(op.path); !r.ok()) {
@@ -489,11 +696,12 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
         cancelled = true;
         break;
       }
+      if (!em.ok()) break;  // the journal failed: no further step starts
       const mimic::v1::StepSpec& spec = plan.steps(i);
       Event ss;
       ss.mutable_step_started()->set_step(spec.name());
       ss.mutable_step_started()->set_index(i);
-      em.Emit(ss);
+      if (!em.Emit(ss)) break;
       auto t0 = std::chrono::steady_clock::now();
       mimic::v1::StepFinished sf;
       sf.set_step(spec.name());
@@ -525,7 +733,10 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           if (k == "target_version") base.target_version = v;
         }
         std::vector<mimic::v1::FileChange> changes;
-        if (p->forced_status == mimic::v1::STEP_FAILED) {
+        if (!em.ok()) {
+          // The journal failed while the step planned (its log lines): write nothing.
+          st = absl::UnavailableError(em.Failure());
+        } else if (p->forced_status == mimic::v1::STEP_FAILED) {
           st = absl::FailedPreconditionError(p->message);
         } else if (check) {
           changes = DescribeChangeSet(p->changes);
@@ -563,7 +774,10 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     }
   }
 
-  if (fin.steps_failed() > 0) {
+  if (!em.ok()) {
+    fin.set_status(mimic::v1::RUN_FAILED);
+    fin.set_message(em.Failure());
+  } else if (fin.steps_failed() > 0) {
     fin.set_status(mimic::v1::RUN_FAILED);
   } else if (cancelled) {
     fin.set_status(mimic::v1::RUN_CANCELLED);
@@ -577,7 +791,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
   Event fe;
   *fe.mutable_run_finished() = fin;
   if (lock_fd >= 0) ::close(lock_fd);  // release before the last event: a follow-up may start
-  em.Emit(fe);
+  em.EmitLastWord(fe);
 }
 
 }  // namespace mimic::agent

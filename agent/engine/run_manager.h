@@ -23,18 +23,41 @@ namespace mimic::agent {
 
 inline constexpr char kAgentVersion[] = "0.1.0";
 
-// The event log of one run. Thread-safe.
+// Every event the agent builds is bounded (BoundEvent): each text field at most
+// kMaxEventFieldBytes (longer ones are cut, with "... [truncated: N bytes]"), the whole event at
+// most kMaxEventBytes (changes past it are dropped, counted in the step's message), far below
+// gRPC's 4 MiB message limit. Text fields are made valid UTF-8 (invalid bytes -> U+FFFD), as
+// proto3 `string` requires. The journal holds the bounded event, the same one that is streamed.
+inline constexpr size_t kMaxEventFieldBytes = 64 << 10;
+inline constexpr size_t kMaxEventBytes = 1 << 20;
+// Finished check runs (no journal) kept in memory for Attach; older ones are forgotten.
+inline constexpr size_t kMaxMemoryOnlyRuns = 32;
+
+// Makes `e` valid to send and to journal: see kMaxEventBytes.
+void BoundEvent(mimic::v1::Event* e);
+
+// The event log of one run. Thread-safe. While the run is going its events are kept in memory;
+// once it has finished, only the events that are not in its journal stay there (a check run's,
+// the last word of a run whose journal failed): the rest are read back from the journal, by
+// offset, when a stream asks for them. So a finished run costs a summary and an index of 16
+// bytes per event.
 class RunState {
  public:
-  RunState(std::string run_id, std::string run_dir) : run_id_(std::move(run_id)), run_dir_(std::move(run_dir)) {}
+  // `journal_path`: where the run's journaled events can be read back ("" for none).
+  RunState(std::string run_id, std::string run_dir, std::string journal_path = "")
+      : run_id_(std::move(run_id)), run_dir_(std::move(run_dir)),
+        journal_path_(std::move(journal_path)) {}
   RunState(const RunState&) = delete;
   RunState& operator=(const RunState&) = delete;
 
   const std::string& run_id() const { return run_id_; }
   const std::string& run_dir() const { return run_dir_; }
+  // "" for a run that keeps no journal (check runs).
+  const std::string& journal_path() const { return journal_path_; }
 
-  // Copies events with seq >= from_seq (at most `max`) into `out`; `finished` tells whether the
-  // run has emitted its last event (so nothing will follow the ones returned).
+  // Copies events with seq >= from_seq (at most `max`) into `out`, in seq order; `finished`
+  // tells whether the run has emitted its last event (so nothing will follow the ones
+  // returned). Sequence numbers skipped by recovery (a damaged journal record) are absent.
   void Events(uint64_t from_seq, size_t max, std::vector<mimic::v1::Event>* out,
               bool* finished) const;
   // Registers `cb`, called after each new event (on the thread that appended it). After
@@ -42,19 +65,28 @@ class RunState {
   int Subscribe(std::function<void()> cb);
   void Unsubscribe(int id);
 
-  // Appends to the in-memory log and wakes subscribers. The run calls it after the journal
-  // append; loaders call it for replayed events.
-  void Publish(const mimic::v1::Event& e);
+  // Appends to the event log and wakes subscribers. `journal_offset`: where the event's record
+  // starts in the run's journal, or -1 when it is not journaled (kept in memory). The run calls
+  // it after the journal append; loaders call it for replayed events.
+  void Publish(const mimic::v1::Event& e, int64_t journal_offset = -1);
   mimic::v1::RunSummary Summary() const;
   void RequestCancel() { cancel_ = true; }
   bool cancel_requested() const { return cancel_; }
   bool finished() const;
+  // How many events this run holds in memory (tests bound it).
+  size_t events_in_memory() const;
 
  private:
+  struct Entry {
+    uint64_t seq;
+    int64_t offset;  // in the journal; -1: in memory_
+  };
   const std::string run_id_;
   const std::string run_dir_;
+  const std::string journal_path_;
   mutable absl::Mutex mu_;
-  std::vector<mimic::v1::Event> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<Entry> index_ ABSL_GUARDED_BY(mu_);  // ascending seq
+  std::map<uint64_t, mimic::v1::Event> memory_ ABSL_GUARDED_BY(mu_);  // by seq
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   mimic::v1::RunSummary summary_ ABSL_GUARDED_BY(mu_);
   absl::Mutex subs_mu_;
@@ -84,8 +116,11 @@ class RunManager {
   RunManager& operator=(const RunManager&) = delete;
   ~RunManager();
 
-  // Loads the runs in the state directory. A run whose journal has no run_finished event was
-  // cut by an agent stop: it gets a RUN_INTERRUPTED run_finished event appended.
+  // Loads the runs in the state directory. A torn journal tail (a crash or a full disk in the
+  // middle of a write) is truncated, the records before it kept; a damaged record before the
+  // tail is logged and skipped, the run kept. A run whose journal has no run_finished event was
+  // cut by an agent stop (or by its journal failing): it gets a RUN_INTERRUPTED run_finished
+  // event, appended to the journal when the disk allows it (else held in memory and logged).
   absl::Status Recover();
 
   // Starts the plan's run on the executor, or returns the existing run with that run_id
@@ -102,11 +137,18 @@ class RunManager {
   // Blocks until the run has finished (local mode, tests).
   void WaitFinished(const std::shared_ptr<RunState>& run);
 
+  // Events held in memory over every run the agent knows (tests bound it).
+  size_t EventsInMemory();
+
   const common::PathGuard& guard() const { return guard_; }
 
  private:
   std::string RunDir(const std::string& run_id) const;
   void Execute(std::shared_ptr<RunState> run, mimic::v1::HostPlan plan, int lock_fd);
+
+  // Forgets the oldest finished runs that have no journal (check runs) beyond the last
+  // kMaxMemoryOnlyRuns.
+  void PruneMemoryOnlyRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RunManagerOptions options_;
   Executor* const executor_;

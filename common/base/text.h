@@ -42,6 +42,12 @@ std::string TomlQuote(std::string_view s);
 // is empty (an unknown value), does not start with `prefix`, or ends in "UNSPECIFIED".
 std::string EnumWord(std::string_view name, std::string_view prefix);
 
+// `s` safe to print on one line of a terminal or a text report: each ASCII control character
+// (newline, carriage return, escape, ...) and DEL shown as \n, \r, \t or \xNN, so a file
+// name or a command's output cannot start a line of its own ("... FAILED") or move the cursor;
+// invalid UTF-8 bytes -> U+FFFD.
+std::string EscapeControl(std::string_view s);
+
 }  // namespace mimic::common
 
 #endif  // MIMIC_COMMON_BASE_TEXT_H_

@@ -60,6 +60,14 @@ TEST(TomlQuoteTest, KnownAnswers) {
   EXPECT_EQ(TomlQuote("\xC3\xA9\xC0\xAF"), "\"\xC3\xA9" + kBad + kBad + "\"");
 }
 
+TEST(EscapeControlTest, NoLineOrCursorControlSurvives) {
+  EXPECT_EQ(EscapeControl("plain caf\xC3\xA9"), "plain caf\xC3\xA9");
+  EXPECT_EQ(EscapeControl("a.car\n12:00:00 prod h1 copy_carbonapps FAILED x"),
+            "a.car\\n12:00:00 prod h1 copy_carbonapps FAILED x");
+  EXPECT_EQ(EscapeControl("\r\t\x1B[2K\x7F\x01"), "\\r\\t\\x1B[2K\\x7F\\x01");
+  EXPECT_EQ(EscapeControl("bad \xFF"), "bad \xEF\xBF\xBD");
+}
+
 TEST(EnumWordTest, KnownAnswers) {
   EXPECT_EQ(EnumWord("STEP_CHANGED", "STEP_"), "changed");
   EXPECT_EQ(EnumWord("RUN_INTERRUPTED", "RUN_"), "interrupted");

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
+#include "common/base/text.h"
 #include "controller/report/report_formats.h"
 
 namespace mimic::controller {
@@ -24,8 +25,9 @@ size_t DisplayWidth(std::string_view s) {
 }
 
 // First line of `s`, at most `max` code points ("..." marks a cut).
-std::string Shorten(std::string_view s, size_t max) {
-  s = s.substr(0, s.find('\n'));
+std::string Shorten(std::string_view text, size_t max) {
+  const std::string line = common::EscapeControl(text.substr(0, text.find('\n')));
+  std::string_view s = line;
   if (DisplayWidth(s) <= max) return std::string(s);
   size_t points = 0, i = 0;
   for (; i < s.size(); ++i) {
@@ -368,9 +370,24 @@ absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_
 
 // ---- Text tables ---------------------------------------------------------------------------
 
+std::string FormatTableLines(const std::vector<std::string>& header,
+                             const std::vector<std::vector<std::string>>& rows,
+                             const std::vector<bool>& right_align);
+
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows,
                         const std::vector<bool>& right_align) {
+  // A cell is one line: a control character in a host name or a message cannot start another.
+  std::vector<std::vector<std::string>> rows_safe = rows;
+  for (auto& row : rows_safe) {
+    for (auto& cell : row) cell = common::EscapeControl(cell);
+  }
+  return FormatTableLines(header, rows_safe, right_align);
+}
+
+std::string FormatTableLines(const std::vector<std::string>& header,
+                             const std::vector<std::vector<std::string>>& rows,
+                             const std::vector<bool>& right_align) {
   std::vector<size_t> width(header.size(), 0);
   const auto measure = [&](const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
@@ -482,8 +499,9 @@ std::string RolloutStatusText(const RolloutDetail& d) {
   absl::StrAppend(&out, "Rollout    ", r.id, "\n");
   absl::StrAppend(&out, "Status     ", r.status, r.check_mode ? " (check)" : "", "\n");
   if (!r.message.empty()) absl::StrAppend(&out, "Message    ", Shorten(r.message, 100), "\n");
-  absl::StrAppend(&out, "Plan       ", r.plan_path, " (sha256 ", r.plan_sha256, ")\n");
-  absl::StrAppend(&out, "Inventory  ", r.inventory_path, "\n");
+  absl::StrAppend(&out, "Plan       ", common::EscapeControl(r.plan_path), " (sha256 ",
+                  r.plan_sha256, ")\n");
+  absl::StrAppend(&out, "Inventory  ", common::EscapeControl(r.inventory_path), "\n");
   absl::StrAppend(&out, "Operator   ", r.os_user.empty() ? "-" : r.os_user,
                   r.cert_subject.empty() ? "" : absl::StrCat(" (", r.cert_subject, ")"), "\n");
   absl::StrAppend(&out, "Started    ", FormatTimeUtc(r.started_at_us), "\n");

@@ -567,5 +567,11 @@ TEST_F(ReportTest, UnknownRollout) {
   EXPECT_EQ(BuildRecap(*audit_, "r-none").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(FormatTableTest, ACellIsOneLineWhateverItHolds) {
+  const std::string t = FormatTable({"HOST", "MESSAGE"},
+                                    {{"mi-p", "copied a\nmi-q  FAILED\r\x1B[1A"}}, {false, false});
+  EXPECT_EQ(t, "HOST  MESSAGE\nmi-p  copied a\\nmi-q  FAILED\\r\\x1B[1A\n");
+}
+
 }  // namespace
 }  // namespace mimic::controller

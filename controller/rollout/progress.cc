@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/ids.h"
+#include "common/base/text.h"
 #include "controller/audit/audit.h"
 #include "controller/report/report.h"
 
@@ -21,6 +22,9 @@ std::string StepStatusWord(mimic::v1::StepStatus s) {
   const std::string word = StepStatusName(s);
   return word.empty() ? "?" : word;
 }
+
+// Agent-sent text on one line: a newline in a file name cannot print a fake "FAILED" line.
+std::string Safe(std::string_view s) { return common::EscapeControl(s); }
 
 }  // namespace
 
@@ -37,7 +41,7 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
   }
   absl::MutexLock l(&mu_);
   if (hosts_.count(e.host())) {
-    if (e.has_step_started()) hosts_[e.host()] = e.step_started().step();
+    if (e.has_step_started()) hosts_[e.host()] = Safe(e.step_started().step());
     if (e.has_run_finished()) {
       auto st = e.run_finished().status();
       hosts_[e.host()] =
@@ -46,20 +50,20 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
   }
   std::string line;
   const std::string prefix =
-      absl::StrFormat("%s %-8s %-16s", Clock(e.time_unix_micros()), stage, e.host());
+      absl::StrFormat("%s %-8s %-16s", Clock(e.time_unix_micros()), Safe(stage), Safe(e.host()));
   if (e.has_step_finished()) {
     const auto& f = e.step_finished();
-    line = absl::StrFormat("%s %-24s %-8s %s", prefix, f.step(), StepStatusWord(f.status()),
-                           f.message());
+    line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(f.step()),
+                           StepStatusWord(f.status()), Safe(f.message()));
     if (f.changes_size() > 0) absl::StrAppend(&line, " [", f.changes_size(), " files]");
   } else if (e.has_log() && e.log().level() >= mimic::v1::LOG_WARNING) {
-    line = absl::StrFormat("%s %-24s %-8s %s", prefix, e.log().step(),
+    line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(e.log().step()),
                            e.log().level() == mimic::v1::LOG_WARNING ? "warning" : "error",
-                           e.log().text());
+                           Safe(e.log().text()));
   } else if (e.has_run_finished()) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, "(run)",
                            mimic::v1::RunStatus_Name(e.run_finished().status()).substr(4),
-                           e.run_finished().message());
+                           Safe(e.run_finished().message()));
   } else {
     if (live_) PrintLocked("");  // the running step changed: redraw the status line
     return;
@@ -125,8 +129,8 @@ void Progress::Note(const std::string& text) {
 
 void Progress::HostDone(const HostOutcome& o) {
   if (o.status != "unreachable" && o.status != "refused") return;  // the events said the rest
-  Note(absl::StrFormat("%s %-8s %-16s %-24s %-8s %s", Clock(common::NowMicros()), o.stage, o.host,
-                       "(run)", o.status, o.message));
+  Note(absl::StrFormat("%s %-8s %-16s %-24s %-8s %s", Clock(common::NowMicros()), Safe(o.stage),
+                       Safe(o.host), "(run)", o.status, Safe(o.message)));
 }
 
 }  // namespace mimic::controller

@@ -1,5 +1,7 @@
 #include "controller/rollout/rollout.h"
 
+#include <algorithm>
+
 #include "common/config/plan.h"
 #include "controller/rollout/progress.h"
 #include "gmock/gmock.h"
@@ -91,6 +93,35 @@ TEST(ProgressTest, LiveViewCountsTheBatchAndShowsEachRunningHostsStep) {
   Progress plain(stdout, false, false);  // not a terminal: no status line at all
   plain.BeginBatch("prod", 0, 1, {"h1"});
   EXPECT_EQ(plain.StatusLine(), "");
+}
+
+// A file name or a command's output with a newline cannot print a line of its own (a fake
+// "FAILED" for another host) nor move the cursor.
+TEST(ProgressTest, ControlCharactersInAgentTextAreEscaped) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  Progress p(f, /*json=*/false, /*live=*/false);
+  mimic::v1::Event e;
+  e.set_host("h1");
+  e.mutable_step_finished()->set_step("copy_carbonapps");
+  e.mutable_step_finished()->set_status(mimic::v1::STEP_CHANGED);
+  e.mutable_step_finished()->set_message(
+      "copied x.car\n12:00:00 prod     h2               copy_carbonapps          FAILED   boom");
+  p.Event("prod", e);
+  mimic::v1::Event log;
+  log.set_host("h1");
+  log.mutable_log()->set_level(mimic::v1::LOG_WARNING);
+  log.mutable_log()->set_text("odd \x1B[2K\rname");
+  p.Event("prod", log);
+  std::rewind(f);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_THAT(text, HasSubstr("copied x.car\\n12:00:00 prod"));
+  EXPECT_THAT(text, HasSubstr("odd \\x1B[2K\\rname"));
+  EXPECT_EQ(text.find('\x1B'), std::string::npos);
+  EXPECT_EQ(text.find('\r'), std::string::npos);
 }
 
 }  // namespace

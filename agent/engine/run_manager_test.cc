@@ -1,0 +1,351 @@
+// The run manager against a real file system: a state directory on a small tmpfs that fills
+// mid-run, journals with invalid UTF-8 and huge texts, many finished runs.
+#include "agent/engine/run_manager.h"
+
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "agent/engine/change_set.h"
+#include "agent/engine/step_test_util.h"
+#include "common/base/fs.h"
+#include "common/base/text.h"
+#include "gtest/gtest.h"
+
+namespace mimic::agent {
+namespace {
+
+using mimic::v1::Event;
+
+// A step that logs `lines` lines of `line_bytes` bytes, then writes <target>/out-<index>.txt.
+// The step name is "log<lines>x<line_bytes>" or "text" (one line: the spec's param "text").
+class FakeStep final : public Step {
+ public:
+  explicit FakeStep(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    StepPlan p;
+    if (name_ == "text") {
+      ctx.log(LogLevel::kWarning, ctx.Param("text"));
+      p.message = ctx.Param("text");
+    } else {
+      int lines = 0, bytes = 0;
+      if (sscanf(name_.c_str(), "log%dx%d", &lines, &bytes) != 2) return absl::InternalError(name_);
+      for (int i = 0; i < lines; ++i) ctx.log(LogLevel::kInfo, std::string(bytes, 'a' + i % 26));
+    }
+    const std::string out = ctx.target_home + "/out-" + ctx.Param("index") + ".txt";
+    auto op = MakeWriteOp(out, "written by " + name_ + "\n");
+    if (!op.ok()) return op.status();
+    if (op->has_value()) p.changes.ops.push_back(**op);
+    return p;
+  }
+
+ private:
+  std::string name_;
+};
+
+std::unique_ptr<Step> MakeFake(const std::string& name) {
+  if (name == "text" || name.rfind("log", 0) == 0) return std::make_unique<FakeStep>(name);
+  return nullptr;
+}
+
+class RunManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(testing::MakeTempRoot("runmgr_", &root_));
+    state_ = (root_ / "state").string();
+    target_ = (root_ / "homes" / "target").string();
+    source_ = (root_ / "homes" / "source").string();
+    ASSERT_TRUE(common::MakeDirs(state_).ok());
+    ASSERT_TRUE(common::MakeDirs(target_).ok());
+    ASSERT_TRUE(common::MakeDirs(source_).ok());
+  }
+  void TearDown() override {
+    if (mounted_) ::umount2(state_.c_str(), MNT_DETACH);
+  }
+
+  // Mounts a tmpfs of `size` bytes on the state dir; false (and the test skipped) when the
+  // system does not allow it.
+  bool MountStateTmpfs(size_t size) {
+    if (::mount("tmpfs", state_.c_str(), "tmpfs", 0, absl::StrCat("size=", size).c_str()) != 0) {
+      return false;
+    }
+    mounted_ = true;
+    return true;
+  }
+
+  std::unique_ptr<RunManager> Manager() {
+    RunManagerOptions o;
+    o.state_dir = state_;
+    o.allowed_roots = {(root_ / "homes").string()};
+    o.make_step = &MakeFake;
+    return std::make_unique<RunManager>(std::move(o), &executor_);
+  }
+
+  mimic::v1::HostPlan Plan(const std::string& id, const std::vector<std::string>& steps) {
+    mimic::v1::HostPlan p;
+    p.set_run_id(id);
+    p.set_host("h1");
+    p.set_mode(mimic::v1::MODE_APPLY);
+    p.set_source_home(source_);
+    p.set_target_home(target_);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      auto* s = p.add_steps();
+      s->set_name(steps[i]);
+      (*s->mutable_params())["index"] = std::to_string(i);
+    }
+    return p;
+  }
+
+  std::shared_ptr<RunState> RunToEnd(RunManager& m, const mimic::v1::HostPlan& plan) {
+    bool existed = false;
+    auto run = m.StartOrGet(plan, &existed);
+    EXPECT_TRUE(run.ok()) << run.status();
+    if (!run.ok()) return nullptr;
+    m.WaitFinished(*run);
+    return *run;
+  }
+
+  static std::vector<Event> All(RunState& run) {
+    std::vector<Event> out;
+    bool finished = false;
+    run.Events(1, SIZE_MAX, &out, &finished);
+    EXPECT_TRUE(finished);
+    return out;
+  }
+
+  std::filesystem::path root_;
+  std::string state_, target_, source_;
+  bool mounted_ = false;
+  Executor executor_{1};
+};
+
+// The state disk fills at a seeded point of the run: the first journal error stops the run
+// (FAILED, naming the state dir and the errno), nothing after it is streamed as if it had been
+// journaled, no further step starts; after a restart with space freed the run is there
+// (INTERRUPTED), its journal clean, and rolling it back restores the target exactly.
+TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
+  const uint32_t seed = 8;
+  std::mt19937 rng(seed);
+  const size_t kDisk = 512 << 10;
+  if (!MountStateTmpfs(kDisk)) {
+    GTEST_SKIP() << "cannot mount a tmpfs on the state dir (" << std::strerror(errno)
+                 << "): this test needs root or CAP_SYS_ADMIN";
+  }
+  const std::vector<std::string> steps = {"log20x1000", "log20x1000", "log20x1000", "log20x1000",
+                                          "log20x1000", "log20x1000"};  // ~125 KB of journal
+  const auto before = testing::Tree(target_);
+  for (int trial = 0; trial < 6; ++trial) {
+    const size_t free_bytes = (1 + rng() % 24) * 4096;  // 4 KiB .. 96 KiB left
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " trial ", trial, ": ", free_bytes, " bytes free"));
+    const std::string filler = state_ + "/filler";
+    {
+      // Fill the disk (earlier trials' runs stay on it) until `free_bytes` are left.
+      struct statvfs vfs;
+      ASSERT_EQ(::statvfs(state_.c_str(), &vfs), 0);
+      const size_t avail = static_cast<size_t>(vfs.f_bavail) * vfs.f_frsize;
+      std::string block(4096, 'f');
+      FILE* f = std::fopen(filler.c_str(), "w");
+      ASSERT_NE(f, nullptr);
+      for (size_t used = 0; used + free_bytes + 4096 <= avail; used += 4096) {
+        if (std::fwrite(block.data(), 1, block.size(), f) != block.size()) break;
+      }
+      std::fclose(f);
+    }
+    const std::string id = absl::StrCat("full-", trial);
+    std::vector<Event> streamed;
+    {
+      auto m = Manager();
+      ASSERT_TRUE(m->Recover().ok());
+      auto run = RunToEnd(*m, Plan(id, steps));
+      ASSERT_NE(run, nullptr);
+      streamed = All(*run);
+    }
+    ASSERT_FALSE(streamed.empty());
+    const Event& last = streamed.back();
+    ASSERT_TRUE(last.has_run_finished());
+    EXPECT_EQ(last.run_finished().status(), mimic::v1::RUN_FAILED) << last.DebugString();
+    EXPECT_NE(last.run_finished().message().find(state_), std::string::npos)
+        << last.run_finished().message();
+    EXPECT_NE(last.run_finished().message().find("errno 28"), std::string::npos)
+        << last.run_finished().message();
+
+    // Everything streamed before the run's last words is in the journal, in order.
+    auto journal = Journal::Read(state_ + "/runs/" + id + "/journal");
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    EXPECT_TRUE(journal->damaged.empty());
+    size_t journaled = journal->events.size();
+    ASSERT_LE(journaled, streamed.size());
+    for (size_t i = 0; i < journaled; ++i) {
+      EXPECT_EQ(journal->events[i].SerializeAsString(), streamed[i].SerializeAsString()) << i;
+    }
+    for (size_t i = journaled; i < streamed.size(); ++i) {  // only the failed step and the end
+      const Event& e = streamed[i];
+      EXPECT_TRUE(e.has_run_finished() ||
+                  (e.has_step_finished() && e.step_finished().status() == mimic::v1::STEP_FAILED))
+          << "streamed after the journal failed: " << e.DebugString();
+    }
+    // No step started after the failure: a step wrote only if the journal has its start.
+    int started = 0;
+    for (const Event& e : journal->events) started += e.has_step_started();
+    for (size_t i = started; i < steps.size(); ++i) {
+      EXPECT_FALSE(common::PathExists(absl::StrCat(target_, "/out-", i, ".txt"))) << i;
+    }
+
+    // Restart with space freed: the run is kept, interrupted; a rollback restores the target.
+    ASSERT_EQ(::unlink(filler.c_str()), 0);
+    auto m = Manager();
+    ASSERT_TRUE(m->Recover().ok());
+    auto found = m->Find(id);
+    if (journaled == 0) {  // the disk was full at the run's first record: it did nothing
+      EXPECT_FALSE(found.ok());
+      EXPECT_EQ(testing::Tree(target_), before);
+      continue;
+    }
+    ASSERT_TRUE(found.ok()) << found.status();
+    std::vector<Event> replayed = All(**found);
+    ASSERT_EQ(replayed.size(), journaled + 1);
+    EXPECT_EQ(replayed.back().run_finished().status(), mimic::v1::RUN_INTERRUPTED);
+    auto again = Journal::Read(state_ + "/runs/" + id + "/journal");
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->torn);
+    EXPECT_TRUE(again->damaged.empty());
+    mimic::v1::HostPlan rb;
+    rb.set_run_id(id + "-rollback");
+    rb.set_host("h1");
+    rb.set_mode(mimic::v1::MODE_ROLLBACK);
+    rb.set_rollback_run_id(id);
+    auto rolled = RunToEnd(*m, rb);
+    ASSERT_NE(rolled, nullptr);
+    auto rs = rolled->Summary().status();
+    EXPECT_TRUE(rs == mimic::v1::RUN_OK || rs == mimic::v1::RUN_CHANGED)
+        << All(*rolled).back().DebugString();
+    EXPECT_EQ(testing::Tree(target_), before);
+  }
+}
+
+// A torn tail is truncated on recovery, the records before it kept; a damaged record before
+// the tail is skipped, the run kept.
+TEST_F(RunManagerTest, RecoveryTruncatesTornTailAndSkipsDamagedRecord) {
+  std::string jpath = state_ + "/runs/r1/journal";
+  size_t events = 0;
+  {
+    auto m = Manager();
+    auto run = RunToEnd(*m, Plan("r1", {"log3x10", "log3x10"}));
+    ASSERT_NE(run, nullptr);
+    events = All(*run).size();
+  }
+  auto clean = Journal::Read(jpath);
+  ASSERT_TRUE(clean.ok());
+  // Cut the last record in half, and damage the third record's body.
+  std::string data = *common::ReadFile(jpath);
+  const uint64_t last = clean->offsets.back();
+  std::string bad = data.substr(0, last + (data.size() - last) / 2);
+  bad[clean->offsets[2] + 9] ^= 0x40;
+  ASSERT_TRUE(common::WriteFileAtomic(jpath, bad, 0600).ok());
+  auto m = Manager();
+  ASSERT_TRUE(m->Recover().ok());
+  auto run = m->Find("r1");
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::vector<Event> got = All(**run);
+  // all but the damaged and the torn (run_finished) one, plus the interruption
+  ASSERT_EQ(got.size(), events - 2 + 1);
+  EXPECT_EQ(got.back().run_finished().status(), mimic::v1::RUN_INTERRUPTED);
+  EXPECT_EQ(got[2].seq(), 4u);  // seq 3 was damaged
+  auto after = Journal::Read(jpath);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->torn);
+  EXPECT_EQ(after->damaged.size(), 1u);
+}
+
+// Invalid UTF-8 (an exec step's output cut mid-character) and a 5 MiB text: the events are
+// bounded and valid, the journal reads back after a restart, the run is kept.
+TEST_F(RunManagerTest, InvalidUtf8AndHugeTextsAreBoundedAndJournalReadsBack) {
+  mimic::v1::HostPlan plan = Plan("u1", {"text", "text"});
+  (*plan.mutable_steps(0)->mutable_params())["text"] = "caf\xC3 cut \xFF\xFE mid-character \xE2\x82";
+  (*plan.mutable_steps(1)->mutable_params())["text"] = std::string(5 << 20, 'v');
+  {
+    auto m = Manager();
+    auto run = RunToEnd(*m, plan);
+    ASSERT_NE(run, nullptr);
+    for (const Event& e : All(*run)) {
+      EXPECT_LE(e.ByteSizeLong(), kMaxEventBytes);
+      if (e.has_log()) EXPECT_TRUE(common::IsValidUtf8(e.log().text()));
+    }
+  }
+  auto m = Manager();
+  ASSERT_TRUE(m->Recover().ok());
+  auto run = m->Find("u1");
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::vector<Event> got = All(**run);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back().run_finished().status(), mimic::v1::RUN_CHANGED);
+  std::vector<std::string> texts;
+  for (const Event& e : got) {
+    if (e.has_log()) texts.push_back(e.log().text());
+    EXPECT_LE(e.ByteSizeLong(), kMaxEventBytes);
+  }
+  ASSERT_EQ(texts.size(), 2u);
+  EXPECT_TRUE(common::IsValidUtf8(texts[0]));
+  EXPECT_EQ(texts[0], "caf\xEF\xBF\xBD cut \xEF\xBF\xBD\xEF\xBF\xBD mid-character \xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_NE(texts[1].find("... [truncated: "), std::string::npos);
+  EXPECT_LE(texts[1].size(), kMaxEventFieldBytes);
+}
+
+TEST(BoundEventTest, ManyChangesAreCutToTheEventLimitAndCounted) {
+  Event e;
+  e.set_seq(1);
+  auto* sf = e.mutable_step_finished();
+  sf->set_message("copied");
+  for (int i = 0; i < 20000; ++i) {
+    auto* c = sf->add_changes();
+    c->set_path(absl::StrCat("/opt/mi/repository/deployment/server/carbonapps/", std::string(60, 'x'), i, ".car"));
+    c->set_sha256_after(std::string(64, 'a'));
+  }
+  BoundEvent(&e);
+  EXPECT_LE(e.ByteSizeLong(), kMaxEventBytes);
+  EXPECT_GT(sf->changes_size(), 1000);
+  EXPECT_NE(sf->message().find(absl::StrCat(20000 - sf->changes_size(), " of 20000 file changes")),
+            std::string::npos) << sf->message();
+}
+
+// A finished run keeps no event in memory; Attach of an old run still replays every event.
+TEST_F(RunManagerTest, FinishedRunsKeepNoEventsInMemoryAndStillReplay) {
+  auto m = Manager();
+  const int kRuns = 40;
+  for (int i = 0; i < kRuns; ++i) {
+    ASSERT_NE(RunToEnd(*m, Plan(absl::StrCat("many-", i), {"log5x100", "log5x100"})), nullptr);
+  }
+  EXPECT_EQ(m->EventsInMemory(), 0u);
+  auto first = m->Find("many-0");
+  ASSERT_TRUE(first.ok());
+  std::vector<Event> got = All(**first);
+  ASSERT_EQ(got.size(), 1u + 2 * (1 + 5 + 1) + 1);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].seq(), i + 1);
+  EXPECT_EQ(got[2].log().text(), std::string(100, 'a'));
+  // From the middle, a few at a time, as a stream re-attaching does.
+  std::vector<Event> part;
+  bool finished = true;
+  (*first)->Events(5, 3, &part, &finished);
+  ASSERT_EQ(part.size(), 3u);
+  EXPECT_EQ(part[0].seq(), 5u);
+  EXPECT_FALSE(finished);
+  // Check runs keep their events in memory (no journal), and only the last kMaxMemoryOnlyRuns.
+  for (int i = 0; i < static_cast<int>(kMaxMemoryOnlyRuns) + 5; ++i) {
+    mimic::v1::HostPlan p = Plan(absl::StrCat("check-", i), {"log5x100"});
+    p.set_mode(mimic::v1::MODE_CHECK);
+    ASSERT_NE(RunToEnd(*m, p), nullptr);
+  }
+  EXPECT_LE(m->EventsInMemory(), kMaxMemoryOnlyRuns * (1 + 1 + 5 + 1 + 1));
+  EXPECT_FALSE(m->Find("check-0").ok());
+  EXPECT_TRUE(m->Find(absl::StrCat("check-", kMaxMemoryOnlyRuns + 4)).ok());
+}
+
+}  // namespace
+}  // namespace mimic::agent
