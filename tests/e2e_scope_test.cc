@@ -6,14 +6,19 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/strings/str_cat.h"
+#include "common/rpc/tls.h"
 #include "controller/audit/audit.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/test_env.h"
 
@@ -346,6 +351,43 @@ TEST_F(ScopeTest, AgentShutdownDropsQueuedRunsAndReportsThem) {
                                    std::string::npos;
   }
   EXPECT_TRUE(told) << "the interrupted run does not say why";
+}
+
+// An agent told to stop answers health NOT_SERVING (both service names) while the run in its
+// steps completes, and that run's last events still reach the controller.
+TEST_F(ScopeTest, StoppingAgentIsNotServingWhileItsRunCompletes) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents({{"p1", 0}}));
+  WriteInventory();
+  WritePlan();
+  const std::string out_path = dir_ + "/run.out";
+  pid_t pid = StartMimic(dir_, {"run", "--inventory", "inventory.toml", "--plan", "plan.toml",
+                                "--stage", "prod", "--limit", "p1", "--force"},
+                         out_path);
+  ASSERT_FALSE(Agent("p1").WaitReached(0).empty()) << ReadText(out_path);
+  Agent("p1").Signal(SIGTERM);
+  ASSERT_TRUE(WaitForText(Agent("p1").log_path(), "queued run(s) will not run"))
+      << ReadText(Agent("p1").log_path());
+  auto creds = common::MakeChannelCredentials(dir_ + "/certs/ca.pem",
+                                              dir_ + "/certs/controller.pem",
+                                              dir_ + "/certs/controller.key");
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("p1");
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateCustomChannel(Agent("p1").address(), *creds, args));
+  for (const char* service : {"", "mimic.v1.Agent"}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status st = health->Check(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << service << ": " << st.error_message();
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING) << service;
+  }
+  Agent("p1").Release(0);
+  EXPECT_EQ(WaitExit(pid), 0) << ReadText(out_path);
+  Agent("p1").Kill(SIGTERM);
 }
 
 }  // namespace

@@ -311,9 +311,11 @@ void AgentServer::Shutdown(int grace_ms) {
     const int queued = runs_ != nullptr ? runs_->BeginShutdown() : 0;
     LOG(INFO) << "shutting down: health NOT_SERVING; " << queued
               << " queued run(s) will not run (reported interrupted)";
+    // Runs in their steps complete while the server still serves: their streams deliver the
+    // last events, and health answers NOT_SERVING meanwhile. Queued runs end at once.
+    executor_.reset();
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   }
-  // Queued runs end at once (dropped above); running steps complete before runs go away.
   executor_.reset();
   facts_executor_.reset();
 }

@@ -61,8 +61,9 @@ class AgentServer {
   // Blocks until Shutdown() is called from another thread (or a signal handler's thread).
   void Wait();
   // In order: health NOT_SERVING; runs still queued will not run (each finishes
-  // RUN_INTERRUPTED, journaled); stops accepting calls and ends open streams within
-  // `grace_ms`; joins the executors (runs in their steps complete).
+  // RUN_INTERRUPTED, journaled) and new ones are refused; runs in their steps complete while
+  // the server still serves (streams deliver their last events); then stops accepting calls
+  // and ends open streams within `grace_ms`.
   void Shutdown(int grace_ms = 2000);
 
  private:
