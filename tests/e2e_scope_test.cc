@@ -178,6 +178,10 @@ TEST_F(ScopeTest, ResumeKeepsTheRolloutsScope) {
   EXPECT_EQ(wider.exit_code, 1) << wider.output;
   EXPECT_THAT(wider.output, HasSubstr("new rollout"));
   EXPECT_EQ(RunStatus(id).count("p2"), 0u);
+  CommandResult other_stage = Mimic("resume " + id + " --inventory inventory.toml --stage dev");
+  EXPECT_EQ(other_stage.exit_code, 1) << other_stage.output;
+  EXPECT_THAT(other_stage.output, HasSubstr("new rollout"));
+  EXPECT_EQ(RunStatus(id).count("d1"), 0u);
 
   CommandResult status = Mimic("status " + id + " --inventory inventory.toml");
   EXPECT_EQ(status.exit_code, 0) << status.output;

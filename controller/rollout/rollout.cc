@@ -356,7 +356,6 @@ absl::StatusOr<Schedule> ScheduleOf(const RolloutScope& scope, const std::string
   return schedule;
 }
 
-
 int ExitCode(const std::vector<HostOutcome>& outcomes, bool stopped) {
   if (stopped) return 2;
   for (const auto& o : outcomes) {
