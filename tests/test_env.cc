@@ -262,7 +262,8 @@ bool AgentProcess::Start() {
   for (const auto& r : o_.allowed_roots) roots.push_back("\"" + r + "\"");
   std::string cfg = absl::StrCat("listen = \"127.0.0.1:0\"\nstate_dir = \"", o_.state_dir,
                                  "\"\nallowed_roots = [", absl::StrJoin(roots, ", "),
-                                 "]\nexecutor_threads = 2\nport_file = \"", port_file, "\"\n");
+                                 "]\nexecutor_threads = ", o_.executor_threads,
+                                 "\nport_file = \"", port_file, "\"\n");
   if (o_.allow_exec) absl::StrAppend(&cfg, "allow_exec = true\n");
   if (o_.plaintext) {
     absl::StrAppend(&cfg, "[tls]\nplaintext = true\n");
@@ -321,6 +322,10 @@ bool AgentProcess::Start() {
     ADD_FAILURE() << "agent " << o_.name << " did not start: " << ReadText(log);
   }
   return false;
+}
+
+void AgentProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
 }
 
 void AgentProcess::Kill(int sig) {

@@ -64,6 +64,7 @@ class AgentProcess {
     std::vector<int> hold_steps;
     // Lets plans run `exec` steps (agent.toml allow_exec = true).
     bool allow_exec = false;
+    int executor_threads = 2;  // the agent's step pool
   };
   // How long WaitReached waits for a run to reach a gate before it fails the test.
   static constexpr int kGateWaitSeconds = 120;
@@ -78,6 +79,9 @@ class AgentProcess {
   // Sends sig and reaps the process (bounded for SIGTERM: SIGKILL after 30 s, a test failure).
   // A gated agent has its runs released first, since its shutdown waits for running steps.
   void Kill(int sig);
+
+  // Sends `sig` and returns at once: no release of held runs, no reaping (Kill does both).
+  void Signal(int sig);
 
   // The gate (Options::gate only). Hold: runs (every run, or `run_id`) block before step `step`.
   void Hold(int step, const std::string& run_id = "");

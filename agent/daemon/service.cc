@@ -252,6 +252,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   std::unique_ptr<AgentServer> s(new AgentServer(config));
   if (absl::Status st = common::MakeDirs(config.state_dir, 0700); !st.ok()) return st;
   s->executor_ = std::make_unique<Executor>(config.executor_threads);
+  s->facts_executor_ = std::make_unique<Executor>(1);
   RunManagerOptions run_options;
   run_options.state_dir = config.state_dir;
   run_options.allowed_roots = config.allowed_roots;
@@ -261,7 +262,8 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   run_options.before_step = std::move(before_step);
   s->runs_ = std::make_unique<RunManager>(std::move(run_options), s->executor_.get());
   if (absl::Status st = s->runs_->Recover(); !st.ok()) return st;
-  s->service_ = std::make_unique<AgentService>(s->config_, s->runs_.get(), s->executor_.get());
+  s->service_ =
+      std::make_unique<AgentService>(s->config_, s->runs_.get(), s->facts_executor_.get());
 
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (config.plaintext) {
@@ -309,9 +311,17 @@ void AgentServer::Wait() {
 void AgentServer::Shutdown(int grace_ms) {
   if (server_ && !shut_down_) {
     shut_down_ = true;
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+    const int queued = runs_ != nullptr ? runs_->BeginShutdown() : 0;
+    LOG(INFO) << "shutting down: health NOT_SERVING; " << queued
+              << " queued run(s) will not run (reported interrupted)";
+    // Runs in their steps complete while the server still serves: their streams deliver the
+    // last events, and health answers NOT_SERVING meanwhile. Queued runs end at once.
+    executor_.reset();
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   }
-  executor_.reset();  // finishes queued work (running steps complete) before runs go away
+  executor_.reset();
+  facts_executor_.reset();
 }
 
 }  // namespace mimic::agent

@@ -18,7 +18,8 @@ namespace mimic::agent {
 
 class AgentService final : public mimic::v1::Agent::CallbackService {
  public:
-  AgentService(const AgentConfig& config, RunManager* runs, Executor* executor);
+  // `facts_executor` runs GetFacts' scans: a pool of its own, so facts never wait for runs.
+  AgentService(const AgentConfig& config, RunManager* runs, Executor* facts_executor);
 
   grpc::ServerUnaryReactor* GetFacts(grpc::CallbackServerContext* ctx,
                                      const mimic::v1::GetFactsRequest* req,
@@ -59,13 +60,17 @@ class AgentServer {
   int port() const { return port_; }
   // Blocks until Shutdown() is called from another thread (or a signal handler's thread).
   void Wait();
-  // Stops accepting calls, ends open streams within `grace_ms`, joins the executor.
+  // In order: health NOT_SERVING; runs still queued will not run (each finishes
+  // RUN_INTERRUPTED, journaled) and new ones are refused; runs in their steps complete while
+  // the server still serves (streams deliver their last events); then stops accepting calls
+  // and ends open streams within `grace_ms`.
   void Shutdown(int grace_ms = 2000);
 
  private:
   AgentServer(const AgentConfig& config) : config_(config) {}
   AgentConfig config_;
-  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Executor> executor_;        // runs (their steps)
+  std::unique_ptr<Executor> facts_executor_;  // GetFacts: never waits behind runs
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<AgentService> service_;
   std::unique_ptr<grpc::Server> server_;

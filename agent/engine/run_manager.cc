@@ -428,6 +428,10 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
       journaled ? common::JoinPath(RunDir(plan.run_id()), "journal") : "");
   {
     absl::MutexLock l(&mu_);
+    if (shutting_down_) {
+      if (lock_fd >= 0) ::close(lock_fd);
+      return absl::UnavailableError("the agent is shutting down; no new run starts");
+    }
     PruneMemoryOnlyRuns();
     auto [it, inserted] = runs_.emplace(plan.run_id(), run);
     if (!inserted) {  // lost a race with an identical request
@@ -435,6 +439,7 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
       *existed = true;
       return it->second;
     }
+    ++queued_;
   }
   executor_->Schedule([this, run, plan, lock_fd] { Execute(run, plan, lock_fd); });
   return run;
@@ -582,7 +587,19 @@ int64_t Micros(std::chrono::steady_clock::time_point since) {
 
 }  // namespace
 
+int RunManager::BeginShutdown() {
+  absl::MutexLock l(&mu_);
+  shutting_down_ = true;
+  return queued_;
+}
+
 void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_fd) {
+  bool dropped = false;  // queued when the agent began to shut down: not run
+  {
+    absl::MutexLock l(&mu_);
+    --queued_;
+    dropped = shutting_down_;
+  }
   const bool check = plan.mode() == mimic::v1::MODE_CHECK ||
                      (plan.mode() == mimic::v1::MODE_ROLLBACK && plan.rollback_check());
   const auto run_start = std::chrono::steady_clock::now();
@@ -632,7 +649,10 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
   };
 
   bool cancelled = false;
-  if (!setup.ok()) {
+  if (dropped) {
+    fin.set_message("not run: the agent shut down before the run started; nothing was changed");
+    em.Log("", LogLevel::kWarning, fin.message());
+  } else if (!setup.ok()) {
     em.Log("", LogLevel::kError, std::string(setup.message()));
     fin.set_steps_failed(1);
     fin.set_message("cannot prepare the run: " + std::string(setup.message()));
@@ -729,8 +749,15 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       absl::Status st = p.status();
       if (st.ok()) {
         for (const auto& [k, v] : p->facts) {
-          if (k == "source_version") base.source_version = v;
-          if (k == "target_version") base.target_version = v;
+          // Later steps plan with them; RunFinished carries them to the controller.
+          if (k == "source_version") {
+            base.source_version = v;
+            fin.set_source_version(v);
+          }
+          if (k == "target_version") {
+            base.target_version = v;
+            fin.set_target_version(v);
+          }
         }
         std::vector<mimic::v1::FileChange> changes;
         if (!em.ok()) {
@@ -777,6 +804,8 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
   if (!em.ok()) {
     fin.set_status(mimic::v1::RUN_FAILED);
     fin.set_message(em.Failure());
+  } else if (dropped) {
+    fin.set_status(mimic::v1::RUN_INTERRUPTED);
   } else if (fin.steps_failed() > 0) {
     fin.set_status(mimic::v1::RUN_FAILED);
   } else if (cancelled) {

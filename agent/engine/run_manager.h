@@ -139,6 +139,11 @@ class RunManager {
 
   // Events held in memory over every run the agent knows (tests bound it).
   size_t EventsInMemory();
+  // The agent is stopping: a run that has not started its steps yet (queued behind others)
+  // is not run; it finishes RUN_INTERRUPTED ("not run: the agent shut down ..."), journaled,
+  // so a controller that attaches after the restart is told. New runs are refused
+  // (UNAVAILABLE). Runs already in their steps go on. Returns how many runs were queued.
+  int BeginShutdown();
 
   const common::PathGuard& guard() const { return guard_; }
 
@@ -155,6 +160,8 @@ class RunManager {
   const common::PathGuard guard_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<RunState>> runs_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  int queued_ ABSL_GUARDED_BY(mu_) = 0;  // scheduled, not yet begun
 };
 
 // Checks a run id is safe as a directory name: [A-Za-z0-9._-]{1,128}, not "." or "..".

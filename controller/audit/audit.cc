@@ -11,11 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/base/fs.h"
 #include "common/base/logging.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
 #include "controller/audit/sql_db.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace mimic::controller {
 namespace {
@@ -23,7 +26,6 @@ namespace {
 namespace v1 = ::mimic::v1;
 
 constexpr int kSchemaVersion = 1;
-constexpr int kCloseAttempts = 3;
 
 // The portable schema. Times are BIGINT unix microseconds (UTC); booleans are BIGINT 0/1.
 // The events table is the record; runs, steps, file_changes and config_changes are derived
@@ -80,6 +82,13 @@ std::vector<std::string> SchemaStatements(const std::string& blob_type) {
       "CREATE TABLE IF NOT EXISTS approvals (rollout_id TEXT NOT NULL, stage TEXT NOT NULL, "
       "who TEXT NOT NULL, at BIGINT NOT NULL, forced BIGINT NOT NULL DEFAULT 0)",
       "CREATE INDEX IF NOT EXISTS approvals_rollout ON approvals (rollout_id)",
+      // A rollout's scope (RolloutScope), written once with the rollout. Added after schema
+      // version 1 shipped: a rollout without a row here predates stored scopes.
+      "CREATE TABLE IF NOT EXISTS rollout_scopes (rollout_id TEXT NOT NULL PRIMARY KEY, "
+      "stage TEXT NOT NULL, host_limit TEXT NOT NULL, hosts TEXT NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS rollout_scope_batches (rollout_id TEXT NOT NULL, "
+      "ord BIGINT NOT NULL, stage TEXT NOT NULL, idx BIGINT NOT NULL, hosts TEXT NOT NULL, "
+      "PRIMARY KEY (rollout_id, ord))",
   };
 }
 
@@ -119,10 +128,45 @@ EventColumns DerivedColumns(const v1::Event& e) {
   return {};
 }
 
+// Replaces each NUL in every string field of `m` (recursively) by the two characters "\0".
+void EscapeNuls(google::protobuf::Message& m) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  auto escaped = [](const std::string& s) {
+    return absl::StrReplaceAll(s, {{std::string(1, '\0'), "\\0"}});
+  };
+  for (const FieldDescriptor* f : fields) {
+    if (f->type() == FieldDescriptor::TYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(m, f); ++i) {
+          std::string v = r->GetRepeatedString(m, f, i);
+          if (v.find('\0') != std::string::npos) r->SetRepeatedString(&m, f, i, escaped(v));
+        }
+      } else {
+        std::string v = r->GetString(m, f);
+        if (v.find('\0') != std::string::npos) r->SetString(&m, f, escaped(v));
+      }
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_map()) continue;  // plan vars/params: kept in the payload as sent
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(m, f); ++i) {
+          EscapeNuls(*r->MutableRepeatedMessage(&m, f, i));
+        }
+      } else {
+        EscapeNuls(*r->MutableMessage(&m, f));
+      }
+    }
+  }
+}
+
 // The agent redacts before sending; the audit redacts again, defensively, so a secret that
-// slipped through never reaches the audit (or the reports built from it).
+// slipped through never reaches the audit (or the reports built from it). Text is made
+// NUL-safe here too, the one place every event passes before it is hashed and stored.
 v1::Event Sanitized(const v1::Event& in) {
   v1::Event e = in;
+  EscapeNuls(e);
   switch (e.kind_case()) {
     case v1::Event::kLog:
       e.mutable_log()->set_text(common::RedactText(e.log().text()));
@@ -175,6 +219,12 @@ std::string EventChainHash(const std::string& prev_hash, const std::string& run_
   AppendBigEndian64(in, seq);
   in += payload;
   return common::Sha256Hex(in);
+}
+
+std::string DescribeScope(const RolloutScope& s) {
+  return absl::StrCat("stage ", s.stage.empty() ? "(all)" : s.stage, ", limit ",
+                      s.limit.empty() ? "(all)" : s.limit, ", hosts ",
+                      s.hosts.empty() ? "(none)" : absl::StrJoin(s.hosts, ","));
 }
 
 std::string FormatRolloutId(absl::Time t, uint32_t random) {
@@ -278,7 +328,16 @@ absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& 
         absl::StrCat("audit event of run ", event.run_id(), " has seq 0"));
   }
   absl::MutexLock l(&mu_);
+  auto room = [this]() {
+    return appended_ - done_ < static_cast<uint64_t>(options_.max_queued) || stop_ || failed_;
+  };
+  if (!room()) {
+    ++blocked_producers_;
+    mu_.Await(absl::Condition(&room));
+    --blocked_producers_;
+  }
   if (stop_) return absl::FailedPreconditionError("the audit is closing");
+  if (failed_) return write_error_;
   queue_.push_back(Pending{rollout_id, event});
   ++appended_;
   return absl::OkStatus();
@@ -287,23 +346,28 @@ absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& 
 absl::Status Audit::Flush() {
   absl::MutexLock l(&mu_);
   const uint64_t target = appended_;
-  const uint64_t errors = error_count_;
   ++flush_waiters_;
-  auto settled = [&]() { return done_ >= target || error_count_ != errors; };
+  auto settled = [&]() { return done_ >= target || failed_; };
   mu_.Await(absl::Condition(&settled));
   --flush_waiters_;
   if (done_ >= target) return absl::OkStatus();
   return write_error_;
 }
 
-bool Audit::HasWork() const { return !queue_.empty() || stop_; }
+AuditStats Audit::Stats() const {
+  absl::MutexLock l(&mu_);
+  return AuditStats{appended_ - done_, blocked_producers_, failed_, failed_commits_};
+}
+
+// A failed writer waits for the close, which tries once more.
+bool Audit::HasWork() const { return (!queue_.empty() && !failed_) || stop_; }
 
 bool Audit::BatchReady() const {
   return queue_.size() >= static_cast<size_t>(options_.batch_size) || stop_ || flush_waiters_ > 0;
 }
 
 void Audit::WriterLoop() {
-  int failures = 0;
+  int failures = 0;  // consecutive failed commits
   while (true) {
     {
       absl::MutexLock l(&mu_);
@@ -328,7 +392,8 @@ void Audit::WriterLoop() {
           queue_.pop_front();
         }
       }
-      absl::Status st = CommitBatch(batch);
+      absl::Status st = options_.before_commit ? options_.before_commit() : absl::OkStatus();
+      if (st.ok()) st = CommitBatch(batch);
       absl::MutexLock l(&mu_);
       if (st.ok()) {
         done_ += batch.size();
@@ -336,22 +401,32 @@ void Audit::WriterLoop() {
         continue;
       }
       ++failures;
-      ++error_count_;
-      write_error_ = st;
+      ++failed_commits_;
       LOG(ERROR) << "audit: committing " << batch.size() << " events failed (attempt " << failures
-                 << "): " << st.message();
-      if (stop_ && failures >= kCloseAttempts) {
-        uint64_t lost = batch.size() + queue_.size();
-        LOG(ERROR) << "audit: closing with " << lost << " events not written";
-        done_ += lost;
-        queue_.clear();
-        return;
-      }
+                 << " of " << options_.commit_attempts << "): " << st.message();
+      // Never dropped while the audit is open: back to the front of the queue, in order.
       for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue_.push_front(std::move(*it));
-      backoff = std::min(absl::Milliseconds(50) * (1 << std::min(failures, 6)), absl::Seconds(2));
+      if (failures >= options_.commit_attempts) {
+        const uint64_t held = queue_.size();
+        if (stop_) {
+          LOG(ERROR) << "audit: closing with " << held << " events NOT WRITTEN after "
+                     << failures << " attempts: " << st.message();
+          done_ += held;
+          queue_.clear();
+          return;
+        }
+        failed_ = true;
+        write_error_ = absl::UnavailableError(absl::StrCat(
+            "audit: committing events failed ", failures, " attempts in a row (last: ",
+            st.message(), "); ", held, " events are held and tried again on close"));
+        LOG(ERROR) << write_error_.message();
+        failures = 0;  // the close gets its own attempts
+        continue;
+      }
+      backoff = std::min(options_.initial_backoff * (1 << std::min(failures - 1, 20)),
+                         options_.max_backoff);
     }
-    absl::MutexLock l(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), backoff);
+    absl::SleepFor(backoff);  // a retry's pause, not synchronisation: nothing waits on it
   }
 }
 
@@ -475,12 +550,24 @@ absl::Status Audit::ApplyDerived(const std::string& rollout_id, const v1::Event&
       }
       return absl::OkStatus();
     }
-    case v1::Event::kRunFinished:
-      return db_
-          ->Exec("UPDATE runs SET status = ?, finished_at = ?, message = ? WHERE run_id = ?",
-                 {RunStatusName(e.run_finished().status()), time, e.run_finished().message(),
-                  e.run_id()})
-          .status();
+    case v1::Event::kRunFinished: {
+      // The versions preflight found come with the run's end (RunStarted precedes preflight);
+      // an empty one keeps what RunStarted said.
+      const v1::RunFinished& f = e.run_finished();
+      std::string sql = "UPDATE runs SET status = ?, finished_at = ?, message = ?";
+      std::vector<SqlValue> params = {RunStatusName(f.status()), time, f.message()};
+      if (!f.source_version().empty()) {
+        sql += ", source_version = ?";
+        params.push_back(f.source_version());
+      }
+      if (!f.target_version().empty()) {
+        sql += ", target_version = ?";
+        params.push_back(f.target_version());
+      }
+      sql += " WHERE run_id = ?";
+      params.push_back(e.run_id());
+      return db_->Exec(sql, params).status();
+    }
     default:
       return absl::OkStatus();
   }
@@ -498,6 +585,21 @@ absl::Status Audit::BeginRollout(const RolloutRecord& r) {
       return absl::AlreadyExistsError(absl::StrCat("rollout ", r.id, " already exists"));
     }
     ASSIGN_OR_RETURN(int64_t operator_id, OperatorId(*db_, r.os_user, r.cert_subject));
+    if (r.has_scope) {
+      RETURN_IF_ERROR(db_->Exec("INSERT INTO rollout_scopes (rollout_id, stage, host_limit, "
+                                "hosts) VALUES (?, ?, ?, ?)",
+                                {r.id, r.scope.stage, r.scope.limit,
+                                 absl::StrJoin(r.scope.hosts, ",")})
+                          .status());
+      for (size_t i = 0; i < r.scope.batches.size(); ++i) {
+        const BatchRecord& b = r.scope.batches[i];
+        RETURN_IF_ERROR(db_->Exec("INSERT INTO rollout_scope_batches (rollout_id, ord, stage, "
+                                  "idx, hosts) VALUES (?, ?, ?, ?, ?)",
+                                  {r.id, static_cast<int64_t>(i), b.stage, b.idx,
+                                   absl::StrJoin(b.hosts, ",")})
+                            .status());
+      }
+    }
     return db_
         ->Exec(
             "INSERT INTO rollouts (id, plan_path, plan_sha256, inventory_path, operator_id, "

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -60,6 +61,25 @@ std::string LogLevelName(mimic::v1::LogLevel level);
 bool IsSuccessStatus(const std::string& run_status);
 bool IsFailureStatus(const std::string& run_status);
 
+struct BatchRecord {
+  std::string rollout_id;
+  std::string stage;
+  int idx = 0;
+  std::vector<std::string> hosts;  // stored comma-separated (host names hold no commas)
+};
+
+// What a rollout acts on, fixed when it starts: `mimic resume` and `mimic rollback` act inside
+// it (never on a host, stage or batch outside it); widening needs a new rollout.
+struct RolloutScope {
+  std::string stage;               // --stage; "" means every stage of the plan
+  std::string limit;               // --limit as given; "" means every host of the inventory
+  std::vector<std::string> hosts;  // the hosts selected, in the order they run
+  std::vector<BatchRecord> batches;  // every stage's batches as planned, in the order they run
+};
+
+// "stage prod, limit p1, hosts p1" ("(all)" for an empty stage or limit).
+std::string DescribeScope(const RolloutScope& scope);
+
 struct RolloutRecord {
   std::string id;
   std::string plan_path;
@@ -74,6 +94,10 @@ struct RolloutRecord {
   // "stopped", "cancelled". BeginRollout: "" means "running".
   std::string status;
   std::string message;
+  // Stored by BeginRollout with the rollout. has_scope is false for a rollout begun by a
+  // mimic that did not store scopes (its scope is then unknown).
+  bool has_scope = false;
+  RolloutScope scope;
 };
 
 struct StageRecord {
@@ -83,13 +107,6 @@ struct StageRecord {
   std::string status;  // "pending", "running", "waiting_approval", "ok", "failed", ...
   int64_t started_at_us = 0;
   int64_t finished_at_us = 0;
-};
-
-struct BatchRecord {
-  std::string rollout_id;
-  std::string stage;
-  int idx = 0;
-  std::vector<std::string> hosts;  // stored comma-separated (host names hold no commas)
 };
 
 struct ApprovalRecord {
@@ -190,6 +207,24 @@ struct AuditOptions {
   int batch_size = 256;                                    // commit when this many are queued...
   absl::Duration flush_interval = absl::Milliseconds(50);  // ...or this long after the first
   absl::Duration busy_timeout = absl::Seconds(10);         // waiting for another writer's lock
+  // Events accepted and not yet committed, at most: AppendEvent blocks beyond it (never drops).
+  int max_queued = 8192;
+  // A failing commit is tried this many times in all, waiting initial_backoff, doubling up to
+  // max_backoff, between tries; then the audit has failed (see AppendEvent, Flush).
+  int commit_attempts = 8;
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+  // Test hook, injected by tests only: called before each commit; a non-OK status fails that
+  // commit as the database would.
+  std::function<absl::Status()> before_commit;
+};
+
+// The writer's state, for progress and tests.
+struct AuditStats {
+  uint64_t unwritten = 0;     // events accepted and not yet committed
+  int blocked_producers = 0;  // AppendEvent calls waiting for room
+  bool failed = false;        // a commit failed commit_attempts times
+  uint64_t failed_commits = 0;  // commits that failed (and were retried), ever
 };
 
 // Thread-safe. Writes other than AppendEvent are synchronous (committed on return). Queries
@@ -203,16 +238,17 @@ class Audit {
   static absl::StatusOr<std::unique_ptr<Audit>> Open(const std::string& url_or_path,
                                                      const AuditOptions& options = {});
 
-  // Flushes what is queued (retrying a failing commit a few times, then logging how many
-  // events were lost), stops the writer thread and closes the database.
+  // Writes everything still queued (a failing commit retried as AuditOptions says, even
+  // after the audit failed; only when that fails too are the events lost, logged as an error
+  // with their count), stops the writer thread and closes the database.
   ~Audit();
 
   // Owns a database connection and a writer thread.
   Audit(const Audit&) = delete;
   Audit& operator=(const Audit&) = delete;
 
-  // Records a new rollout (and its operator). ALREADY_EXISTS when the id is taken;
-  // INVALID_ARGUMENT when the id is empty.
+  // Records a new rollout (and its operator), with its scope when has_scope is set, in one
+  // transaction. ALREADY_EXISTS when the id is taken; INVALID_ARGUMENT when the id is empty.
   absl::Status BeginRollout(const RolloutRecord& rollout);
   // Marks a rollout running again (`mimic resume`): status "running", finished_at cleared.
   // NOT_FOUND when unknown.
@@ -232,17 +268,23 @@ class Audit {
                            const std::string& host, const std::string& stage, int batch_idx,
                            mimic::v1::Mode mode);
 
-  // Queues an event of a rollout and returns at once. The writer thread commits queued events
+  // Queues an event of a rollout and returns; blocks while max_queued events are unwritten
+  // (back-pressure: an event is never dropped). The writer thread commits queued events
   // in order, in transactions of up to batch_size events or every flush_interval. An event
   // whose (run_id, seq) is already stored is dropped (resumed streams may repeat events) and
   // not chained. Committing also maintains runs (status, last_seq, times, versions), steps
   // and file/config changes. Config values and free text pass through common/redact.h again
-  // before anything is stored. INVALID_ARGUMENT for an empty rollout id or run id, or seq 0;
-  // FAILED_PRECONDITION once the audit is closing.
+  // before anything is stored; a NUL in any text becomes the two characters "\0" (one place,
+  // before hashing: PostgreSQL text stops at a NUL). INVALID_ARGUMENT for an empty rollout id
+  // or run id, or seq 0; FAILED_PRECONDITION once the audit is closing; the writer's error
+  // (UNAVAILABLE, naming the attempts and the database's message) once it has failed: the
+  // caller must stop what it is auditing.
   absl::Status AppendEvent(const std::string& rollout_id, const mimic::v1::Event& event);
-  // Waits until every event queued before the call is committed. Returns the writer's error
-  // when a commit failed meanwhile (the events stay queued and are retried).
+  // Waits until every event queued before the call is committed (riding out failures the
+  // retries overcome). Returns the writer's error once it has failed; the events stay held
+  // and the close tries them again.
   absl::Status Flush();
+  AuditStats Stats() const;
 
   // Rollouts, newest first (by start time), at most `limit` (all when <= 0).
   absl::StatusOr<std::vector<RolloutSummary>> ListRollouts(int limit);
@@ -300,8 +342,10 @@ class Audit {
   uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // events ever queued
   uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;      // of those, committed (or dropped at close)
   int flush_waiters_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t error_count_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status write_error_ ABSL_GUARDED_BY(mu_);
+  int blocked_producers_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t failed_commits_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status write_error_ ABSL_GUARDED_BY(mu_);  // set when failed_
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread writer_;

@@ -148,6 +148,27 @@ absl::StatusOr<RolloutDetail> Audit::GetRollout(const std::string& rollout_id) {
   RolloutDetail d;
   d.rollout = RolloutFromRow(rows[0]);
 
+  ASSIGN_OR_RETURN(rows, db_->Query("SELECT stage, host_limit, hosts FROM rollout_scopes "
+                                    "WHERE rollout_id = ?",
+                                    {rollout_id}));
+  if (!rows.empty()) {
+    RolloutScope& scope = d.rollout.scope;
+    d.rollout.has_scope = true;
+    scope.stage = rows[0][0].AsText();
+    scope.limit = rows[0][1].AsText();
+    if (std::string hosts = rows[0][2].AsText(); !hosts.empty()) {
+      scope.hosts = absl::StrSplit(hosts, ',');
+    }
+    ASSIGN_OR_RETURN(rows, db_->Query("SELECT stage, idx, hosts FROM rollout_scope_batches "
+                                      "WHERE rollout_id = ? ORDER BY ord",
+                                      {rollout_id}));
+    for (const SqlRow& row : rows) {
+      BatchRecord b{rollout_id, row[0].AsText(), static_cast<int>(row[1].AsInt()), {}};
+      if (std::string hosts = row[2].AsText(); !hosts.empty()) b.hosts = absl::StrSplit(hosts, ',');
+      scope.batches.push_back(std::move(b));
+    }
+  }
+
   ASSIGN_OR_RETURN(rows, db_->Query("SELECT rollout_id, name, idx, status, started_at, "
                                     "finished_at FROM stages WHERE rollout_id = ? "
                                     "ORDER BY idx, name",

@@ -49,7 +49,8 @@ absl::StatusOr<int> CmdResume(const CommandOptions& o, std::FILE* out) {
   RolloutOptions r;
   r.inventory_path = o.inventory_path;
   r.plan_path = o.plan_path;
-  r.limit = o.limit;
+  r.limit = o.limit;  // refused when it differs from the rollout's scope
+  r.stage = o.stage;  // likewise
   r.audit_url = o.audit_url;
   r.resume_rollout_id = o.args[0];
   r.force = o.force;

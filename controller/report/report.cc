@@ -502,6 +502,8 @@ std::string RolloutStatusText(const RolloutDetail& d) {
   absl::StrAppend(&out, "Plan       ", common::EscapeControl(r.plan_path), " (sha256 ",
                   r.plan_sha256, ")\n");
   absl::StrAppend(&out, "Inventory  ", common::EscapeControl(r.inventory_path), "\n");
+  absl::StrAppend(&out, "Scope      ", r.has_scope ? DescribeScope(r.scope) : "(not recorded)",
+                  "\n");
   absl::StrAppend(&out, "Operator   ", r.os_user.empty() ? "-" : r.os_user,
                   r.cert_subject.empty() ? "" : absl::StrCat(" (", r.cert_subject, ")"), "\n");
   absl::StrAppend(&out, "Started    ", FormatTimeUtc(r.started_at_us), "\n");
@@ -522,11 +524,17 @@ std::string RolloutStatusText(const RolloutDetail& d) {
                      run.mode.empty() ? "-" : run.mode, run.status, absl::StrCat(run.last_seq),
                      FormatTimeUtc(run.started_at_us),
                      run.finished_at_us != 0 ? FormatDuration(duration) : "-",
+                     run.source_version.empty() && run.target_version.empty()
+                         ? "-"
+                         : absl::StrCat(run.source_version.empty() ? "?" : run.source_version,
+                                        "->",
+                                        run.target_version.empty() ? "?" : run.target_version),
                      Shorten(run.message, 60)});
   }
-  out += FormatTable(
-      {"HOST", "STAGE", "BATCH", "RUN", "MODE", "STATUS", "SEQ", "STARTED", "DURATION", "MESSAGE"},
-      cells, {false, false, true, false, false, false, true, false, true, false});
+  out += FormatTable({"HOST", "STAGE", "BATCH", "RUN", "MODE", "STATUS", "SEQ", "STARTED",
+                      "DURATION", "VERSIONS", "MESSAGE"},
+                     cells,
+                     {false, false, true, false, false, false, true, false, true, false, false});
   return out;
 }
 

@@ -375,7 +375,9 @@ TEST(StatusListingTest, OneRollout) {
        .started_at_us = 1795300000000000,
        .finished_at_us = 1795300002000000,
        .last_seq = 7,
-       .message = "merge failed\nmore"},
+       .message = "merge failed\nmore",
+       .source_version = "1.2.0",
+       .target_version = "4.0.0"},
       {.run_id = "run-d1",
        .host = "mi-d",
        .stage = "dev",
@@ -399,14 +401,21 @@ TEST(StatusListingTest, OneRollout) {
             "Status     failed\n"
             "Plan       plan.toml (sha256 abc)\n"
             "Inventory  inv.toml\n"
+            "Scope      (not recorded)\n"
             "Operator   alice (CN=alice)\n"
             "Started    2026-11-21T22:26:40Z\n"
             "\n"
             "HOST  STAGE  BATCH  RUN     MODE   STATUS   SEQ  STARTED               DURATION  "
-            "MESSAGE\n"
-            "mi-d  dev        0  run-d2  apply  running    4  2026-11-21T22:26:40Z         -\n"
+            "VERSIONS      MESSAGE\n"
+            "mi-d  dev        0  run-d2  apply  running    4  2026-11-21T22:26:40Z         -  "
+            "-\n"
             "mi-p  prod       0  run-p   apply  failed     7  2026-11-21T22:26:40Z      2.0s  "
-            "merge failed\n");
+            "1.2.0->4.0.0  merge failed\n");
+  d.rollout.has_scope = true;
+  d.rollout.scope.stage = "prod";
+  d.rollout.scope.hosts = {"mi-p", "mi-q"};
+  EXPECT_THAT(RolloutStatusText(d),
+              HasSubstr("\nScope      stage prod, limit (all), hosts mi-p,mi-q\n"));
 }
 
 // ---- The JSON report, from a real audit --------------------------------------------------

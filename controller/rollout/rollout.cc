@@ -70,8 +70,15 @@ class FleetRunner {
         timeout_seconds_(timeout_seconds),
         max_attempts_(max_attempts) {}
 
-  // Runs every job to completion. `stop` is asked after each finished host; once it says yes
-  // no new host starts (hosts in flight finish). Returns true when stopped early.
+  // The audit's error once appending an event failed (the rollout must stop); OK before.
+  absl::Status AuditError() {
+    absl::MutexLock l(&mu_);
+    return audit_error_;
+  }
+
+  // Runs every job to completion. `stop` is asked after each finished host; once it says yes,
+  // or the audit failed, no new host starts (hosts in flight finish). Returns true when
+  // stopped early.
   bool RunBatch(std::vector<HostJob*>& jobs, int concurrency,
                 const std::function<bool()>& stop) {
     absl::MutexLock l(&mu_);
@@ -84,7 +91,7 @@ class FleetRunner {
         if (j->in_flight) ++in_flight;
         if (!j->done) all_done = false;
       }
-      if (!stopping && stop()) stopping = true;
+      if (!stopping && (stop() || !audit_error_.ok())) stopping = true;
       for (HostJob* j : jobs) {
         if (j->done || j->in_flight || in_flight >= concurrency) continue;
         if (stopping) {
@@ -157,8 +164,20 @@ class FleetRunner {
         o.duration_us = e.run_finished().duration_micros();
       }
     }
+    // May block while the audit's queue is full (back-pressure, nothing dropped). Once the
+    // audit has failed, no new host starts: a rollout is not run unaudited.
     if (absl::Status st = audit_->AppendEvent(rollout_id_, e); !st.ok()) {
-      progress_->Note("audit: " + std::string(st.message()));
+      bool first = false;
+      {
+        absl::MutexLock l(&mu_);
+        first = audit_error_.ok();
+        if (first) audit_error_ = st;
+        changed_ = true;
+      }
+      if (first) {
+        progress_->Note("AUDIT FAILED, the rollout stops (hosts in flight finish): " +
+                        std::string(st.message()));
+      }
     }
     progress_->Event(j->stage, e);
   }
@@ -201,6 +220,7 @@ class FleetRunner {
   absl::Mutex mu_;
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  absl::Status audit_error_ ABSL_GUARDED_BY(mu_);  // the first failed AppendEvent
 };
 
 std::string OperatorSubject(const common::Inventory& inv) {
@@ -267,6 +287,68 @@ absl::Status PassGates(Audit& audit, const common::Stage& stage, StageRecord& sr
     }
     absl::SleepFor(absl::Seconds(1));
   }
+}
+
+// A stage's batches of hosts, by stage name, in the order they run.
+using Schedule = std::map<std::string, std::vector<std::vector<const common::Host*>>>;
+
+// The scope of a new rollout: the hosts `limit` selects, stage by stage (only `stage` when
+// given), each host in the first stage that takes it, cut into that stage's batches.
+absl::StatusOr<RolloutScope> PlanScope(const common::Plan& plan, const common::Inventory& inv,
+                                       const std::string& stage, const std::string& limit) {
+  ASSIGN_OR_RETURN(std::vector<const common::Host*> selected, common::SelectHosts(inv, limit));
+  RolloutScope scope;
+  scope.stage = stage;
+  scope.limit = limit;
+  std::set<std::string> seen_hosts;
+  for (const common::Stage& st : plan.stages) {
+    if (!stage.empty() && st.name != stage) continue;
+    std::vector<const common::Host*> hosts;
+    for (const common::Host* h : common::SelectStageHosts(st, selected)) {
+      if (seen_hosts.insert(h->name).second) hosts.push_back(h);
+    }
+    if (hosts.empty()) continue;
+    ASSIGN_OR_RETURN(auto batches, common::MakeBatches(st, hosts));
+    for (size_t bi = 0; bi < batches.size(); ++bi) {
+      BatchRecord b;
+      b.stage = st.name;
+      b.idx = static_cast<int>(bi);
+      for (const common::Host* h : batches[bi]) {
+        b.hosts.push_back(h->name);
+        scope.hosts.push_back(h->name);
+      }
+      scope.batches.push_back(std::move(b));
+    }
+  }
+  return scope;
+}
+
+// The hosts of a stored scope, found in the inventory. A host or stage the inventory or plan
+// no longer has is an error: the rollout's scope cannot change under it.
+absl::StatusOr<Schedule> ScheduleOf(const RolloutScope& scope, const std::string& rollout_id,
+                                    const common::Plan& plan, const common::Inventory& inv) {
+  Schedule schedule;
+  for (const BatchRecord& b : scope.batches) {
+    bool known = false;
+    for (const common::Stage& st : plan.stages) known = known || st.name == b.stage;
+    if (!known) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          plan.path, ": no stage '", b.stage, "', which rollout ", rollout_id,
+          " runs hosts in; a rollout keeps its scope: start a new rollout for this plan"));
+    }
+    std::vector<const common::Host*> hosts;
+    for (const std::string& name : b.hosts) {
+      const common::Host* h = inv.FindHost(name);
+      if (h == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            inv.path, ": no host '", name, "', which is in rollout ", rollout_id,
+            "'s scope; a rollout keeps its scope: start a new rollout for this inventory"));
+      }
+      hosts.push_back(h);
+    }
+    schedule[b.stage].push_back(std::move(hosts));
+  }
+  return schedule;
 }
 
 int ExitCode(const std::vector<HostOutcome>& outcomes, bool stopped) {
@@ -337,16 +419,44 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(inventory_path));
   ASSIGN_OR_RETURN(common::Plan plan, common::LoadPlan(plan_path, StepCatalogue()));
   RETURN_IF_ERROR(common::ValidatePlanAgainstInventory(plan, inv));
-  ASSIGN_OR_RETURN(std::vector<const common::Host*> selected, common::SelectHosts(inv, limit));
-  if (!opt.stage.empty()) {
-    bool found = false;
-    for (const auto& s : plan.stages) found = found || s.name == opt.stage;
-    if (!found) return absl::InvalidArgumentError(absl::StrCat(plan.path, ": no stage '", opt.stage, "'"));
+  // The scope: a new rollout's from --stage and --limit; a resumed one's as it was stored
+  // when it started (resume never widens it; a --stage or --limit that differs is refused).
+  RolloutScope scope;
+  std::string stage_only = opt.stage;
+  if (!rollout_id.empty()) {
+    if (!previous.rollout.has_scope) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "rollout ", rollout_id, " was started by a mimic that did not record its scope; "
+          "resume cannot tell which hosts it covers: start a new rollout (with --stage and "
+          "--limit)"));
+    }
+    scope = previous.rollout.scope;
+    if ((!opt.limit.empty() && opt.limit != scope.limit) ||
+        (!opt.stage.empty() && opt.stage != scope.stage)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "rollout ", rollout_id, " keeps the scope it started with (", DescribeScope(scope),
+          "); resume acts inside it: to migrate other hosts or stages, start a new rollout"));
+    }
+    stage_only = scope.stage;
+  } else {
+    if (!opt.stage.empty()) {
+      bool found = false;
+      for (const auto& s : plan.stages) found = found || s.name == opt.stage;
+      if (!found) {
+        return absl::InvalidArgumentError(absl::StrCat(plan.path, ": no stage '", opt.stage, "'"));
+      }
+    }
+    ASSIGN_OR_RETURN(scope, PlanScope(plan, inv, opt.stage, limit));
   }
+  ASSIGN_OR_RETURN(Schedule schedule, ScheduleOf(scope, rollout_id, plan, inv));
   // Every host plan compiles before anything starts: bad input stops here, nothing changed.
   const mimic::v1::Mode mode = check ? mimic::v1::MODE_CHECK : mimic::v1::MODE_APPLY;
-  for (const common::Host* h : selected) {
-    RETURN_IF_ERROR(CompileHostPlan(plan, *h, "r", mode).status());
+  for (const auto& [stage_name, batches] : schedule) {
+    for (const auto& batch : batches) {
+      for (const common::Host* h : batch) {
+        RETURN_IF_ERROR(CompileHostPlan(plan, *h, "r", mode).status());
+      }
+    }
   }
   ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
   const std::string op_user = common::OsUser();
@@ -364,6 +474,9 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
     r.cert_subject = op_subject;
     r.check_mode = check;
     r.status = "running";
+    r.has_scope = true;
+    r.scope = scope;
+    for (BatchRecord& b : r.scope.batches) b.rollout_id = rollout_id;
     RETURN_IF_ERROR(audit->BeginRollout(r));
   } else {
     if (previous.rollout.plan_sha256 != plan.sha256 && !opt.force) {
@@ -380,6 +493,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
                              rollout_id, check ? " (check: nothing is written)" : "",
                              " plan ", plan.sha256.substr(0, 12), " operator ", op_user,
                              op_subject.empty() ? "" : " (" + op_subject + ")"));
+  progress.Note("scope: " + DescribeScope(scope));
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, plan.timeout_seconds,
                      opt.max_attempts);
 
@@ -388,25 +502,27 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   for (const RunRecord& r : LatestRunPerHost(previous.runs)) prior[r.host] = r;
 
   std::vector<HostOutcome> outcomes;
-  std::set<std::string> seen_hosts;
   bool stopped = false;
   std::string stop_reason;
   int rollout_failures = 0;
   for (size_t si = 0; si < plan.stages.size() && !stopped; ++si) {
     const common::Stage& stage = plan.stages[si];
-    if (!opt.stage.empty() && stage.name != opt.stage) continue;
-    std::vector<const common::Host*> hosts;
-    for (const common::Host* h : common::SelectStageHosts(stage, selected)) {
-      if (seen_hosts.insert(h->name).second) hosts.push_back(h);
-    }
-    if (hosts.empty()) {
+    if (!stage_only.empty() && stage.name != stage_only) continue;
+    auto scheduled = schedule.find(stage.name);
+    if (scheduled == schedule.end()) {
       progress.Note(absl::StrCat("stage ", stage.name, ": no hosts selected"));
       continue;
     }
-    ASSIGN_OR_RETURN(auto batches, common::MakeBatches(stage, hosts));
+    const std::vector<std::vector<const common::Host*>>& batches = scheduled->second;
+    size_t host_count = 0;
+    for (const auto& b : batches) host_count += b.size();
     StageRecord sr{rollout_id, stage.name, static_cast<int>(si), "running", common::NowMicros(), 0};
     RETURN_IF_ERROR(audit->RecordStage(sr));
-    if (!opt.stage.empty() && si > 0 && !check) {
+    bool passed_before = false;  // a resumed rollout was let into this stage already
+    for (const ApprovalRecord& a : previous.approvals) {
+      passed_before = passed_before || (a.stage == stage.name && a.forced);
+    }
+    if (!stage_only.empty() && si > 0 && !check && !passed_before) {
       if (absl::Status st = CheckPromotion(*audit, plan, si, rollout_id); !st.ok()) {
         if (!opt.force) {
           sr.status = "refused";
@@ -419,7 +535,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
       }
     }
     RETURN_IF_ERROR(PassGates(*audit, stage, sr, check, progress));
-    progress.Note(absl::StrCat("stage ", stage.name, ": ", hosts.size(), " hosts in ",
+    progress.Note(absl::StrCat("stage ", stage.name, ": ", host_count, " hosts in ",
                                batches.size(), " batches"));
     int stage_failures = 0;
     for (size_t bi = 0; bi < batches.size() && !stopped; ++bi) {
@@ -502,6 +618,10 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
       stage_failures += failures_now();
       for (HostJob* j : jobs) outcomes.push_back(j->outcome);
       if (early || !stop_reason.empty()) stopped = true;
+      if (absl::Status a = runner.AuditError(); !a.ok()) {
+        stopped = true;
+        stop_reason = absl::StrCat("the audit failed: ", a.message());
+      }
     }
     rollout_failures += stage_failures;
     sr.status = stopped ? "failed" : (stage_failures > 0 ? "failed" : "ok");
@@ -540,8 +660,12 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   for (const RunRecord& r : detail.runs) {
     if (r.mode == "rollback") ++rollbacks_so_far[r.host];
   }
+  // Inside the rollout's scope only (its apply runs are there; this holds it so).
+  std::set<std::string> in_scope(detail.rollout.scope.hosts.begin(),
+                                 detail.rollout.scope.hosts.end());
   for (const RunRecord& r : detail.runs) {
     if (r.mode != "apply" || !wanted.count(r.host)) continue;
+    if (detail.rollout.has_scope && !in_scope.count(r.host)) continue;
     const common::Host* h = inv.FindHost(r.host);
     if (h == nullptr) continue;
     auto job = std::make_unique<HostJob>();
