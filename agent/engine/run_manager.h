@@ -85,7 +85,9 @@ class RunManager {
   ~RunManager();
 
   // Loads the runs in the state directory. A run whose journal has no run_finished event was
-  // cut by an agent stop: it gets a RUN_INTERRUPTED run_finished event appended.
+  // cut by an agent stop: it gets a RUN_INTERRUPTED run_finished event appended, and the
+  // temporary files of writes it left are removed (PlanTempFileRemoval). A run another process
+  // is running now (it holds its home's lock) is left alone.
   absl::Status Recover();
 
   // Starts the plan's run on the executor, or returns the existing run with that run_id
@@ -106,6 +108,13 @@ class RunManager {
 
  private:
   std::string RunDir(const std::string& run_id) const;
+  // Whether another process runs `run_id` (whose journal is `events`) now: it holds the lock of
+  // the run's target home.
+  // Deletes, beneath the run's target home, the temporary files its interrupted writes left.
+  absl::Status RemoveTempFiles(const std::vector<mimic::v1::Event>& events,
+                               const std::string& run_dir);
+  bool HeldElsewhere(const std::vector<mimic::v1::Event>& events, const std::string& run_id) const;
+
   void Execute(std::shared_ptr<RunState> run, mimic::v1::HostPlan plan, int lock_fd);
 
   const RunManagerOptions options_;
