@@ -15,6 +15,12 @@
 //                          the agent, whose shutdown waits for running steps)
 // The hook runs before the run's cancel check, so a cancel sent while a run is held stops it
 // before step N starts. Without --gate-dir the binary behaves exactly as mimic-agent.
+//
+//   mimic-agent-testing --gate-dir DIR --hold-copy NAME <mimic-agent arguments>
+//
+// also holds the process in the middle of an atomic copy into a file named NAME: once 1 MiB of
+// it is written to its temporary file, it writes copying-NAME into DIR and blocks for good
+// (the test then kills it: a crash mid-write, at a known point).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -25,6 +31,7 @@
 #include <vector>
 
 #include "agent/daemon/agent_main.h"
+#include "common/base/fs.h"
 
 namespace {
 
@@ -58,6 +65,16 @@ int main(int argc, char** argv) {
     const std::string dir = argv[2];
     hook = [dir](const std::string& run_id, int index) { Gate(dir, run_id, index); };
     args.erase(args.begin() + 1, args.begin() + 3);
+    if (args.size() >= 3 && std::strcmp(args[1], "--hold-copy") == 0) {
+      const std::string name = args[2];
+      mimic::common::SetCopyProgressHookForTesting(
+          [dir, name](const std::string& display, uint64_t bytes) {
+            if (bytes < (1u << 20) || mimic::common::Basename(display) != name) return;
+            Touch(dir + "/copying-" + name);
+            for (;;) ::pause();  // held mid-write until the test kills the process
+          });
+      args.erase(args.begin() + 1, args.begin() + 3);
+    }
   }
   args.push_back(nullptr);
   return mimic::agent::AgentMain(static_cast<int>(args.size()) - 1, args.data(), hook);

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/engine/snapshot.h"
 #include "common/base/fs.h"
 #include "common/base/status_macros.h"
@@ -29,14 +30,10 @@ absl::Status ErrnoStatus(const std::string& what, const std::string& path, int e
   return absl::InternalError(msg);
 }
 
-absl::Status ExpectSha(const FileOp& op) {
-  ASSIGN_OR_RETURN(std::string current, CurrentSha256(op.path));
-  if (current != op.expected_sha256) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        op.path, " changed since the plan was made (expected sha256 ",
-        ShaOrNone(op.expected_sha256), ", found ", ShaOrNone(current), "); not overwritten"));
-  }
-  return absl::OkStatus();
+std::string Mismatch(const FileOp& op, const std::string& current) {
+  return absl::StrCat(op.path, " changed since the plan was made (expected sha256 ",
+                      ShaOrNone(op.expected_sha256), ", found ", ShaOrNone(current),
+                      "); not overwritten");
 }
 
 FileChange DirChange(const std::string& path, mimic::v1::Action action, const std::string& note) {
@@ -47,46 +44,197 @@ FileChange DirChange(const std::string& path, mimic::v1::Action action, const st
   return c;
 }
 
-// Creates `dir` and its missing ancestors, one level at a time, each recorded in the snapshot
-// before it is made.
-absl::Status CreateDirs(const std::string& dir, Snapshot& snapshot,
-                        std::vector<FileChange>* applied, const std::string& note) {
-  std::vector<std::string> missing;
-  for (std::string d = dir; !d.empty() && d != "/"; d = common::Dirname(d)) {
-    struct stat st;
-    if (::lstat(d.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(d, " is not a directory; cannot create ", dir));
-      }
-      break;
-    }
-    missing.push_back(d);
+// An open file descriptor, closed when it goes out of scope.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    RETURN_IF_ERROR(snapshot.RecordCreatedDir(*it));
-    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoStatus("cannot create directory", *it, errno);
-    }
-    (void)common::FsyncDir(common::Dirname(*it));  // best effort: the rmdir is done
-    if (applied != nullptr) {
-      applied->push_back(DirChange(*it, mimic::v1::ACTION_MKDIR, *it == dir ? note : ""));
-    }
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
   }
-  return absl::OkStatus();
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// One write beneath the home: the folder that holds the path, opened without following any
+// symlink from the home down, and the entry's name in it.
+struct Beneath {
+  Fd dir;
+  std::string name;
+  bool found = true;  // false: a folder on the way is missing (nothing to open)
+};
+
+// The components of `path` below `root`; INVALID_ARGUMENT when `path` is not beneath it.
+absl::StatusOr<std::vector<std::string>> Components(const std::string& root,
+                                                    const std::string& path) {
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  const std::string prefix = r == "/" ? "/" : r + "/";
+  if (path.compare(0, prefix.size(), prefix) != 0 || path.size() == prefix.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not beneath ", root, "; mimic writes only inside the target home"));
+  }
+  std::vector<std::string> parts;
+  for (absl::string_view c : absl::StrSplit(path.substr(prefix.size()), '/', absl::SkipEmpty())) {
+    if (c == "." || c == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(path, " has a '", c, "' component"));
+    }
+    parts.emplace_back(c);
+  }
+  if (parts.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " is the home itself"));
+  return parts;
 }
 
-absl::Status ApplyWrite(const FileOp& op, Snapshot& snapshot, std::vector<FileChange>* applied) {
-  RETURN_IF_ERROR(ExpectSha(op));
-  RETURN_IF_ERROR(CreateDirs(common::Dirname(op.path), snapshot, applied, ""));
+// Why `name` in `dir_fd` could not be opened as a folder.
+absl::Status NotAFolder(int dir_fd, const std::string& name, const std::string& shown, int err) {
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          shown, " is a symlink; mimic never writes through a symlink in the target home"));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(shown, " is not a directory"));
+    }
+  }
+  return ErrnoStatus("cannot open directory", shown, err);
+}
+
+// Opens the folder of `path` walking down from `root` one component at a time with O_NOFOLLOW,
+// so no symlink is followed anywhere beneath the home. With `snapshot`, missing folders are
+// created (recorded first, owner and group of their parent, the last one with `last_mode`);
+// without, a missing folder gives found = false.
+absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& path,
+                                    Snapshot* snapshot, std::vector<FileChange>* applied,
+                                    const std::string& note, bool whole_path_is_dir = false,
+                                    uint32_t last_mode = 0755) {
+  ASSIGN_OR_RETURN(std::vector<std::string> parts, Components(root, path));
+  Beneath out;
+  // The home itself may be named through a symlink (the operator's /opt/mi-current); nothing
+  // beneath it may.
+  out.dir = Fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (out.dir.get() < 0) return ErrnoStatus("cannot open the home", root, errno);
+  std::string shown = root;
+  const size_t folders = whole_path_is_dir ? parts.size() : parts.size() - 1;
+  for (size_t i = 0; i < folders; ++i) {
+    const std::string& c = parts[i];
+    shown = common::JoinPath(shown, c);
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = ::openat(out.dir.get(), c.c_str(), flags);
+    if (fd < 0 && errno == ENOENT) {
+      if (snapshot == nullptr) {
+        out.found = false;
+        out.name = parts.back();
+        return out;
+      }
+      struct stat parent;
+      if (::fstat(out.dir.get(), &parent) != 0) return ErrnoStatus("cannot stat", shown, errno);
+      RETURN_IF_ERROR(snapshot->RecordCreatedDir(shown));
+      const uint32_t mode = i + 1 == folders && whole_path_is_dir ? last_mode : 0755;
+      if (::mkdirat(out.dir.get(), c.c_str(), mode) != 0 && errno != EEXIST) {
+        return ErrnoStatus("cannot create directory", shown, errno);
+      }
+      fd = ::openat(out.dir.get(), c.c_str(), flags);
+      if (fd < 0) return NotAFolder(out.dir.get(), c, shown, errno);
+      Fd made(fd);
+      // A made folder takes its parent's owner and group (an agent that is not root can only
+      // keep what it may: it is refused the change of owner, which the folder then reports).
+      struct stat st;
+      if (::fstat(made.get(), &st) == 0 &&
+          (st.st_uid != parent.st_uid || st.st_gid != parent.st_gid) &&
+          ::fchown(made.get(), parent.st_uid, parent.st_gid) != 0) {
+        return ErrnoStatus(absl::StrCat("cannot give owner ", parent.st_uid, ":", parent.st_gid,
+                                        " (its parent's) to the new directory"),
+                           shown, errno);
+      }
+      if (::fchmod(made.get(), mode) != 0) return ErrnoStatus("cannot chmod", shown, errno);
+      (void)::fsync(out.dir.get());  // best effort: the mkdir is done
+      if (applied != nullptr) {
+        applied->push_back(
+            DirChange(shown, mimic::v1::ACTION_MKDIR, i + 1 == folders ? note : ""));
+      }
+      out.dir = std::move(made);
+      continue;
+    }
+    if (fd < 0) return NotAFolder(out.dir.get(), c, shown, errno);
+    out.dir = Fd(fd);
+  }
+  out.name = parts.back();
+  return out;
+}
+
+// The sha256 of `name` in `dir_fd` as CurrentSha256 gives it, without following a symlink.
+absl::StatusOr<std::string> ShaAt(int dir_fd, const std::string& name, const std::string& shown,
+                                  struct stat* st_out = nullptr) {
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return std::string();
+    return ErrnoStatus("cannot stat", shown, errno);
+  }
+  if (st_out != nullptr) *st_out = st;
+  if (!S_ISREG(st.st_mode)) {
+    const char* what = S_ISDIR(st.st_mode)   ? "a directory"
+                       : S_ISLNK(st.st_mode) ? "a symlink"
+                                             : "not a file";
+    return absl::FailedPreconditionError(
+        absl::StrCat(shown, " is ", what, "; mimic only replaces regular files"));
+  }
+  const int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open", shown, errno);
+  // Hash through /proc/self/fd so the bytes are those of the entry just checked.
+  absl::StatusOr<std::string> sha = common::Sha256File(absl::StrCat("/proc/self/fd/", fd));
+  ::close(fd);
+  if (!sha.ok()) return ErrnoStatus("cannot read", shown, EIO);
+  return sha;
+}
+
+// Opens the op's folder beneath `root` (creating missing folders when `create`), checks that the
+// entry holds op.expected_sha256 and that the snapshot still holds it as it is.
+absl::StatusOr<Beneath> OpenAndExpect(const std::string& root, const FileOp& op,
+                                      Snapshot& snapshot, std::vector<FileChange>* applied,
+                                      bool create, struct stat* st) {
+  ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, ""));
+  std::string current;
+  if (b.found) {
+    ASSIGN_OR_RETURN(current, ShaAt(b.dir.get(), b.name, op.path, st));
+  }
+  if (current != op.expected_sha256) return absl::FailedPreconditionError(Mismatch(op, current));
+  if (!op.temp_debris) RETURN_IF_ERROR(snapshot.CheckUnchanged(op.path, current));
+  if (!b.found && create) {
+    ASSIGN_OR_RETURN(b, OpenBeneath(root, op.path, &snapshot, applied, ""));
+  }
+  return b;
+}
+
+absl::Status ApplyWrite(const std::string& root, const FileOp& op, Snapshot& snapshot,
+                        std::vector<FileChange>* applied) {
+  struct stat st{};
+  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, true, &st));
+  // The written file keeps the owner and group of the file it replaces, or takes its folder's.
+  int64_t uid = op.uid, gid = op.gid;
+  if (uid < 0 || gid < 0) {
+    if (op.expected_sha256.empty() && ::fstat(b.dir.get(), &st) != 0) {
+      return ErrnoStatus("cannot stat the folder of", op.path, errno);
+    }
+    if (uid < 0) uid = st.st_uid;
+    if (gid < 0) gid = st.st_gid;
+  }
   RETURN_IF_ERROR(snapshot.Save(op.path));
   RETURN_IF_ERROR(snapshot.RecordWritten(op.path, op.new_sha256));
   if (op.has_content) {
-    RETURN_IF_ERROR(common::WriteFileAtomic(op.path, op.content, op.mode));
+    RETURN_IF_ERROR(
+        common::WriteFileAtomicAt(b.dir.get(), b.name, op.path, op.content, op.mode, uid, gid));
   } else {
-    RETURN_IF_ERROR(common::CopyFileAtomic(op.source_path, op.path, op.mode));
+    RETURN_IF_ERROR(
+        common::CopyFileAtomicAt(op.source_path, b.dir.get(), b.name, op.path, op.mode, uid, gid));
   }
-  ASSIGN_OR_RETURN(std::string written, common::Sha256File(op.path));
+  ASSIGN_OR_RETURN(std::string written, ShaAt(b.dir.get(), b.name, op.path));
   if (written != op.new_sha256) {
     // Keep the snapshot truthful so a rollback restores this path without force.
     RETURN_IF_ERROR(snapshot.RecordWritten(op.path, written));
@@ -99,34 +247,42 @@ absl::Status ApplyWrite(const FileOp& op, Snapshot& snapshot, std::vector<FileCh
   return absl::OkStatus();
 }
 
-absl::Status ApplyDelete(const FileOp& op, Snapshot& snapshot, std::vector<FileChange>* applied) {
-  RETURN_IF_ERROR(ExpectSha(op));
+absl::Status ApplyDelete(const std::string& root, const FileOp& op, Snapshot& snapshot,
+                         std::vector<FileChange>* applied) {
+  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, false, nullptr));
   if (op.expected_sha256.empty()) return absl::OkStatus();  // already absent
-  RETURN_IF_ERROR(snapshot.Save(op.path));
-  RETURN_IF_ERROR(snapshot.RecordWritten(op.path, ""));
-  if (::unlink(op.path.c_str()) != 0 && errno != ENOENT) {
+  if (!op.temp_debris) {
+    RETURN_IF_ERROR(snapshot.Save(op.path));
+    RETURN_IF_ERROR(snapshot.RecordWritten(op.path, ""));
+  }
+  if (::unlinkat(b.dir.get(), b.name.c_str(), 0) != 0 && errno != ENOENT) {
     return ErrnoStatus("cannot delete", op.path, errno);
   }
-  (void)common::FsyncDir(common::Dirname(op.path));  // best effort: the change is done
+  (void)::fsync(b.dir.get());  // best effort: the change is done
   if (applied != nullptr) applied->push_back(DescribeOp(op));
   return absl::OkStatus();
 }
 
-absl::Status ApplyRmdir(const FileOp& op, Snapshot& snapshot, std::vector<FileChange>* applied) {
+absl::Status ApplyRmdir(const std::string& root, const FileOp& op, Snapshot& snapshot,
+                        std::vector<FileChange>* applied) {
+  ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, ""));
+  if (!b.found) return absl::OkStatus();  // already gone
   struct stat st;
-  if (::lstat(op.path.c_str(), &st) != 0) return absl::OkStatus();  // already gone
+  if (::fstatat(b.dir.get(), b.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return absl::OkStatus();  // already gone
+  }
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(
         absl::StrCat(op.path, " is no longer a directory; not removed"));
   }
   RETURN_IF_ERROR(snapshot.RecordRemovedDir(op.path, st.st_mode & 07777));
-  if (::rmdir(op.path.c_str()) != 0) {
+  if (::unlinkat(b.dir.get(), b.name.c_str(), AT_REMOVEDIR) != 0) {
     if (errno == ENOTEMPTY || errno == EEXIST) {
       return absl::FailedPreconditionError(absl::StrCat(op.path, " is not empty; not removed"));
     }
     return ErrnoStatus("cannot remove directory", op.path, errno);
   }
-  (void)common::FsyncDir(common::Dirname(op.path));  // best effort: the change is done
+  (void)::fsync(b.dir.get());  // best effort: the change is done
   if (applied != nullptr) applied->push_back(DescribeOp(op));
   return absl::OkStatus();
 }
@@ -180,8 +336,11 @@ std::vector<FileChange> DescribeChangeSet(const ChangeSet& changes) {
   return out;
 }
 
-absl::Status ApplyChangeSet(const ChangeSet& changes, Snapshot& snapshot,
-                            std::vector<FileChange>* applied) {
+absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
+                            Snapshot& snapshot, std::vector<FileChange>* applied) {
+  if (root.empty() || root[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("home \"", root, "\" is not absolute"));
+  }
   for (const FileOp& op : changes.ops) {
     if (op.path.empty() || op.path[0] != '/') {
       return absl::InvalidArgumentError(
@@ -189,18 +348,19 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, Snapshot& snapshot,
     }
     switch (op.kind) {
       case FileOp::Kind::kWrite:
-        RETURN_IF_ERROR(ApplyWrite(op, snapshot, applied));
+        RETURN_IF_ERROR(ApplyWrite(root, op, snapshot, applied));
         break;
       case FileOp::Kind::kDelete:
-        RETURN_IF_ERROR(ApplyDelete(op, snapshot, applied));
+        RETURN_IF_ERROR(ApplyDelete(root, op, snapshot, applied));
         break;
       case FileOp::Kind::kMkdir:
-        if (!common::IsDirectory(op.path)) {
-          RETURN_IF_ERROR(CreateDirs(op.path, snapshot, applied, op.note));
-        }
+        RETURN_IF_ERROR(OpenBeneath(root, op.path, &snapshot, applied, op.note,
+                                    /*whole_path_is_dir=*/true,
+                                    (op.mode & 0100) != 0 ? op.mode & 07777 : 0755)
+                            .status());
         break;
       case FileOp::Kind::kRmdir:
-        RETURN_IF_ERROR(ApplyRmdir(op, snapshot, applied));
+        RETURN_IF_ERROR(ApplyRmdir(root, op, snapshot, applied));
         break;
     }
   }
@@ -210,7 +370,18 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, Snapshot& snapshot,
 absl::StatusOr<std::optional<FileOp>> MakeCopyOp(const std::string& from, const std::string& to,
                                                  const std::string& note) {
   struct stat st;
-  if (::stat(from.c_str(), &st) != 0) return ErrnoStatus("cannot read", from, errno);
+  if (::stat(from.c_str(), &st) != 0) {
+    const int err = errno;
+    struct stat link;
+    if (err == ENOENT && ::lstat(from.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      char buf[4096];
+      const ssize_t n = ::readlink(from.c_str(), buf, sizeof(buf));
+      return absl::FailedPreconditionError(
+          absl::StrCat(from, " is a dangling symlink (to ", std::string(buf, n > 0 ? n : 0),
+                       "); not copied: remove it or restore what it points to"));
+    }
+    return ErrnoStatus("cannot read", from, err);
+  }
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(from, " is not a regular file"));
   }

@@ -27,24 +27,28 @@ absl::StatusOr<std::string> CurrentSha256(const std::string& path);
 std::vector<mimic::v1::FileChange> DescribeChangeSet(const ChangeSet& changes);
 mimic::v1::FileChange DescribeOp(const FileOp& op);
 
-// Executes `changes.ops` in order. For each op: re-checks that the path's current sha256 equals
+// Executes `changes.ops` in order, every path beneath `root` (the target home): each is reached
+// from `root` one component at a time without following a symlink (FAILED_PRECONDITION naming
+// the symlink; INVALID_ARGUMENT for a path not beneath `root`). For each op: re-checks that the path's current sha256 equals
 // op.expected_sha256 ("" = must not exist) and stops with FAILED_PRECONDITION
 // "PATH changed since the plan was made (expected sha256 X, found Y); not overwritten" when not;
 // records missing parent directories it creates (they are created one level at a time); saves
 // the original into `snapshot` and records the sha256 it writes before the first write of the
 // path; writes atomically (temporary sibling, fsync, rename) with op.mode; then verifies the
 // written file's sha256 equals op.new_sha256 (DATA_LOSS otherwise; the snapshot still restores
-// it). kDelete unlinks; kMkdir creates the directory (nothing when it is already a directory);
+// it). A write or delete also refuses (FAILED_PRECONDITION) a file the snapshot saved ahead that
+// changed since (Snapshot::CheckUnchanged). A written file takes op.uid/op.gid, else the owner
+// and group of the file it replaces, else of its folder; a made folder those of its parent. kDelete unlinks; kMkdir creates the directory (nothing when it is already a directory);
 // kRmdir removes an empty directory (nothing when absent; FAILED_PRECONDITION when not empty).
 // `applied` (may be null) receives one FileChange per change made, including parent
 // directories created on the way, so on failure it says exactly what was done.
-absl::Status ApplyChangeSet(const ChangeSet& changes, Snapshot& snapshot,
-                            std::vector<mimic::v1::FileChange>* applied);
+absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
+                            Snapshot& snapshot, std::vector<mimic::v1::FileChange>* applied);
 
 // A kWrite op that makes `to` a copy of regular file `from` (bytes and permission bits of
 // `from`), or nullopt when `to` already has the same bytes (idempotency). expected_sha256 is the
 // current sha256 of `to` ("" when absent). FAILED_PRECONDITION when `to` exists but is not a
-// regular file; NOT_FOUND when `from` is missing.
+// regular file or `from` is a dangling symlink; NOT_FOUND when `from` is missing.
 absl::StatusOr<std::optional<FileOp>> MakeCopyOp(const std::string& from, const std::string& to,
                                                  const std::string& note = "");
 

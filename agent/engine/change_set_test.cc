@@ -271,5 +271,178 @@ TEST_F(ChangeSetTest, RefusesNonRegularFilesAndUnknownRuns) {
   EXPECT_THAT(PlanRollback(Run("empty"), false)->ops, IsEmpty());
 }
 
+// rel path -> "uid:gid mode" for everything under `root` (symlinks not followed).
+std::map<std::string, std::string> Owners(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) != 0) continue;
+    char mode[16];
+    std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
+    out[fs::relative(e.path(), root).string()] =
+        std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) + " " + mode;
+  }
+  return out;
+}
+
+std::string OwnerOf(const fs::path& p) {
+  struct stat st;
+  if (::lstat(p.c_str(), &st) != 0) return "missing";
+  return std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid);
+}
+
+// An MI home owned by a non-root user, the agent as root: every file written takes the owner
+// and group of the file it replaces, a new file or directory those of its folder, and rollback
+// gives every restored file its owner, group and mode back.
+TEST_F(ChangeSetTest, WritesKeepOwnersAndRollbackRestoresThem) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (chown to another user)";
+  ASSERT_EQ(::chown(target_.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chown((target_ / "conf").c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chown((target_ / "conf/a.txt").c_str(), 1, 2), 0);
+  ASSERT_EQ(::chown((target_ / "conf/b.txt").c_str(), 2, 1), 0);
+  fs::permissions(target_ / "conf/a.txt", fs::perms(0640));
+  const auto before = Tree(target_);
+  const auto owners_before = Owners(target_);
+
+  ASSERT_TRUE(ApplyAs("r1", Sample()).ok());
+  EXPECT_EQ(OwnerOf(target_ / "conf/a.txt"), "1:2");  // the replaced file's owner and group
+  EXPECT_EQ(OwnerOf(target_ / "new"), "65534:65534");  // a made folder: its parent's
+  EXPECT_EQ(OwnerOf(target_ / "new/dir"), "65534:65534");
+  EXPECT_EQ(OwnerOf(target_ / "new/dir/c.txt"), "65534:65534");  // a new file: its folder's
+
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_EQ(Tree(target_), before);
+  EXPECT_EQ(Owners(target_), owners_before);  // b.txt back as 2:1 0600, a.txt 1:2 0640
+}
+
+// A file changed between snapshot_target (which saved it) and the step that replaces it: the
+// step's plan saw the new bytes, but the snapshot holds the old ones, so writing would lose the
+// change for good. The write refuses.
+TEST_F(ChangeSetTest, WriteRefusesAFileChangedSinceTheSnapshotSavedIt) {
+  const std::string a = (target_ / "conf/a.txt").string();
+  auto snap = Snapshot::Open(Run("r1"));
+  ASSERT_TRUE(snap.ok());
+  ASSERT_TRUE((*snap)->Save(a).ok());  // snapshot_target
+  Write(a, "edited by the operator after snapshot_target\n");
+  Write(root_ / "src/a.txt", "new a from the source\n");
+  ChangeSet cs;
+  cs.ops.push_back(*MakeCopyOp((root_ / "src/a.txt").string(), a).value());  // planned now
+  absl::Status st = ApplyChangeSet(cs, "/", **snap, nullptr);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(st.message(), HasSubstr("conf/a.txt"));
+  EXPECT_EQ(Read(a), "edited by the operator after snapshot_target\n");
+
+  // The same for a delete.
+  FileOp del;
+  del.kind = FileOp::Kind::kDelete;
+  del.path = a;
+  del.expected_sha256 = common::Sha256Hex("edited by the operator after snapshot_target\n");
+  ChangeSet cs2;
+  cs2.ops.push_back(del);
+  EXPECT_EQ(ApplyChangeSet(cs2, "/", **snap, nullptr).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(fs::exists(a));
+}
+
+// Deletes and restores re-check the expected sha256 exactly as writes do.
+TEST_F(ChangeSetTest, DeleteAndRestoreRecheckTheExpectedSha) {
+  FileOp del;
+  del.kind = FileOp::Kind::kDelete;
+  del.path = (target_ / "conf/b.txt").string();
+  del.expected_sha256 = common::Sha256Hex("original b\n");
+  ChangeSet cs;
+  cs.ops.push_back(del);
+  Write(target_ / "conf/b.txt", "changed behind mimic's back\n");
+  absl::Status st = ApplyAs("r1", cs);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(st.message(), HasSubstr("changed since the plan was made"));
+  EXPECT_EQ(Read(target_ / "conf/b.txt"), "changed behind mimic's back\n");
+
+  // A restore planned, then the file edited before it is applied.
+  Write(target_ / "conf/b.txt", "original b\n");
+  ASSERT_TRUE(ApplyAs("r2", Sample()).ok());
+  auto rb = PlanRollback(Run("r2"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  Write(target_ / "conf/a.txt", "edited between plan and apply\n");
+  EXPECT_EQ(ApplyAs("r3", *rb).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "edited between plan and apply\n");
+}
+
+// A symlink inside the target home is never followed by a write: with the target's folder a
+// link to the source's, the source would be written through the target.
+TEST_F(ChangeSetTest, WritesNeverFollowSymlinksBeneathTheHome) {
+  fs::create_directories(root_ / "source/repository");
+  Write(root_ / "source/repository/app.car", "source's capp");
+  fs::create_directory_symlink(root_ / "source/repository", target_ / "repository");
+  const auto source_before = Tree(root_ / "source");
+  const std::string via_link = (target_ / "repository/app.car").string();
+  ChangeSet cs;
+  cs.ops.push_back(*MakeWriteOp(via_link, "re-packed capp").value());
+  absl::Status st = ApplyAs("r1", cs);
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("symlink"));
+  ChangeSet cs2;
+  cs2.ops.push_back(*MakeWriteOp((target_ / "repository/new/x.txt").string(), "x").value());
+  EXPECT_FALSE(ApplyAs("r2", cs2).ok());
+  FileOp del;
+  del.kind = FileOp::Kind::kDelete;
+  del.path = via_link;
+  del.expected_sha256 = common::Sha256Hex("source's capp");
+  ChangeSet cs3;
+  cs3.ops.push_back(del);
+  EXPECT_FALSE(ApplyAs("r3", cs3).ok());
+  EXPECT_EQ(Tree(root_ / "source"), source_before);
+  EXPECT_FALSE(fs::exists(root_ / "source/repository/new"));
+
+  // A dangling symlink where a file is to be written: refused, its target never created.
+  fs::create_symlink(root_ / "nowhere/x.txt", target_ / "conf/dangling.txt");
+  EXPECT_EQ(CurrentSha256((target_ / "conf/dangling.txt").string()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  FileOp w;
+  w.kind = FileOp::Kind::kWrite;
+  w.path = (target_ / "conf/dangling.txt").string();
+  w.content = "y";
+  w.has_content = true;
+  w.new_sha256 = common::Sha256Hex("y");
+  ChangeSet cs4;
+  cs4.ops.push_back(w);
+  EXPECT_FALSE(ApplyAs("r4", cs4).ok());
+  EXPECT_FALSE(fs::exists(root_ / "nowhere"));
+  EXPECT_TRUE(fs::is_symlink(target_ / "conf/dangling.txt"));
+}
+
+// Temporary files an interrupted write left (a crash between create and rename) are removed by
+// rollback, in folders that existed and in folders the run made, and the tree ends byte-exact.
+TEST_F(ChangeSetTest, RollbackRemovesTempFilesOfInterruptedWrites) {
+  const auto before = Tree(target_);
+  ASSERT_TRUE(ApplyAs("r1", Sample()).ok());
+  // What a kill -9 in the middle of two more copies of run r1 leaves.
+  {
+    auto snap = Snapshot::Open(Run("r1"));
+    ASSERT_TRUE(snap.ok());
+    for (const char* p : {"conf/Big04.car", "new/dir/Big05.car"}) {
+      ASSERT_TRUE((*snap)->Save((target_ / p).string()).ok());
+      ASSERT_TRUE((*snap)->RecordWritten((target_ / p).string(), common::Sha256Hex("big")).ok());
+    }
+  }
+  Write(target_ / "conf/.Big04.car.mimic-tmp-123456", "partial");
+  Write(target_ / "new/dir/.Big05.car.mimic-tmp-987", "partial");
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_EQ(Tree(target_), before);
+}
+
+// A dangling symlink in the source is reported as one, never followed nor taken for a file.
+TEST_F(ChangeSetTest, DanglingSymlinkInTheSourceIsReported) {
+  fs::create_directories(root_ / "src");
+  fs::create_symlink(root_ / "gone/app.car", root_ / "src/app.car");
+  auto op = MakeCopyOp((root_ / "src/app.car").string(), (target_ / "conf/app.car").string());
+  EXPECT_EQ(op.status().code(), absl::StatusCode::kFailedPrecondition) << op.status();
+  EXPECT_THAT(op.status().message(), HasSubstr("dangling symlink"));
+  EXPECT_FALSE(fs::exists(target_ / "conf/app.car"));
+}
+
 }  // namespace
 }  // namespace mimic::agent

@@ -3,12 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <optional>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -34,6 +36,40 @@ using mimic::v1::Event;
 using mimic::v1::HostPlan;
 
 bool IsFinishedEvent(const Event& e) { return e.has_run_finished(); }
+
+// "" when neither home is the other or inside it; else why not. Compared by device and inode
+// (each home and every ancestor), so a symlink alias is seen through.
+std::string HomesOverlap(const std::string& source, const std::string& target) {
+  struct stat s, t;
+  if (::stat(source.c_str(), &s) != 0 || ::stat(target.c_str(), &t) != 0) return "";
+  auto same = [](const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  };
+  if (same(s, t)) {
+    return absl::StrCat("source_home ", source, " and target_home ", target,
+                        " are the same directory");
+  }
+  // Walks up from `inner` ("..", as the kernel resolves it) looking for `outer`.
+  auto inside = [&](const std::string& inner, const struct stat& outer) {
+    std::string p = inner;
+    struct stat cur, prev{};
+    for (int depth = 0; depth < 4096; ++depth) {
+      p += "/..";
+      if (::stat(p.c_str(), &cur) != 0) return false;
+      if (same(cur, outer)) return true;
+      if (depth > 0 && same(cur, prev)) return false;  // reached "/"
+      prev = cur;
+    }
+    return false;
+  };
+  if (inside(target, s)) {
+    return absl::StrCat("target_home ", target, " is inside source_home ", source);
+  }
+  if (inside(source, t)) {
+    return absl::StrCat("source_home ", source, " is inside target_home ", target);
+  }
+  return "";
+}
 
 // A copy of the plan that is safe to journal and stream: secret parameters hidden.
 HostPlan RedactedPlan(const HostPlan& plan) {
@@ -257,6 +293,49 @@ std::string RunManager::RunDir(const std::string& run_id) const {
   return common::JoinPath(common::JoinPath(options_.state_dir, "runs"), run_id);
 }
 
+namespace {
+
+// The lock file of the home whose stat is `home`: per device and inode, so every name of the
+// home (a symlink alias, a bind mount) takes the same lock.
+std::string HomeLockPath(const std::string& state_dir, const struct stat& home) {
+  return common::JoinPath(common::JoinPath(state_dir, "locks"),
+                          absl::StrCat("home-", home.st_dev, "-", home.st_ino, ".lock"));
+}
+
+}  // namespace
+
+bool RunManager::HeldElsewhere(const std::vector<Event>& events, const std::string& run_id) const {
+  if (events.empty() || !events.front().has_run_started()) return false;
+  struct stat home;
+  const std::string& target = events.front().run_started().plan().target_home();
+  if (::stat(target.c_str(), &home) != 0) return false;
+  const std::string lock_path = HomeLockPath(options_.state_dir, home);
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    auto holder = common::ReadFile(lock_path);
+    held = holder.ok() && *holder == run_id;
+  }
+  ::close(fd);  // releases the lock when this process took it
+  return held;
+}
+
+absl::Status RunManager::RemoveTempFiles(const std::vector<Event>& events,
+                                         const std::string& run_dir) {
+  if (events.empty() || !events.front().has_run_started()) return absl::OkStatus();
+  const std::string& target = events.front().run_started().plan().target_home();
+  ASSIGN_OR_RETURN(ChangeSet temps, PlanTempFileRemoval(run_dir));
+  if (temps.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::unique_ptr<Snapshot> snapshot, Snapshot::Open(run_dir));
+  std::vector<mimic::v1::FileChange> removed;
+  absl::Status st = ApplyChangeSet(temps, target, *snapshot, &removed);
+  for (const auto& c : removed) {
+    LOG(WARNING) << "removed " << c.path() << ", left by an interrupted write";
+  }
+  return st;
+}
+
 absl::Status RunManager::Recover() {
   std::string runs_dir = common::JoinPath(options_.state_dir, "runs");
   DIR* d = ::opendir(runs_dir.c_str());
@@ -296,7 +375,7 @@ absl::Status RunManager::Recover() {
     }
     if (IsFinishedEvent(events.back())) {
       run->Publish(events.back(), static_cast<int64_t>(contents->offsets.back()));
-    } else {
+    } else if (!HeldElsewhere(events, id)) {
       uint64_t last_seq = 0;
       for (const Event& e : events) last_seq = std::max(last_seq, e.seq());
       Event fin;
@@ -322,6 +401,10 @@ absl::Status RunManager::Recover() {
       }
       run->Publish(fin, offset);
       LOG(WARNING) << "run " << id << " was interrupted";
+      // Temporary files of writes the stop interrupted go; the snapshot lists where to look.
+      if (absl::Status rm = RemoveTempFiles(events, dir); !rm.ok()) {
+        LOG(ERROR) << "run " << id << ": " << rm;
+      }
     }
     absl::MutexLock l(&mu_);
     runs_[id] = run;
@@ -397,8 +480,12 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
   }
   ASSIGN_OR_RETURN(std::string dst, guard_.Resolve(plan.target_home()));
   plan.set_target_home(dst);
-  if (plan.mode() != mimic::v1::MODE_ROLLBACK && plan.source_home() == plan.target_home()) {
-    return absl::InvalidArgumentError("source_home and target_home are the same directory");
+  // Homes are compared by device and inode: a symlink or bind-mount alias names the same home.
+  if (plan.mode() != mimic::v1::MODE_ROLLBACK) {
+    if (std::string overlap = HomesOverlap(plan.source_home(), plan.target_home());
+        !overlap.empty()) {
+      return absl::InvalidArgumentError(overlap);
+    }
   }
 
   // One run at a time per MI home. Check runs write nothing, so they take no lock.
@@ -406,8 +493,12 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
   if (plan.mode() != mimic::v1::MODE_CHECK && !plan.rollback_check()) {
     std::string lock_dir = common::JoinPath(options_.state_dir, "locks");
     RETURN_IF_ERROR(common::MakeDirs(lock_dir, 0700));
-    std::string lock_path =
-        common::JoinPath(lock_dir, common::Sha256Hex(plan.target_home()).substr(0, 32) + ".lock");
+    struct stat target_st;
+    if (::stat(plan.target_home().c_str(), &target_st) != 0) {
+      return absl::NotFoundError(absl::StrCat("target_home ", plan.target_home(), ": ",
+                                              std::strerror(errno)));
+    }
+    std::string lock_path = HomeLockPath(options_.state_dir, target_st);
     lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0) return absl::InternalError("cannot open lock " + lock_path);
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -679,7 +770,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       if (check) {
         applied = DescribeChangeSet(*cs);
       } else {
-        st = ApplyChangeSet(*cs, *snapshot, &applied);
+        st = ApplyChangeSet(*cs, plan.target_home(), *snapshot, &applied);
       }
       for (auto& c : applied) *sf.add_changes() = c;
       sf.set_status(applied.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
@@ -772,7 +863,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           for (const std::string& path : p->snapshot_paths) {
             if (st.ok()) st = snapshot->Save(path);
           }
-          if (st.ok()) st = ApplyChangeSet(p->changes, *snapshot, &changes);
+          if (st.ok()) st = ApplyChangeSet(p->changes, plan.target_home(), *snapshot, &changes);
         }
         for (auto& c : changes) *sf.add_changes() = c;
         for (const auto& c : p->changes.config_changes) *sf.add_config_changes() = c;

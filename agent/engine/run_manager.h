@@ -120,7 +120,9 @@ class RunManager {
   // middle of a write) is truncated, the records before it kept; a damaged record before the
   // tail is logged and skipped, the run kept. A run whose journal has no run_finished event was
   // cut by an agent stop (or by its journal failing): it gets a RUN_INTERRUPTED run_finished
-  // event, appended to the journal when the disk allows it (else held in memory and logged).
+  // event, appended to the journal when the disk allows it (else held in memory and logged),
+  // and the temporary files of writes it left are removed (PlanTempFileRemoval). A run another
+  // process is running now (it holds its home's lock) is left alone.
   absl::Status Recover();
 
   // Starts the plan's run on the executor, or returns the existing run with that run_id
@@ -149,6 +151,13 @@ class RunManager {
 
  private:
   std::string RunDir(const std::string& run_id) const;
+  // Whether another process runs `run_id` (whose journal is `events`) now: it holds the lock of
+  // the run's target home.
+  // Deletes, beneath the run's target home, the temporary files its interrupted writes left.
+  absl::Status RemoveTempFiles(const std::vector<mimic::v1::Event>& events,
+                               const std::string& run_dir);
+  bool HeldElsewhere(const std::vector<mimic::v1::Event>& events, const std::string& run_id) const;
+
   void Execute(std::shared_ptr<RunState> run, mimic::v1::HostPlan plan, int lock_fd);
 
   // Forgets the oldest finished runs that have no journal (check runs) beyond the last

@@ -276,7 +276,9 @@ TEST_F(RunManagerTest, InvalidUtf8AndHugeTextsAreBoundedAndJournalReadsBack) {
     ASSERT_NE(run, nullptr);
     for (const Event& e : All(*run)) {
       EXPECT_LE(e.ByteSizeLong(), kMaxEventBytes);
-      if (e.has_log()) EXPECT_TRUE(common::IsValidUtf8(e.log().text()));
+      if (e.has_log()) {
+        EXPECT_TRUE(common::IsValidUtf8(e.log().text()));
+      }
     }
   }
   auto m = Manager();

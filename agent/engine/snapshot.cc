@@ -26,7 +26,9 @@ namespace mimic::agent {
 namespace {
 
 // Manifest records, one per line, fields separated by tabs, the (escaped) path last:
-//   S <blob|-> <existed 0|1> <mode octal> <sha256|-> <path>   state before the run's first write
+//   S <blob|-> <existed 0|1> <mode octal> <sha256|-> [<uid>:<gid>|-] <path>
+//                                                             state before the run's first write
+//                                                             (owner field since v1.1)
 //   D <path>                                                  directory the run creates
 //   R <mode octal> <path>                                     directory the run removes
 //   W <sha256|-> <path>                                       what the run writes ("-" = deletes)
@@ -39,6 +41,7 @@ struct Record {
   bool existed = false;
   uint32_t mode = 0;
   std::string sha;  // S: original; W: written ("" = deleted)
+  int64_t uid = -1, gid = -1;  // S: owner and group (-1 = not recorded)
 };
 
 // Percent-escapes the bytes that would break the line format.
@@ -93,11 +96,17 @@ bool ParseRecord(const std::string& line, Record* r) {
   r->kind = f[0][0];
   switch (r->kind) {
     case 'S':
-      if (f.size() != 6 || (f[2] != "0" && f[2] != "1")) return false;
+      if ((f.size() != 6 && f.size() != 7) || (f[2] != "0" && f[2] != "1")) return false;
       r->blob = Undash(f[1]);
       r->existed = f[2] == "1";
       r->sha = Undash(f[4]);
-      return ParseOctal(f[3], &r->mode) && Unescape(f[5], &r->path);
+      if (f.size() == 7 && f[5] != "-") {
+        std::pair<std::string, std::string> ug = absl::StrSplit(f[5], ':');
+        if (!absl::SimpleAtoi(ug.first, &r->uid) || !absl::SimpleAtoi(ug.second, &r->gid)) {
+          return false;
+        }
+      }
+      return ParseOctal(f[3], &r->mode) && Unescape(f.back(), &r->path);
     case 'D':
       return f.size() == 2 && Unescape(f[1], &r->path);
     case 'R':
@@ -154,8 +163,9 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_
   }
   std::unique_ptr<Snapshot> snap(new Snapshot(dir));
   for (const Record& r : records) {
+    if (r.kind == 'W') snap->last_written_[r.path] = r.sha;
     if (r.kind == 'S') {
-      snap->saved_.insert(r.path);
+      snap->saved_.emplace(r.path, r.existed ? r.sha : "");
       if (!r.blob.empty()) {
         uint64_t n = 0;
         if (absl::SimpleAtoi(r.blob, &n)) snap->next_blob_ = std::max(snap->next_blob_, n + 1);
@@ -204,6 +214,7 @@ absl::Status Snapshot::Save(const std::string& path) {
   std::string blob = "-", sha = "-";
   bool existed = false;
   uint32_t mode = 0;
+  std::string owner = "-";
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode)) {
       return absl::FailedPreconditionError(
@@ -211,6 +222,7 @@ absl::Status Snapshot::Save(const std::string& path) {
     }
     existed = true;
     mode = st.st_mode & 07777;
+    owner = absl::StrCat(st.st_uid, ":", st.st_gid);
     blob = absl::StrCat(next_blob_);
     const std::string blob_path = common::JoinPath(common::JoinPath(dir_, "files"), blob);
     RETURN_IF_ERROR(common::CopyFileAtomic(path, blob_path, 0600));
@@ -223,9 +235,10 @@ absl::Status Snapshot::Save(const std::string& path) {
     return ErrnoError("cannot stat", path);
   }
   RETURN_IF_ERROR(Append(absl::StrJoin(
-      {std::string("S"), blob, std::string(existed ? "1" : "0"), Octal(mode), sha, Escape(path)},
+      {std::string("S"), blob, std::string(existed ? "1" : "0"), Octal(mode), sha, owner,
+       Escape(path)},
       "\t")));
-  saved_.insert(path);
+  saved_.emplace(path, Undash(sha));
   return absl::OkStatus();
 }
 
@@ -241,7 +254,24 @@ absl::Status Snapshot::RecordRemovedDir(const std::string& path, uint32_t mode) 
 }
 
 absl::Status Snapshot::RecordWritten(const std::string& path, const std::string& sha256_after) {
-  return Append(absl::StrCat("W\t", Dash(sha256_after), "\t", Escape(path)));
+  RETURN_IF_ERROR(Append(absl::StrCat("W\t", Dash(sha256_after), "\t", Escape(path))));
+  last_written_[path] = sha256_after;
+  return absl::OkStatus();
+}
+
+absl::Status Snapshot::CheckUnchanged(const std::string& path,
+                                      const std::string& current_sha256) const {
+  auto saved = saved_.find(path);
+  if (saved == saved_.end() || saved->second == current_sha256) return absl::OkStatus();
+  auto written = last_written_.find(path);
+  if (written != last_written_.end() && written->second == current_sha256) {
+    return absl::OkStatus();
+  }
+  auto shown = [](const std::string& sha) { return sha.empty() ? std::string("absent") : sha; };
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, " changed after the run's snapshot saved it (saved sha256 ", shown(saved->second),
+      ", now ", shown(current_sha256),
+      "); not overwritten, since its current content is in no snapshot: run the plan again"));
 }
 
 namespace {
@@ -255,6 +285,43 @@ struct FileState {
 
 // A sha256 for messages: "absent" for "".
 std::string Describe(const std::string& sha) { return sha.empty() ? "absent" : sha; }
+
+// Regular files named TempPrefix(basename) + ... beside each path in `files`, sorted.
+std::vector<std::string> TempFilesBeside(const std::map<std::string, FileState>& files) {
+  std::set<std::string> out;
+  for (const auto& [path, state] : files) {
+    const std::string dir = common::Dirname(path);
+    const std::string prefix = common::TempPrefix(common::Basename(path));
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.compare(0, prefix.size(), prefix) != 0) continue;
+      if (common::IsRegularFile(e.path().string())) out.insert(e.path().string());
+    }
+  }
+  return std::vector<std::string>(out.begin(), out.end());
+}
+
+// Deletes temporary file `tmp` (its sha256 re-checked as for any delete).
+FileOp TempFileDelete(const std::string& tmp) {
+  FileOp op;
+  op.kind = FileOp::Kind::kDelete;
+  op.path = tmp;
+  op.expected_sha256 = common::Sha256IfExists(tmp).value_or("");
+  op.temp_debris = true;
+  op.note = "temporary file of an interrupted write";
+  return op;
+}
+
+absl::StatusOr<std::map<std::string, FileState>> SavedFiles(const std::vector<Record>& records) {
+  std::map<std::string, FileState> files;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].kind == 'S' && files.count(records[i].path) == 0) {
+      files[records[i].path] = FileState{i, records[i], false, ""};
+    }
+  }
+  return files;
+}
 
 }  // namespace
 
@@ -337,6 +404,8 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
       }
       op.new_size = static_cast<uint64_t>(st.st_size);
       op.mode = f->saved.mode;
+      op.uid = f->saved.uid;
+      op.gid = f->saved.gid;
       op.note = "restore the original from the snapshot";
     } else {
       op.kind = FileOp::Kind::kDelete;
@@ -345,7 +414,12 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
     }
     out.ops.push_back(std::move(op));
   }
-  // 3. Directories the run created, deepest first, when nothing foreign is left in them.
+  // 3. Temporary files of writes a crash interrupted.
+  for (const std::string& tmp : TempFilesBeside(files)) {
+    removed.insert(tmp);
+    out.ops.push_back(TempFileDelete(tmp));
+  }
+  // 4. Directories the run created, deepest first, when nothing foreign is left in them.
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     const std::string& path = it->first;
     if (it->second.first != 'D' || !common::PathExists(path)) continue;
@@ -377,6 +451,17 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
         absl::StrCat(conflicts.size(), " path(s) changed since the run wrote them: ",
                      absl::StrJoin(conflicts, "; "), "; use force to restore anyway"));
   }
+  return out;
+}
+
+absl::StatusOr<ChangeSet> PlanTempFileRemoval(const std::string& run_dir) {
+  size_t torn_at = 0;
+  ASSIGN_OR_RETURN(
+      std::vector<Record> records,
+      LoadManifest(common::JoinPath(common::JoinPath(run_dir, "snapshot"), "manifest"), &torn_at));
+  ASSIGN_OR_RETURN(auto files, SavedFiles(records));
+  ChangeSet out;
+  for (const std::string& tmp : TempFilesBeside(files)) out.ops.push_back(TempFileDelete(tmp));
   return out;
 }
 

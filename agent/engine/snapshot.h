@@ -15,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,7 +36,7 @@ class Snapshot {
   Snapshot& operator=(const Snapshot&) = delete;
 
   // Records the current state of `path` (absolute): whether it exists and, when it is a regular
-  // file, its bytes (copied to files/<n> and fsynced), mode and sha256. Idempotent per path: the
+  // file, its bytes (copied to files/<n> and fsynced), mode, owner, group and sha256. Idempotent per path: the
   // first call wins, later calls return OK at once, so the snapshot keeps the state from before
   // the run's first write. FAILED_PRECONDITION when `path` exists but is not a regular file.
   absl::Status Save(const std::string& path);
@@ -47,6 +48,13 @@ class Snapshot {
   // Records the sha256 the run writes to `path` ("" = the run deletes it). Called just before the
   // write, so a crash between record and write leaves a state rollback still accepts.
   absl::Status RecordWritten(const std::string& path, const std::string& sha256_after);
+
+  // Before the run replaces or deletes `path`, whose sha256 is now `current_sha256` ("" =
+  // absent): OK when the snapshot has not saved it yet, or holds it as it is now (the saved
+  // original, or what the run last wrote). FAILED_PRECONDITION naming the path otherwise: the
+  // file changed after it was saved ahead (snapshot_target), and its current bytes are in no
+  // snapshot, so replacing them would lose them.
+  absl::Status CheckUnchanged(const std::string& path, const std::string& current_sha256) const;
 
   bool IsSaved(const std::string& path) const { return saved_.count(path) > 0; }
   // Total size of the saved file bytes.
@@ -61,7 +69,8 @@ class Snapshot {
   absl::Status Append(const std::string& line);
 
   std::string dir_;
-  std::set<std::string> saved_;
+  std::map<std::string, std::string> saved_;         // path -> original sha256 ("" = absent)
+  std::map<std::string, std::string> last_written_;  // path -> sha256 the run wrote last
   std::set<std::string> created_dirs_;
   uint64_t next_blob_ = 0;
   uint64_t bytes_ = 0;
@@ -77,7 +86,14 @@ class Snapshot {
 // removed are recreated first, then files are restored newest first, then created directories
 // are removed deepest first. NOT_FOUND when `run_dir_to_undo` does not exist; an empty change
 // set when the run saved nothing. Reads only.
+// Temporary files of interrupted writes (TempPrefix) beside the paths the run saved are deleted
+// (after the files, before the directories), so the tree ends byte-exact.
 absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool force);
+
+// The change set that deletes the temporary files interrupted writes of the run in `run_dir`
+// left beside the paths its snapshot lists (kDelete ops with temp_debris set; empty when there
+// are none). Recovery applies it after a crash. Reads only.
+absl::StatusOr<ChangeSet> PlanTempFileRemoval(const std::string& run_dir);
 
 }  // namespace mimic::agent
 

@@ -7,6 +7,7 @@
 #ifndef MIMIC_AGENT_ENGINE_STEP_H_
 #define MIMIC_AGENT_ENGINE_STEP_H_
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -36,6 +37,13 @@ struct FileOp {
   std::string new_sha256;       // sha256 of the bytes that will be written
   uint64_t new_size = 0;
   uint32_t mode = 0644;         // permission bits of the written file
+  // Owner and group of the written file; -1 = those of the file it replaces, or of its folder
+  // when new (rollback sets them from the snapshot).
+  int64_t uid = -1;
+  int64_t gid = -1;
+  // kDelete of a temporary file an interrupted write left behind: removed without a snapshot
+  // (it was never part of the tree), after the usual sha256 re-check.
+  bool temp_debris = false;
   std::string note;             // shown beside the change ("operator changed shipped file", ...)
 };
 

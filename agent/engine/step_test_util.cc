@@ -132,7 +132,7 @@ absl::Status ApplyInRun(const std::string& run_dir, const ChangeSet& cs,
                         std::vector<mimic::v1::FileChange>* applied) {
   auto snap = Snapshot::Open(run_dir);
   if (!snap.ok()) return snap.status();
-  return ApplyChangeSet(cs, **snap, applied);
+  return ApplyChangeSet(cs, "/", **snap, applied);
 }
 
 void StepHarness::MakeRoot(const std::string& prefix) { MakeTempRoot(prefix, &root_); }

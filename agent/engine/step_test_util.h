@@ -44,7 +44,8 @@ std::vector<std::string> OpPaths(const StepPlan& plan, const std::filesystem::pa
 // The first op of `plan` whose path ends with `suffix`, or null.
 const FileOp* FindOp(const StepPlan& plan, const std::string& suffix);
 
-// Applies `cs` with the snapshot of run directory `run_dir`.
+// Applies `cs` with the snapshot of run directory `run_dir`, every path beneath "/" (no
+// symlink followed on the way).
 absl::Status ApplyInRun(const std::string& run_dir, const ChangeSet& cs,
                         std::vector<mimic::v1::FileChange>* applied = nullptr);
 

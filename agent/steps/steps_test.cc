@@ -88,7 +88,7 @@ TEST_F(PopulatedHomesTest, WholeRunRollsBackToTheOriginalTarget) {
   for (const std::string& s : steps) {
     auto p = PlanStep(s);
     ASSERT_TRUE(p.ok()) << s << ": " << p.status();
-    ASSERT_TRUE(ApplyChangeSet(p->changes, **snap, nullptr).ok()) << s;
+    ASSERT_TRUE(ApplyChangeSet(p->changes, "/", **snap, nullptr).ok()) << s;
   }
   EXPECT_NE(Tree(dst_), dst_before);
   for (const std::string& s : steps) EXPECT_TRUE(PlanStep(s)->changes.empty()) << s;

@@ -345,7 +345,7 @@ class ConfHomesTest : public ::testing::Test, public testing::StepHarness {
   void Apply(const std::string& id, const ChangeSet& cs) {
     auto snap = Snapshot::Open(Run(id));
     ASSERT_TRUE(snap.ok()) << snap.status();
-    ASSERT_TRUE(ApplyChangeSet(cs, **snap, nullptr).ok());
+    ASSERT_TRUE(ApplyChangeSet(cs, "/", **snap, nullptr).ok());
   }
 
   // Applies migrate_userstore_config; checks secrets and idempotency, then that merge_config

@@ -55,26 +55,89 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
-// Writes through `fill` into a temporary sibling of `path`, fsyncs, renames into place.
+std::function<void(const std::string&, uint64_t)>& CopyHook() {
+  static auto* hook = new std::function<void(const std::string&, uint64_t)>();
+  return *hook;
+}
+
+// Writes through `fill` into a temporary sibling of `name` in `dir_fd`, gives it mode and owner,
+// fsyncs, renames into place and fsyncs the directory.
+absl::Status AtomicWriteAt(int dir_fd, const std::string& name, const std::string& display,
+                           uint32_t mode, int64_t uid, int64_t gid,
+                           const std::function<absl::Status(int fd)>& fill) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string tmp = absl::StrCat(TempPrefix(name), rng() % 1000000000);
+  const std::string tmp_display = JoinPath(Dirname(display), tmp);
+  int fd = ::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+  if (fd < 0) return ErrnoError("create", tmp_display);
+  absl::Status st = fill(fd);
+  if (st.ok() && (uid >= 0 || gid >= 0)) {
+    struct stat now;
+    if (::fstat(fd, &now) != 0) {
+      st = ErrnoError("stat", tmp_display);
+    } else if ((uid >= 0 && now.st_uid != static_cast<uid_t>(uid)) ||
+               (gid >= 0 && now.st_gid != static_cast<gid_t>(gid))) {
+      if (::fchown(fd, uid >= 0 ? static_cast<uid_t>(uid) : static_cast<uid_t>(-1),
+                   gid >= 0 ? static_cast<gid_t>(gid) : static_cast<gid_t>(-1)) != 0) {
+        st = ErrnoError(absl::StrCat("give owner ", uid, ":", gid, " (the owner of what it "
+                                     "replaces, or of its folder) to"),
+                        display);
+      }
+    }
+  }
+  // After fchown: a chown clears set-id bits, so the mode comes last.
+  if (st.ok() && ::fchmod(fd, mode & 07777) != 0) st = ErrnoError("chmod", tmp_display);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoError("fsync", tmp_display);
+  ::close(fd);
+  if (st.ok() && ::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
+    st = ErrnoError("rename to", display);
+  }
+  if (!st.ok()) {
+    ::unlinkat(dir_fd, tmp.c_str(), 0);
+    return st;
+  }
+  if (::fsync(dir_fd) != 0 && errno != EINVAL) return ErrnoError("fsync directory of", display);
+  return absl::OkStatus();
+}
+
+// The path-based form: opens the parent (created as needed) and writes beneath it.
 absl::Status AtomicWrite(const std::string& path, uint32_t mode,
                          const std::function<absl::Status(int fd)>& fill) {
   std::string dir = Dirname(path);
   if (!dir.empty()) RETURN_IF_ERROR(MakeDirs(dir));
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = absl::StrCat(dir.empty() ? "." : dir, "/.", Basename(path), ".mimic-tmp-",
-                                 rng() % 1000000000);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("create", tmp);
-  absl::Status st = fill(fd);
-  if (st.ok() && ::fchmod(fd, mode & 07777) != 0) st = ErrnoError("chmod", tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoError("fsync", tmp);
-  ::close(fd);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = ErrnoError("rename to", path);
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
+  const std::string d = dir.empty() ? "." : dir;
+  const int dir_fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return ErrnoError("open directory", d);
+  absl::Status st = AtomicWriteAt(dir_fd, Basename(path), path, mode, -1, -1, fill);
+  ::close(dir_fd);
+  return st;
+}
+
+absl::Status CopyInto(int in, int fd, const std::string& from, const std::string& display) {
+  char buf[1 << 16];
+  uint64_t copied = 0;
+  for (;;) {
+    ssize_t r = ::read(in, buf, sizeof(buf));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read", from);
+    }
+    if (r == 0) return absl::OkStatus();
+    const char* p = buf;
+    size_t n = static_cast<size_t>(r);
+    while (n > 0) {
+      ssize_t w = ::write(fd, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("write", display);
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    copied += static_cast<uint64_t>(r);
+    if (CopyHook()) CopyHook()(display, copied);
   }
-  return FsyncDir(dir);
 }
 
 // Feeds the file's bytes to `fn` in chunks.
@@ -148,20 +211,33 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& bytes, 
 absl::Status CopyFileAtomic(const std::string& from, const std::string& path, uint32_t mode) {
   int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return ErrnoError("open", from);
-  absl::Status st = AtomicWrite(path, mode, [&](int fd) -> absl::Status {
-    char buf[1 << 16];
-    for (;;) {
-      ssize_t r = ::read(in, buf, sizeof(buf));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError("read", from);
-      }
-      if (r == 0) return absl::OkStatus();
-      RETURN_IF_ERROR(WriteAll(fd, buf, static_cast<size_t>(r), path));
-    }
-  });
+  absl::Status st =
+      AtomicWrite(path, mode, [&](int fd) { return CopyInto(in, fd, from, path); });
   ::close(in);
   return st;
+}
+
+absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
+                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid) {
+  return AtomicWriteAt(dir_fd, name, display, mode, uid, gid, [&](int fd) {
+    return WriteAll(fd, bytes.data(), bytes.size(), display);
+  });
+}
+
+absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::string& name,
+                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoError("open", from);
+  absl::Status st = AtomicWriteAt(dir_fd, name, display, mode, uid, gid,
+                                  [&](int fd) { return CopyInto(in, fd, from, display); });
+  ::close(in);
+  return st;
+}
+
+std::string TempPrefix(const std::string& name) { return absl::StrCat(".", name, ".mimic-tmp-"); }
+
+void SetCopyProgressHookForTesting(std::function<void(const std::string&, uint64_t)> hook) {
+  CopyHook() = std::move(hook);
 }
 
 absl::Status FsyncDir(const std::string& dir) {

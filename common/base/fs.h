@@ -3,6 +3,7 @@
 #define MIMIC_COMMON_BASE_FS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,23 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& bytes,
 // Same, copying the content of `from`.
 absl::Status CopyFileAtomic(const std::string& from, const std::string& path,
                             uint32_t mode = 0644);
+
+// Writes into directory `dir_fd` (an open directory), entry `name`, atomically: a temporary
+// sibling named TempPrefix(name) + digits (created O_EXCL|O_NOFOLLOW), filled, given `mode` and
+// the owner `uid`/`gid` (-1 = leave as created), fsynced, renamed over `name`, `dir_fd` fsynced.
+// `display` names the file in errors. PERMISSION_DENIED when the owner cannot be given (an agent
+// that is not root replacing another user's file); the temporary file is removed on any error.
+absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
+                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid);
+// Same, copying the content of file `from`.
+absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::string& name,
+                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid);
+// ".<name>.mimic-tmp-": every temporary file of an atomic write of `name` starts with it, so
+// what a crash between create and rename leaves can be found and removed.
+std::string TempPrefix(const std::string& name);
+// Test hook (injected by tests/ binaries only): called after each chunk an atomic copy writes,
+// with the final path's display name and the bytes written so far. Null (the default) = none.
+void SetCopyProgressHookForTesting(std::function<void(const std::string& display, uint64_t bytes)>);
 
 // Creates `path` and its missing parents; each directory it creates is made durable (its parent
 // is fsynced). OK when `path` already is a directory.
