@@ -400,22 +400,27 @@ absl::StatusOr<std::optional<FileOp>> MakeCopyOp(const std::string& from, const 
   return std::optional<FileOp>(std::move(op));
 }
 
-absl::StatusOr<std::optional<FileOp>> MakeWriteOp(const std::string& path, std::string content,
-                                                  uint32_t mode, const std::string& note) {
-  ASSIGN_OR_RETURN(std::string current, CurrentSha256(path));
-  std::string new_sha = common::Sha256Hex(content);
-  if (current == new_sha) return std::optional<FileOp>();
+FileOp ContentWriteOp(const std::string& path, const std::string& expected_sha256,
+                      std::string content, uint32_t mode, const std::string& note) {
   FileOp op;
   op.kind = FileOp::Kind::kWrite;
   op.path = path;
-  op.expected_sha256 = current;
-  op.new_sha256 = std::move(new_sha);
+  op.expected_sha256 = expected_sha256;
+  op.new_sha256 = common::Sha256Hex(content);
   op.new_size = content.size();
   op.content = std::move(content);
   op.has_content = true;
-  op.mode = current.empty() ? mode : common::FileMode(path);
+  op.mode = mode;
   op.note = note;
-  return std::optional<FileOp>(std::move(op));
+  return op;
+}
+
+absl::StatusOr<std::optional<FileOp>> MakeWriteOp(const std::string& path, std::string content,
+                                                  uint32_t mode, const std::string& note) {
+  ASSIGN_OR_RETURN(std::string current, CurrentSha256(path));
+  if (current == common::Sha256Hex(content)) return std::optional<FileOp>();
+  const uint32_t bits = current.empty() ? mode : common::FileMode(path);
+  return std::optional<FileOp>(ContentWriteOp(path, current, std::move(content), bits, note));
 }
 
 void AddParentDirOps(ChangeSet* changes) {

@@ -58,6 +58,12 @@ absl::StatusOr<std::optional<FileOp>> MakeWriteOp(const std::string& path, std::
                                                   uint32_t mode = 0644,
                                                   const std::string& note = "");
 
+// The kWrite op that writes `content` (permission bits `mode`) over `path`, which must hold
+// `expected_sha256` ("" = absent) when it is applied. For a step that already knows what
+// `path` holds (an earlier step's planned write, in check mode); MakeWriteOp reads it.
+FileOp ContentWriteOp(const std::string& path, const std::string& expected_sha256,
+                      std::string content, uint32_t mode, const std::string& note = "");
+
 // Adds a kMkdir op, in front of the others and parents first, for every directory missing on
 // the way to a kWrite op's path, so the described change set lists the directories apply will
 // create.

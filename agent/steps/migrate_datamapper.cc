@@ -68,20 +68,11 @@ std::string Note(int stylesheets) {
   return absl::StrCat(Count(stylesheets, "Data Mapper stylesheet"), " migrated (Saxon 10)");
 }
 
-// A write of `content` over the regular file `path` that held `old_bytes` when read.
+// A write of `content` over the regular file `path` that held `old_sha256` when read (maybe an
+// earlier step's planned write: check mode is exact); it keeps the file's permission bits.
 FileOp WriteOver(const std::string& path, const std::string& old_sha256, std::string content,
                  const std::string& note) {
-  FileOp op;
-  op.kind = FileOp::Kind::kWrite;
-  op.path = path;
-  op.expected_sha256 = old_sha256;
-  op.new_sha256 = common::Sha256Hex(content);
-  op.new_size = content.size();
-  op.content = std::move(content);
-  op.has_content = true;
-  op.mode = common::FileMode(path);
-  op.note = note;
-  return op;
+  return ContentWriteOp(path, old_sha256, std::move(content), common::FileMode(path), note);
 }
 
 // The bytes of `path` as they will be when this step applies (an earlier step's planned write
