@@ -34,6 +34,7 @@ state_dir = "$work/agent-state/$h"
 allowed_roots = ["$work/fleet/$h"]
 port_file = "$work/$h.port"
 executor_threads = 1
+allowed_client_subjects = ["mimic-controller"]
 [tls]
 cert = "$work/certs/$h.pem"
 key = "$work/certs/$h.key"

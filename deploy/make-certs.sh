@@ -7,7 +7,8 @@
 #                                    (subject CN=mimic-controller,O=mimic; extendedKeyUsage clientAuth)
 #   HOST.pem, HOST.key               one server certificate per agent host (CN=HOST; subjectAltName
 #                                    DNS:HOST (IP:HOST for an address), DNS:localhost, IP:127.0.0.1;
-#                                    extendedKeyUsage serverAuth,clientAuth)
+#                                    extendedKeyUsage serverAuth only: an agent's key cannot be
+#                                    used as a client to drive other agents)
 # With ROGUE=1 in the environment it also makes an independent second CA and a client certificate
 # signed by it, with the same subject as the real controller (tests use it to prove that an agent
 # refuses a client its fleet CA did not sign):
@@ -127,10 +128,20 @@ make_ca() {
   echo "made  $pem  $key  (CA: $(subject "$pem"); ${CA_DAYS} days)"
 }
 
-# leaf_ok CANAME NAME -- true when NAME.pem/.key exist, verify against the CA, match, and are not expiring.
+# eku_text EKU -- the extended key usage line `openssl x509 -ext extendedKeyUsage` prints for EKU.
+eku_text() {
+  echo "$1" | sed -e 's/serverAuth/TLS Web Server Authentication/' \
+    -e 's/clientAuth/TLS Web Client Authentication/' -e 's/ *, */, /g'
+}
+
+# leaf_ok CANAME NAME EKU -- true when NAME.pem/.key exist, verify against the CA, match, carry
+# exactly the extended key usage EKU (an older set's agent certificates with clientAuth are
+# re-issued), and are not expiring.
 leaf_ok() {
-  local ca="$OUT/$1.pem" pem="$OUT/$2.pem" key="$OUT/$2.key"
+  local ca="$OUT/$1.pem" pem="$OUT/$2.pem" key="$OUT/$2.key" eku=$3
   [ -s "$pem" ] && [ -s "$key" ] || return 1
+  [ "$(openssl x509 -in "$pem" -noout -ext extendedKeyUsage 2>/dev/null | sed -n '2{s/^ *//;p}')" = \
+    "$(eku_text "$eku")" ] || return 1
   openssl verify -CAfile "$ca" "$pem" >/dev/null 2>&1 || return 1
   openssl x509 -in "$pem" -noout -checkend 2592000 >/dev/null 2>&1 || return 1
   [ "$(openssl x509 -in "$pem" -noout -pubkey 2>/dev/null)" = \
@@ -141,7 +152,7 @@ leaf_ok() {
 make_leaf() {
   local caname=$1 name=$2 subj=$3 eku=$4 san=${5:-}
   local pem="$OUT/$name.pem" key="$OUT/$name.key"
-  if leaf_ok "$caname" "$name"; then
+  if leaf_ok "$caname" "$name" "$eku"; then
     chmod 600 "$key"
     echo "kept  $pem  ($(subject "$pem"))"
     return
@@ -178,7 +189,7 @@ for h in "$@"; do
     [ "$h" = localhost ] || san="$san, DNS:localhost"
     san="$san, IP:127.0.0.1"
   fi
-  make_leaf ca "$h" "/O=mimic/CN=$h" "serverAuth, clientAuth" "$san"
+  make_leaf ca "$h" "/O=mimic/CN=$h" "serverAuth" "$san"
 done
 
 case "$ROGUE" in

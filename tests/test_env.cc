@@ -265,6 +265,15 @@ bool AgentProcess::Start() {
                                  "]\nexecutor_threads = ", o_.executor_threads,
                                  "\nport_file = \"", port_file, "\"\n");
   if (o_.allow_exec) absl::StrAppend(&cfg, "allow_exec = true\n");
+  if (!o_.plaintext) {
+    if (o_.allow_any_client_subject) {
+      absl::StrAppend(&cfg, "allow_any_client_subject = true\n");
+    } else {
+      std::vector<std::string> subjects;
+      for (const auto& s : o_.allowed_client_subjects) subjects.push_back("\"" + s + "\"");
+      absl::StrAppend(&cfg, "allowed_client_subjects = [", absl::StrJoin(subjects, ", "), "]\n");
+    }
+  }
   if (o_.plaintext) {
     absl::StrAppend(&cfg, "[tls]\nplaintext = true\n");
   } else {

@@ -64,6 +64,10 @@ class AgentProcess {
     std::vector<int> hold_steps;
     // Lets plans run `exec` steps (agent.toml allow_exec = true).
     bool allow_exec = false;
+    // agent.toml allowed_client_subjects (with mutual TLS): the CNs of the controllers let in.
+    std::vector<std::string> allowed_client_subjects = {"mimic-controller"};
+    // agent.toml allow_any_client_subject = true (then allowed_client_subjects is left out).
+    bool allow_any_client_subject = false;
     int executor_threads = 2;  // the agent's step pool
   };
   // How long WaitReached waits for a run to reach a gate before it fails the test.

@@ -5,6 +5,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/base/path_guard.h"
 #include "common/base/fs.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/tls.h"
@@ -66,7 +68,8 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   if (dir.empty()) dir = ".";
   Reader r(path, t);
   RETURN_IF_ERROR(r.Unknown(t, "", {"listen", "state_dir", "allowed_roots", "executor_threads",
-                                    "allowed_client_subjects", "port_file", "allow_exec", "tls"}));
+                                    "allowed_client_subjects", "allow_any_client_subject",
+                                    "port_file", "allow_exec", "tls"}));
   RETURN_IF_ERROR(r.String(t, "", "listen", &c.listen, true));
   RETURN_IF_ERROR(r.String(t, "", "state_dir", &c.state_dir, true));
   RETURN_IF_ERROR(r.String(t, "", "port_file", &c.port_file, false));
@@ -84,7 +87,21 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
     if (!n.is_string() || (**n.as_string()).empty() || (**n.as_string())[0] != '/') {
       return r.Error(&n, "allowed_roots", "each root must be an absolute path string");
     }
-    c.allowed_roots.push_back(**n.as_string());
+    const std::string& root = **n.as_string();
+    for (absl::string_view part : absl::StrSplit(root, '/')) {
+      if (part == "..") {
+        return r.Error(&n, "allowed_roots", "root '" + root + "' must not contain '..'");
+      }
+    }
+    // The agent confines itself to its roots as PathGuard canonicalises them (symlinks
+    // resolved), so "/" is judged on that form too.
+    common::PathGuard canonical({root});
+    if (canonical.roots().empty() || canonical.roots()[0] == "/") {
+      return r.Error(&n, "allowed_roots",
+                     "root '" + root + "' is the whole filesystem; name the trees that hold the "
+                     "MI homes (e.g. \"/opt/wso2\")");
+    }
+    c.allowed_roots.push_back(root);
   }
   if (const toml::node* n = t.get("executor_threads")) {
     if (!n->is_integer() || **n->as_integer() < 1 || **n->as_integer() > 64) {
@@ -96,11 +113,28 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
     if (!n->is_boolean()) return r.Error(n, "allow_exec", "must be true or false");
     c.allow_exec = **n->as_boolean();
   }
-  if (const toml::node* n = t.get("allowed_client_subjects")) {
-    if (!n->is_array()) return r.Error(n, "allowed_client_subjects", "must be an array of strings");
-    for (const toml::node& e : *n->as_array()) {
-      if (!e.is_string()) return r.Error(&e, "allowed_client_subjects", "must be strings");
+  const toml::node* subjects = t.get("allowed_client_subjects");
+  if (subjects != nullptr) {
+    if (!subjects->is_array()) {
+      return r.Error(subjects, "allowed_client_subjects", "must be an array of strings");
+    }
+    for (const toml::node& e : *subjects->as_array()) {
+      if (!e.is_string() || (**e.as_string()).empty()) {
+        return r.Error(&e, "allowed_client_subjects",
+                       "must be non-empty strings (certificate CNs, e.g. \"mimic-controller\")");
+      }
       c.allowed_client_subjects.push_back(**e.as_string());
+    }
+  }
+  const toml::node* any_subject = t.get("allow_any_client_subject");
+  if (any_subject != nullptr) {
+    if (!any_subject->is_boolean()) {
+      return r.Error(any_subject, "allow_any_client_subject", "must be true or false");
+    }
+    c.allow_any_client_subject = **any_subject->as_boolean();
+    if (c.allow_any_client_subject && !c.allowed_client_subjects.empty()) {
+      return r.Error(any_subject, "allow_any_client_subject",
+                     "contradicts the non-empty allowed_client_subjects; keep one of the two");
     }
   }
   const toml::node* tls_node = t.get("tls");
@@ -118,7 +152,20 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
                      "plaintext is allowed only on a loopback listen address; mutual TLS is "
                      "required for " + c.listen);
     }
+    if (!c.allowed_client_subjects.empty()) {
+      return r.Error(subjects, "allowed_client_subjects",
+                     "cannot be checked with tls.plaintext = true (no client certificates); "
+                     "remove it or turn mutual TLS on");
+    }
   } else {
+    // Every certificate of the fleet CA would get in: one stolen agent or controller key
+    // would drive every agent. Say so explicitly, or name the controllers.
+    if (c.allowed_client_subjects.empty() && !c.allow_any_client_subject) {
+      return r.Error(subjects != nullptr ? subjects : &t, "allowed_client_subjects",
+                     "name the controller certificate subjects (CNs) allowed to connect, e.g. "
+                     "allowed_client_subjects = [\"mimic-controller\"]; to accept any client "
+                     "certificate signed by tls.client_ca, set allow_any_client_subject = true");
+    }
     RETURN_IF_ERROR(r.String(tls, "tls", "cert", &c.cert_file, true));
     RETURN_IF_ERROR(r.String(tls, "tls", "key", &c.key_file, true));
     RETURN_IF_ERROR(r.String(tls, "tls", "client_ca", &c.client_ca_file, true));

@@ -2,10 +2,12 @@
 //
 //   listen = "0.0.0.0:7443"          # host:port; port 0 picks a free port (tests)
 //   state_dir = "/var/lib/mimic-agent"
-//   allowed_roots = ["/opt/wso2"]    # the only trees the agent reads or writes
+//   allowed_roots = ["/opt/wso2"]    # the only trees the agent reads or writes; "/" (also after
+//                                    # normalisation or through a symlink) and ".." are refused
 //   executor_threads = 4
-//   allowed_client_subjects = []     # optional: client certificate CNs accepted (empty: any
-//                                    # certificate signed by client_ca)
+//   allowed_client_subjects = ["mimic-controller"]  # client certificate CNs accepted; required
+//                                    # with mutual TLS unless allow_any_client_subject = true
+//   allow_any_client_subject = false # accept any client certificate signed by client_ca
 //   port_file = ""                   # optional: the bound port is written here after start
 //   allow_exec = false               # the `exec` step runs operator commands: off unless set
 //   [tls]
@@ -32,6 +34,7 @@ struct AgentConfig {
   std::vector<std::string> allowed_roots;
   int executor_threads = 4;
   std::vector<std::string> allowed_client_subjects;
+  bool allow_any_client_subject = false;
   std::string port_file;
   bool allow_exec = false;
   std::string cert_file;
@@ -41,7 +44,8 @@ struct AgentConfig {
 };
 
 // Loads and validates agent.toml. INVALID_ARGUMENT naming file, line and key on bad input;
-// plaintext with a non-loopback listen address is refused.
+// plaintext with a non-loopback listen address is refused; so are, with mutual TLS, an empty
+// allowed_client_subjects without allow_any_client_subject = true, and a root that is "/".
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 
 }  // namespace mimic::agent

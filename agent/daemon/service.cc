@@ -1,11 +1,16 @@
 #include "agent/daemon/service.h"
 
 #include <dirent.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -17,6 +22,7 @@
 #include "common/rpc/grpc_status.h"
 #include "common/base/ids.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/base/subprocess.h"
 #include "common/mi/mi_version.h"
 #include "common/rpc/tls.h"
@@ -142,13 +148,54 @@ void FindMiHomes(const std::vector<std::string>& roots, mimic::v1::Facts* facts)
   }
 }
 
+// Why binding `listen` ("host:port") fails, in words, found by trying it the way gRPC does
+// (SO_REUSEADDR, no SO_REUSEPORT).
+std::string BindProblem(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  std::string port = listen.substr(listen.rfind(':') + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  struct addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  struct addrinfo* res = nullptr;
+  if (::getaddrinfo(host.empty() || host == "*" ? nullptr : host.c_str(), port.c_str(), &hints,
+                    &res) != 0 || res == nullptr) {
+    return "the address does not resolve on this host; check 'listen'";
+  }
+  int err = 0;
+  int fd = ::socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+  if (fd >= 0) {
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0) err = errno;
+    ::close(fd);
+  } else {
+    err = errno;
+  }
+  ::freeaddrinfo(res);
+  if (err == EADDRINUSE) {
+    return "port " + port + " is already in use (another mimic-agent or another program); stop "
+           "it or choose another port";
+  }
+  if (err == EADDRNOTAVAIL) return "address " + host + " is not one of this host's addresses";
+  if (err == EACCES) return "permission denied for port " + port + " (ports below 1024 need "
+                            "CAP_NET_BIND_SERVICE)";
+  if (err != 0) return std::strerror(err);
+  return "the gRPC server did not start (see the log above)";
+}
+
 }  // namespace
 
 AgentService::AgentService(const AgentConfig& config, RunManager* runs, Executor* executor)
     : config_(config), runs_(runs), executor_(executor) {}
 
 grpc::Status AgentService::Authorize(grpc::CallbackServerContext* ctx) const {
-  if (config_.allowed_client_subjects.empty()) return grpc::Status::OK;
+  // Plaintext (loopback only) has no client certificates; allow_any_client_subject is the
+  // config's explicit opt-in to any certificate signed by tls.client_ca.
+  if (config_.plaintext || config_.allow_any_client_subject) return grpc::Status::OK;
+  std::string presented;
   auto auth = ctx->auth_context();
   if (auth != nullptr) {
     for (const auto& cn : auth->FindPropertyValues("x509_common_name")) {
@@ -156,10 +203,17 @@ grpc::Status AgentService::Authorize(grpc::CallbackServerContext* ctx) const {
       for (const std::string& allowed : config_.allowed_client_subjects) {
         if (s == allowed) return grpc::Status::OK;
       }
+      absl::StrAppend(&presented, presented.empty() ? "" : ", ", s);
     }
   }
+  if (presented.empty()) presented = "(none)";
+  LOG(WARNING) << "refused a client from " << ctx->peer() << ": certificate subject CN="
+               << presented << " is not in allowed_client_subjects of " << config_.path;
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                      "client certificate subject is not in allowed_client_subjects");
+                      absl::StrCat("the agent does not allow client certificate subject CN=",
+                                   presented, ": add it to allowed_client_subjects in the "
+                                   "agent's config, or use a controller certificate whose CN "
+                                   "is listed there"));
 }
 
 grpc::ServerUnaryReactor* AgentService::GetFacts(grpc::CallbackServerContext* ctx,
@@ -249,6 +303,21 @@ grpc::ServerUnaryReactor* AgentService::ListRuns(grpc::CallbackServerContext* ct
 
 absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     const AgentConfig& config, std::function<void(const std::string&, int)> before_step) {
+  // TLS files first: a mistake in them is named before anything on disk changes.
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (config.plaintext) {
+    if (!common::IsLoopbackAddress(config.listen)) {
+      return absl::InvalidArgumentError("plaintext is allowed only on loopback");
+    }
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    auto c = common::MakeServerCredentials(config.cert_file, config.key_file,
+                                           config.client_ca_file);
+    if (!c.ok()) {
+      return common::Annotate(c.status(), config.path + ": [tls] cert/key/client_ca");
+    }
+    creds = *c;
+  }
   std::unique_ptr<AgentServer> s(new AgentServer(config));
   if (absl::Status st = common::MakeDirs(config.state_dir, 0700); !st.ok()) return st;
   s->executor_ = std::make_unique<Executor>(config.executor_threads);
@@ -265,18 +334,6 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   s->service_ =
       std::make_unique<AgentService>(s->config_, s->runs_.get(), s->facts_executor_.get());
 
-  std::shared_ptr<grpc::ServerCredentials> creds;
-  if (config.plaintext) {
-    if (!common::IsLoopbackAddress(config.listen)) {
-      return absl::InvalidArgumentError("plaintext is allowed only on loopback");
-    }
-    creds = grpc::InsecureServerCredentials();
-  } else {
-    auto c = common::MakeServerCredentials(config.cert_file, config.key_file,
-                                           config.client_ca_file);
-    if (!c.ok()) return c.status();
-    creds = *c;
-  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, creds, &s->port_);
@@ -285,9 +342,14 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // gRPC sets SO_REUSEPORT by default, so a second agent on a taken port would start and
+  // share (steal) its connections. One port, one agent: the second one fails to bind.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError("cannot listen on " + config.listen);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot listen on ", config.listen, " (key 'listen' in ", config.path, "): ",
+        BindProblem(config.listen)));
   }
   if (auto* health = s->server_->GetHealthCheckService()) {
     health->SetServingStatus("", true);

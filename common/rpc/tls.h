@@ -12,11 +12,25 @@
 
 namespace mimic::common {
 
+// Which side of the channel a certificate authenticates: its extended key usage must allow it.
+enum class TlsRole { kServer, kClient };
+
+// The checks made before gRPC sees the files, so a mistake is named in plain words (gRPC says
+// "Invalid private key" or nothing at all): `cert_file` and `key_file` are readable PEM, the key
+// is the certificate's own (X509_check_private_key), the certificate is valid now, and its
+// extended key usage, when it has one, allows `role` (serverAuth for an agent, clientAuth for the
+// controller); `ca_file` holds at least one certificate. INVALID_ARGUMENT naming the file(s) and
+// what to do.
+absl::Status CheckTlsFiles(const std::string& cert_file, const std::string& key_file,
+                           const std::string& ca_file, TlsRole role);
+
 // Agent side: mutual TLS; a client must present a certificate signed by `client_ca_file`.
+// CheckTlsFiles(kServer) first.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
 
 // Controller side: verifies the agent against `ca_file` and presents cert/key.
+// CheckTlsFiles(kClient) first.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const std::string& ca_file, const std::string& cert_file, const std::string& key_file);
 

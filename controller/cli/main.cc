@@ -7,12 +7,14 @@
 #include <string>
 
 #include "controller/cli/commands.h"
+#include "mimic/version.h"
 
 namespace {
 
 constexpr char kUsage[] = R"(mimic - migrate fleets of WSO2 Micro Integrator servers
 
 usage:
+  mimic --version
   mimic run --inventory inventory.toml --plan plan.toml [--check] [--stage NAME]
             [--limit HOSTS] [--output text|json] [--audit URL]
   mimic resume ROLLOUT [--inventory inventory.toml] [--force]
@@ -53,6 +55,10 @@ int main(int argc, char** argv) {
       std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0) {
+    std::printf("mimic %s (commit %s)\n", MIMIC_VERSION, MIMIC_GIT_COMMIT);
+    return 0;
   }
   std::string cmd = argv[1];
   mimic::controller::CommandOptions o;

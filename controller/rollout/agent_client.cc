@@ -1,16 +1,41 @@
 #include "controller/rollout/agent_client.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/grpc_status.h"
 #include "common/rpc/tls.h"
 
 namespace mimic::controller {
+namespace {
+
+// How this process dials its agents, for the wording of connection errors only: set by
+// ControllerCredentials (a controller process works from one inventory).
+std::atomic<common::DialMode> g_dial_mode{common::DialMode::kUnknown};
+
+grpc::Status Described(const grpc::Status& s) {
+  if (s.ok()) return s;
+  return grpc::Status(s.error_code(), common::DescribeCallError(s, g_dial_mode.load()),
+                      s.error_details());
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ControllerCredentials(
     const common::Inventory& inv) {
+  g_dial_mode = inv.controller.plaintext ? common::DialMode::kPlaintext
+                                         : common::DialMode::kMutualTls;
   if (inv.controller.plaintext) return grpc::InsecureChannelCredentials();
-  return common::MakeChannelCredentials(inv.controller.ca, inv.controller.cert,
-                                        inv.controller.key);
+  // The files are checked here (key matches certificate, valid now, clientAuth): a mistake
+  // in them is the inventory's, named with its keys, before any agent is dialled.
+  auto creds = common::MakeChannelCredentials(inv.controller.ca, inv.controller.cert,
+                                              inv.controller.key);
+  if (!creds.ok()) {
+    return common::Annotate(creds.status(),
+                            absl::StrCat(inv.path, ": [controller] ca/cert/key"));
+  }
+  return creds;
 }
 
 std::shared_ptr<grpc::Channel> MakeAgentChannel(const common::Host& host,
@@ -61,7 +86,7 @@ void EventCall::OnReadDone(bool ok) {
 }
 
 void EventCall::OnDone(const grpc::Status& s) {
-  on_done_(s);
+  on_done_(Described(s));
   delete this;
 }
 
@@ -70,7 +95,7 @@ absl::StatusOr<mimic::v1::Facts> GetFactsBlocking(mimic::v1::Agent::Stub* stub, 
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   mimic::v1::Facts facts;
   grpc::Status st = stub->GetFacts(&ctx, mimic::v1::GetFactsRequest(), &facts);
-  if (!st.ok()) return common::ToAbslStatus(st);
+  if (!st.ok()) return common::ToAbslStatus(Described(st));
   return facts;
 }
 
