@@ -1,9 +1,14 @@
 #include "controller/cli/commands.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/base/text.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
+#include "common/config/host_pattern.h"
 #include "common/config/inventory.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/tls.h"
@@ -135,11 +140,94 @@ absl::StatusOr<int> CmdInventory(const CommandOptions& o, std::FILE* out) {
   return 0;
 }
 
+absl::StatusOr<int> CmdInventoryList(const CommandOptions& o, std::FILE* out) {
+  if (!o.args.empty()) return absl::InvalidArgumentError("usage: mimic inventory list [--limit PATTERN]");
+  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
+  ASSIGN_OR_RETURN(auto hosts, common::SelectHosts(inv, o.limit));
+  if (o.output == "json") {
+    std::string json = "{\"schema_version\":1,\"hosts\":[";
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      const common::Host* h = hosts[i];
+      std::vector<std::string> groups;
+      for (const std::string& g : h->all_groups) groups.push_back(common::JsonQuote(g));
+      absl::StrAppend(&json, i ? "," : "", "{\"name\":", common::JsonQuote(h->name),
+                      ",\"address\":", common::JsonQuote(h->address),
+                      ",\"environment\":", common::JsonQuote(h->environment), ",\"groups\":[",
+                      absl::StrJoin(groups, ","), "]}");
+    }
+    absl::StrAppend(&json, "]}\n");
+    std::fputs(json.c_str(), out);
+    return 0;
+  }
+  for (const common::Host* h : hosts) std::fprintf(out, "%s\n", h->name.c_str());
+  return 0;
+}
+
+namespace {
+
+void GraphGroup(const common::Inventory& inv, const common::Group& g, const std::string& indent,
+                std::string* out) {
+  absl::StrAppend(out, indent, "|--@", g.name, ":\n");
+  for (const std::string& child : g.children) {
+    if (const common::Group* c = inv.FindGroup(child)) GraphGroup(inv, *c, indent + "|  ", out);
+  }
+  for (const common::Host& h : inv.hosts) {
+    if (std::find(h.groups.begin(), h.groups.end(), g.name) != h.groups.end()) {
+      absl::StrAppend(out, indent, "|  |--", h.name, "\n");
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<int> CmdInventoryGraph(const CommandOptions& o, std::FILE* out) {
+  if (!o.args.empty()) return absl::InvalidArgumentError("usage: mimic inventory graph");
+  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
+  std::string text = "@all:\n  |--@environments:\n";
+  std::vector<std::string> envs;
+  for (const common::Host& h : inv.hosts) {
+    if (std::find(envs.begin(), envs.end(), h.environment) == envs.end()) envs.push_back(h.environment);
+  }
+  for (const std::string& e : envs) {
+    absl::StrAppend(&text, "  |  |--@", e, ":\n");
+    for (const common::Host& h : inv.hosts) {
+      if (h.environment == e) absl::StrAppend(&text, "  |  |  |--", h.name, "\n");
+    }
+  }
+  absl::StrAppend(&text, "  |--@groups:\n");
+  for (const common::Group& g : inv.groups) {
+    bool is_child = false;
+    for (const common::Group& p : inv.groups) {
+      is_child = is_child || std::find(p.children.begin(), p.children.end(), g.name) != p.children.end();
+    }
+    if (!is_child) GraphGroup(inv, g, "  |  ", &text);
+  }
+  std::vector<std::string> ungrouped;
+  for (const common::Host& h : inv.hosts) {
+    if (h.groups.empty()) ungrouped.push_back(h.name);
+  }
+  if (!ungrouped.empty()) {
+    absl::StrAppend(&text, "  |--@ungrouped:\n");
+    for (const std::string& n : ungrouped) absl::StrAppend(&text, "  |  |--", n, "\n");
+  }
+  std::fputs(text.c_str(), out);
+  return 0;
+}
+
 absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out) {
   RETURN_IF_ERROR(NeedArg(o, 1, "mimic approve ROLLOUT [--stage NAME]"));
   ASSIGN_OR_RETURN(auto audit, AuditFor(o));
   ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(o.args[0]));
   std::string stage = o.stage;
+  if (!stage.empty()) {
+    std::vector<std::string> names;
+    for (const StageRecord& s : d.stages) names.push_back(s.name);
+    if (std::find(names.begin(), names.end(), stage) == names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("rollout ", o.args[0], " has no stage '",
+                                                     stage, "' (its stages: ",
+                                                     absl::StrJoin(names, ", "), ")"));
+    }
+  }
   if (stage.empty()) {
     for (const StageRecord& s : d.stages) {
       if (s.status == "waiting_approval") {

@@ -12,10 +12,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
+#include "common/config/catalogue.h"
 #include "common/config/inventory.h"
 #include "common/base/status_macros.h"
 #include "controller/rollout/agent_client.h"
@@ -85,6 +87,14 @@ absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
     return absl::InvalidArgumentError(
         "usage: mimic audit [--host H] [--since T] [--status S] | mimic audit verify ROLLOUT");
   }
+  static const std::vector<std::string> kStatuses = {
+      "pending", "running", "ok", "changed", "failed", "cancelled", "interrupted", "unreachable",
+      "refused"};
+  if (!o.status.empty() &&
+      std::find(kStatuses.begin(), kStatuses.end(), o.status) == kStatuses.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("--status '", o.status, "': use one of ",
+                                                   absl::StrJoin(kStatuses, ", ")));
+  }
   int64_t since_us = 0;
   if (!o.since.empty()) {
     ASSIGN_OR_RETURN(since_us, ParseSince(o.since, absl::Now()));
@@ -145,6 +155,13 @@ absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out) {
   for (const RunRecord& r : d.runs) known = known || r.host == host;
   if (!known) {
     return absl::NotFoundError(absl::StrCat("rollout ", rollout, " has no run on host ", host));
+  }
+  if (!step.empty()) {
+    const std::vector<std::string>& steps = common::StepCatalogue();
+    if (std::find(steps.begin(), steps.end(), step) == steps.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("no step '", step, "' (steps: ",
+                                                     absl::StrJoin(steps, ", "), ")"));
+    }
   }
   ASSIGN_OR_RETURN(std::vector<mimic::v1::Event> events, audit->Events(rollout, host, step));
   if (events.empty()) {
