@@ -20,27 +20,29 @@ struct FlagSpec {
 const std::vector<FlagSpec>& Flags() {
   static const std::vector<FlagSpec> kFlags = {
       {"--inventory", "FILE",
-       "hosts, groups, TLS files, state dir and audit (default: $MIMIC_INVENTORY, the settings\n"
-       "file's inventory, else inventory.toml)"},
+       "hosts, groups, TLS files, state dir and audit (default:\n"
+       "$MIMIC_INVENTORY, the settings file's inventory, else inventory.toml)"},
       {"--plan", "FILE", "migration path, steps, stages"},
       {"--check", "", "dry run: every host reports the exact changes; nothing is written"},
       {"--stage", "NAME", "only this stage (approve: the stage to approve)"},
       {"--limit", "PATTERN",
-       "hosts as Ansible patterns: all, names, groups, environments, globs (mi-prod-*),\n"
-       "~regex, !exclude, &intersect, lists with , or :, @file (one per line, e.g. a .retry)"},
+       "hosts as Ansible patterns: all, host/group/environment names,\n"
+       "globs (mi-prod-*), ~regex, !exclude, &intersect, lists with , or :,\n"
+       "@file (one per line, e.g. a .retry file)"},
       {"--output", "text|json", "output format (default text, or the settings file's output)"},
       {"--audit", "URL",
-       "sqlite:PATH, PATH or postgresql://user:pass@host:port/db (default: $MIMIC_AUDIT, the\n"
-       "settings file's audit, the inventory's [audit] url, else <state_dir>/audit.db)"},
+       "sqlite:PATH, PATH or postgresql://user:pass@host:port/db (default:\n"
+       "$MIMIC_AUDIT, the settings file's audit, the inventory's [audit] url,\n"
+       "else <state_dir>/audit.db)"},
       {"--force", "",
-       "resume with a changed plan; run --stage past the digest rule (recorded); rollback\n"
-       "files changed since the run"},
+       "resume with a changed plan; run --stage past the digest rule\n"
+       "(recorded); rollback files changed since the run"},
       {"--format", "json|junit|html", "report format"},
       {"-o", "FILE", "write to FILE (never overwrites an existing file)"},
       {"--host", "H", "only runs on host H"},
       {"--since", "T",
-       "only runs since T: an ISO date/time (2026-11-21, 2026-11-21T08:00:00Z) or a duration\n"
-       "back from now (90m, 24h, 7d)"},
+       "only runs since T: an ISO date/time (2026-11-21T08:00:00Z)\n"
+       "or a duration back from now (90m, 24h, 7d)"},
       {"--status", "S",
        "only runs with status S: pending, running, ok, changed, failed, cancelled,\n"
        "interrupted, unreachable, refused"},
@@ -241,7 +243,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
                                            name) != p.command->flags.end();
     if (!takes) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "mimic ", p.command->name, ": ", f == nullptr ? "unknown flag " : "", name,
+          p.command->name, ": ", f == nullptr ? "unknown flag " : "", name,
           f == nullptr ? "" : " is not a flag of this command", " (its flags: ",
           absl::StrJoin(p.command->flags, " "), "; see mimic ", p.command->name, " --help)"));
     }
@@ -253,11 +255,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
         value = args[++i];
       } else {
         return absl::InvalidArgumentError(
-            absl::StrCat("mimic ", p.command->name, ": ", name, " needs a value (", f->value, ")"));
+            absl::StrCat(p.command->name, ": ", name, " needs a value (", f->value, ")"));
       }
     } else if (has_inline) {
       return absl::InvalidArgumentError(
-          absl::StrCat("mimic ", p.command->name, ": ", name, " takes no value"));
+          absl::StrCat(p.command->name, ": ", name, " takes no value"));
     }
     if (name == "--inventory") {
       o.inventory_path = value;
@@ -283,7 +285,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       long port = std::strtol(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || port < 1 || port > 65535) {
         return absl::InvalidArgumentError(
-            absl::StrCat("mimic ", p.command->name, ": --port '", value, "' must be 1..65535"));
+            absl::StrCat(p.command->name, ": --port '", value, "' must be 1..65535"));
       }
       o.port = static_cast<int>(port);
     }
@@ -308,7 +310,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   }
   if (!output_set && !settings.output.empty()) o.output = settings.output;
   if (o.output != "text" && o.output != "json") {
-    return absl::InvalidArgumentError(absl::StrCat("mimic ", p.command->name, ": --output '",
+    return absl::InvalidArgumentError(absl::StrCat(p.command->name, ": --output '",
                                                    o.output, "': use text or json"));
   }
   return p;

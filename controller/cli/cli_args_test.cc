@@ -83,7 +83,7 @@ TEST(CliArgsTest, EveryCommandHasHelpListingItsFlags) {
 TEST(CliArgsTest, ACommandAcceptsOnlyItsOwnFlags) {
   Env env;
   EXPECT_THAT(Error("audit --limit x", env),
-              HasSubstr("mimic audit: --limit is not a flag of this command (its flags: --host"));
+              HasSubstr("audit: --limit is not a flag of this command (its flags: --host"));
   EXPECT_THAT(Error("inventory import hosts.ini --force", env),
               HasSubstr("--force is not a flag of this command"));
   EXPECT_THAT(Error("status --check", env), HasSubstr("--check is not a flag"));

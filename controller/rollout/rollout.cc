@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/config/host_pattern.h"
 #include "common/config/catalogue.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
