@@ -88,7 +88,7 @@ for h in "${hosts[@]}"; do
   "$build/bin/make-mi-home" 4.0.0 "/opt/wso2/$h/wso2mi-4.0.0" --profile source --hostname "$h" >/dev/null
   "$build/bin/make-mi-home" 4.2.0 "/opt/wso2/$h/wso2mi-4.2.0" --profile target --hostname "$h" >/dev/null
   chown -R mimic-agent:mimic-agent "/opt/wso2/$h"
-  echo "port_file = \"/var/lib/mimic-agent-$h/port\"" >> "/etc/mimic-$h/agent.toml"
+  sed -i "1i port_file = \"/var/lib/mimic-agent-$h/port\"" "/etc/mimic-$h/agent.toml"
   setpriv --reuid mimic-agent --regid mimic-agent --init-groups \
     /usr/bin/mimic-agent --config "/etc/mimic-$h/agent.toml" 2>"$work/$h-agent.log" &
   pids+=($!)
@@ -100,30 +100,26 @@ done
 
 step "mimic inventory import, mimic run"
 cd "$work"
-mimic inventory import inventory.ini -o imported.toml >/dev/null || fail "inventory import"
-{
-  echo '[controller]'
-  echo 'state_dir = "controller-state"'
-  echo "ca = \"$pki/ca.pem\""
-  echo "cert = \"$pki/controller.pem\""
-  echo "key = \"$pki/controller.key\""
-  echo
-  cat imported.toml
-} > inventory.toml
-# The homes are per-host inventory vars; imported hosts get them appended.
+mimic inventory import inventory.ini -o inventory.toml >/dev/null || fail "inventory import"
+# The import leaves the controller's TLS files to fill in; the homes are per-host vars.
 for h in "${hosts[@]}"; do
   grep -q "^\[hosts\.$h\]" inventory.toml || fail "import lost host $h"
 done
-python3 - "$work" <<'PY'
-import re, sys
-work = sys.argv[1]
+python3 - "$work" "$pki" <<'PY'
+import sys
+work, pki = sys.argv[1], sys.argv[2]
 p = f"{work}/inventory.toml"
 s = open(p).read()
+s = s.replace('ca = "certs/ca.pem"', f'state_dir = "controller-state"\nca = "{pki}/ca.pem"')
+s = s.replace('cert = "certs/controller.pem"', f'cert = "{pki}/controller.pem"')
+s = s.replace('key = "certs/controller.key"', f'key = "{pki}/controller.key"')
 for h in ("mi-a", "mi-b"):
     s = s.replace(f"[hosts.{h}]\n", f"[hosts.{h}]\nvars = {{ source_home = \"/opt/wso2/{h}/wso2mi-4.0.0\", "
                   f"target_home = \"/opt/wso2/{h}/wso2mi-4.2.0\" }}\n", 1)
 open(p, "w").write(s)
 PY
+[ "$(mimic inventory list --inventory inventory.toml --limit 'all:!mi-b')" = mi-a ] ||
+  fail "inventory list --limit 'all:!mi-b'"
 cat > plan.toml <<'TOML'
 [migration]
 path = "4.0.0->4.2.0"
