@@ -490,6 +490,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   }
 
   Progress progress(out, opt.json, isatty(fileno(out)) != 0);
+  progress.SetDryRun(opt.check);
   progress.Note(absl::StrCat(opt.resume_rollout_id.empty() ? "rollout " : "resuming rollout ",
                              rollout_id, check ? " (check: nothing is written)" : "",
                              " plan ", plan.sha256.substr(0, 12), " operator ", op_user,
@@ -668,6 +669,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   for (const common::Host* h : selected) wanted.insert(h->name);
   ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
   Progress progress(out, opt.json);
+  progress.SetDryRun(opt.check);
   const std::string rollout_id = opt.rollout_id;
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, 3600, 4);
   std::vector<std::unique_ptr<HostJob>> owned;
