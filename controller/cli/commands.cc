@@ -80,7 +80,13 @@ absl::StatusOr<int> CmdStatus(const CommandOptions& o, std::FILE* out) {
   ASSIGN_OR_RETURN(auto audit, AuditFor(o));
   if (o.args.empty()) {
     ASSIGN_OR_RETURN(auto rollouts, audit->ListRollouts(20));
-    std::fputs(StatusListing(rollouts).c_str(), out);
+    std::fputs(
+        (o.output == "json" ? StatusListingJson(rollouts) : StatusListing(rollouts)).c_str(), out);
+    return 0;
+  }
+  if (o.output == "json") {  // one rollout: the report's JSON document
+    ASSIGN_OR_RETURN(std::string json, ReportJson(*audit, o.args[0]));
+    std::fprintf(out, "%s\n", json.c_str());
     return 0;
   }
   ASSIGN_OR_RETURN(RolloutDetail d, audit->GetRollout(o.args[0]));
@@ -260,9 +266,35 @@ absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out) {
   ASSIGN_OR_RETURN(auto hosts, common::SelectHosts(inv, o.limit));
   ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
   int code = 0;
+  std::string json = "{\"schema_version\":1,\"hosts\":[";
+  bool first = true;
   for (const common::Host* h : hosts) {
     auto stub = mimic::v1::Agent::NewStub(MakeAgentChannel(*h, creds));
     auto facts = GetFactsBlocking(stub.get(), 10000);
+    if (o.output == "json") {
+      absl::StrAppend(&json, first ? "" : ",", "{\"name\":", common::JsonQuote(h->name),
+                      ",\"reachable\":", facts.ok() ? "true" : "false");
+      first = false;
+      if (!facts.ok()) {
+        absl::StrAppend(&json, ",\"error\":",
+                        common::JsonQuote(std::string(facts.status().message())), "}");
+        code = 2;
+        continue;
+      }
+      absl::StrAppend(&json, ",\"agent_version\":", common::JsonQuote(facts->agent_version()),
+                      ",\"hostname\":", common::JsonQuote(facts->hostname()),
+                      ",\"java_version\":", common::JsonQuote(facts->java_version()),
+                      ",\"disk_free_bytes\":", facts->disk_free_bytes(), ",\"mi_homes\":[");
+      for (int i = 0; i < facts->mi_homes_size(); ++i) {
+        const auto& mi = facts->mi_homes(i);
+        absl::StrAppend(&json, i ? "," : "", "{\"version\":", common::JsonQuote(mi.version()),
+                        ",\"path\":", common::JsonQuote(mi.path()),
+                        ",\"detected_by\":", common::JsonQuote(mi.detected_by()),
+                        ",\"running\":", mi.running() ? "true" : "false", "}");
+      }
+      absl::StrAppend(&json, "]}");
+      continue;
+    }
     if (!facts.ok()) {
       std::fprintf(out, "%-16s unreachable: %s\n", h->name.c_str(),
                    std::string(facts.status().message()).c_str());
@@ -278,6 +310,7 @@ absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out) {
                    mi.path().c_str(), mi.detected_by().c_str(), mi.running() ? " RUNNING" : "");
     }
   }
+  if (o.output == "json") std::fprintf(out, "%s]}\n", json.c_str());
   return code;
 }
 

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
+#include "common/base/text.h"
 #include "common/config/catalogue.h"
 #include "common/config/inventory.h"
 #include "common/base/status_macros.h"
@@ -117,6 +118,23 @@ absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
   };
   std::stable_sort(rows.begin(), rows.end(),
                    [&](const RunRecord& a, const RunRecord& b) { return when(a) < when(b); });
+  if (o.output == "json") {
+    std::string json = "{\"schema_version\":1,\"runs\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const RunRecord& r = rows[i];
+      absl::StrAppend(&json, i ? "," : "", "{\"time\":", common::JsonQuote(TimeOrDash(when(r))),
+                      ",\"rollout\":", common::JsonQuote(r.rollout_id),
+                      ",\"run_id\":", common::JsonQuote(r.run_id),
+                      ",\"host\":", common::JsonQuote(r.host),
+                      ",\"stage\":", common::JsonQuote(r.stage),
+                      ",\"mode\":", common::JsonQuote(r.mode),
+                      ",\"status\":", common::JsonQuote(r.status),
+                      ",\"message\":", common::JsonQuote(r.message), "}");
+    }
+    absl::StrAppend(&json, "]}\n");
+    std::fputs(json.c_str(), out);
+    return 0;
+  }
   if (rows.empty()) {
     std::fputs("no runs match\n", out);
     return 0;

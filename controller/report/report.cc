@@ -526,6 +526,24 @@ std::string StatusListing(const std::vector<RolloutSummary>& rollouts) {
       cells, {false, false, false, false, false, true, true, true, true, false});
 }
 
+std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts) {
+  std::string out = "{\"schema_version\":1,\"rollouts\":[";
+  for (size_t i = 0; i < rollouts.size(); ++i) {
+    const RolloutSummary& s = rollouts[i];
+    const RolloutRecord& r = s.rollout;
+    absl::StrAppend(&out, i ? "," : "", "{\"id\":", common::JsonQuote(r.id),
+                    ",\"started_at\":", common::JsonQuote(FormatTimeUtc(r.started_at_us)),
+                    ",\"operator\":", common::JsonQuote(r.os_user),
+                    ",\"plan_sha256\":", common::JsonQuote(r.plan_sha256),
+                    ",\"mode\":\"", r.check_mode ? "check" : "apply", "\"",
+                    ",\"hosts\":", s.hosts, ",\"ok\":", s.hosts_ok,
+                    ",\"failed\":", s.hosts_failed, ",\"pending\":", s.hosts_pending,
+                    ",\"status\":", common::JsonQuote(r.status), "}");
+  }
+  absl::StrAppend(&out, "]}\n");
+  return out;
+}
+
 std::string RolloutStatusText(const RolloutDetail& d) {
   const RolloutRecord& r = d.rollout;
   std::string out;

@@ -124,6 +124,9 @@ std::string NextCommands(const std::string& rollout_id, const std::vector<HostRe
 // ID STARTED OPERATOR PLAN (sha256, 12 characters) HOSTS ("ok/failed", "+N" more while
 // pending) STATUS (" (check)" added for check-mode rollouts).
 std::string StatusListing(const std::vector<RolloutSummary>& rollouts);
+// The same as JSON (`mimic status --output json`): {"schema_version":1,"rollouts":[{"id",
+// "started_at","operator","plan_sha256","mode","hosts","ok","failed","pending","status"}]}.
+std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts);
 
 // `mimic status ROLLOUT`: the rollout's header lines, then one line per host (its latest
 // run): HOST STAGE BATCH RUN MODE STATUS SEQ STARTED DURATION MESSAGE.

@@ -610,3 +610,23 @@ TEST(NextCommandsTest, NamesTheHostsAndTheCommands) {
 
 }  // namespace
 }  // namespace mimic::controller
+
+namespace mimic::controller {
+namespace {
+
+TEST(StatusListingJsonTest, NumbersAreNumbersAndModeIsSaid) {
+  RolloutSummary a;
+  a.rollout = {.id = "r-1", .plan_sha256 = "abc", .os_user = "al\"ice", .check_mode = true,
+               .started_at_us = 1795300000000000, .status = "ok"};
+  a.hosts = 3;
+  a.hosts_ok = 2;
+  a.hosts_failed = 1;
+  EXPECT_EQ(StatusListingJson({a}),
+            "{\"schema_version\":1,\"rollouts\":[{\"id\":\"r-1\",\"started_at\":"
+            "\"2026-11-21T22:26:40Z\",\"operator\":\"al\\\"ice\",\"plan_sha256\":\"abc\","
+            "\"mode\":\"check\",\"hosts\":3,\"ok\":2,\"failed\":1,\"pending\":0,\"status\":\"ok\"}]}\n");
+  EXPECT_EQ(StatusListingJson({}), "{\"schema_version\":1,\"rollouts\":[]}\n");
+}
+
+}  // namespace
+}  // namespace mimic::controller
