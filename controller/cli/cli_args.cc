@@ -47,6 +47,7 @@ const std::vector<FlagSpec>& Flags() {
        "only runs with status S: pending, running, ok, changed, failed, cancelled,\n"
        "interrupted, unreachable, refused"},
       {"--port", "N", "agent port for hosts without mimic_agent_port (default 7443)"},
+      {"--group", "G", "only the hosts of group G (and of its child groups)"},
       {"--help", "", "this help"},
   };
   return kFlags;
@@ -111,10 +112,11 @@ const std::vector<CommandSpec>& Commands() {
       {"facts", "[--inventory FILE] [--limit PATTERN] [--output text|json]",
        "Asks each agent what it found: agent version, Java, disk, MI homes and their versions.",
        {"--inventory", "--limit", "--output"}},
-      {"inventory import", "hosts.ini|hosts.yml [--port N] [-o inventory.toml]",
-       "Turns an Ansible inventory (INI or YAML) into a mimic inventory: groups, children,\n"
-       "vars, ansible_host, mimic_agent_port, mimic_environment, mimic_tls_server_name.",
-       {"--port", "-o"}},
+      {"inventory import", "hosts.ini|hosts.yml|list.json [--group G] [--port N] [-o FILE]",
+       "Turns an Ansible inventory (INI, YAML, or the JSON of `ansible-inventory --list`) into a\n"
+       "mimic inventory: groups, children, vars, ansible_host, mimic_agent_port,\n"
+       "mimic_environment, mimic_tls_server_name. The header lists what was left out.",
+       {"--group", "--port", "-o"}},
       {"inventory list", "[--inventory FILE] [--limit PATTERN] [--output text|json]",
        "The hosts a pattern selects, one per line (like ansible --list-hosts).",
        {"--inventory", "--limit", "--output"}},
@@ -280,6 +282,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     else if (name == "--host") o.host = value;
     else if (name == "--since") o.since = value;
     else if (name == "--status") o.status = value;
+    else if (name == "--group") o.group = value;
     else if (name == "--check") o.check = true;
     else if (name == "--force") o.force = true;
     else if (name == "--port") {

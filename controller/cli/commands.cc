@@ -133,10 +133,11 @@ absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out) {
 absl::StatusOr<int> CmdInventory(const CommandOptions& o, std::FILE* out) {
   if (o.args.size() != 2 || o.args[0] != "import") {
     return absl::InvalidArgumentError(
-        "usage: mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]");
+        "usage: mimic inventory import hosts.ini|hosts.yml|list.json [--group G] [--port N] [-o FILE]");
   }
   ImportOptions io;
   io.agent_port = o.port;
+  io.group = o.group;
   ASSIGN_OR_RETURN(std::string text, ImportAnsibleInventory(o.args[1], io));
   // The result must load as a mimic inventory before anyone relies on it.
   RETURN_IF_ERROR(

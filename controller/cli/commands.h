@@ -27,6 +27,7 @@ struct CommandOptions {
   std::string host;            // audit: only this host's runs
   std::string since;           // audit: ISO date/time (UTC unless an offset is given) or "24h"
   std::string status;          // audit: only runs with this status
+  std::string group;           // inventory import: only this group
   std::vector<std::string> args;  // positional arguments after the command
 };
 
