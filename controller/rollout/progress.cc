@@ -56,6 +56,7 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(f.step()),
                            StepStatusWord(f.status()), Safe(f.message()));
     if (f.changes_size() > 0) absl::StrAppend(&line, " [", f.changes_size(), " files]");
+    if (dry_run_) absl::StrAppend(&line, " (dry run: nothing written)");
     if (dry_run_) {
       int listed = 0;
       for (const auto& c : f.changes()) {

@@ -149,7 +149,7 @@ TEST(ProgressTest, DryRunListsTheFilesEachStepWouldChange) {
     return text;
   };
   std::string check = render(true, 3);
-  EXPECT_THAT(check, HasSubstr("[3 files]"));
+  EXPECT_THAT(check, HasSubstr("[3 files] (dry run: nothing written)"));
   EXPECT_THAT(check, HasSubstr("would create /opt/mi/new\\nline.car\n"));  // escaped
   EXPECT_THAT(check, HasSubstr("would delete /opt/mi/f1\n"));
   EXPECT_THAT(check, HasSubstr("would create /opt/mi/f2\n"));
