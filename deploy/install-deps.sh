@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mimic builds, tests and demos with, when missing.
-# Usage: install-deps.sh [--tests]   (--tests adds what only the tests need: chromium)
+# Usage: install-deps.sh [--tests] [--package]
+#   --package  what building the Debian packages needs: dpkg-dev (dpkg-shlibdeps), help2man, fakeroot
+#   --tests    also what only the tests need: chromium (HTML report), ansible-core and python3-apt
+#              (the Ansible role test), and everything --package needs (the package test)
 # Runs as root (CI, a fresh machine); as another user it only reports what is missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
@@ -8,10 +11,13 @@ pkgs=(cmake ninja-build g++ pkg-config git
       libtomlplusplus-dev libgtest-dev libgmock-dev libsqlite3-dev libpq-dev libssl-dev libzip-dev
       libyaml-cpp-dev libxml2-utils
       openssl zip unzip sqlite3 openjdk-17-jdk-headless)
-# Tests also render the HTML report in a real headless Chromium.
-if [ "${1:-}" = "--tests" ]; then
-  pkgs+=(chromium)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --tests) pkgs+=(chromium ansible-core python3-apt dpkg-dev help2man fakeroot systemd) ;;
+    --package) pkgs+=(dpkg-dev help2man fakeroot) ;;
+    *) echo "install-deps.sh: unknown option $arg" >&2; exit 1 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,5 +31,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -507,6 +507,46 @@ TEST_F(RolloutTest, LogsAndAuditListing) {
   EXPECT_THAT(bogus.output, HasSubstr("--since"));
   // `audit verify` still works next to the listing.
   EXPECT_EQ(Mimic("audit verify " + good.id).exit_code, 0);
+
+  // Names are checked, never silently matched against nothing.
+  CommandResult no_step = Mimic("logs " + good.id + " h01 merge_confg");
+  EXPECT_EQ(no_step.exit_code, 1) << no_step.output;
+  EXPECT_THAT(no_step.output, HasSubstr("no step 'merge_confg' (steps: "));
+  CommandResult no_status = Mimic("audit --status bogus");
+  EXPECT_EQ(no_status.exit_code, 1) << no_status.output;
+  EXPECT_THAT(no_status.output, HasSubstr("use one of pending, running, ok"));
+  CommandResult no_stage = Mimic("approve " + good.id + " --stage Dev");
+  EXPECT_EQ(no_stage.exit_code, 1) << no_stage.output;
+  EXPECT_THAT(no_stage.output, HasSubstr("has no stage 'Dev' (its stages: dev)"));
+  EXPECT_EQ(Mimic("audit --limit h01").exit_code, 1);  // not a flag of audit
+
+  // JSON where tables are printed: numbers as numbers, a schema version.
+  CommandResult audit_json = Mimic("audit --host h02 --output json");
+  ASSERT_EQ(audit_json.exit_code, 0) << audit_json.output;
+  EXPECT_THAT(audit_json.output, HasSubstr("{\"schema_version\":1,\"runs\":[{"));
+  EXPECT_THAT(audit_json.output, HasSubstr("\"host\":\"h02\",\"stage\":\"dev\",\"mode\":\"apply\",\"status\":\"failed\""));
+  CommandResult status_json = Mimic("status --output json");
+  ASSERT_EQ(status_json.exit_code, 0) << status_json.output;
+  EXPECT_THAT(status_json.output, HasSubstr("\"id\":\"" + bad.id + "\""));
+  EXPECT_THAT(status_json.output, ContainsRegex("\"hosts\":[0-9]+,\"ok\":[0-9]+,\"failed\":1,"));
+  CommandResult facts_json = Mimic("facts --inventory inv-bad.toml --limit h01 --output json");
+  EXPECT_EQ(facts_json.exit_code, 0) << facts_json.output;
+  EXPECT_THAT(facts_json.output, ContainsRegex("\"name\":\"h01\",\"reachable\":true,.*\"disk_free_bytes\":[0-9]+,"));
+
+  // The failed rollout wrote a retry file with the host that failed and said what to do next.
+  const std::string retry = dir_ + "/controller-state/" + bad.id + ".retry";
+  EXPECT_THAT(bad.result.output, HasSubstr("not done: h02 (listed in " + retry + ")"));
+  EXPECT_THAT(bad.result.output, HasSubstr("mimic resume " + bad.id));
+  EXPECT_THAT(bad.result.output, HasSubstr("mimic rollback " + bad.id + " --limit @" + retry));
+  CommandResult listed = Mimic("inventory list --inventory inv-bad.toml --limit @" + retry);
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_EQ(listed.output, "h02\n");
+  // A new rollout of just that host, from the retry file, with the fault fixed.
+  Rollout rerun = Collect(Mimic("run --inventory inventory.toml --plan " + plan + " --limit @" + retry));
+  EXPECT_EQ(rerun.result.exit_code, 0) << rerun.result.output;
+  EXPECT_TRUE(rerun.Ran("h02"));
+  EXPECT_FALSE(rerun.Ran("h01"));
+  EXPECT_THAT(rerun.result.output, Not(HasSubstr("not done:")));
 }
 
 // The three runs of prod batch 1 are each held before step 1 (copy_carbonapps) when

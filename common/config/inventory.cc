@@ -371,28 +371,4 @@ absl::StatusOr<Inventory> LoadInventoryFromString(const std::string& text,
   return LoadFromTable(root, path);
 }
 
-absl::StatusOr<std::vector<const Host*>> SelectHosts(const Inventory& inventory,
-                                                     const std::string& limit) {
-  std::vector<bool> selected(inventory.hosts.size(), limit.empty());
-  for (absl::string_view raw : absl::StrSplit(limit, ',')) {
-    std::string name(absl::StripAsciiWhitespace(raw));
-    if (name.empty()) continue;
-    bool known = inventory.FindHost(name) != nullptr || inventory.FindGroup(name) != nullptr ||
-                 inventory.HasEnvironment(name);
-    if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "limit '", name, "' is not a host, group or environment in ", inventory.path));
-    }
-    for (size_t i = 0; i < inventory.hosts.size(); ++i) {
-      const Host& h = inventory.hosts[i];
-      if (h.name == name || h.environment == name || h.InGroup(name)) selected[i] = true;
-    }
-  }
-  std::vector<const Host*> out;
-  for (size_t i = 0; i < inventory.hosts.size(); ++i) {
-    if (selected[i]) out.push_back(&inventory.hosts[i]);
-  }
-  return out;
-}
-
 }  // namespace mimic::common

@@ -107,13 +107,6 @@ absl::Status ParseAddress(const std::string& address, std::string* host, int* po
 // True for 127.x.x.x, localhost and ::1.
 bool IsLoopbackHost(const std::string& host);
 
-// The hosts named by `limit`: comma-separated host names, group names (hosts in the group or
-// in its child groups) or environment names; "" selects every host. The result is in file
-// order, without duplicates; pointers are into `inventory.hosts` (valid while `inventory`
-// lives and its hosts are not changed). INVALID_ARGUMENT naming the first unknown name.
-absl::StatusOr<std::vector<const Host*>> SelectHosts(const Inventory& inventory,
-                                                     const std::string& limit);
-
 }  // namespace mimic::common
 
 #endif  // MIMIC_COMMON_CONFIG_INVENTORY_H_

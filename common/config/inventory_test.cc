@@ -1,4 +1,5 @@
 #include "common/config/inventory.h"
+#include "common/config/host_pattern.h"
 
 #include <stdlib.h>
 

@@ -61,7 +61,8 @@ struct Model {
   std::vector<Entry> groups, hosts;
   std::map<std::string, size_t> group_idx, host_idx;
   std::vector<std::pair<int, std::string>> notes;  // what was left out, with its line
-  int ansible_vars_dropped = 0;
+  std::vector<std::string> left_out_hosts, left_out_groups;  // by ImportOptions::group
+  std::map<std::string, int> ansible_vars_dropped;  // name -> how many times
 
   absl::Status Error(int line, const std::string& message) const {
     return absl::InvalidArgumentError(absl::StrCat(file, ":", std::max(line, 1), ": ", message));
@@ -346,11 +347,57 @@ absl::Status YamlGroup(const std::string& name, const YAML::Node& node, int line
   return absl::OkStatus();
 }
 
+// `ansible-inventory --list`: {"_meta": {"hostvars": {HOST: {VARS}}}, GROUP: {"hosts": [...],
+// "children": [...], "vars": {...}}, ...}.
+absl::Status ParseInventoryList(const YAML::Node& root, Model& m) {
+  const YAML::Node hostvars = root["_meta"]["hostvars"];
+  for (const auto& kv : root) {
+    const std::string name = kv.first.as<std::string>();
+    if (name == "_meta") continue;
+    const int line = LineOf(kv.first, 1);
+    const YAML::Node& g = kv.second;
+    m.Group(name, line);
+    if (!g.IsMap()) return m.Error(line, absl::StrCat("group '", name, "' must be an object"));
+    for (const auto& field : g) {
+      const std::string key = field.first.as<std::string>();
+      const int at = LineOf(field.first, line);
+      if (key == "vars") {
+        RETURN_IF_ERROR(YamlVars(field.second, at, m.Group(name, at).vars, "group '" + name + "'", m));
+        continue;
+      }
+      if (key != "hosts" && key != "children") {
+        return m.Error(at, absl::StrCat("group '", name, "': unexpected key '", key, "'"));
+      }
+      if (!field.second.IsSequence()) {
+        return m.Error(at, absl::StrCat("'", key, "' of group '", name, "' must be a list"));
+      }
+      for (const auto& item : field.second) {
+        const std::string v = item.as<std::string>();
+        if (key == "children") {
+          m.AddChild(name, v, LineOf(item, at));
+          continue;
+        }
+        Entry& host = m.Host(v, LineOf(item, at));
+        m.AddHostToGroup(host, name, LineOf(item, at));
+      }
+    }
+  }
+  if (hostvars && hostvars.IsMap()) {
+    for (const auto& kv : hostvars) {
+      const std::string h = kv.first.as<std::string>();
+      const int line = LineOf(kv.first, 1);
+      RETURN_IF_ERROR(YamlVars(kv.second, line, m.Host(h, line).vars, "host '" + h + "'", m));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseYaml(const std::string& text, Model& m) {
   try {
     const YAML::Node root = YAML::Load(text);
     if (!root || root.IsNull()) return absl::OkStatus();
     if (!root.IsMap()) return m.Error(LineOf(root, 1), "expected a mapping of groups (all: ...)");
+    if (root["_meta"]) return ParseInventoryList(root, m);
     for (const auto& kv : root) {
       RETURN_IF_ERROR(YamlGroup(kv.first.as<std::string>(), kv.second, LineOf(kv.first, 1), m));
     }
@@ -421,7 +468,7 @@ void WriteVars(Model& m, std::string& out, const std::string& table, const VarLi
   std::string body;
   for (const Var& v : vars.items) {
     if (absl::StartsWith(v.key, "ansible_")) {
-      ++m.ansible_vars_dropped;
+      ++m.ansible_vars_dropped[v.key];
     } else if (v.key == "mimic_environment" || v.key == "mimic_agent_port" ||
                v.key == "mimic_tls_server_name") {
       continue;  // consumed
@@ -491,6 +538,65 @@ absl::Status WriteHost(Model& m, const Entry& h, const ImportOptions& options, s
   return absl::OkStatus();
 }
 
+// `group` and its descendants.
+void Descendants(const Model& m, const std::string& group, std::set<std::string>& out) {
+  if (!out.insert(group).second) return;
+  if (const Entry* g = m.FindGroup(group)) {
+    for (const std::string& c : g->list) Descendants(m, c, out);
+  }
+}
+
+// Keeps the hosts of `group` (or its child groups) and the groups they are in with those
+// groups' ancestors; records the rest in left_out_*.
+absl::Status KeepGroup(Model& m, const std::string& group) {
+  if (m.FindGroup(group) == nullptr || group == "all") {
+    std::vector<std::string> names;
+    for (const Entry& g : m.groups) {
+      if (g.name != "all") names.push_back(g.name);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(m.file, ": --group '", group,
+                                                   "' is not a group (groups: ",
+                                                   absl::StrJoin(names, ", "), ")"));
+  }
+  std::set<std::string> inside;
+  Descendants(m, group, inside);
+  std::vector<Entry> hosts;
+  std::set<std::string> keep_groups;
+  for (Entry& h : m.hosts) {
+    bool in = std::any_of(h.list.begin(), h.list.end(),
+                          [&](const std::string& g) { return inside.count(g) > 0; });
+    if (!in) {
+      m.left_out_hosts.push_back(h.name);
+      continue;
+    }
+    for (const std::string& g : h.list) {
+      std::vector<std::string> chain;
+      Ancestors(m, g, chain);
+      keep_groups.insert(chain.begin(), chain.end());
+    }
+    hosts.push_back(std::move(h));
+  }
+  m.hosts = std::move(hosts);
+  m.host_idx.clear();
+  for (size_t i = 0; i < m.hosts.size(); ++i) m.host_idx[m.hosts[i].name] = i;
+  std::vector<Entry> groups;
+  for (Entry& g : m.groups) {
+    if (g.name == "all" || keep_groups.count(g.name) > 0) {
+      g.list.erase(std::remove_if(g.list.begin(), g.list.end(),
+                                  [&](const std::string& c) { return keep_groups.count(c) == 0; }),
+                   g.list.end());
+      groups.push_back(std::move(g));
+    } else if (g.name != "ungrouped") {
+      m.left_out_groups.push_back(g.name);
+    }
+  }
+  m.groups = std::move(groups);
+  m.group_idx.clear();
+  for (size_t i = 0; i < m.groups.size(); ++i) m.group_idx[m.groups[i].name] = i;
+  if (m.hosts.empty()) return m.Error(1, absl::StrCat("group '", group, "' has no hosts"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> Emit(Model& m, const ImportOptions& options) {
   if (m.hosts.empty()) return m.Error(1, "the inventory defines no hosts");
   // `all` is the inventory itself; `ungrouped` is a group only when it holds variables.
@@ -506,6 +612,7 @@ absl::StatusOr<std::string> Emit(Model& m, const ImportOptions& options) {
   std::vector<std::string> path;
   std::set<std::string> done;
   for (const Entry& g : m.groups) RETURN_IF_ERROR(CheckCycles(m, g, path, done));
+  if (!options.group.empty()) RETURN_IF_ERROR(KeepGroup(m, options.group));
 
   std::string body =
       absl::StrCat("\n[controller]\nca = ", TomlQuote(options.ca),
@@ -525,9 +632,21 @@ absl::StatusOr<std::string> Emit(Model& m, const ImportOptions& options) {
   std::string out = absl::StrCat("# mimic inventory imported from the Ansible inventory ", m.file,
                                  " (mimic inventory import).\n# Check [controller]: the agents' "
                                  "CA and the controller's client certificate and key.\n");
-  if (m.ansible_vars_dropped > 0) {
-    absl::StrAppend(&out, "# Not imported: ", m.ansible_vars_dropped,
-                    " ansible_* connection variable(s); ansible_host gave the address.\n");
+  if (!m.ansible_vars_dropped.empty()) {
+    std::vector<std::string> names;
+    for (const auto& [name, n] : m.ansible_vars_dropped) {
+      names.push_back(n > 1 ? absl::StrCat(name, " (", n, "x)") : name);
+    }
+    absl::StrAppend(&out, "# Not imported: Ansible connection variables ",
+                    absl::StrJoin(names, ", "), "; ansible_host gave the address.\n");
+  }
+  if (!m.left_out_hosts.empty()) {
+    absl::StrAppend(&out, "# Left out by --group ", options.group, ": hosts ",
+                    absl::StrJoin(m.left_out_hosts, ", "), "\n");
+  }
+  if (!m.left_out_groups.empty()) {
+    absl::StrAppend(&out, "# Left out by --group ", options.group, ": groups ",
+                    absl::StrJoin(m.left_out_groups, ", "), "\n");
   }
   std::stable_sort(m.notes.begin(), m.notes.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });

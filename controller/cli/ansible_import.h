@@ -3,8 +3,9 @@
 //
 // Read: the INI format ([group] host lines with inline key=value vars, [group:vars],
 // [group:children], # and ; comments, "host:port", ranges such as web[01:03].example.com or
-// db-[a:c]) and the YAML format (all: / GROUP: with hosts:, vars:, children:, nested; JSON
-// too, as YAML). Hosts in `all` or `ungrouped` belong to no group.
+// db-[a:c]), the YAML format (all: / GROUP: with hosts:, vars:, children:, nested; JSON
+// too, as YAML) and the JSON of `ansible-inventory --list` (groups with host and child lists,
+// host vars under _meta.hostvars). Hosts in `all` or `ungrouped` belong to no group.
 //
 // Mapping, per host, with the host's Ansible variables merged as Ansible does (all < parent
 // groups < child groups < host):
@@ -43,6 +44,9 @@ struct ImportOptions {
   std::string ca = "certs/ca.pem";
   std::string cert = "certs/controller.pem";
   std::string key = "certs/controller.key";
+  // Only the hosts of this group (and of its child groups), with the groups they are in; the
+  // header lists every host and group left out. "" imports everything.
+  std::string group;
 };
 
 // Reads the Ansible inventory at `path`. NOT_FOUND when it cannot be read; INVALID_ARGUMENT

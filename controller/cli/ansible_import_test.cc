@@ -184,7 +184,52 @@ TEST_F(AnsibleImportTest, IniToInventory) {
   EXPECT_THAT(toml, Not(HasSubstr("hunter2")));
   EXPECT_THAT(toml, Not(HasSubstr("s3cr3t")));
   EXPECT_THAT(toml, HasSubstr("hosts.ini:6: 'db_password' of host 'mi-edge' (a secret"));
-  EXPECT_THAT(toml, HasSubstr("# Not imported: 5 ansible_* connection variable(s)"));
+  // Listed by name, not only counted.
+  EXPECT_THAT(toml, HasSubstr("# Not imported: Ansible connection variables ansible_"));
+  EXPECT_THAT(toml, HasSubstr("ansible_password"));
+}
+
+// The JSON `ansible-inventory --list` prints: groups with host and child lists, _meta.hostvars.
+TEST_F(AnsibleImportTest, AnsibleInventoryListJson) {
+  constexpr char kList[] = R"({
+    "_meta": {"hostvars": {
+      "mi-dev-1": {"ansible_host": "10.0.0.1", "mimic_agent_port": 7001, "source_home": "/opt/a"},
+      "mi-prod-1": {"ansible_host": "10.0.0.2", "ansible_user": "ops"},
+      "mi-prod-2": {}}},
+    "all": {"children": ["ungrouped", "dev", "prod"]},
+    "dev": {"hosts": ["mi-dev-1"]},
+    "prod": {"hosts": ["mi-prod-1", "mi-prod-2"], "vars": {"target_home": "/opt/b"}},
+    "ungrouped": {}
+  })";
+  std::string toml;
+  common::Inventory inv = ImportAndLoad("list.json", kList, &toml);
+  ASSERT_EQ(inv.hosts.size(), 3u) << toml;
+  EXPECT_EQ(inv.FindHost("mi-dev-1")->address, "10.0.0.1:7001");
+  EXPECT_EQ(inv.FindHost("mi-dev-1")->environment, "dev");
+  EXPECT_EQ(inv.FindHost("mi-dev-1")->vars.at("source_home"), "/opt/a");
+  EXPECT_EQ(inv.FindHost("mi-prod-2")->environment, "prod");
+  EXPECT_EQ(inv.FindHost("mi-prod-2")->vars.at("target_home"), "/opt/b");
+  EXPECT_THAT(toml, HasSubstr("ansible_host"));  // listed as left out
+  EXPECT_THAT(toml, HasSubstr("ansible_user"));
+}
+
+// --group imports part of an estate and lists, by name, what it left out.
+TEST_F(AnsibleImportTest, GroupImportsPartAndListsTheRest) {
+  ImportOptions o;
+  o.group = "prod";
+  absl::StatusOr<std::string> out = ImportAnsibleInventory(Write("hosts.ini", kIni), o);
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto inv = common::LoadInventoryFromString(*out, dir_ + "/inventory.toml");
+  ASSERT_TRUE(inv.ok()) << inv.status() << "\n" << *out;
+  // prod's hosts are web's (its child group).
+  EXPECT_THAT(HostNames(*inv), ElementsAre("web01.example.com", "web02.example.com",
+                                           "web03.example.com", "mi-edge"));
+  EXPECT_THAT(*out, HasSubstr("# Left out by --group prod: hosts mi-solo.example.com, mi-dev-1, "
+                              "mi-qa-1\n"));
+  EXPECT_THAT(*out, HasSubstr("# Left out by --group prod: groups dev, qa"));
+  o.group = "nosuch";
+  absl::Status bad = ImportAnsibleInventory(Write("hosts2.ini", kIni), o).status();
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("--group 'nosuch' is not a group (groups: "));
 }
 
 TEST_F(AnsibleImportTest, OutputIsDeterministic) {

@@ -27,6 +27,7 @@ struct CommandOptions {
   std::string host;            // audit: only this host's runs
   std::string since;           // audit: ISO date/time (UTC unless an offset is given) or "24h"
   std::string status;          // audit: only runs with this status
+  std::string group;           // inventory import: only this group
   std::vector<std::string> args;  // positional arguments after the command
 };
 
@@ -40,6 +41,11 @@ absl::StatusOr<int> CmdReport(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdApprove(const CommandOptions& o, std::FILE* out);
 // `mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]`.
 absl::StatusOr<int> CmdInventory(const CommandOptions& o, std::FILE* out);
+// `mimic inventory list [--limit PATTERN] [--output text|json]`: the selected hosts, one per line
+// (JSON: {"schema_version":1,"hosts":[{"name","address","environment","groups"}...]}).
+absl::StatusOr<int> CmdInventoryList(const CommandOptions& o, std::FILE* out);
+// `mimic inventory graph`: environments, then groups (children nested), with their hosts.
+absl::StatusOr<int> CmdInventoryGraph(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out);
 // `mimic audit verify ROLLOUT`: 0 when the hash chain is intact, 2 when a row was edited or
 // deleted.

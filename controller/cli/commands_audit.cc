@@ -12,10 +12,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
+#include "common/base/text.h"
+#include "common/config/catalogue.h"
 #include "common/config/inventory.h"
 #include "common/base/status_macros.h"
 #include "controller/rollout/agent_client.h"
@@ -85,6 +88,14 @@ absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
     return absl::InvalidArgumentError(
         "usage: mimic audit [--host H] [--since T] [--status S] | mimic audit verify ROLLOUT");
   }
+  static const std::vector<std::string> kStatuses = {
+      "pending", "running", "ok", "changed", "failed", "cancelled", "interrupted", "unreachable",
+      "refused"};
+  if (!o.status.empty() &&
+      std::find(kStatuses.begin(), kStatuses.end(), o.status) == kStatuses.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("--status '", o.status, "': use one of ",
+                                                   absl::StrJoin(kStatuses, ", ")));
+  }
   int64_t since_us = 0;
   if (!o.since.empty()) {
     ASSIGN_OR_RETURN(since_us, ParseSince(o.since, absl::Now()));
@@ -107,6 +118,23 @@ absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
   };
   std::stable_sort(rows.begin(), rows.end(),
                    [&](const RunRecord& a, const RunRecord& b) { return when(a) < when(b); });
+  if (o.output == "json") {
+    std::string json = "{\"schema_version\":1,\"runs\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const RunRecord& r = rows[i];
+      absl::StrAppend(&json, i ? "," : "", "{\"time\":", common::JsonQuote(TimeOrDash(when(r))),
+                      ",\"rollout\":", common::JsonQuote(r.rollout_id),
+                      ",\"run_id\":", common::JsonQuote(r.run_id),
+                      ",\"host\":", common::JsonQuote(r.host),
+                      ",\"stage\":", common::JsonQuote(r.stage),
+                      ",\"mode\":", common::JsonQuote(r.mode),
+                      ",\"status\":", common::JsonQuote(r.status),
+                      ",\"message\":", common::JsonQuote(r.message), "}");
+    }
+    absl::StrAppend(&json, "]}\n");
+    std::fputs(json.c_str(), out);
+    return 0;
+  }
   if (rows.empty()) {
     std::fputs("no runs match\n", out);
     return 0;
@@ -145,6 +173,13 @@ absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out) {
   for (const RunRecord& r : d.runs) known = known || r.host == host;
   if (!known) {
     return absl::NotFoundError(absl::StrCat("rollout ", rollout, " has no run on host ", host));
+  }
+  if (!step.empty()) {
+    const std::vector<std::string>& steps = common::StepCatalogue();
+    if (std::find(steps.begin(), steps.end(), step) == steps.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("no step '", step, "' (steps: ",
+                                                     absl::StrJoin(steps, ", "), ")"));
+    }
   }
   ASSIGN_OR_RETURN(std::vector<mimic::v1::Event> events, audit->Events(rollout, host, step));
   if (events.empty()) {

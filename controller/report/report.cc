@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/base/logging.h"
@@ -479,18 +480,68 @@ std::string RecapTable(const std::vector<HostRecap>& rows) {
   return out;
 }
 
+std::vector<std::string> HostsToRetry(const std::vector<HostRecap>& rows) {
+  std::vector<std::string> hosts;
+  for (const HostRecap& h : rows) {
+    if (h.status != "ok" && h.status != "changed") hosts.push_back(h.host);
+  }
+  return hosts;
+}
+
+std::string NextCommands(const std::string& rollout_id, const std::vector<HostRecap>& rows,
+                         const std::string& retry_file, bool check) {
+  std::vector<std::string> hosts = HostsToRetry(rows);
+  if (hosts.empty()) return "";
+  std::string out = absl::StrCat("not done: ", absl::StrJoin(hosts, ", "));
+  if (!retry_file.empty()) absl::StrAppend(&out, " (listed in ", retry_file, ")");
+  absl::StrAppend(&out, "\nnext:\n");
+  absl::StrAppend(&out, "  mimic resume ", rollout_id,
+                  "                 # finish this rollout, inside its scope\n");
+  if (!retry_file.empty()) {
+    absl::StrAppend(&out, "  mimic run --plan PLAN", check ? " --check" : "", " --limit @",
+                    retry_file, "   # a new rollout of just these hosts\n");
+    if (!check) {
+      absl::StrAppend(&out, "  mimic rollback ", rollout_id, " --limit @", retry_file,
+                      "   # put these hosts back as they were\n");
+    }
+  }
+  return out;
+}
+
 std::string StatusListing(const std::vector<RolloutSummary>& rollouts) {
   std::vector<std::vector<std::string>> cells;
   for (const RolloutSummary& s : rollouts) {
     const RolloutRecord& r = s.rollout;
-    std::string hosts = absl::StrCat(s.hosts_ok, "/", s.hosts_failed);
-    if (s.hosts_pending > 0) absl::StrAppend(&hosts, " +", s.hosts_pending);
     cells.push_back({r.id, FormatTimeUtc(r.started_at_us), r.os_user.empty() ? "-" : r.os_user,
-                     r.plan_sha256.empty() ? "-" : r.plan_sha256.substr(0, 12), hosts,
-                     absl::StrCat(r.status, r.check_mode ? " (check)" : "")});
+                     r.plan_sha256.empty() ? "-" : r.plan_sha256.substr(0, 12),
+                     r.check_mode ? "check" : "apply", absl::StrCat(s.hosts),
+                     absl::StrCat(s.hosts_ok), absl::StrCat(s.hosts_failed),
+                     absl::StrCat(s.hosts_pending), r.status});
   }
-  return FormatTable({"ID", "STARTED", "OPERATOR", "PLAN", "HOSTS", "STATUS"}, cells,
-                     {false, false, false, false, true, false});
+  // Columns (README "Reading status and audit"): MODE check = a dry run; HOSTS in the rollout;
+  // OK / FAILED / PENDING = hosts whose latest run succeeded, failed (failed, cancelled,
+  // interrupted) or has not finished.
+  return FormatTable(
+      {"ID", "STARTED", "OPERATOR", "PLAN", "MODE", "HOSTS", "OK", "FAILED", "PENDING", "STATUS"},
+      cells, {false, false, false, false, false, true, true, true, true, false});
+}
+
+std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts) {
+  std::string out = "{\"schema_version\":1,\"rollouts\":[";
+  for (size_t i = 0; i < rollouts.size(); ++i) {
+    const RolloutSummary& s = rollouts[i];
+    const RolloutRecord& r = s.rollout;
+    absl::StrAppend(&out, i ? "," : "", "{\"id\":", common::JsonQuote(r.id),
+                    ",\"started_at\":", common::JsonQuote(FormatTimeUtc(r.started_at_us)),
+                    ",\"operator\":", common::JsonQuote(r.os_user),
+                    ",\"plan_sha256\":", common::JsonQuote(r.plan_sha256),
+                    ",\"mode\":\"", r.check_mode ? "check" : "apply", "\"",
+                    ",\"hosts\":", s.hosts, ",\"ok\":", s.hosts_ok,
+                    ",\"failed\":", s.hosts_failed, ",\"pending\":", s.hosts_pending,
+                    ",\"status\":", common::JsonQuote(r.status), "}");
+  }
+  absl::StrAppend(&out, "]}\n");
+  return out;
 }
 
 std::string RolloutStatusText(const RolloutDetail& d) {

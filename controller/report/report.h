@@ -111,10 +111,22 @@ absl::StatusOr<std::vector<HostRecap>> BuildRecap(Audit& audit, const std::strin
 // whose status is neither ok nor changed and that has a message. Each line ends in '\n'.
 std::string RecapTable(const std::vector<HostRecap>& rows);
 
+// The hosts of `rows` that did not succeed (status other than ok/changed), in order.
+std::vector<std::string> HostsToRetry(const std::vector<HostRecap>& rows);
+
+// What to type next after a rollout some hosts of which did not succeed: resume it (inside its
+// scope), rerun just those hosts in a new rollout (--limit @retry_file), or roll them back.
+// "" when every host succeeded.
+std::string NextCommands(const std::string& rollout_id, const std::vector<HostRecap>& rows,
+                         const std::string& retry_file, bool check);
+
 // `mimic status`: one line per rollout, in the given order (ListRollouts gives newest first):
 // ID STARTED OPERATOR PLAN (sha256, 12 characters) HOSTS ("ok/failed", "+N" more while
 // pending) STATUS (" (check)" added for check-mode rollouts).
 std::string StatusListing(const std::vector<RolloutSummary>& rollouts);
+// The same as JSON (`mimic status --output json`): {"schema_version":1,"rollouts":[{"id",
+// "started_at","operator","plan_sha256","mode","hosts","ok","failed","pending","status"}]}.
+std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts);
 
 // `mimic status ROLLOUT`: the rollout's header lines, then one line per host (its latest
 // run): HOST STAGE BATCH RUN MODE STATUS SEQ STARTED DURATION MESSAGE.

@@ -345,12 +345,12 @@ TEST(StatusListingTest, Rollouts) {
   b.hosts = 12;
   b.hosts_ok = 12;
   EXPECT_EQ(StatusListing({a, b}),
-            "ID                        STARTED               OPERATOR  PLAN           "
-            "HOSTS  STATUS\n"
-            "r-20261122-214640-ab12cd  2026-11-21T22:26:40Z  alice     0123456789ab  "
-            "2/1 +2  running\n"
-            "r-20261121-080000-000001  2026-11-20T18:40:00Z  -         -               "
-            "12/0  ok (check)\n");
+            "ID                        STARTED               OPERATOR  PLAN          MODE   "
+            "HOSTS  OK  FAILED  PENDING  STATUS\n"
+            "r-20261122-214640-ab12cd  2026-11-21T22:26:40Z  alice     0123456789ab  apply  "
+            "    5   2       1        2  running\n"
+            "r-20261121-080000-000001  2026-11-20T18:40:00Z  -         -             check  "
+            "   12  12       0        0  ok\n");
 }
 
 TEST(StatusListingTest, OneRollout) {
@@ -580,6 +580,52 @@ TEST(FormatTableTest, ACellIsOneLineWhateverItHolds) {
   const std::string t = FormatTable({"HOST", "MESSAGE"},
                                     {{"mi-p", "copied a\nmi-q  FAILED\r\x1B[1A"}}, {false, false});
   EXPECT_EQ(t, "HOST  MESSAGE\nmi-p  copied a\\nmi-q  FAILED\\r\\x1B[1A\n");
+}
+
+}  // namespace
+}  // namespace mimic::controller
+
+namespace mimic::controller {
+namespace {
+
+TEST(NextCommandsTest, NamesTheHostsAndTheCommands) {
+  std::vector<HostRecap> rows(3);
+  rows[0].host = "a";
+  rows[0].status = "changed";
+  rows[1].host = "b";
+  rows[1].status = "failed";
+  rows[2].host = "c";
+  rows[2].status = "unreachable";
+  EXPECT_EQ(HostsToRetry(rows), (std::vector<std::string>{"b", "c"}));
+  std::string next = NextCommands("R1", rows, "/s/R1.retry", false);
+  EXPECT_NE(next.find("not done: b, c (listed in /s/R1.retry)"), std::string::npos) << next;
+  EXPECT_NE(next.find("mimic resume R1 "), std::string::npos) << next;
+  EXPECT_NE(next.find("--limit @/s/R1.retry"), std::string::npos) << next;
+  EXPECT_NE(next.find("mimic rollback R1 --limit @/s/R1.retry"), std::string::npos) << next;
+  // A dry run has nothing to roll back.
+  EXPECT_EQ(NextCommands("R1", rows, "/s/R1.retry", true).find("rollback"), std::string::npos);
+  rows.resize(1);
+  EXPECT_EQ(NextCommands("R1", rows, "/s/R1.retry", false), "");
+}
+
+}  // namespace
+}  // namespace mimic::controller
+
+namespace mimic::controller {
+namespace {
+
+TEST(StatusListingJsonTest, NumbersAreNumbersAndModeIsSaid) {
+  RolloutSummary a;
+  a.rollout = {.id = "r-1", .plan_sha256 = "abc", .os_user = "al\"ice", .check_mode = true,
+               .started_at_us = 1795300000000000, .status = "ok"};
+  a.hosts = 3;
+  a.hosts_ok = 2;
+  a.hosts_failed = 1;
+  EXPECT_EQ(StatusListingJson({a}),
+            "{\"schema_version\":1,\"rollouts\":[{\"id\":\"r-1\",\"started_at\":"
+            "\"2026-11-21T22:26:40Z\",\"operator\":\"al\\\"ice\",\"plan_sha256\":\"abc\","
+            "\"mode\":\"check\",\"hosts\":3,\"ok\":2,\"failed\":1,\"pending\":0,\"status\":\"ok\"}]}\n");
+  EXPECT_EQ(StatusListingJson({}), "{\"schema_version\":1,\"rollouts\":[]}\n");
 }
 
 }  // namespace

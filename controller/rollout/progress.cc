@@ -56,6 +56,23 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(f.step()),
                            StepStatusWord(f.status()), Safe(f.message()));
     if (f.changes_size() > 0) absl::StrAppend(&line, " [", f.changes_size(), " files]");
+    if (dry_run_) absl::StrAppend(&line, " (dry run: nothing written)");
+    if (dry_run_) {
+      int listed = 0;
+      for (const auto& c : f.changes()) {
+        if (++listed > kMaxListedFiles) {
+          absl::StrAppend(&line, "\n", std::string(prefix.size(), ' '), "   ... and ",
+                          f.changes_size() - kMaxListedFiles,
+                          " more (mimic report ROLLOUT --format json lists every file)");
+          break;
+        }
+        const char* verb = c.action() == mimic::v1::ACTION_CREATE   ? "would create"
+                           : c.action() == mimic::v1::ACTION_DELETE ? "would delete"
+                                                                    : "would update";
+        absl::StrAppend(&line, "\n", std::string(prefix.size(), ' '), "   ", verb, " ",
+                        Safe(c.path()));
+      }
+    }
   } else if (e.has_log() && e.log().level() >= mimic::v1::LOG_WARNING) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(e.log().step()),
                            e.log().level() == mimic::v1::LOG_WARNING ? "warning" : "error",

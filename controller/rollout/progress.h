@@ -36,6 +36,10 @@ class Progress {
                   const std::vector<std::string>& hosts);
   // The live status line as it is now ("" when not live).
   std::string StatusLine();
+  // Dry runs (run --check, rollback --check): under each step, the files it would change, one
+  // per line ("would create PATH", at most kMaxListedFiles per step), not only their count.
+  void SetDryRun(bool dry_run) { dry_run_ = dry_run; }
+  static constexpr int kMaxListedFiles = 50;
 
  private:
   void PrintLocked(const std::string& line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -45,6 +49,7 @@ class Progress {
   std::FILE* out_;
   bool json_;
   bool live_;
+  bool dry_run_ = false;
   std::string stage_ ABSL_GUARDED_BY(mu_);
   int batch_ ABSL_GUARDED_BY(mu_) = 0;
   int batches_ ABSL_GUARDED_BY(mu_) = 0;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/config/host_pattern.h"
 #include "common/config/catalogue.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
@@ -489,6 +490,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   }
 
   Progress progress(out, opt.json, isatty(fileno(out)) != 0);
+  progress.SetDryRun(opt.check);
   progress.Note(absl::StrCat(opt.resume_rollout_id.empty() ? "rollout " : "resuming rollout ",
                              rollout_id, check ? " (check: nothing is written)" : "",
                              " plan ", plan.sha256.substr(0, 12), " operator ", op_user,
@@ -633,10 +635,25 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   int code = ExitCode(outcomes, stopped);
   std::string status = stopped ? "stopped" : (code == 0 ? "ok" : "failed");
   RETURN_IF_ERROR(audit->FinishRollout(rollout_id, status, stop_reason));
+  // The hosts that did not succeed go to a retry file, for `--limit @FILE` (as Ansible's).
+  std::string retry_file;
+  if (std::vector<std::string> retry = HostsToRetry(outcomes); !retry.empty()) {
+    retry_file = common::JoinPath(inv.controller.state_dir, rollout_id + ".retry");
+    std::string text = absl::StrCat("# hosts of rollout ", rollout_id,
+                                    " that did not succeed; mimic ... --limit @", retry_file,
+                                    "\n", absl::StrJoin(retry, "\n"), "\n");
+    if (absl::Status w = common::MakeDirs(inv.controller.state_dir, 0700); !w.ok()) {
+      retry_file.clear();
+    } else if (absl::Status w2 = common::WriteFileAtomic(retry_file, text); !w2.ok()) {
+      progress.Note(absl::StrCat("could not write the retry file: ", w2.message()));
+      retry_file.clear();
+    }
+  }
   if (!opt.json) {
     std::fprintf(out, "\n%s", RecapTable(outcomes).c_str());
     std::fprintf(out, "rollout %s %s; audit: %s\n", rollout_id.c_str(), status.c_str(),
                  common::RedactText(opt.audit_url.empty() ? inv.audit_url : opt.audit_url).c_str());
+    std::fputs(NextCommands(rollout_id, outcomes, retry_file, opt.check).c_str(), out);
   } else {
     progress.Note(absl::StrCat("rollout ", rollout_id, " ", status));
   }
@@ -652,6 +669,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   for (const common::Host* h : selected) wanted.insert(h->name);
   ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
   Progress progress(out, opt.json);
+  progress.SetDryRun(opt.check);
   const std::string rollout_id = opt.rollout_id;
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, 3600, 4);
   std::vector<std::unique_ptr<HostJob>> owned;

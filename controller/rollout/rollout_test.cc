@@ -11,6 +11,7 @@ namespace mimic::controller {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 common::Plan TestPlan() {
   auto p = common::LoadPlanFromString(
@@ -122,6 +123,40 @@ TEST(ProgressTest, ControlCharactersInAgentTextAreEscaped) {
   EXPECT_THAT(text, HasSubstr("odd \\x1B[2K\\rname"));
   EXPECT_EQ(text.find('\x1B'), std::string::npos);
   EXPECT_EQ(text.find('\r'), std::string::npos);
+}
+
+
+TEST(ProgressTest, DryRunListsTheFilesEachStepWouldChange) {
+  auto render = [](bool dry_run, int files) {
+    std::FILE* f = std::tmpfile();
+    Progress p(f, /*json=*/false, /*live=*/false);
+    p.SetDryRun(dry_run);
+    mimic::v1::Event e;
+    e.set_host("h1");
+    auto* sf = e.mutable_step_finished();
+    sf->set_step("copy_carbonapps");
+    sf->set_status(mimic::v1::STEP_CHANGED);
+    for (int i = 0; i < files; ++i) {
+      auto* c = sf->add_changes();
+      c->set_path(i == 0 ? "/opt/mi/new\nline.car" : "/opt/mi/f" + std::to_string(i));
+      c->set_action(i == 1 ? mimic::v1::ACTION_DELETE : mimic::v1::ACTION_CREATE);
+    }
+    p.Event("prod", e);
+    std::rewind(f);
+    std::string text(1 << 16, '\0');
+    text.resize(std::fread(text.data(), 1, text.size(), f));
+    std::fclose(f);
+    return text;
+  };
+  std::string check = render(true, 3);
+  EXPECT_THAT(check, HasSubstr("[3 files] (dry run: nothing written)"));
+  EXPECT_THAT(check, HasSubstr("would create /opt/mi/new\\nline.car\n"));  // escaped
+  EXPECT_THAT(check, HasSubstr("would delete /opt/mi/f1\n"));
+  EXPECT_THAT(check, HasSubstr("would create /opt/mi/f2\n"));
+  // An apply run prints the count only; a long list is capped.
+  EXPECT_THAT(render(false, 3), Not(HasSubstr("would")));
+  std::string many = render(true, Progress::kMaxListedFiles + 7);
+  EXPECT_THAT(many, HasSubstr("... and 7 more"));
 }
 
 }  // namespace
