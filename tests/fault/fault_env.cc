@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include "absl/strings/str_cat.h"
 #include "agent/engine/journal.h"
 #include "common/rpc/tls.h"
@@ -65,7 +67,7 @@ void MigrationHomes::ResetTarget(const std::string& at) const {
 
 const std::vector<std::string>& MigrationHomes::Steps() {
   static const auto* steps = new std::vector<std::string>{
-      "preflight",          "backup_databases",       "snapshot_target",
+      "preflight",          "snapshot_target",
       "migrate_userstore_config", "copy_secondary_userstores", "copy_carbonapps",
       "copy_registry",      "copy_deployment",        "migrate_datamapper",
       "copy_custom_components", "copy_keystores",     "merge_config",
@@ -196,6 +198,13 @@ mimic::v1::RunFinished Finished(const std::vector<mimic::v1::Event>& events) {
   return none;
 }
 
+namespace {
+// Field by field (map entries in any order: their serialization order is not fixed).
+bool Same(const mimic::v1::Event& a, const mimic::v1::Event& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+}  // namespace
+
 std::string CompareEvents(const std::vector<mimic::v1::Event>& streamed,
                           const std::vector<mimic::v1::Event>& replay, bool last_word_may_differ) {
   for (size_t i = 0; i < replay.size(); ++i) {
@@ -207,7 +216,7 @@ std::string CompareEvents(const std::vector<mimic::v1::Event>& streamed,
   if (last_word_may_differ) {
     // The run's last word (the failed step's end, the run's end) was streamed from memory only.
     auto same = [&](size_t i) {
-      return i < replay.size() && streamed[i].SerializeAsString() == replay[i].SerializeAsString();
+      return i < replay.size() && Same(streamed[i], replay[i]);
     };
     while (must > 0 && streamed.size() - must < 2 &&
            (streamed[must - 1].has_run_finished() || streamed[must - 1].has_step_finished()) &&
@@ -220,10 +229,13 @@ std::string CompareEvents(const std::vector<mimic::v1::Event>& streamed,
                         "had received ", must, ": event seq ", replay.size() + 1, " was lost");
   }
   for (size_t i = 0; i < must; ++i) {
-    if (streamed[i].SerializeAsString() != replay[i].SerializeAsString()) {
-      return absl::StrCat("event seq ", i + 1, " differs: streamed ",
-                          streamed[i].ShortDebugString().substr(0, 300), " / held ",
-                          replay[i].ShortDebugString().substr(0, 300));
+    if (!Same(streamed[i], replay[i])) {
+      std::string report;
+      google::protobuf::util::MessageDifferencer d;
+      d.ReportDifferencesToString(&report);
+      d.Compare(streamed[i], replay[i]);
+      return absl::StrCat("event seq ", i + 1, " (", streamed[i].run_id(), ") differs: ",
+                          report.substr(0, 1500));
     }
   }
   return "";

@@ -98,7 +98,8 @@ std::vector<mimic::v1::Event> AttachAll(std::shared_ptr<grpc::Channel> channel,
 // The run's end (status RUN_RUNNING when `events` has no run_finished).
 mimic::v1::RunFinished Finished(const std::vector<mimic::v1::Event>& events);
 // "" when `replay` (the agent's events after a restart) holds every event of `streamed` (what
-// a client received before the fault) byte for byte at the same place, with seq 1..N and no
+// a client received before the fault) at the same place, equal field by field (map entries in
+// any order), with seq 1..N and no
 // gap; else what differs. `last_word_may_differ`: the streamed events may end with the run's
 // last word that was streamed from memory only (a journal that failed), absent from the replay.
 std::string CompareEvents(const std::vector<mimic::v1::Event>& streamed,
