@@ -44,8 +44,13 @@ struct Chunk {
 class AgentKillCampaign : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(h_.Make(MakeTempDir("fault-kill")));
+    const std::string dir = MakeTempDir("fault-kill");
+    if (MountScratch(dir)) scratch_ = dir;
+    ASSERT_NO_FATAL_FAILURE(h_.Make(dir));
     target_ = h_.target;
+  }
+  void TearDown() override {
+    if (!scratch_.empty()) UnmountScratch(scratch_);
   }
   void ResetTarget() { h_.ResetTarget(); }
   mimic::v1::HostPlan Plan(const std::string& run_id) { return h_.Plan(run_id); }
@@ -61,7 +66,7 @@ class AgentKillCampaign : public ::testing::Test {
   }
 
   MigrationHomes h_;
-  std::string target_;
+  std::string target_, scratch_;
 };
 
 // Which step the journal's events end in: "inside <step>" when its last step started and did
@@ -147,6 +152,7 @@ TEST_F(AgentKillCampaign, KillNineInsideEveryStepThenRunAgainOrRollBack) {
                    : absl::StrCat("after event ", k),
         ", then ", rollback ? "rollback" : "run again");
     SCOPED_TRACE(what);
+    if (OnlyTrial() >= 0 && t != OnlyTrial()) continue;
     ASSERT_NO_FATAL_FAILURE(ResetTarget());
     const std::string state = absl::StrCat(h_.dir, "/state-", t);
     const std::string run_id = absl::StrCat("t", t);
@@ -200,7 +206,7 @@ TEST_F(AgentKillCampaign, KillNineInsideEveryStepThenRunAgainOrRollBack) {
       ASSERT_TRUE(st.ok()) << st.error_message();
       const auto rf = Finished(rb);
       EXPECT_TRUE(rf.status() == mimic::v1::RUN_CHANGED || rf.status() == mimic::v1::RUN_OK)
-          << mimic::v1::RunStatus_Name(rf.status()) << ": " << rf.message();
+          << Why(rb);
       const auto now = TreeState(target_);
       EXPECT_EQ(now, pre) << "rollback is not exact:\n" << TreeDiff(pre, now);
     } else {
@@ -209,7 +215,7 @@ TEST_F(AgentKillCampaign, KillNineInsideEveryStepThenRunAgainOrRollBack) {
       ASSERT_TRUE(st.ok()) << st.error_message();
       const auto af = Finished(again);
       EXPECT_TRUE(af.status() == mimic::v1::RUN_CHANGED || af.status() == mimic::v1::RUN_OK)
-          << mimic::v1::RunStatus_Name(af.status()) << ": " << af.message();
+          << Why(again);
       const auto now = TreeState(target_);
       EXPECT_EQ(now, reference) << "the run again does not end as an uninterrupted run:\n"
                                 << TreeDiff(reference, now);
@@ -233,7 +239,8 @@ TEST_F(AgentKillCampaign, KillNineInsideEveryStepThenRunAgainOrRollBack) {
                             " run again, ", rolled_back, " rolled back; ", debris,
                             " left a temp file that recovery removed; killed: ",
                             absl::StrJoin(w, ", "), ")"));
-  EXPECT_EQ(survived, trials);
+  EXPECT_EQ(survived, by_write + by_event);
+  if (OnlyTrial() < 0) EXPECT_EQ(by_write + by_event, trials);
 }
 
 }  // namespace

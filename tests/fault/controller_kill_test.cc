@@ -43,6 +43,7 @@ class ControllerKillCampaign : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir("fault-ctl");
+    if (MountScratch(dir_)) scratch_ = dir_;
     ASSERT_NO_FATAL_FAILURE(MakeCerts(dir_ + "/certs", kHosts));
     MakeMiHome("4.0.0", dir_ + "/pristine/src", "source", "fleet");
     MakeMiHome("4.2.0", dir_ + "/pristine/dst", "target", "fleet");
@@ -89,7 +90,10 @@ class ControllerKillCampaign : public ::testing::Test {
               "\n[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = 1\n");
   }
 
-  void TearDown() override { agents_.clear(); }
+  void TearDown() override {
+    agents_.clear();
+    if (!scratch_.empty()) UnmountScratch(scratch_);
+  }
 
   std::string Root(const std::string& h) { return dir_ + "/mi/" + h; }
   std::string Source(const std::string& h) { return Root(h) + "/wso2mi-4.0.0"; }
@@ -135,7 +139,7 @@ class ControllerKillCampaign : public ::testing::Test {
     return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
   }
 
-  std::string dir_;
+  std::string dir_, scratch_;
   std::vector<std::unique_ptr<AgentProcess>> agents_;
 };
 

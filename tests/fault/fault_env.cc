@@ -1,5 +1,6 @@
 #include "tests/fault/fault_env.h"
 
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,6 +29,13 @@ int FaultTrials(int ci_default) {
   const int n = std::atoi(s);
   return n > 0 ? n : ci_default;
 }
+
+bool MountScratch(const std::string& dir) {
+  if (geteuid() != 0) return false;
+  return ::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=2g,mode=0755") == 0;
+}
+
+void UnmountScratch(const std::string& dir) { ::umount2(dir.c_str(), MNT_DETACH); }
 
 void MigrationHomes::Make(const std::string& d) {
   dir = d;
@@ -189,6 +197,27 @@ std::vector<mimic::v1::Event> AttachAll(std::shared_ptr<grpc::Channel> channel,
   grpc::Status st = s.Wait();
   if (status != nullptr) *status = st;
   return s.events();
+}
+
+std::string Why(const std::vector<mimic::v1::Event>& events) {
+  std::string out;
+  for (const auto& e : events) {
+    if (e.has_step_finished() && e.step_finished().status() == mimic::v1::STEP_FAILED) {
+      absl::StrAppend(&out, " step ", e.step_finished().step(), " failed: ",
+                      e.step_finished().message(), ";");
+    }
+    if (e.has_run_finished()) {
+      absl::StrAppend(&out, " run ", mimic::v1::RunStatus_Name(e.run_finished().status()), ": ",
+                      e.run_finished().message());
+    }
+  }
+  return out.empty() ? " (no run_finished)" : out;
+}
+
+int OnlyTrial() {
+  const char* s = std::getenv("MIMIC_FAULT_TRIAL");
+  if (s == nullptr || *s == '\0') return -1;
+  return std::atoi(s);
 }
 
 mimic::v1::RunFinished Finished(const std::vector<mimic::v1::Event>& events) {

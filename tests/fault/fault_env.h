@@ -29,6 +29,13 @@ uint32_t FaultSeed(uint32_t fallback);
 // MIMIC_FAULT_TRIALS when set (> 0), else `ci_default`.
 int FaultTrials(int ci_default);
 
+// Mounts a tmpfs on the (empty) directory `dir` when the test runs as root, so the campaign's
+// many fsyncs cost nothing and it fits its CI budget: SIGKILL loses no page cache, so what the
+// process-kill campaigns prove holds on any disk. True when mounted (unmount with
+// UnmountScratch); false, and `dir` stays on the test's disk, otherwise.
+bool MountScratch(const std::string& dir);
+void UnmountScratch(const std::string& dir);
+
 // One host's homes for the agent campaigns, under `dir`: a 4.0.0 source and a 4.2.0 target made
 // by mimic's generator, plus a 640 KiB CApp (a stored zip: its copy writes ten chunks), owned by
 // nobody when the test runs as root (keystores 0600, deployment.toml 0640), as an MI user's
@@ -95,6 +102,11 @@ std::vector<mimic::v1::Event> RunToEnd(std::shared_ptr<grpc::Channel> channel,
 std::vector<mimic::v1::Event> AttachAll(std::shared_ptr<grpc::Channel> channel,
                                         const std::string& run_id, grpc::Status* status = nullptr);
 
+// Why a run ended as it did: its status, message and every failed step's message.
+std::string Why(const std::vector<mimic::v1::Event>& events);
+// MIMIC_FAULT_TRIAL=N: a campaign draws every trial as usual but runs only trial N (to replay
+// one failure of a seeded campaign); -1 when unset.
+int OnlyTrial();
 // The run's end (status RUN_RUNNING when `events` has no run_finished).
 mimic::v1::RunFinished Finished(const std::vector<mimic::v1::Event>& events);
 // "" when `replay` (the agent's events after a restart) holds every event of `streamed` (what
