@@ -240,7 +240,9 @@ TEST_F(AgentKillCampaign, KillNineInsideEveryStepThenRunAgainOrRollBack) {
                             " left a temp file that recovery removed; killed: ",
                             absl::StrJoin(w, ", "), ")"));
   EXPECT_EQ(survived, by_write + by_event);
-  if (OnlyTrial() < 0) EXPECT_EQ(by_write + by_event, trials);
+  if (OnlyTrial() < 0) {
+    EXPECT_EQ(by_write + by_event, trials);
+  }
 }
 
 }  // namespace
