@@ -122,6 +122,53 @@ std::map<std::string, std::string> TreeHash(const std::string& root) {
   return out;
 }
 
+std::map<std::string, std::string> TreeState(const std::string& root) {
+  std::map<std::string, std::string> out;
+  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
+    std::string dir = rel.empty() ? root : root + "/" + rel;
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return;
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    for (const std::string& n : names) {
+      std::string r = rel.empty() ? n : rel + "/" + n;
+      std::string full = root + "/" + r;
+      struct stat st;
+      if (lstat(full.c_str(), &st) != 0) continue;
+      char mode[16];
+      std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
+      const std::string owner = absl::StrCat(st.st_uid, ":", st.st_gid);
+      if (S_ISDIR(st.st_mode)) {
+        out[r] = absl::StrCat("dir ", mode, " ", owner);
+        walk(r);
+      } else if (S_ISLNK(st.st_mode)) {
+        char buf[4096];
+        ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
+        out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0), " ", owner);
+      } else if (S_ISREG(st.st_mode)) {
+        auto sha = common::Sha256File(full);
+        out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", mode, " ", owner);
+      } else {
+        out[r] = absl::StrCat("other ", mode, " ", owner);
+      }
+    }
+  };
+  walk("");
+  return out;
+}
+
+std::vector<std::string> TempFilesUnder(const std::string& root) {
+  std::vector<std::string> out;
+  for (const auto& [rel, what] : TreeState(root)) {
+    if (rel.find(".mimic-tmp-") != std::string::npos) out.push_back(rel);
+  }
+  return out;
+}
+
 void WriteText(const std::string& path, const std::string& text) {
   ASSERT_TRUE(common::WriteFileAtomic(path, text).ok()) << path;
 }
@@ -260,7 +307,7 @@ bool AgentProcess::Start() {
   unlink(port_file.c_str());
   std::vector<std::string> roots;
   for (const auto& r : o_.allowed_roots) roots.push_back("\"" + r + "\"");
-  std::string cfg = absl::StrCat("listen = \"127.0.0.1:0\"\nstate_dir = \"", o_.state_dir,
+  std::string cfg = absl::StrCat("listen = \"", o_.listen_host, ":0\"\nstate_dir = \"", o_.state_dir,
                                  "\"\nallowed_roots = [", absl::StrJoin(roots, ", "),
                                  "]\nexecutor_threads = ", o_.executor_threads,
                                  "\nport_file = \"", port_file, "\"\n");
@@ -301,6 +348,15 @@ bool AgentProcess::Start() {
     }
     for (int step : o_.hold_steps) Hold(step);
     argv.insert(argv.end(), {"--gate-dir", gate_dir()});
+    argv.insert(argv.end(), o_.testing_args.begin(), o_.testing_args.end());
+  } else if (!o_.testing_args.empty()) {
+    ADD_FAILURE() << "Options::testing_args needs Options::gate";
+  }
+  if (!o_.netns.empty()) {
+    // `ip netns exec` enters the namespace and execs the agent: the pid stays the agent's.
+    argv[0] = binary;
+    argv.insert(argv.begin(), {"ip", "netns", "exec", o_.netns});
+    binary = "/usr/sbin/ip";
   }
   argv.insert(argv.end(), {"--config", cfg_path});
   std::vector<char*> cargv;

@@ -41,6 +41,14 @@ void MakeMiHome(const std::string& version, const std::string& dest, const std::
 // as "dir mode". Two equal maps mean byte-for-byte equal trees.
 std::map<std::string, std::string> TreeHash(const std::string& root);
 
+// Like TreeHash, with owners: path -> "<sha256> <mode> <uid>:<gid>" for a regular file,
+// "dir <mode> <uid>:<gid>", "link <target> <uid>:<gid>" (symlinks are not followed), "other"
+// for anything else. Equal maps: equal content, modes, owners and symlink targets.
+std::map<std::string, std::string> TreeState(const std::string& root);
+// The paths (relative to root) under `root` whose name holds ".mimic-tmp-": what an atomic
+// write leaves when it is cut between create and rename.
+std::vector<std::string> TempFilesUnder(const std::string& root);
+
 // A mimic-agent child process. With Options::gate the test holds its runs before named
 // steps (tests/testing_agent_main.cc has the protocol):
 //   agent.Hold(2);                         // before the run starts: hold every run at step 2
@@ -69,6 +77,12 @@ class AgentProcess {
     // agent.toml allow_any_client_subject = true (then allowed_client_subjects is left out).
     bool allow_any_client_subject = false;
     int executor_threads = 2;  // the agent's step pool
+    // The address it listens on (port 0: chosen by the agent, read from its port file).
+    std::string listen_host = "127.0.0.1";
+    // Run it inside this network namespace (`ip netns exec NETNS ...`); "" = the test's own.
+    std::string netns;
+    // More arguments of the testing agent (gate only), e.g. {"--hold-write", "7"}.
+    std::vector<std::string> testing_args;
   };
   // How long WaitReached waits for a run to reach a gate before it fails the test.
   static constexpr int kGateWaitSeconds = 120;
@@ -100,7 +114,8 @@ class AgentProcess {
   void ReleaseAll();
   std::string gate_dir() const { return o_.state_dir + ".gate"; }
   int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return o_.listen_host + ":" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
   const Options& options() const { return o_; }
   std::string log_path() const { return o_.state_dir + ".log"; }
 

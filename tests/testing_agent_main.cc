@@ -21,11 +21,23 @@
 // also holds the process in the middle of an atomic copy into a file named NAME: once 1 MiB of
 // it is written to its temporary file, it writes copying-NAME into DIR and blocks for good
 // (the test then kills it: a crash mid-write, at a known point).
+//
+// For the fault campaigns (tests/fault/), after --gate-dir DIR, in any order:
+//   --write-log FILE   appends "<step index>\t<bytes so far>\t<path>" to FILE for every chunk an
+//                      atomic write or copy writes while a run is in a step (the campaign's map
+//                      of the write points of an uninterrupted run)
+//   --hold-write N     at the N-th such chunk (1-based) writes held-write into DIR (holding
+//                      "<step index>\t<path>") and blocks for good: the test kills the process
+//                      in the middle of that write (its temporary file exists, not renamed).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +68,9 @@ void Gate(const std::string& dir, const std::string& run_id, int index) {
   }
 }
 
+// The step the (one) run is in: set by the gate hook before each step; -1 before any.
+std::atomic<int> g_step{-1};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,17 +78,57 @@ int main(int argc, char** argv) {
   std::vector<char*> args(argv, argv + argc);
   if (argc >= 3 && std::strcmp(argv[1], "--gate-dir") == 0) {
     const std::string dir = argv[2];
-    hook = [dir](const std::string& run_id, int index) { Gate(dir, run_id, index); };
+    hook = [dir](const std::string& run_id, int index) {
+      g_step = index;
+      Gate(dir, run_id, index);
+    };
     args.erase(args.begin() + 1, args.begin() + 3);
-    if (args.size() >= 3 && std::strcmp(args[1], "--hold-copy") == 0) {
-      const std::string name = args[2];
-      mimic::common::SetCopyProgressHookForTesting(
-          [dir, name](const std::string& display, uint64_t bytes) {
-            if (bytes < (1u << 20) || mimic::common::Basename(display) != name) return;
-            Touch(dir + "/copying-" + name);
-            for (;;) ::pause();  // held mid-write until the test kills the process
-          });
+    std::string hold_copy, write_log;
+    long hold_write = 0;
+    while (args.size() >= 3) {
+      if (std::strcmp(args[1], "--hold-copy") == 0) {
+        hold_copy = args[2];
+      } else if (std::strcmp(args[1], "--write-log") == 0) {
+        write_log = args[2];
+      } else if (std::strcmp(args[1], "--hold-write") == 0) {
+        hold_write = std::strtol(args[2], nullptr, 10);
+      } else {
+        break;
+      }
       args.erase(args.begin() + 1, args.begin() + 3);
+    }
+    if (!hold_copy.empty() || !write_log.empty() || hold_write > 0) {
+      mimic::common::SetCopyProgressHookForTesting(
+          [dir, hold_copy, write_log, hold_write](const std::string& display, uint64_t bytes) {
+            if (!hold_copy.empty() && bytes >= (1u << 20) &&
+                mimic::common::Basename(display) == hold_copy) {
+              Touch(dir + "/copying-" + hold_copy);
+              for (;;) ::pause();  // held mid-write until the test kills the process
+            }
+            const int step = g_step;
+            if (step < 0) return;  // not in a run's step (the port file at start)
+            static std::mutex mu;
+            static long chunks = 0;
+            std::lock_guard<std::mutex> l(mu);
+            ++chunks;
+            const std::string line =
+                std::to_string(step) + "\t" + std::to_string(bytes) + "\t" + display + "\n";
+            if (!write_log.empty()) {
+              if (FILE* f = std::fopen(write_log.c_str(), "a")) {
+                std::fputs(line.c_str(), f);
+                std::fclose(f);
+              }
+            }
+            if (hold_write > 0 && chunks == hold_write) {
+              const std::string tmp = dir + "/held-write.tmp";
+              if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+                std::fputs(line.c_str(), f);
+                std::fclose(f);
+                std::rename(tmp.c_str(), (dir + "/held-write").c_str());
+              }
+              for (;;) ::pause();  // held mid-write until the test kills the process
+            }
+          });
     }
   }
   args.push_back(nullptr);

@@ -434,6 +434,34 @@ TEST_F(ChangeSetTest, RollbackRemovesTempFilesOfInterruptedWrites) {
   EXPECT_EQ(Tree(target_), before);
 }
 
+// A run writes a file twice (copy_carbonapps copies a CApp, migrate_datamapper re-packs it) and
+// is killed -9 between recording the second write and its rename: the file holds the run's
+// first write. That is the run's own state (found by tests/fault/agent_kill_test.cc): rollback
+// restores the original without --force.
+TEST_F(ChangeSetTest, RollbackAcceptsTheRunsEarlierWriteWhenItsLastWasCut) {
+  const auto before = Tree(target_);
+  const std::string a = (target_ / "conf/a.txt").string();
+  {
+    auto snap = Snapshot::Open(Run("r1"));
+    ASSERT_TRUE(snap.ok());
+    ASSERT_TRUE((*snap)->Save(a).ok());
+    ASSERT_TRUE((*snap)->RecordWritten(a, common::Sha256Hex("first write")).ok());
+    Write(a, "first write");
+    ASSERT_TRUE((*snap)->RecordWritten(a, common::Sha256Hex("second write")).ok());
+    // kill -9 here: the second write's temporary file is never renamed.
+  }
+  Write(target_ / "conf/.a.txt.mimic-tmp-42", "second wr");
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_EQ(Tree(target_), before);
+
+  // Anything else there is still a change since the run: refused without force.
+  ASSERT_TRUE(ApplyAs("r3", Sample()).ok());
+  Write(a, "edited by someone");
+  EXPECT_EQ(PlanRollback(Run("r3"), false).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 // A dangling symlink in the source is reported as one, never followed nor taken for a file.
 TEST_F(ChangeSetTest, DanglingSymlinkInTheSourceIsReported) {
   fs::create_directories(root_ / "src");

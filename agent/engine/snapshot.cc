@@ -281,6 +281,9 @@ struct FileState {
   Record saved;
   bool written = false;
   std::string last_written;  // "" = deleted
+  // What the run wrote before its last write (the original when it wrote once): a W record is
+  // appended just before its write, so a crash between the two leaves this state.
+  std::string before_last;
 };
 
 // A sha256 for messages: "absent" for "".
@@ -317,7 +320,7 @@ absl::StatusOr<std::map<std::string, FileState>> SavedFiles(const std::vector<Re
   std::map<std::string, FileState> files;
   for (size_t i = 0; i < records.size(); ++i) {
     if (records[i].kind == 'S' && files.count(records[i].path) == 0) {
-      files[records[i].path] = FileState{i, records[i], false, ""};
+      files[records[i].path] = FileState{i, records[i], false, "", ""};
     }
   }
   return files;
@@ -339,7 +342,7 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     if (r.kind == 'S') {
-      if (files.count(r.path) == 0) files[r.path] = FileState{i, r, false, ""};
+      if (files.count(r.path) == 0) files[r.path] = FileState{i, r, false, "", ""};
     } else if (r.kind == 'W') {
       auto it = files.find(r.path);
       if (it == files.end()) {
@@ -347,6 +350,8 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
                                                 " records a write of ", r.path,
                                                 " without its original; cannot roll it back"));
       }
+      it->second.before_last = it->second.written ? it->second.last_written
+                                                  : (it->second.saved.existed ? it->second.saved.sha : "");
       it->second.written = true;
       it->second.last_written = r.sha;
     } else if (dirs.count(r.path) == 0) {
@@ -385,7 +390,9 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
     }
     const std::string original = f->saved.existed ? f->saved.sha : "";
     if (*current == original) continue;  // already as before the run
-    if (*current != f->last_written && !force) {
+    // The run's own states: what it wrote last, or what it had written before a last write a
+    // crash cut between its record and its rename.
+    if (*current != f->last_written && *current != f->before_last && !force) {
       conflicts.push_back(absl::StrCat(path, " (the run left ", Describe(f->last_written), ", now ",
                                        Describe(*current), ")"));
       continue;

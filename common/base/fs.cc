@@ -205,7 +205,11 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 absl::Status WriteFileAtomic(const std::string& path, const std::string& bytes, uint32_t mode) {
-  return AtomicWrite(path, mode, [&](int fd) { return WriteAll(fd, bytes.data(), bytes.size(), path); });
+  return AtomicWrite(path, mode, [&](int fd) {
+    RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), path));
+    if (CopyHook()) CopyHook()(path, bytes.size());
+    return absl::OkStatus();
+  });
 }
 
 absl::Status CopyFileAtomic(const std::string& from, const std::string& path, uint32_t mode) {
@@ -220,7 +224,9 @@ absl::Status CopyFileAtomic(const std::string& from, const std::string& path, ui
 absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
                                const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid) {
   return AtomicWriteAt(dir_fd, name, display, mode, uid, gid, [&](int fd) {
-    return WriteAll(fd, bytes.data(), bytes.size(), display);
+    RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), display));
+    if (CopyHook()) CopyHook()(display, bytes.size());
+    return absl::OkStatus();
   });
 }
 

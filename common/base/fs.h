@@ -43,7 +43,8 @@ absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::st
 // what a crash between create and rename leaves can be found and removed.
 std::string TempPrefix(const std::string& name);
 // Test hook (injected by tests/ binaries only): called after each chunk an atomic copy writes,
-// with the final path's display name and the bytes written so far. Null (the default) = none.
+// and once after an atomic write of bytes has written them all (before fsync and rename), with
+// the final path's display name and the bytes written so far. Null (the default) = none.
 void SetCopyProgressHookForTesting(std::function<void(const std::string& display, uint64_t bytes)>);
 
 // Creates `path` and its missing parents; each directory it creates is made durable (its parent

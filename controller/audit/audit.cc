@@ -175,8 +175,12 @@ v1::Event Sanitized(const v1::Event& in) {
       v1::StepFinished* f = e.mutable_step_finished();
       f->set_message(common::RedactText(f->message()));
       for (v1::ConfigChange& c : *f->mutable_config_changes()) {
-        std::string old_value = common::RedactValue(c.key(), c.old_value());
-        std::string new_value = common::RedactValue(c.key(), c.new_value());
+        // "" (a key added or dropped: no value) stays "", as the agent reports it.
+        auto redact = [&](const std::string& v) {
+          return v.empty() ? v : common::RedactValue(c.key(), v);
+        };
+        std::string old_value = redact(c.old_value());
+        std::string new_value = redact(c.new_value());
         if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);
         c.set_old_value(std::move(old_value));
         c.set_new_value(std::move(new_value));

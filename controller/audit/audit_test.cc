@@ -116,6 +116,34 @@ TEST_F(AuditTest, EventsRoundTrip) {
   EXPECT_EQ(*audit->LastSeq("run-unknown"), 0u);
 }
 
+// An event the agent already redacted is stored as sent: a secret key the run added has no
+// old value, and the audit must not invent one ("<redacted>" where the agent sent "").
+TEST_F(AuditTest, AnAddedSecretKeyKeepsItsEmptyOldValue) {
+  auto audit = OpenAudit();
+  v1::Event e;
+  e.set_run_id("run-a");
+  e.set_host("mi-1");
+  e.set_seq(1);
+  e.set_time_unix_micros(kT0);
+  v1::StepFinished* f = e.mutable_step_finished();
+  f->set_step("merge_config");
+  f->set_status(v1::STEP_CHANGED);
+  v1::ConfigChange* c = f->add_config_changes();
+  c->set_key("datasource[0].password");
+  c->set_new_value("<redacted>");
+  c->set_redacted(true);
+  ASSERT_TRUE(audit->AppendEvent(kRollout, e).ok());
+  ASSERT_TRUE(audit->Flush().ok());
+  absl::StatusOr<std::vector<v1::Event>> stored = audit->Events(kRollout);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals(stored->at(0), e)) << stored->at(0).DebugString();
+  absl::StatusOr<std::vector<ConfigChangeRecord>> configs = audit->ConfigChanges("run-a");
+  ASSERT_TRUE(configs.ok());
+  ASSERT_EQ(configs->size(), 1u);
+  EXPECT_EQ(configs->at(0).old_value, "");
+}
+
 TEST_F(AuditTest, InvalidEventsRefused) {
   auto audit = OpenAudit();
   v1::Event e = Base("run-a", "mi-1", 1);
