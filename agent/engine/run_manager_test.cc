@@ -3,7 +3,9 @@
 #include "agent/engine/run_manager.h"
 
 #include <stdlib.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -249,6 +251,18 @@ TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
   }
 }
 
+// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
+// SIGKILLed process still needs a moment to die; the bound only keeps a broken test from
+// hanging. True when it ended (or was gone already).
+bool Ends(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  const bool ended = ::poll(&p, 1, 30000) == 1;
+  ::close(fd);
+  return ended;
+}
+
 // Whether process `pid` still runs (a zombie does not: it has ended, waiting to be reaped).
 bool Running(pid_t pid) {
   std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
@@ -314,8 +328,9 @@ TEST_F(RunManagerTest, CancelEndsTheRunningStepAndItsProcessGroup) {
         EXPECT_EQ(state, "cancelling");
       }
       m->WaitFinished(*run);
-      EXPECT_FALSE(Running(sh_pid));
-      EXPECT_FALSE(Running(sleep_pid)) << "the step's background process survived the cancel";
+      EXPECT_TRUE(Ends(sh_pid));
+      EXPECT_TRUE(Ends(sleep_pid)) << "the step's background process survived the cancel";
+      EXPECT_FALSE(Running(sleep_pid));
       EXPECT_TRUE(LiveInGroup(sh_pid).empty()) << "a process of the step's group is alive";
       std::vector<Event> events = All(**run);
       ASSERT_TRUE(events.back().has_run_finished());

@@ -1,7 +1,12 @@
 // The exec step on generated MI homes (fixtures: steps_test_fixture.h).
 #include "agent/steps/steps_test_fixture.h"
 
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <thread>
 
 namespace mimic::agent::steps_testing::generated_homes {
@@ -98,6 +103,18 @@ TEST_F(ExecTest, ExecOutputIsCapturedAndRedacted) {
   EXPECT_THAT(check->message, HasSubstr("would run: echo password=<redacted>"));
 }
 
+// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
+// SIGKILLed process still needs a moment to die; the bound only keeps a broken test from
+// hanging. True when it ended (or was gone already).
+bool Ends(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  const bool ended = ::poll(&p, 1, 30000) == 1;
+  ::close(fd);
+  return ended;
+}
+
 // Whether process `pid` still runs (a zombie has ended: it only waits to be reaped).
 bool Running(pid_t pid) {
   std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
@@ -134,8 +151,9 @@ TEST_F(ExecTest, ExecCancelEndsTheCommandsProcessGroup) {
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kCancelled) << plan.status();
   EXPECT_THAT(plan.status().message(), HasSubstr("process group was ended"));
   EXPECT_THAT(plan.status().message(), HasSubstr("started"));  // the output's tail
-  EXPECT_FALSE(Running(sh_pid));
-  EXPECT_FALSE(Running(sleep_pid)) << "the command's background child survived the cancel";
+  EXPECT_TRUE(Ends(sh_pid));
+  EXPECT_TRUE(Ends(sleep_pid)) << "the command's background child survived the cancel";
+  EXPECT_FALSE(Running(sleep_pid));
 }
 
 }  // namespace
