@@ -505,6 +505,11 @@ absl::StatusOr<std::string> SnapshotTargetHome(const std::string& run_dir) {
   for (const Record& r : records) {
     if (r.kind == 'H') return r.path;
   }
+  // Every write is recorded before it is made: a manifest without records saw no write (a run
+  // whose state disk was full from its start).
+  if (records.empty()) {
+    return absl::NotFoundError(absl::StrCat(manifest, " records nothing: the run wrote nothing"));
+  }
   return absl::FailedPreconditionError(
       absl::StrCat(manifest, " does not name the run's target home (written by an older agent)"));
 }

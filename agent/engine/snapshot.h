@@ -99,8 +99,9 @@ class Snapshot {
 absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool force);
 
 // The target home the run in `run_dir` wrote, as its snapshot manifest records it (so a run
-// whose journal lost its start record can still be rolled back). NOT_FOUND without a manifest;
-// FAILED_PRECONDITION when the manifest does not record it (format v1).
+// whose journal lost its start record can still be rolled back). NOT_FOUND without a manifest
+// or when it records nothing (the run wrote nothing); FAILED_PRECONDITION when the manifest does
+// not record it (format v1).
 absl::StatusOr<std::string> SnapshotTargetHome(const std::string& run_dir);
 
 // The change set that deletes the temporary files interrupted writes of the run in `run_dir`
