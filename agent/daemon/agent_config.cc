@@ -69,7 +69,7 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   Reader r(path, t);
   RETURN_IF_ERROR(r.Unknown(t, "", {"listen", "state_dir", "allowed_roots", "executor_threads",
                                     "allowed_client_subjects", "allow_any_client_subject",
-                                    "port_file", "allow_exec", "tls"}));
+                                    "port_file", "allow_exec", "stop_grace_seconds", "tls"}));
   RETURN_IF_ERROR(r.String(t, "", "listen", &c.listen, true));
   RETURN_IF_ERROR(r.String(t, "", "state_dir", &c.state_dir, true));
   RETURN_IF_ERROR(r.String(t, "", "port_file", &c.port_file, false));
@@ -108,6 +108,12 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
       return r.Error(n, "executor_threads", "must be an integer from 1 to 64");
     }
     c.executor_threads = static_cast<int>(**n->as_integer());
+  }
+  if (const toml::node* n = t.get("stop_grace_seconds")) {
+    if (!n->is_integer() || **n->as_integer() < 0 || **n->as_integer() > 3600) {
+      return r.Error(n, "stop_grace_seconds", "must be an integer from 0 to 3600");
+    }
+    c.stop_grace_seconds = static_cast<int>(**n->as_integer());
   }
   if (const toml::node* n = t.get("allow_exec")) {
     if (!n->is_boolean()) return r.Error(n, "allow_exec", "must be true or false");

@@ -10,6 +10,9 @@
 //   allow_any_client_subject = false # accept any client certificate signed by client_ca
 //   port_file = ""                   # optional: the bound port is written here after start
 //   allow_exec = false               # the `exec` step runs operator commands: off unless set
+//   stop_grace_seconds = 60          # on SIGTERM, runs in their steps get this long to finish;
+//                                    # then their step is cancelled (its command's process
+//                                    # group ended) and they end INTERRUPTED (0 to 3600)
 //   [tls]
 //   cert = "/etc/mimic/agent.pem"
 //   key = "/etc/mimic/agent.key"
@@ -37,6 +40,7 @@ struct AgentConfig {
   bool allow_any_client_subject = false;
   std::string port_file;
   bool allow_exec = false;
+  int stop_grace_seconds = 60;
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;

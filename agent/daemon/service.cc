@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
 #include "common/rpc/grpc_status.h"
@@ -377,8 +378,15 @@ void AgentServer::Shutdown(int grace_ms) {
     const int queued = runs_ != nullptr ? runs_->BeginShutdown() : 0;
     LOG(INFO) << "shutting down: health NOT_SERVING; " << queued
               << " queued run(s) will not run (reported interrupted)";
-    // Runs in their steps complete while the server still serves: their streams deliver the
-    // last events, and health answers NOT_SERVING meanwhile. Queued runs end at once.
+    // Runs in their steps may complete while the server still serves: their streams deliver the
+    // last events, and health answers NOT_SERVING meanwhile. Queued runs end at once. Past the
+    // grace, a run still going is stopped inside its step and ends INTERRUPTED.
+    if (runs_ != nullptr &&
+        !runs_->WaitAllFinished(absl::Now() + absl::Seconds(config_.stop_grace_seconds))) {
+      const int n = runs_->InterruptRunning();
+      LOG(WARNING) << n << " run(s) still going " << config_.stop_grace_seconds
+                   << " s after the stop began: interrupted inside their current step";
+    }
     executor_.reset();
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   }

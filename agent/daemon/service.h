@@ -61,9 +61,11 @@ class AgentServer {
   // Blocks until Shutdown() is called from another thread (or a signal handler's thread).
   void Wait();
   // In order: health NOT_SERVING; runs still queued will not run (each finishes
-  // RUN_INTERRUPTED, journaled) and new ones are refused; runs in their steps complete while
-  // the server still serves (streams deliver their last events); then stops accepting calls
-  // and ends open streams within `grace_ms`.
+  // RUN_INTERRUPTED, journaled) and new ones are refused; runs in their steps get
+  // stop_grace_seconds to complete while the server still serves (streams deliver their last
+  // events), then the step of each run still going is cancelled (its subprocess's process group
+  // ended) and the run ends RUN_INTERRUPTED, journaled; then stops accepting calls and ends
+  // open streams within `grace_ms`.
   void Shutdown(int grace_ms = 2000);
 
  private:

@@ -108,12 +108,13 @@ absl::Status NotAFolder(int dir_fd, const std::string& name, const std::string& 
 
 // Opens the folder of `path` walking down from `root` one component at a time with O_NOFOLLOW,
 // so no symlink is followed anywhere beneath the home. With `snapshot`, missing folders are
-// created (recorded first, owner and group of their parent, the last one with `last_mode`);
-// without, a missing folder gives found = false.
+// created (recorded first, owner and group of their parent, the last one with `last_mode` and,
+// when not -1, `last_uid` / `last_gid`); without, a missing folder gives found = false.
 absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& path,
                                     Snapshot* snapshot, std::vector<FileChange>* applied,
                                     const std::string& note, bool whole_path_is_dir = false,
-                                    uint32_t last_mode = 0755) {
+                                    uint32_t last_mode = 0755, int64_t last_uid = -1,
+                                    int64_t last_gid = -1) {
   ASSIGN_OR_RETURN(std::vector<std::string> parts, Components(root, path));
   Beneath out;
   // The home itself may be named through a symlink (the operator's /opt/mi-current); nothing
@@ -144,13 +145,18 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
       if (fd < 0) return NotAFolder(out.dir.get(), c, shown, errno);
       Fd made(fd);
       // A made folder takes its parent's owner and group (an agent that is not root can only
-      // keep what it may: it is refused the change of owner, which the folder then reports).
+      // keep what it may: it is refused the change of owner, which the folder then reports);
+      // a folder rollback recreates takes the owner and group it had.
+      const bool last = i + 1 == folders && whole_path_is_dir;
+      const uid_t uid = last && last_uid >= 0 ? static_cast<uid_t>(last_uid) : parent.st_uid;
+      const gid_t gid = last && last_gid >= 0 ? static_cast<gid_t>(last_gid) : parent.st_gid;
       struct stat st;
-      if (::fstat(made.get(), &st) == 0 &&
-          (st.st_uid != parent.st_uid || st.st_gid != parent.st_gid) &&
-          ::fchown(made.get(), parent.st_uid, parent.st_gid) != 0) {
-        return ErrnoStatus(absl::StrCat("cannot give owner ", parent.st_uid, ":", parent.st_gid,
-                                        " (its parent's) to the new directory"),
+      if (::fstat(made.get(), &st) == 0 && (st.st_uid != uid || st.st_gid != gid) &&
+          ::fchown(made.get(), uid, gid) != 0) {
+        return ErrnoStatus(absl::StrCat("cannot give owner ", uid, ":", gid,
+                                        last && last_uid >= 0 ? " (its original)"
+                                                              : " (its parent's)",
+                                        " to the new directory"),
                            shown, errno);
       }
       if (::fchmod(made.get(), mode) != 0) return ErrnoStatus("cannot chmod", shown, errno);
@@ -275,7 +281,7 @@ absl::Status ApplyRmdir(const std::string& root, const FileOp& op, Snapshot& sna
     return absl::FailedPreconditionError(
         absl::StrCat(op.path, " is no longer a directory; not removed"));
   }
-  RETURN_IF_ERROR(snapshot.RecordRemovedDir(op.path, st.st_mode & 07777));
+  RETURN_IF_ERROR(snapshot.RecordRemovedDir(op.path, st.st_mode & 07777, st.st_uid, st.st_gid));
   if (::unlinkat(b.dir.get(), b.name.c_str(), AT_REMOVEDIR) != 0) {
     if (errno == ENOTEMPTY || errno == EEXIST) {
       return absl::FailedPreconditionError(absl::StrCat(op.path, " is not empty; not removed"));
@@ -337,11 +343,19 @@ std::vector<FileChange> DescribeChangeSet(const ChangeSet& changes) {
 }
 
 absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
-                            Snapshot& snapshot, std::vector<FileChange>* applied) {
+                            Snapshot& snapshot, std::vector<FileChange>* applied,
+                            const std::atomic<bool>* cancel) {
   if (root.empty() || root[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("home \"", root, "\" is not absolute"));
   }
+  size_t done = 0;
   for (const FileOp& op : changes.ops) {
+    if (cancel != nullptr && cancel->load()) {
+      return absl::CancelledError(absl::StrCat(
+          "cancelled after ", done, " of ", changes.ops.size(),
+          " changes (each one made is in the run's snapshot; the rest were not begun)"));
+    }
+    ++done;
     if (op.path.empty() || op.path[0] != '/') {
       return absl::InvalidArgumentError(
           absl::StrCat("change set path \"", op.path, "\" is not absolute"));
@@ -356,7 +370,8 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
       case FileOp::Kind::kMkdir:
         RETURN_IF_ERROR(OpenBeneath(root, op.path, &snapshot, applied, op.note,
                                     /*whole_path_is_dir=*/true,
-                                    (op.mode & 0100) != 0 ? op.mode & 07777 : 0755)
+                                    (op.mode & 0100) != 0 ? op.mode & 07777 : 0755, op.uid,
+                                    op.gid)
                             .status());
         break;
       case FileOp::Kind::kRmdir:

@@ -3,6 +3,7 @@
 #ifndef MIMIC_AGENT_ENGINE_CHANGE_SET_H_
 #define MIMIC_AGENT_ENGINE_CHANGE_SET_H_
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,8 +43,11 @@ mimic::v1::FileChange DescribeOp(const FileOp& op);
 // kRmdir removes an empty directory (nothing when absent; FAILED_PRECONDITION when not empty).
 // `applied` (may be null) receives one FileChange per change made, including parent
 // directories created on the way, so on failure it says exactly what was done.
+// `cancel` (may be null) is checked before each op: once set, the ops not begun are left and
+// the result is CANCELLED (every op made is in `applied` and in the snapshot).
 absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
-                            Snapshot& snapshot, std::vector<mimic::v1::FileChange>* applied);
+                            Snapshot& snapshot, std::vector<mimic::v1::FileChange>* applied,
+                            const std::atomic<bool>* cancel = nullptr);
 
 // A kWrite op that makes `to` a copy of regular file `from` (bytes and permission bits of
 // `from`), or nullopt when `to` already has the same bytes (idempotency). expected_sha256 is the

@@ -317,6 +317,39 @@ TEST_F(ChangeSetTest, WritesKeepOwnersAndRollbackRestoresThem) {
   EXPECT_EQ(Owners(target_), owners_before);  // b.txt back as 2:1 0600, a.txt 1:2 0640
 }
 
+// A folder a run removes comes back, on rollback, with the owner, group and mode it had (the
+// snapshot records them), not its parent's: here two nested folders of a non-root user.
+TEST_F(ChangeSetTest, RemovedFoldersComeBackWithTheirOwnersAndModes) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (chown to another user)";
+  fs::create_directories(target_ / "gone/inner");
+  ASSERT_EQ(::chown((target_ / "gone").c_str(), 12345, 12346), 0);
+  ASSERT_EQ(::chown((target_ / "gone/inner").c_str(), 12347, 12348), 0);
+  fs::permissions(target_ / "gone", fs::perms(0750));
+  fs::permissions(target_ / "gone/inner", fs::perms(02710));
+  const auto before = Tree(target_);
+  const auto owners_before = Owners(target_);
+  ChangeSet cs;
+  for (const char* d : {"gone/inner", "gone"}) {
+    FileOp op;
+    op.kind = FileOp::Kind::kRmdir;
+    op.path = (target_ / d).string();
+    cs.ops.push_back(op);
+  }
+  ASSERT_TRUE(ApplyAs("r1", cs).ok());
+  ASSERT_FALSE(fs::exists(target_ / "gone"));
+  const std::string manifest = Read(fs::path(Run("r1")) / "snapshot/manifest");
+  EXPECT_THAT(manifest, HasSubstr("R\t2710\t12347:12348\t" + (target_ / "gone/inner").string()));
+  EXPECT_THAT(manifest, HasSubstr("R\t0750\t12345:12346\t" + (target_ / "gone").string()));
+
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_EQ(OwnerOf(target_ / "gone"), "12345:12346");
+  EXPECT_EQ(OwnerOf(target_ / "gone/inner"), "12347:12348");
+  EXPECT_EQ(Tree(target_), before);  // modes 0750 and 02710 too
+  EXPECT_EQ(Owners(target_), owners_before);
+}
+
 // A file changed between snapshot_target (which saved it) and the step that replaces it: the
 // step's plan saw the new bytes, but the snapshot holds the old ones, so writing would lose the
 // change for good. The write refuses.

@@ -302,13 +302,21 @@ std::string HomeLockPath(const std::string& state_dir, const struct stat& home) 
                           absl::StrCat("home-", home.st_dev, "-", home.st_ino, ".lock"));
 }
 
+// The target home of the run in `run_dir` whose journal holds `events`: from its run_started
+// record, or, when that record is damaged, from its snapshot manifest ("" when neither says).
+std::string TargetHomeOf(const std::vector<Event>& events, const std::string& run_dir) {
+  if (!events.empty() && events.front().has_run_started()) {
+    return events.front().run_started().plan().target_home();
+  }
+  return SnapshotTargetHome(run_dir).value_or("");
+}
+
 }  // namespace
 
 bool RunManager::HeldElsewhere(const std::vector<Event>& events, const std::string& run_id) const {
-  if (events.empty() || !events.front().has_run_started()) return false;
   struct stat home;
-  const std::string& target = events.front().run_started().plan().target_home();
-  if (::stat(target.c_str(), &home) != 0) return false;
+  const std::string target = TargetHomeOf(events, RunDir(run_id));
+  if (target.empty() || ::stat(target.c_str(), &home) != 0) return false;
   const std::string lock_path = HomeLockPath(options_.state_dir, home);
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
@@ -323,8 +331,8 @@ bool RunManager::HeldElsewhere(const std::vector<Event>& events, const std::stri
 
 absl::Status RunManager::RemoveTempFiles(const std::vector<Event>& events,
                                          const std::string& run_dir) {
-  if (events.empty() || !events.front().has_run_started()) return absl::OkStatus();
-  const std::string& target = events.front().run_started().plan().target_home();
+  const std::string target = TargetHomeOf(events, run_dir);
+  if (target.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(ChangeSet temps, PlanTempFileRemoval(run_dir));
   if (temps.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::unique_ptr<Snapshot> snapshot, Snapshot::Open(run_dir));
@@ -441,25 +449,45 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
       return absl::InvalidArgumentError("rollback needs the run_id of the run to undo");
     }
     auto orig = Find(plan.rollback_run_id());
-    if (!orig.ok()) return orig.status();
     std::vector<Event> first;
-    bool fin = false;
-    (*orig)->Events(1, 1, &first, &fin);
-    if (first.empty() || !first[0].has_run_started()) {
-      return absl::FailedPreconditionError("run " + plan.rollback_run_id() + " has no start record");
+    if (orig.ok()) {
+      bool fin = false;
+      (*orig)->Events(1, 1, &first, &fin);
+      if (!(*orig)->finished()) {
+        return absl::FailedPreconditionError("run " + plan.rollback_run_id() + " is still running");
+      }
     }
-    const HostPlan& op = first[0].run_started().plan();
-    if (op.mode() != mimic::v1::MODE_APPLY) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("run ", plan.rollback_run_id(), " wrote nothing (it was a ",
-                       op.mode() == mimic::v1::MODE_CHECK ? "check" : "rollback",
-                       " run); nothing to roll back"));
+    if (!first.empty() && first[0].seq() == 1 && first[0].has_run_started()) {
+      const HostPlan& op = first[0].run_started().plan();
+      if (op.mode() != mimic::v1::MODE_APPLY) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("run ", plan.rollback_run_id(), " wrote nothing (it was a ",
+                         op.mode() == mimic::v1::MODE_CHECK ? "check" : "rollback",
+                         " run); nothing to roll back"));
+      }
+      if (plan.target_home().empty()) plan.set_target_home(op.target_home());
+      if (plan.source_home().empty()) plan.set_source_home(op.source_home());
+    } else {
+      // The run's start record is damaged (or its whole journal): a damaged record never costs
+      // the run its rollback. Its snapshot says where it wrote and what to restore.
+      const std::string dir = RunDir(plan.rollback_run_id());
+      absl::StatusOr<std::string> home = SnapshotTargetHome(dir);
+      if (!home.ok()) {
+        if (!orig.ok() && absl::IsNotFound(home.status())) return orig.status();
+        return absl::FailedPreconditionError(absl::StrCat(
+            "run ", plan.rollback_run_id(), "'s journal has no readable start record and its "
+            "snapshot cannot say where it wrote: ", home.status().message()));
+      }
+      if (!plan.target_home().empty() && plan.target_home() != *home) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "run ", plan.rollback_run_id(), " wrote ", *home, ", not ", plan.target_home()));
+      }
+      plan.set_target_home(*home);
+      LOG(WARNING) << "run " << plan.rollback_run_id()
+                   << ": no readable start record in its journal; rolling back from its "
+                      "snapshot (target home "
+                   << *home << ")";
     }
-    if (!(*orig)->finished()) {
-      return absl::FailedPreconditionError("run " + plan.rollback_run_id() + " is still running");
-    }
-    if (plan.target_home().empty()) plan.set_target_home(op.target_home());
-    if (plan.source_home().empty()) plan.set_source_home(op.source_home());
   } else {
     if (plan.source_home().empty() || plan.target_home().empty()) {
       return absl::InvalidArgumentError("the plan needs source_home and target_home");
@@ -684,6 +712,44 @@ int RunManager::BeginShutdown() {
   return queued_;
 }
 
+int RunManager::InterruptRunning() {
+  absl::MutexLock l(&mu_);
+  int n = 0;
+  for (auto& [id, run] : runs_) {
+    if (run->finished()) continue;
+    run->RequestCancel(/*interrupt=*/true);
+    ++n;
+  }
+  return n;
+}
+
+bool RunManager::WaitAllFinished(absl::Time deadline) {
+  std::vector<std::shared_ptr<RunState>> going;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, run] : runs_) {
+      if (!run->finished()) going.push_back(run);
+    }
+  }
+  for (const std::shared_ptr<RunState>& run : going) {
+    absl::Mutex mu;
+    bool done = false;
+    int id = run->Subscribe([&] {
+      absl::MutexLock l(&mu);
+      done = run->finished();
+    });
+    bool in_time;
+    {
+      absl::MutexLock l(&mu);
+      done = done || run->finished();
+      in_time = mu.AwaitWithDeadline(absl::Condition(&done), deadline);
+    }
+    run->Unsubscribe(id);
+    if (!in_time) return false;
+  }
+  return true;
+}
+
 void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_fd) {
   bool dropped = false;  // queued when the agent began to shut down: not run
   {
@@ -702,7 +768,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     auto j = Journal::Open(common::JoinPath(run->run_dir(), "journal"));
     if (j.ok()) {
       journal = std::move(*j);
-      auto s = Snapshot::Open(run->run_dir());
+      auto s = Snapshot::Open(run->run_dir(), plan.target_home());
       if (s.ok()) {
         snapshot = std::move(*s);
       } else {
@@ -770,7 +836,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       if (check) {
         applied = DescribeChangeSet(*cs);
       } else {
-        st = ApplyChangeSet(*cs, plan.target_home(), *snapshot, &applied);
+        st = ApplyChangeSet(*cs, plan.target_home(), *snapshot, &applied, run->cancel_token());
       }
       for (auto& c : applied) *sf.add_changes() = c;
       sf.set_status(applied.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
@@ -779,6 +845,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
                                                     plan.rollback_run_id(), "'s snapshot"));
     }
     if (!st.ok()) {
+      if (run->cancel_requested()) cancelled = true;
       sf.set_status(mimic::v1::STEP_FAILED);
       sf.set_message(common::RedactText(std::string(st.message())));
     }
@@ -793,6 +860,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     base.check = check;
     base.state_dir = options_.state_dir;
     base.run_dir = run->run_dir();
+    base.cancel = run->cancel_token();
     // Check mode: what earlier steps planned, so later steps plan against it (exact dry run).
     std::map<std::string, FileOp> overlay;
     if (check) base.overlay = &overlay;
@@ -863,7 +931,10 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           for (const std::string& path : p->snapshot_paths) {
             if (st.ok()) st = snapshot->Save(path);
           }
-          if (st.ok()) st = ApplyChangeSet(p->changes, plan.target_home(), *snapshot, &changes);
+          if (st.ok()) {
+            st = ApplyChangeSet(p->changes, plan.target_home(), *snapshot, &changes,
+                                run->cancel_token());
+          }
         }
         for (auto& c : changes) *sf.add_changes() = c;
         for (const auto& c : p->changes.config_changes) *sf.add_config_changes() = c;
@@ -878,13 +949,21 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           sf.set_message(common::RedactText(p->message));
         }
       }
+      // A step that failed once the run was told to stop was cut by the cancel (its
+      // subprocess ended, its loop left): the run ends CANCELLED / INTERRUPTED, not FAILED.
+      const bool cut = !st.ok() && run->cancel_requested();
       if (!st.ok()) {
         sf.set_status(mimic::v1::STEP_FAILED);
         sf.set_message(common::RedactText(std::string(st.message())));
-        em.Log(spec.name(), LogLevel::kError, sf.message());
+        em.Log(spec.name(), cut ? LogLevel::kWarning : LogLevel::kError, sf.message());
       }
       sf.set_duration_micros(Micros(t0));
       finish_step(sf);
+      if (cut) {
+        cancelled = true;
+        fin.set_message(absl::StrCat("stopped during step ", spec.name(), ": ", sf.message()));
+        break;
+      }
       if (sf.status() == mimic::v1::STEP_FAILED) {
         fin.set_message(absl::StrCat("step ", spec.name(), " failed: ", sf.message()));
         break;
@@ -897,11 +976,17 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     fin.set_message(em.Failure());
   } else if (dropped) {
     fin.set_status(mimic::v1::RUN_INTERRUPTED);
+  } else if (cancelled) {
+    const bool interrupted = run->interrupt_requested();
+    fin.set_status(interrupted ? mimic::v1::RUN_INTERRUPTED : mimic::v1::RUN_CANCELLED);
+    const std::string why = interrupted ? "interrupted: the agent is stopping"
+                                        : "cancelled by the operator";
+    fin.set_message(absl::StrCat(
+        why, "; ", fin.message().empty() ? "stopped between steps" : fin.message(),
+        "; the steps before were completed: roll the run back from its snapshot or run the "
+        "plan again"));
   } else if (fin.steps_failed() > 0) {
     fin.set_status(mimic::v1::RUN_FAILED);
-  } else if (cancelled) {
-    fin.set_status(mimic::v1::RUN_CANCELLED);
-    fin.set_message("cancelled by the operator; the steps before the cancel were completed");
   } else if (fin.steps_changed() > 0) {
     fin.set_status(mimic::v1::RUN_CHANGED);
   } else {

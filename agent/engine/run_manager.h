@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/engine/executor.h"
 #include "agent/engine/journal.h"
 #include "agent/engine/step.h"
@@ -70,8 +71,19 @@ class RunState {
   // it after the journal append; loaders call it for replayed events.
   void Publish(const mimic::v1::Event& e, int64_t journal_offset = -1);
   mimic::v1::RunSummary Summary() const;
-  void RequestCancel() { cancel_ = true; }
+  // Stops the run at once, inside its current step too: the step's cancel token is set (its
+  // subprocess's process group gets SIGTERM, then SIGKILL; its file loops stop), the step ends
+  // FAILED ("cancelled ..."), journaled, and the run RUN_CANCELLED, or RUN_INTERRUPTED with
+  // `interrupt` (the agent is stopping). What was done stays in the snapshot: the run can be
+  // rolled back, or its plan run again.
+  void RequestCancel(bool interrupt = false) {
+    if (interrupt) interrupt_ = true;
+    cancel_ = true;
+  }
   bool cancel_requested() const { return cancel_; }
+  bool interrupt_requested() const { return interrupt_; }
+  // The token steps and their subprocesses watch (StepContext::cancel).
+  const std::atomic<bool>* cancel_token() const { return &cancel_; }
   bool finished() const;
   // How many events this run holds in memory (tests bound it).
   size_t events_in_memory() const;
@@ -93,6 +105,7 @@ class RunState {
   std::map<int, std::function<void()>> subs_ ABSL_GUARDED_BY(subs_mu_);
   int next_sub_ ABSL_GUARDED_BY(subs_mu_) = 1;
   std::atomic<bool> cancel_{false};
+  std::atomic<bool> interrupt_{false};
 };
 
 struct RunManagerOptions {
@@ -138,6 +151,9 @@ class RunManager {
 
   // Blocks until the run has finished (local mode, tests).
   void WaitFinished(const std::shared_ptr<RunState>& run);
+  // Blocks until every run the agent knows has finished, or until `deadline`; true when they
+  // all have.
+  bool WaitAllFinished(absl::Time deadline);
 
   // Events held in memory over every run the agent knows (tests bound it).
   size_t EventsInMemory();
@@ -146,6 +162,10 @@ class RunManager {
   // so a controller that attaches after the restart is told. New runs are refused
   // (UNAVAILABLE). Runs already in their steps go on. Returns how many runs were queued.
   int BeginShutdown();
+  // The agent is stopping and will not wait longer: every run still going is stopped inside
+  // its current step (RunState::RequestCancel with interrupt) and ends RUN_INTERRUPTED,
+  // journaled, resumable and reversible. Returns how many runs were told.
+  int InterruptRunning();
 
   const common::PathGuard& guard() const { return guard_; }
 

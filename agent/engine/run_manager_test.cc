@@ -3,18 +3,25 @@
 #include "agent/engine/run_manager.h"
 
 #include <stdlib.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/engine/change_set.h"
+#include "agent/engine/snapshot.h"
 #include "agent/engine/step_test_util.h"
 #include "common/base/fs.h"
+#include "common/base/subprocess.h"
 #include "common/base/text.h"
 #include "gtest/gtest.h"
 
@@ -31,6 +38,18 @@ class FakeStep final : public Step {
   std::string name() const override { return name_; }
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     StepPlan p;
+    if (name_ == "block") {
+      // A shell that starts `sleep 1000` in its process group, reports both pids through the
+      // FIFO named by param "fifo", and waits: only the run's cancel token ends it.
+      common::SubprocessOptions o;
+      o.argv = {"/bin/sh", "-c", "sleep 1000 & echo $$ $! > \"$1\"; wait", "sh",
+                ctx.Param("fifo")};
+      o.cancel = ctx.cancel;
+      auto r = common::RunSubprocess(o);
+      if (!r.ok()) return r.status();
+      if (r->cancelled) return absl::CancelledError("block: cancelled; its process group ended");
+      return absl::InternalError("block ended by itself: " + r->Describe());
+    }
     if (name_ == "text") {
       ctx.log(LogLevel::kWarning, ctx.Param("text"));
       p.message = ctx.Param("text");
@@ -51,7 +70,9 @@ class FakeStep final : public Step {
 };
 
 std::unique_ptr<Step> MakeFake(const std::string& name) {
-  if (name == "text" || name.rfind("log", 0) == 0) return std::make_unique<FakeStep>(name);
+  if (name == "text" || name == "block" || name.rfind("log", 0) == 0) {
+    return std::make_unique<FakeStep>(name);
+  }
   return nullptr;
 }
 
@@ -228,6 +249,239 @@ TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
         << All(*rolled).back().DebugString();
     EXPECT_EQ(testing::Tree(target_), before);
   }
+}
+
+// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
+// SIGKILLed process still needs a moment to die; the bound only keeps a broken test from
+// hanging. True when it ended (or was gone already).
+bool Ends(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  const bool ended = ::poll(&p, 1, 30000) == 1;
+  ::close(fd);
+  return ended;
+}
+
+// Whether process `pid` still runs (a zombie does not: it has ended, waiting to be reaped).
+bool Running(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z' &&
+         line[paren + 2] != 'X';
+}
+
+// Any live process whose process group is `pgid`.
+std::vector<pid_t> LiveInGroup(pid_t pgid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(e.path().filename().string(), &pid)) continue;
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0, pgrp = 0;
+    if (std::sscanf(line.c_str() + paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') out.push_back(pid);
+  }
+  return out;
+}
+
+// A cancel (the operator's, or the agent stopping) reaches inside the step: the step's command
+// (a shell and its `sleep 1000`, held on a FIFO, no timing) is ended with its whole process
+// group, the step ends FAILED "cancelled", the run CANCELLED (or INTERRUPTED when the agent
+// stops), journaled; a restart keeps that, and the run rolls back exactly.
+TEST_F(RunManagerTest, CancelEndsTheRunningStepAndItsProcessGroup) {
+  const std::string fifo = (root_ / "pids").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const auto before = testing::Tree(target_);
+  for (bool interrupt : {false, true}) {
+    SCOPED_TRACE(interrupt ? "agent stopping" : "operator cancel");
+    const std::string id = interrupt ? "stopped" : "cancelled";
+    mimic::v1::HostPlan plan = Plan(id, {"log1x10", "block", "log1x10"});
+    (*plan.mutable_steps(1)->mutable_params())["fifo"] = fifo;
+    pid_t sh_pid = 0, sleep_pid = 0;
+    {
+      auto m = Manager();
+      bool existed = false;
+      auto run = m->StartOrGet(plan, &existed);
+      ASSERT_TRUE(run.ok()) << run.status();
+      {
+        std::ifstream in(fifo);  // blocks until the step's shell writes its pids
+        in >> sh_pid >> sleep_pid;
+      }
+      ASSERT_GT(sh_pid, 0);
+      ASSERT_GT(sleep_pid, 0);
+      ASSERT_TRUE(Running(sleep_pid));
+      if (interrupt) {
+        m->BeginShutdown();
+        EXPECT_EQ(m->InterruptRunning(), 1);
+      } else {
+        std::string state;
+        ASSERT_TRUE(m->Cancel(id, &state).ok());
+        EXPECT_EQ(state, "cancelling");
+      }
+      m->WaitFinished(*run);
+      EXPECT_TRUE(Ends(sh_pid));
+      EXPECT_TRUE(Ends(sleep_pid)) << "the step's background process survived the cancel";
+      EXPECT_FALSE(Running(sleep_pid));
+      EXPECT_TRUE(LiveInGroup(sh_pid).empty()) << "a process of the step's group is alive";
+      std::vector<Event> events = All(**run);
+      ASSERT_TRUE(events.back().has_run_finished());
+      const auto& fin = events.back().run_finished();
+      EXPECT_EQ(fin.status(), interrupt ? mimic::v1::RUN_INTERRUPTED : mimic::v1::RUN_CANCELLED)
+          << fin.message();
+      EXPECT_NE(fin.message().find("during step block"), std::string::npos) << fin.message();
+      int started = 0;
+      bool block_cancelled = false;
+      for (const Event& e : events) {
+        started += e.has_step_started();
+        if (e.has_step_finished() && e.step_finished().step() == "block") {
+          block_cancelled = e.step_finished().status() == mimic::v1::STEP_FAILED &&
+                            e.step_finished().message().find("cancelled") != std::string::npos;
+        }
+      }
+      EXPECT_EQ(started, 2) << "a step started after the cancel";
+      EXPECT_TRUE(block_cancelled);
+      EXPECT_TRUE(common::PathExists(target_ + "/out-0.txt"));
+      EXPECT_FALSE(common::PathExists(target_ + "/out-2.txt"));
+    }
+    // After a restart the run is as it ended (journaled), and it rolls back exactly.
+    auto m = Manager();
+    ASSERT_TRUE(m->Recover().ok());
+    auto found = m->Find(id);
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_EQ((*found)->Summary().status(),
+              interrupt ? mimic::v1::RUN_INTERRUPTED : mimic::v1::RUN_CANCELLED);
+    mimic::v1::HostPlan rb;
+    rb.set_run_id(id + "-rollback");
+    rb.set_host("h1");
+    rb.set_mode(mimic::v1::MODE_ROLLBACK);
+    rb.set_rollback_run_id(id);
+    auto rolled = RunToEnd(*m, rb);
+    ASSERT_NE(rolled, nullptr);
+    EXPECT_EQ(rolled->Summary().status(), mimic::v1::RUN_CHANGED)
+        << All(*rolled).back().DebugString();
+    EXPECT_EQ(testing::Tree(target_), before);
+  }
+}
+
+// Starts rollback run `id` of run `of` (no target home given: the agent finds it) to its end.
+std::shared_ptr<RunState> RollBack(RunManager& m, const std::string& of, const std::string& id,
+                                   absl::Status* refused = nullptr) {
+  mimic::v1::HostPlan rb;
+  rb.set_run_id(id);
+  rb.set_host("h1");
+  rb.set_mode(mimic::v1::MODE_ROLLBACK);
+  rb.set_rollback_run_id(of);
+  bool existed = false;
+  auto run = m.StartOrGet(rb, &existed);
+  if (refused != nullptr) *refused = run.status();
+  if (!run.ok()) return nullptr;
+  m.WaitFinished(*run);
+  return *run;
+}
+
+// A damaged run_started record (the journal's first) never costs the run its rollback: the
+// snapshot names the target home and holds what to restore. Nor does a journal lost whole.
+TEST_F(RunManagerTest, RollbackWorksWhenTheStartRecordIsDamaged) {
+  const auto before = testing::Tree(target_);
+  for (bool lose_journal : {false, true}) {
+    SCOPED_TRACE(lose_journal ? "journal lost" : "first record damaged");
+    const std::string id = lose_journal ? "lost" : "damaged";
+    const std::string jpath = state_ + "/runs/" + id + "/journal";
+    {
+      auto m = Manager();
+      auto run = RunToEnd(*m, Plan(id, {"log1x10", "log1x10"}));
+      ASSERT_NE(run, nullptr);
+      ASSERT_EQ(run->Summary().status(), mimic::v1::RUN_CHANGED);
+    }
+    ASSERT_NE(testing::Tree(target_), before);
+    if (lose_journal) {
+      ASSERT_EQ(::unlink(jpath.c_str()), 0);
+    } else {
+      auto clean = Journal::Read(jpath);
+      ASSERT_TRUE(clean.ok());
+      ASSERT_TRUE(clean->events.front().has_run_started());
+      std::string data = *common::ReadFile(jpath);
+      data[clean->offsets[0] + 9] ^= 0x40;  // in run_started's body
+      ASSERT_TRUE(common::WriteFileAtomic(jpath, data, 0600).ok());
+    }
+    auto m = Manager();
+    ASSERT_TRUE(m->Recover().ok());
+    if (!lose_journal) {
+      auto found = m->Find(id);
+      ASSERT_TRUE(found.ok()) << "the damaged record cost the run: " << found.status();
+    }
+    absl::Status refused;
+    auto rolled = RollBack(*m, id, id + "-rollback", &refused);
+    ASSERT_NE(rolled, nullptr) << refused;
+    std::vector<Event> events = All(*rolled);
+    EXPECT_EQ(rolled->Summary().status(), mimic::v1::RUN_CHANGED) << events.back().DebugString();
+    EXPECT_EQ(events.front().run_started().plan().target_home(), target_);
+    EXPECT_EQ(testing::Tree(target_), before);
+  }
+}
+
+// The snapshot manifest carries its format version; a version the agent does not know is
+// refused with a message naming it (rollback never guesses), and so is a manifest without one.
+// The target is left as it is.
+TEST_F(RunManagerTest, UnknownSnapshotFormatVersionIsRefused) {
+  {
+    auto m = Manager();
+    auto run = RunToEnd(*m, Plan("r1", {"log1x10"}));
+    ASSERT_NE(run, nullptr);
+  }
+  const std::string manifest = state_ + "/runs/r1/snapshot/manifest";
+  const std::string text = *common::ReadFile(manifest);
+  EXPECT_EQ(text.rfind("# mimic snapshot manifest v2\nH\t" + target_ + "\n", 0), 0u) << text;
+  const auto after_run = testing::Tree(target_);
+  const std::string rest = text.substr(text.find('\n'));
+  struct Case {
+    std::string first_line;
+    absl::StatusCode code;
+    std::string says;
+  };
+  int n = 0;
+  for (const Case& c : std::vector<Case>{
+           {"# mimic snapshot manifest v9", absl::StatusCode::kFailedPrecondition,
+            "snapshot format version v9 is unknown to this agent (it reads v1 to v2)"},
+           {"# some other file", absl::StatusCode::kDataLoss, "no format version line"}}) {
+    SCOPED_TRACE(c.first_line);
+    ASSERT_TRUE(common::WriteFileAtomic(manifest, c.first_line + rest, 0600).ok());
+    auto planned = PlanRollback(state_ + "/runs/r1", /*force=*/true);
+    EXPECT_EQ(planned.status().code(), c.code) << planned.status();
+    EXPECT_NE(planned.status().message().find(c.says), std::string::npos) << planned.status();
+    EXPECT_EQ(Snapshot::Open(state_ + "/runs/r1").status().code(), c.code);
+    auto m = Manager();
+    ASSERT_TRUE(m->Recover().ok());
+    auto rolled = RollBack(*m, "r1", absl::StrCat("r1-rollback-", ++n));
+    ASSERT_NE(rolled, nullptr);
+    std::vector<Event> events = All(*rolled);
+    EXPECT_EQ(rolled->Summary().status(), mimic::v1::RUN_FAILED);
+    std::string step_message;
+    for (const Event& e : events) {
+      if (e.has_step_finished()) step_message = e.step_finished().message();
+    }
+    EXPECT_NE(step_message.find(c.says), std::string::npos) << step_message;
+    EXPECT_EQ(testing::Tree(target_), after_run);
+  }
+  // v1, as older agents wrote it (no target home line), still rolls back.
+  std::string v1 = "# mimic snapshot manifest v1" + rest;
+  v1.erase(v1.find("\nH\t") + 1, v1.find('\n', v1.find("\nH\t") + 1) - v1.find("\nH\t"));
+  ASSERT_TRUE(common::WriteFileAtomic(manifest, v1, 0600).ok());
+  auto m = Manager();
+  ASSERT_TRUE(m->Recover().ok());
+  auto rolled = RollBack(*m, "r1", "r1-rollback-v1");
+  ASSERT_NE(rolled, nullptr);
+  EXPECT_EQ(rolled->Summary().status(), mimic::v1::RUN_CHANGED) << All(*rolled).back().DebugString();
+  EXPECT_FALSE(common::PathExists(target_ + "/out-0.txt"));
 }
 
 // A torn tail is truncated on recovery, the records before it kept; a damaged record before

@@ -25,14 +25,22 @@
 namespace mimic::agent {
 namespace {
 
+// The manifest's first line names its format version: "# mimic snapshot manifest v<N>". A
+// version this agent does not know is refused (rollback never guesses at a format).
+//   v1  S (owner field since 0.1), D, R, W
+//   v2  adds H, the run's target home, right after the version line, and R's owner field
 // Manifest records, one per line, fields separated by tabs, the (escaped) path last:
+//   H <target home>                                           the home the run writes (v2)
 //   S <blob|-> <existed 0|1> <mode octal> <sha256|-> [<uid>:<gid>|-] <path>
 //                                                             state before the run's first write
 //                                                             (owner field since v1.1)
 //   D <path>                                                  directory the run creates
-//   R <mode octal> <path>                                     directory the run removes
+//   R <mode octal> [<uid>:<gid>|-] <path>                     directory the run removes (its
+//                                                             mode, owner and group)
 //   W <sha256|-> <path>                                       what the run writes ("-" = deletes)
-constexpr char kHeader[] = "# mimic snapshot manifest v1";
+constexpr char kVersionLine[] = "# mimic snapshot manifest v";
+constexpr int kVersion = 2;  // written
+constexpr int kOldestVersion = 1;  // oldest read
 
 struct Record {
   char kind = 0;
@@ -41,7 +49,7 @@ struct Record {
   bool existed = false;
   uint32_t mode = 0;
   std::string sha;  // S: original; W: written ("" = deleted)
-  int64_t uid = -1, gid = -1;  // S: owner and group (-1 = not recorded)
+  int64_t uid = -1, gid = -1;  // S, R: owner and group (-1 = not recorded)
 };
 
 // Percent-escapes the bytes that would break the line format.
@@ -90,6 +98,13 @@ bool ParseOctal(const std::string& s, uint32_t* mode) {
   return true;
 }
 
+// "<uid>:<gid>" or "-" into r->uid, r->gid.
+bool ParseOwner(const std::string& field, Record* r) {
+  if (field == "-") return true;
+  std::pair<std::string, std::string> ug = absl::StrSplit(field, ':');
+  return absl::SimpleAtoi(ug.first, &r->uid) && absl::SimpleAtoi(ug.second, &r->gid);
+}
+
 bool ParseRecord(const std::string& line, Record* r) {
   std::vector<std::string> f = absl::StrSplit(line, '\t');
   if (f.empty() || f[0].size() != 1) return false;
@@ -100,17 +115,15 @@ bool ParseRecord(const std::string& line, Record* r) {
       r->blob = Undash(f[1]);
       r->existed = f[2] == "1";
       r->sha = Undash(f[4]);
-      if (f.size() == 7 && f[5] != "-") {
-        std::pair<std::string, std::string> ug = absl::StrSplit(f[5], ':');
-        if (!absl::SimpleAtoi(ug.first, &r->uid) || !absl::SimpleAtoi(ug.second, &r->gid)) {
-          return false;
-        }
-      }
+      if (f.size() == 7 && !ParseOwner(f[5], r)) return false;
       return ParseOctal(f[3], &r->mode) && Unescape(f.back(), &r->path);
     case 'D':
+    case 'H':
       return f.size() == 2 && Unescape(f[1], &r->path);
     case 'R':
-      return f.size() == 3 && ParseOctal(f[1], &r->mode) && Unescape(f[2], &r->path);
+      if (f.size() != 3 && f.size() != 4) return false;
+      if (f.size() == 4 && !ParseOwner(f[2], r)) return false;
+      return ParseOctal(f[1], &r->mode) && Unescape(f.back(), &r->path);
     case 'W':
       if (f.size() != 3) return false;
       r->sha = Undash(f[1]);
@@ -135,6 +148,23 @@ absl::StatusOr<std::vector<Record>> LoadManifest(const std::string& path, size_t
        absl::StrSplit(absl::string_view(text).substr(0, complete), '\n', absl::SkipEmpty())) {
     ++line_no;
     std::string line(raw);
+    if (line_no == 1) {
+      const std::string prefix = kVersionLine;
+      int version = 0;
+      if (line.compare(0, prefix.size(), prefix) != 0 ||
+          !absl::SimpleAtoi(line.substr(prefix.size()), &version)) {
+        return absl::DataLossError(absl::StrCat(
+            path, ":1: no format version line (\"", prefix,
+            "N\"); not a snapshot manifest this agent can read; rollback does not guess"));
+      }
+      if (version < kOldestVersion || version > kVersion) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path, ":1: snapshot format version v", version, " is unknown to this agent (it reads v",
+            kOldestVersion, " to v", kVersion,
+            "); rollback does not guess: use the mimic-agent version that wrote it"));
+      }
+      continue;
+    }
     if (line[0] == '#') continue;
     Record r;
     if (!ParseRecord(line, &r)) {
@@ -152,7 +182,8 @@ absl::Status ErrnoError(const std::string& what, const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_dir) {
+absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_dir,
+                                                          const std::string& target_home) {
   const std::string dir = common::JoinPath(run_dir, "snapshot");
   RETURN_IF_ERROR(common::MakeDirs(common::JoinPath(dir, "files"), 0700));
   const std::string manifest = common::JoinPath(dir, "manifest");
@@ -177,7 +208,12 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_
       snap->created_dirs_.insert(r.path);
     }
   }
-  if (!common::PathExists(manifest)) RETURN_IF_ERROR(snap->Append(kHeader));
+  struct stat mst;
+  if (::stat(manifest.c_str(), &mst) != 0 || mst.st_size == 0) {  // new (or cut to nothing)
+    std::string head = absl::StrCat(kVersionLine, kVersion);
+    if (!target_home.empty()) absl::StrAppend(&head, "\nH\t", Escape(target_home));
+    RETURN_IF_ERROR(snap->Append(head));
+  }
   return snap;
 }
 
@@ -249,8 +285,10 @@ absl::Status Snapshot::RecordCreatedDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status Snapshot::RecordRemovedDir(const std::string& path, uint32_t mode) {
-  return Append(absl::StrCat("R\t", Octal(mode), "\t", Escape(path)));
+absl::Status Snapshot::RecordRemovedDir(const std::string& path, uint32_t mode, int64_t uid,
+                                        int64_t gid) {
+  const std::string owner = uid >= 0 && gid >= 0 ? absl::StrCat(uid, ":", gid) : "-";
+  return Append(absl::StrCat("R\t", Octal(mode), "\t", owner, "\t", Escape(path)));
 }
 
 absl::Status Snapshot::RecordWritten(const std::string& path, const std::string& sha256_after) {
@@ -338,7 +376,7 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
                    LoadManifest(common::JoinPath(dir, "manifest"), &torn_at));
 
   std::map<std::string, FileState> files;
-  std::map<std::string, std::pair<char, uint32_t>> dirs;  // first record decides: D or R
+  std::map<std::string, Record> dirs;  // first record decides: D or R
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     if (r.kind == 'S') {
@@ -354,8 +392,8 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
                                                   : (it->second.saved.existed ? it->second.saved.sha : "");
       it->second.written = true;
       it->second.last_written = r.sha;
-    } else if (dirs.count(r.path) == 0) {
-      dirs[r.path] = {r.kind, r.mode};
+    } else if ((r.kind == 'D' || r.kind == 'R') && dirs.count(r.path) == 0) {
+      dirs[r.path] = r;
     }
   }
 
@@ -369,12 +407,14 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
   std::set<std::string> removed;  // paths this plan deletes or rmdirs
 
   // 1. Directories the run removed come back first (parents before children).
-  for (const auto& [path, kind_mode] : dirs) {
-    if (kind_mode.first != 'R' || common::IsDirectory(path)) continue;
+  for (const auto& [path, rec] : dirs) {
+    if (rec.kind != 'R' || common::IsDirectory(path)) continue;
     FileOp op;
     op.kind = FileOp::Kind::kMkdir;
     op.path = path;
-    op.mode = kind_mode.second;
+    op.mode = rec.mode;
+    op.uid = rec.uid;
+    op.gid = rec.gid;
     op.note = "recreate directory removed by the run";
     out.ops.push_back(std::move(op));
   }
@@ -429,7 +469,7 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
   // 4. Directories the run created, deepest first, when nothing foreign is left in them.
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     const std::string& path = it->first;
-    if (it->second.first != 'D' || !common::PathExists(path)) continue;
+    if (it->second.kind != 'D' || !common::PathExists(path)) continue;
     if (!common::IsDirectory(path)) {
       conflicts.push_back(absl::StrCat(path, " (the run created a directory, now a file)"));
       continue;
@@ -459,6 +499,26 @@ absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool 
                      absl::StrJoin(conflicts, "; "), "; use force to restore anyway"));
   }
   return out;
+}
+
+absl::StatusOr<std::string> SnapshotTargetHome(const std::string& run_dir) {
+  const std::string manifest =
+      common::JoinPath(common::JoinPath(run_dir, "snapshot"), "manifest");
+  if (!common::PathExists(manifest)) {
+    return absl::NotFoundError(absl::StrCat("no snapshot manifest ", manifest));
+  }
+  size_t torn_at = 0;
+  ASSIGN_OR_RETURN(std::vector<Record> records, LoadManifest(manifest, &torn_at));
+  for (const Record& r : records) {
+    if (r.kind == 'H') return r.path;
+  }
+  // Every write is recorded before it is made: a manifest without records saw no write (a run
+  // whose state disk was full from its start).
+  if (records.empty()) {
+    return absl::NotFoundError(absl::StrCat(manifest, " records nothing: the run wrote nothing"));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(manifest, " does not name the run's target home (written by an older agent)"));
 }
 
 absl::StatusOr<ChangeSet> PlanTempFileRemoval(const std::string& run_dir) {

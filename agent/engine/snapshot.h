@@ -2,7 +2,9 @@
 // to write, plus the directories it creates and removes, so the run can be rolled back byte for
 // byte. Stored under the run's directory:
 //
-//   <run_dir>/snapshot/manifest    one record per line, appended and fsynced before each write
+//   <run_dir>/snapshot/manifest    its format version ("# mimic snapshot manifest v2"), the run's
+//                                  target home, then one record per line, appended and fsynced
+//                                  before each write
 //   <run_dir>/snapshot/files/<n>   the saved bytes of the n-th saved file (fsynced)
 //
 // Rollback is itself a change set (PlanRollback), applied by ApplyChangeSet with the rolling-back
@@ -26,10 +28,13 @@ namespace mimic::agent {
 // One run's snapshot. Not thread-safe: a run applies its steps one at a time.
 class Snapshot {
  public:
-  // Opens (creating as needed) <run_dir>/snapshot/. An existing manifest is loaded, so a
-  // resumed run keeps what it saved before; a torn last line (crash mid-append) is cut off.
-  // DATA_LOSS when the manifest holds a malformed complete line.
-  static absl::StatusOr<std::unique_ptr<Snapshot>> Open(const std::string& run_dir);
+  // Opens (creating as needed) <run_dir>/snapshot/. A new manifest starts with its format
+  // version and `target_home` (so a rollback needs nothing else: SnapshotTargetHome). An
+  // existing manifest is loaded, so a resumed run keeps what it saved before; a torn last line
+  // (crash mid-append) is cut off. DATA_LOSS when the manifest holds a malformed complete line
+  // or no version line; FAILED_PRECONDITION for a format version this agent does not know.
+  static absl::StatusOr<std::unique_ptr<Snapshot>> Open(const std::string& run_dir,
+                                                        const std::string& target_home = "");
 
   // Owns an on-disk directory that only one object may append to.
   Snapshot(const Snapshot&) = delete;
@@ -43,8 +48,10 @@ class Snapshot {
 
   // Records that the run is about to create directory `path` (rollback removes it when empty).
   absl::Status RecordCreatedDir(const std::string& path);
-  // Records that the run is about to remove empty directory `path` (rollback recreates it).
-  absl::Status RecordRemovedDir(const std::string& path, uint32_t mode);
+  // Records that the run is about to remove empty directory `path`, with its mode, owner and
+  // group (rollback recreates it so; -1: not known, the parent's are taken).
+  absl::Status RecordRemovedDir(const std::string& path, uint32_t mode, int64_t uid = -1,
+                                int64_t gid = -1);
   // Records the sha256 the run writes to `path` ("" = the run deletes it). Called just before the
   // write, so a crash between record and write leaves a state rollback still accepts.
   absl::Status RecordWritten(const std::string& path, const std::string& sha256_after);
@@ -85,10 +92,17 @@ class Snapshot {
 // `force`, in which case the op expects whatever is there now. Order: directories the run
 // removed are recreated first, then files are restored newest first, then created directories
 // are removed deepest first. NOT_FOUND when `run_dir_to_undo` does not exist; an empty change
-// set when the run saved nothing. Reads only.
+// set when the run saved nothing. Reads only. A manifest of an unknown format version is refused
+// (FAILED_PRECONDITION naming the version): rollback never guesses.
 // Temporary files of interrupted writes (TempPrefix) beside the paths the run saved are deleted
 // (after the files, before the directories), so the tree ends byte-exact.
 absl::StatusOr<ChangeSet> PlanRollback(const std::string& run_dir_to_undo, bool force);
+
+// The target home the run in `run_dir` wrote, as its snapshot manifest records it (so a run
+// whose journal lost its start record can still be rolled back). NOT_FOUND without a manifest
+// or when it records nothing (the run wrote nothing); FAILED_PRECONDITION when the manifest does
+// not record it (format v1).
+absl::StatusOr<std::string> SnapshotTargetHome(const std::string& run_dir);
 
 // The change set that deletes the temporary files interrupted writes of the run in `run_dir`
 // left beside the paths its snapshot lists (kDelete ops with temp_debris set; empty when there

@@ -7,6 +7,7 @@
 #ifndef MIMIC_AGENT_ENGINE_STEP_H_
 #define MIMIC_AGENT_ENGINE_STEP_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -78,7 +79,15 @@ struct StepContext {
   // copy_carbonapps brings, then migrate_datamapper rewrites) reads through
   // ReadPlanned()/ListPlanned() so its plan is the one apply will compute. Null in apply mode.
   const std::map<std::string, FileOp>* overlay = nullptr;
+  // The run's cancel token: set when the operator cancels the run or the agent stops. A step
+  // hands it to every subprocess it runs (SubprocessOptions::cancel: the child's process group
+  // gets SIGTERM, then SIGKILL) and checks it in long loops (CheckCancelled), ending with the
+  // CANCELLED status. Null in unit tests that do not cancel.
+  const std::atomic<bool>* cancel = nullptr;
   std::string Param(const std::string& key, const std::string& def = "") const;
+  bool cancelled() const { return cancel != nullptr && cancel->load(); }
+  // CANCELLED ("`what`: cancelled ...") once the token is set, else OK.
+  absl::Status CheckCancelled(const std::string& what) const;
 };
 
 // Result of planning a step.

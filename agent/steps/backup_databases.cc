@@ -226,7 +226,7 @@ class BackupDatabasesStep final : public Step {
       argv = {"/bin/sh", "-c", cmd};
       env = {absl::StrCat("MIMIC_DB_PASSWORD=", pw)};
     }
-    ASSIGN_OR_RETURN(ProcResult r, RunProcess(argv, env, "", stdout_path, timeout));
+    ASSIGN_OR_RETURN(ProcResult r, RunProcess(argv, env, "", stdout_path, timeout, ctx.cancel));
     if (r.exit_code != 0) {
       std::error_code ec;
       fs::remove(out, ec);

@@ -235,8 +235,10 @@ absl::StatusOr<std::string> ResolvePassword(const StepContext& ctx, const Dataso
 absl::StatusOr<ProcResult> RunProcess(const std::vector<std::string>& argv,
                                       const std::vector<std::string>& env_add,
                                       const std::string& stdin_path,
-                                      const std::string& stdout_path, int timeout_seconds) {
+                                      const std::string& stdout_path, int timeout_seconds,
+                                      const std::atomic<bool>* cancel) {
   common::SubprocessOptions o;
+  o.cancel = cancel;
   o.argv = argv;
   o.env = env_add;
   o.stdin_path = stdin_path;
@@ -247,6 +249,9 @@ absl::StatusOr<ProcResult> RunProcess(const std::vector<std::string>& argv,
   o.kill_grace = absl::Seconds(2);
   absl::StatusOr<common::SubprocessResult> sub = common::RunSubprocess(o);
   if (!sub.ok()) return sub.status();
+  if (sub->cancelled) {
+    return absl::CancelledError(absl::StrCat(argv[0], ": cancelled; its process group was ended"));
+  }
   ProcResult r;
   r.timed_out = sub->timed_out;
   r.exit_code = sub->timed_out ? -1 : sub->exit_code;

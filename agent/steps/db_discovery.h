@@ -6,6 +6,7 @@
 #ifndef MIMIC_AGENT_STEPS_DB_DISCOVERY_H_
 #define MIMIC_AGENT_STEPS_DB_DISCOVERY_H_
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -73,11 +74,13 @@ struct ProcResult {
 
 // Runs argv[0] (looked up in PATH) with `env_add` ("K=V") added to the environment, stdin from
 // `stdin_path` (or /dev/null when ""), stdout to `stdout_path` (or captured when ""). The child
-// is killed (its process group) after `timeout_seconds`. Nothing goes through a shell.
+// is killed (its process group) after `timeout_seconds`, or as soon as `cancel` (the step's
+// cancel token, may be null) is set: CANCELLED then. Nothing goes through a shell.
 absl::StatusOr<ProcResult> RunProcess(const std::vector<std::string>& argv,
                                       const std::vector<std::string>& env_add,
                                       const std::string& stdin_path,
-                                      const std::string& stdout_path, int timeout_seconds);
+                                      const std::string& stdout_path, int timeout_seconds,
+                                      const std::atomic<bool>* cancel = nullptr);
 
 // "exit code N: <last stderr lines, redacted>" for an error message.
 std::string DescribeFailure(const ProcResult& r);

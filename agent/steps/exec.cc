@@ -139,6 +139,7 @@ class ExecStep final : public Step {
                 absl::StrCat("MIMIC_TARGET_HOME=", homes.target)};
     opts.cwd = cwd;
     opts.timeout = absl::Seconds(timeout);
+    opts.cancel = ctx.cancel;  // a cancel or an agent stop ends the command's process group
     opts.stdout_limit = opts.stderr_limit = {0, false};  // lines are logged, not kept
     opts.on_line = [&](common::OutStream s, const std::string& line) {
       std::string red = common::RedactText(std::string(line));
@@ -156,6 +157,11 @@ class ExecStep final : public Step {
         tail_lines.empty()
             ? "no output"
             : absl::StrCat("last output: ", absl::StrJoin(tail_lines, " | "));
+    if (r.cancelled) {
+      return absl::CancelledError(absl::StrCat(
+          "exec: cancelled; the command's process group was ended (SIGTERM, then SIGKILL): ",
+          shown, "; ", tail));
+    }
     if (r.timed_out) {
       return absl::DeadlineExceededError(
           absl::StrCat("exec: timed out after ", timeout, " s and killed: ", shown, "; ", tail));

@@ -1,6 +1,14 @@
 // The exec step on generated MI homes (fixtures: steps_test_fixture.h).
 #include "agent/steps/steps_test_fixture.h"
 
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <thread>
+
 namespace mimic::agent::steps_testing::generated_homes {
 namespace {
 
@@ -93,6 +101,59 @@ TEST_F(ExecTest, ExecOutputIsCapturedAndRedacted) {
   absl::StatusOr<StepPlan> check = PlanStep("exec", {{"command", "echo password=hunter2"}});
   ASSERT_TRUE(check.ok());
   EXPECT_THAT(check->message, HasSubstr("would run: echo password=<redacted>"));
+}
+
+// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
+// SIGKILLed process still needs a moment to die; the bound only keeps a broken test from
+// hanging. True when it ended (or was gone already).
+bool Ends(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  const bool ended = ::poll(&p, 1, 30000) == 1;
+  ::close(fd);
+  return ended;
+}
+
+// Whether process `pid` still runs (a zombie has ended: it only waits to be reaped).
+bool Running(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z' &&
+         line[paren + 2] != 'X';
+}
+
+// The run's cancel token ends a running command at once, with its whole process group, even a
+// background child that ignores SIGTERM (it gets SIGKILL after the grace): the step returns
+// CANCELLED naming the command. The command is held on a FIFO, so nothing depends on timing.
+TEST_F(ExecTest, ExecCancelEndsTheCommandsProcessGroup) {
+  const fs::path fifo = root_ / "pids";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string command =
+      "trap '' TERM; sleep 1000 & echo $$ $! > " + fifo.string() + "; echo started; wait";
+  StepContext ctx = Context("exec", {{"command", command}}, /*check=*/false, Run("current"));
+  std::atomic<bool> cancel{false};
+  ctx.cancel = &cancel;
+  std::unique_ptr<Step> step = Make("exec");
+  absl::StatusOr<StepPlan> plan = absl::UnknownError("not run");
+  std::thread runner([&] { plan = step->Plan(ctx); });
+  pid_t sh_pid = 0, sleep_pid = 0;
+  {
+    std::ifstream in(fifo);  // blocks until the command writes its pids
+    in >> sh_pid >> sleep_pid;
+  }
+  ASSERT_GT(sleep_pid, 0);
+  EXPECT_TRUE(Running(sleep_pid));
+  cancel = true;
+  runner.join();
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kCancelled) << plan.status();
+  EXPECT_THAT(plan.status().message(), HasSubstr("process group was ended"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("started"));  // the output's tail
+  EXPECT_TRUE(Ends(sh_pid));
+  EXPECT_TRUE(Ends(sleep_pid)) << "the command's background child survived the cancel";
+  EXPECT_FALSE(Running(sleep_pid));
 }
 
 }  // namespace

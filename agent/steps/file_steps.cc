@@ -121,6 +121,7 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, homes.source, rel_dir));
   for (const std::string& rel : files) {
     if (filter && !filter(rel)) continue;
+    RETURN_IF_ERROR(ctx.CheckCancelled(absl::StrCat("planning the copy of ", rel_dir)));
     ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
     ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
     ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCopyOp(from, to));

@@ -134,6 +134,7 @@ absl::Status RunLogged(const StepContext& ctx, const std::vector<std::string>& a
   };
   o.timeout = absl::Seconds(timeout_seconds);
   o.kill_grace = absl::ZeroDuration();
+  o.cancel = ctx.cancel;
   absl::StatusOr<common::SubprocessResult> r = common::RunSubprocess(o);
   if (!r.ok()) {
     return absl::FailedPreconditionError(
@@ -143,6 +144,7 @@ absl::Status RunLogged(const StepContext& ctx, const std::vector<std::string>& a
     return absl::DeadlineExceededError(
         absl::StrCat(shown, " did not finish within ", timeout_seconds, " s; killed"));
   }
+  if (r->cancelled) return absl::CancelledError(absl::StrCat(shown, ": cancelled; killed"));
   if (r->ok()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       shown, r->signal == 0 ? absl::StrCat(" exited with status ", r->exit_code)

@@ -12,7 +12,11 @@
 //                    {{script}}, password in env MIMIC_DB_PASSWORD); else the step fails.
 // The migration is recorded in MIMIC_MIGRATIONS(NAME, APPLIED_AT), created when absent, so it
 // never runs twice (STEP_OK "already migrated"). After it: UM_USER_ID present, no NULL, no
-// 'NONE', no duplicate (UM_USER_ID, UM_TENANT_ID). Check mode logs the SQL and runs nothing.
+// 'NONE', no duplicate (UM_USER_ID, UM_TENANT_ID). Each part of the change (the column, its
+// UUIDs, NOT NULL without default, the old UNIQUE dropped, the new UNIQUE added) is read from
+// the catalog separately, so a half-migrated schema (MySQL commits each ALTER on its own) gets
+// only what it lacks, and is recorded only once every part is there (read back). Check mode logs
+// the SQL of the missing parts and runs nothing.
 // Params: password.<id> (env var holding the password), script, client_command,
 // timeout_seconds (default 1800).
 #include <fcntl.h>
@@ -60,8 +64,9 @@ std::string SqlIdent(const std::string& s, char quote) {
 // Runs SQL through psql or mysql with the password in the environment.
 class Client {
  public:
-  Client(const Datasource& ds, std::string password, int timeout)
-      : ds_(ds), password_(std::move(password)), timeout_(timeout) {}
+  Client(const Datasource& ds, std::string password, int timeout,
+         const std::atomic<bool>* cancel = nullptr)
+      : ds_(ds), password_(std::move(password)), timeout_(timeout), cancel_(cancel) {}
   bool pg() const { return ds_.type == DbType::kPostgresql; }
 
   // Rows of the output, fields split.
@@ -85,7 +90,7 @@ class Client {
       stdin_path = tmpl;
     }
     absl::StatusOr<ProcResult> r =
-        written ? RunProcess(argv, env, stdin_path, "", timeout_)
+        written ? RunProcess(argv, env, stdin_path, "", timeout_, cancel_)
                 : absl::InternalError("cannot write a temporary SQL file");
     ::unlink(tmpl);
     if (!r.ok()) return r.status();
@@ -104,12 +109,125 @@ class Client {
   const Datasource& ds_;
   std::string password_;
   int timeout_;
+  const std::atomic<bool>* cancel_;
 };
 
 int Int(const std::vector<std::vector<std::string>>& rows, size_t field) {
   int v = -1;
   if (!rows.empty() && field < rows[0].size()) (void)absl::SimpleAtoi(rows[0][field], &v);
   return v;
+}
+
+// What UM_USER has of the migration, each part on its own.
+struct Schema {
+  bool has_column = false;        // UM_USER_ID exists
+  bool nullable = true;           // ... and may be NULL
+  bool has_default = false;       // ... and has a default (mimic adds it with 'NONE')
+  int unfilled = 0;               // rows whose UM_USER_ID is NULL or 'NONE'
+  std::vector<std::string> old_unique;  // UNIQUE(UM_USER_NAME, UM_TENANT_ID) names
+  bool has_new_unique = false;    // UNIQUE(UM_USER_ID, UM_TENANT_ID)
+};
+
+// Reads the parts of the migration UM_USER has. `has_column`: UM_USER_ID exists.
+absl::StatusOr<Schema> ReadSchema(Client& client, bool has_column) {
+  const bool pg = client.pg();
+  Schema s;
+  s.has_column = has_column;
+  // Unique constraints: name and columns (upper case, sorted, comma-joined).
+  const std::string uniques_sql =
+      pg ? "SELECT c.conname, (SELECT string_agg(upper(a.attname::text), ',' ORDER BY "
+           "upper(a.attname::text)) FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attnum = "
+           "ANY(c.conkey)) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN "
+           "pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = 'um_user' AND n.nspname "
+           "= current_schema() AND c.contype = 'u';\n"
+         : "SELECT INDEX_NAME, GROUP_CONCAT(UPPER(COLUMN_NAME) ORDER BY UPPER(COLUMN_NAME)) "
+           "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+           "'UM_USER' AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' GROUP BY INDEX_NAME;\n";
+  ASSIGN_OR_RETURN(auto uniques, client.Run(uniques_sql));
+  for (const auto& row : uniques) {
+    if (row.size() < 2) continue;
+    if (row[1] == "UM_TENANT_ID,UM_USER_NAME") s.old_unique.push_back(row[0]);
+    if (row[1] == "UM_TENANT_ID,UM_USER_ID") s.has_new_unique = true;
+  }
+  if (!has_column) return s;
+  const std::string column_sql =
+      pg ? "SELECT (is_nullable = 'YES')::int, (column_default IS NOT NULL)::int, (SELECT "
+           "COUNT(*) FROM UM_USER WHERE UM_USER_ID IS NULL OR UM_USER_ID = 'NONE') FROM "
+           "information_schema.columns WHERE table_schema = current_schema() AND table_name = "
+           "'um_user' AND column_name = 'um_user_id';\n"
+         : "SELECT IS_NULLABLE = 'YES', COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL', (SELECT COUNT(*) FROM "
+           "UM_USER WHERE UM_USER_ID IS NULL OR UM_USER_ID = 'NONE') FROM "
+           "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+           "'UM_USER' AND COLUMN_NAME = 'UM_USER_ID';\n";
+  ASSIGN_OR_RETURN(auto column, client.Run(column_sql));
+  s.nullable = Int(column, 0) != 0;
+  s.has_default = Int(column, 1) != 0;
+  s.unfilled = Int(column, 2);
+  return s;
+}
+
+// The SQL that does what `s` lacks (without the record and, for PostgreSQL, without BEGIN /
+// COMMIT); `missing` names each part it does. Empty when nothing is missing.
+std::string MissingSql(bool pg, int pg_version, const Schema& s,
+                       std::vector<std::string>* missing) {
+  std::string sql;
+  const std::string uuid =
+      !pg ? "UUID()"
+      : pg_version >= 130000
+          ? "gen_random_uuid()::text"
+          : "(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) "
+            "|| '-' || substr(h, 17, 4) || '-' || substr(h, 21, 12) FROM (SELECT "
+            "md5(random()::text || clock_timestamp()::text || UM_ID::text || "
+            "UM_TENANT_ID::text) AS h) s)";
+  if (!s.has_column) {
+    missing->push_back("the UM_USER_ID column");
+    if (pg) {
+      absl::StrAppend(&sql, "ALTER TABLE UM_USER ADD COLUMN UM_USER_ID VARCHAR(255);\n",
+                      "UPDATE UM_USER SET UM_USER_ID = ", uuid, ";\n",
+                      "ALTER TABLE UM_USER ALTER COLUMN UM_USER_ID SET NOT NULL;\n");
+    } else {
+      absl::StrAppend(&sql,
+                      "ALTER TABLE UM_USER ADD COLUMN UM_USER_ID VARCHAR(255) NOT NULL DEFAULT "
+                      "'NONE' AFTER UM_ID;\n",
+                      "UPDATE UM_USER SET UM_USER_ID = ", uuid, ";\n",
+                      "ALTER TABLE UM_USER ALTER COLUMN UM_USER_ID DROP DEFAULT;\n");
+    }
+  } else {
+    if (s.unfilled > 0) {
+      missing->push_back(absl::StrCat("UUIDs for ", s.unfilled, " user(s) without one"));
+      absl::StrAppend(&sql, "UPDATE UM_USER SET UM_USER_ID = ", uuid,
+                      " WHERE UM_USER_ID IS NULL OR UM_USER_ID = 'NONE';\n");
+    }
+    if (s.nullable) {
+      missing->push_back("NOT NULL on UM_USER_ID");
+      absl::StrAppend(&sql, pg ? "ALTER TABLE UM_USER ALTER COLUMN UM_USER_ID SET NOT NULL;\n"
+                               : "ALTER TABLE UM_USER MODIFY UM_USER_ID VARCHAR(255) NOT NULL;\n");
+    }
+  }
+  for (const std::string& name : s.old_unique) {
+    missing->push_back(absl::StrCat("UNIQUE(UM_USER_NAME, UM_TENANT_ID) ", name, " dropped"));
+    absl::StrAppend(&sql,
+                    pg ? absl::StrCat("ALTER TABLE UM_USER DROP CONSTRAINT ", SqlIdent(name, '"'))
+                       : absl::StrCat("ALTER TABLE UM_USER DROP INDEX ", SqlIdent(name, '`')),
+                    ";\n");
+  }
+  if (!s.has_new_unique) {
+    missing->push_back("UNIQUE(UM_USER_ID, UM_TENANT_ID)");
+    absl::StrAppend(&sql, "ALTER TABLE UM_USER ADD UNIQUE (UM_USER_ID, UM_TENANT_ID);\n");
+  }
+  // The 'NONE' default mimic adds with the column goes with the rest (WSO2's own script keeps
+  // it, so a schema otherwise complete is left as the operator's script made it).
+  if (s.has_column && s.has_default && !missing->empty()) {
+    missing->push_back("UM_USER_ID's default dropped");
+    absl::StrAppend(&sql, "ALTER TABLE UM_USER ALTER COLUMN UM_USER_ID DROP DEFAULT;\n");
+  }
+  if (pg && !sql.empty()) {
+    absl::StrAppend(&sql,
+                    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM UM_USER WHERE UM_USER_ID IS NULL OR "
+                    "UM_USER_ID = 'NONE') THEN RAISE EXCEPTION 'mimic: UM_USER_ID not filled'; "
+                    "END IF; END $$;\n");
+  }
+  return sql;
 }
 
 class MigrateUserstoreDbStep final : public Step {
@@ -157,7 +275,7 @@ class MigrateUserstoreDbStep final : public Step {
       return RunOperatorScript(ctx, *ds, label, pw, timeout, std::move(plan));
     }
 
-    Client client(*ds, pw, timeout);
+    Client client(*ds, pw, timeout, ctx.cancel);
     const bool pg = client.pg();
     // State: marker table?, UM_USER?, UM_USER_ID column?, server version.
     const std::string state_sql =
@@ -190,62 +308,32 @@ class MigrateUserstoreDbStep final : public Step {
     const std::string record =
         absl::StrCat(kCreateMarker, "INSERT INTO MIMIC_MIGRATIONS (NAME, APPLIED_AT) VALUES ('",
                      kMigration, "', CURRENT_TIMESTAMP);\n");
-    if (Int(state, 2) > 0) {
-      // The column exists but mimic did not add it (the operator ran WSO2's script): check it.
+    // Each part of the migration is read separately, so a half-migrated schema (MySQL commits
+    // every ALTER on its own; an operator may have run part of WSO2's script) gets only what it
+    // lacks: the column, its values, NOT NULL without default, the old UNIQUE gone, the new
+    // UNIQUE there.
+    ASSIGN_OR_RETURN(Schema schema, ReadSchema(client, Int(state, 2) > 0));
+    std::vector<std::string> missing;
+    int version = 0;
+    if (pg) (void)absl::SimpleAtoi(state[0].size() > 3 ? state[0][3] : "", &version);
+    const std::string missing_sql = MissingSql(pg, version, schema, &missing);
+    // PostgreSQL: one transaction, the record in it; MySQL: the record once verified.
+    const std::string sql =
+        pg ? absl::StrCat("BEGIN;\n", missing_sql, record, "COMMIT;\n") : missing_sql;
+    if (missing.empty()) {
+      // Every part is there but mimic did not record it (the operator ran WSO2's script).
       RETURN_IF_ERROR(Verify(client, label));
       if (ctx.check) return Done(ctx, std::move(plan), "would record", label, true);
       ASSIGN_OR_RETURN(auto ignored, client.Run(record));
       return Done(ctx, std::move(plan), "UM_USER_ID already present and verified; recorded",
                   label, true);
     }
-
-    // The UNIQUE(UM_USER_NAME, UM_TENANT_ID) constraint, from the catalog.
-    const std::string find_sql =
-        pg ? "SELECT c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
-             "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relname = 'um_user' AND "
-             "n.nspname = current_schema() AND c.contype = 'u' AND (SELECT "
-             "string_agg(a.attname::text, ',' ORDER BY a.attname) FROM pg_attribute a WHERE "
-             "a.attrelid = t.oid AND a.attnum = ANY(c.conkey)) = 'um_tenant_id,um_user_name';\n"
-           : "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
-             "DATABASE() AND TABLE_NAME = 'UM_USER' AND NON_UNIQUE = 0 AND INDEX_NAME <> "
-             "'PRIMARY' GROUP BY INDEX_NAME HAVING GROUP_CONCAT(UPPER(COLUMN_NAME) ORDER BY "
-             "UPPER(COLUMN_NAME)) = 'UM_TENANT_ID,UM_USER_NAME';\n";
-    ASSIGN_OR_RETURN(auto found, client.Run(find_sql));
-    std::string sql;
-    if (pg) {
-      int version = 0;
-      (void)absl::SimpleAtoi(state[0].size() > 3 ? state[0][3] : "", &version);
-      const std::string uuid =
-          version >= 130000
-              ? "gen_random_uuid()::text"
-              : "(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) "
-                "|| '-' || substr(h, 17, 4) || '-' || substr(h, 21, 12) FROM (SELECT "
-                "md5(random()::text || clock_timestamp()::text || UM_ID::text || "
-                "UM_TENANT_ID::text) AS h) s)";
-      absl::StrAppend(&sql, "BEGIN;\nALTER TABLE UM_USER ADD COLUMN UM_USER_ID VARCHAR(255);\n",
-                      "UPDATE UM_USER SET UM_USER_ID = ", uuid, ";\n",
-                      "ALTER TABLE UM_USER ALTER COLUMN UM_USER_ID SET NOT NULL;\n");
-      for (const auto& row : found) {
-        absl::StrAppend(&sql, "ALTER TABLE UM_USER DROP CONSTRAINT ", SqlIdent(row[0], '"'),
-                        ";\n");
-      }
-      absl::StrAppend(&sql, "ALTER TABLE UM_USER ADD UNIQUE (UM_USER_ID, UM_TENANT_ID);\n",
-                      "DO $$ BEGIN IF EXISTS (SELECT 1 FROM UM_USER WHERE UM_USER_ID IS NULL OR "
-                      "UM_USER_ID = 'NONE') THEN RAISE EXCEPTION 'mimic: UM_USER_ID not filled'; "
-                      "END IF; END $$;\n",
-                      record, "COMMIT;\n");
-    } else {
-      absl::StrAppend(&sql,
-                      "ALTER TABLE UM_USER ADD COLUMN UM_USER_ID VARCHAR(255) NOT NULL DEFAULT "
-                      "'NONE' AFTER UM_ID;\n",
-                      "UPDATE UM_USER SET UM_USER_ID = UUID();\n",
-                      "ALTER TABLE UM_USER ALTER COLUMN UM_USER_ID DROP DEFAULT;\n");
-      for (const auto& row : found) {
-        absl::StrAppend(&sql, "ALTER TABLE UM_USER DROP INDEX ", SqlIdent(row[0], '`'), ";\n");
-      }
-      absl::StrAppend(&sql, "ALTER TABLE UM_USER ADD UNIQUE (UM_USER_ID, UM_TENANT_ID);\n");
+    const std::string what = absl::StrJoin(missing, ", ");
+    if (schema.has_column) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat("UM_USER is half-migrated (UM_USER_ID is there); missing: ", what));
     }
-    if (found.empty()) {
+    if (schema.old_unique.empty() && !schema.has_new_unique) {
       StepLog(ctx, LogLevel::kWarning,
               "UM_USER has no UNIQUE(UM_USER_NAME, UM_TENANT_ID) constraint to drop");
     }
@@ -253,7 +341,7 @@ class MigrateUserstoreDbStep final : public Step {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat(DbTypeName(ds->type), " has no transactional DDL: the ALTER TABLE "
                            "statements commit one by one; a failure part-way leaves UM_USER "
-                           "half-migrated (restore it from backup_databases' dump)"));
+                           "half-migrated (run the step again: it does only what is missing)"));
     }
     const std::string verb = ctx.check ? "would run on " : "running on ";
     StepLog(ctx, LogLevel::kInfo, absl::StrCat(verb, label, ":"));
@@ -261,17 +349,33 @@ class MigrateUserstoreDbStep final : public Step {
                                                  absl::SkipEmpty())) {
       StepLog(ctx, LogLevel::kInfo, std::string(line));
     }
-    if (ctx.check) return Done(ctx, std::move(plan), "would add UM_USER_ID to", label, true);
+    const std::string done_what =
+        schema.has_column ? absl::StrCat("completed the migration (", what, ") of")
+                          : "added UM_USER_ID (UUIDs) to";
+    if (ctx.check) {
+      return Done(ctx, std::move(plan),
+                  schema.has_column ? absl::StrCat("would complete the migration (", what, ") of")
+                                    : "would add UM_USER_ID to",
+                  label, true);
+    }
 
     StepLog(ctx, LogLevel::kWarning,
             "the database change is outside the run's snapshot: a rollback cannot undo it "
             "(restore the backup_databases dump)");
     ASSIGN_OR_RETURN(auto ignored, client.Run(sql));
     RETURN_IF_ERROR(Verify(client, label));
+    // Read back: every part must be there now, or nothing is recorded.
+    ASSIGN_OR_RETURN(Schema after, ReadSchema(client, true));
+    std::vector<std::string> still;
+    (void)MissingSql(pg, version, after, &still);
+    if (!still.empty()) {
+      return absl::DataLossError(absl::StrCat("migrate_userstore_db: after the migration ", label,
+                                              " still lacks: ", absl::StrJoin(still, ", ")));
+    }
     if (!pg) {
       ASSIGN_OR_RETURN(auto recorded, client.Run(record));
     }
-    return Done(ctx, std::move(plan), "added UM_USER_ID (UUIDs) to", label, true);
+    return Done(ctx, std::move(plan), done_what, label, true);
   }
 
  private:
@@ -331,7 +435,7 @@ class MigrateUserstoreDbStep final : public Step {
     }
     ASSIGN_OR_RETURN(ProcResult r,
                      RunProcess({"/bin/sh", "-c", cmd}, {absl::StrCat("MIMIC_DB_PASSWORD=", pw)},
-                                script_path, "", timeout));
+                                script_path, "", timeout, ctx.cancel));
     for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
       StepLog(ctx, LogLevel::kInfo, common::RedactText(std::string(line)));
     }

@@ -276,6 +276,10 @@ class VerifyStep final : public Step {
     } else {
       std::optional<Clock::time_point> log_started;
       while (true) {
+        if (ctx.cancelled()) {  // the run was cancelled or the agent stops: stop the server
+          result = absl::StrCat("cancelled while waiting for ", url, "; the server is stopped");
+          break;
+        }
         const HttpAnswer a = HttpGet(port, "/healthz", std::chrono::seconds(3));
         if (a.status == 200 && JsonString(a.body, "status") == "ready") {
           healthy = true;

@@ -21,6 +21,7 @@
 #include "common/config/catalogue.h"
 #include "common/config/inventory.h"
 #include "common/base/status_macros.h"
+#include "common/base/text.h"
 #include "controller/rollout/agent_client.h"
 #include "controller/audit/audit.h"
 #include "controller/cli/commands.h"
@@ -201,7 +202,7 @@ absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out) {
     } else if (e.has_log()) {
       line = absl::StrCat("[", LogLevelName(e.log().level()), "] ",
                           e.log().step().empty() ? "" : e.log().step() + ": ",
-                          OneLine(e.log().text()));
+                          e.log().text());
     } else if (e.has_step_finished()) {
       const auto& f = e.step_finished();
       line = absl::StrCat("step ", f.step(), " ", StepStatusName(f.status()),
@@ -211,18 +212,21 @@ absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out) {
                           f.config_changes_size() > 0
                               ? absl::StrCat(", ", f.config_changes_size(), " config keys")
                               : "",
-                          ")", f.message().empty() ? "" : ": ", OneLine(f.message()));
+                          ")", f.message().empty() ? "" : ": ", f.message());
     } else if (e.has_run_finished()) {
       const auto& f = e.run_finished();
       line = absl::StrCat("run finished: ", RunStatusName(f.status()),
                           absl::StrFormat(" (%.3f s; %d ok, %d changed, %d skipped, %d failed)",
                                           f.duration_micros() / 1e6, f.steps_ok(),
                                           f.steps_changed(), f.steps_skipped(), f.steps_failed()),
-                          f.message().empty() ? "" : ": ", OneLine(f.message()));
+                          f.message().empty() ? "" : ": ", f.message());
     } else {
       continue;
     }
-    std::fprintf(out, "%s  %s\n", t.c_str(), line.c_str());
+    // Step names, messages and file names come from the host: their control characters are
+    // shown escaped (\n, \x1B), as in `mimic run` and `mimic status`, so none can forge a line
+    // or move the cursor.
+    std::fprintf(out, "%s  %s\n", t.c_str(), common::EscapeControl(line).c_str());
   }
   return 0;
 }
