@@ -444,6 +444,16 @@ absl::Status Audit::EnsureKey() {
   return absl::OkStatus();
 }
 
+absl::Status Audit::EnsureKeyToCheck() {
+  if (key_ != nullptr) return absl::OkStatus();
+  // A key made now could never check what another key signed: it is made only for an audit
+  // whose ledger is still empty.
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows, db_->Query("SELECT COUNT(*) FROM ledger"));
+  const bool empty = rows.empty() || rows[0][0].AsInt() == 0;
+  ASSIGN_OR_RETURN(key_, SigningKey::LoadOrCreate(options_.signing_key_path, empty));
+  return absl::OkStatus();
+}
+
 absl::Status Audit::AppendLedgerEntry(const std::string& rollout_id, const std::string& kind,
                                       const std::string& body, int64_t at) {
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
@@ -502,17 +512,18 @@ absl::Status Audit::SealLegacy() {
       .status();
 }
 
-absl::Status Audit::AppendLedger(const std::string& rollout_id, const std::string& kind,
-                                 const std::string& body, int64_t at) {
+absl::Status Audit::PrepareLedger() {
   RETURN_IF_ERROR(EnsureKey());
-  RETURN_IF_ERROR(SealLegacy());
-  return AppendLedgerEntry(rollout_id, kind, body, at);
+  return SealLegacy();
 }
 
 absl::StatusOr<int64_t> Audit::Record(const std::string& rollout_id, const std::string& kind,
                                       const std::vector<SqlValue>& values) {
+  RETURN_IF_ERROR(PrepareLedger());  // before the write: a legacy seal must not hold it
   ASSIGN_OR_RETURN(int64_t n, ApplyAuditRecord(*db_, rollout_id, kind, values));
-  if (n > 0) RETURN_IF_ERROR(AppendLedger(rollout_id, kind, EncodeValues(values), NowMicros()));
+  if (n > 0) {
+    RETURN_IF_ERROR(AppendLedgerEntry(rollout_id, kind, EncodeValues(values), NowMicros()));
+  }
   return n;
 }
 
@@ -637,6 +648,7 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
       bool dirty = false;
     };
     const int64_t now = NowMicros();
+    RETURN_IF_ERROR(PrepareLedger());  // before the events: a legacy seal must not hold them
     std::map<std::string, Head> heads;  // read inside the transaction: another process may
                                         // have appended to the same database
     for (const Pending& p : batch) {
@@ -677,8 +689,8 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
       if (!head.dirty) continue;
       RETURN_IF_ERROR(StoreChainHead(*db_, rollout_id, head.count, head.hash));
       // events: from, count, head, now (the time of events that carry none)
-      RETURN_IF_ERROR(AppendLedger(rollout_id, "events",
-                                   EncodeValues({head.from, head.count, head.hash, now}), now));
+      RETURN_IF_ERROR(AppendLedgerEntry(
+          rollout_id, "events", EncodeValues({head.from, head.count, head.hash, now}), now));
     }
     return absl::OkStatus();
   });

@@ -390,19 +390,20 @@ class Audit {
   bool HasWork() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   bool BatchReady() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status CommitBatch(const std::vector<Pending>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
-  // The ledger (audit.h). Inside a write transaction: Record applies a write and appends
-  // its entry; AppendLedger loads the key and seals an upgraded database's rollouts first.
+  // The ledger (audit.h). Inside a write transaction: PrepareLedger loads the key and seals
+  // an upgraded database's rollouts (before anything else is written); Record prepares,
+  // applies a write and appends its entry.
+  absl::Status PrepareLedger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::StatusOr<int64_t> Record(const std::string& rollout_id, const std::string& kind,
                                  const std::vector<SqlValue>& values)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
-  absl::Status AppendLedger(const std::string& rollout_id, const std::string& kind,
-                            const std::string& body, int64_t at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status AppendLedgerEntry(const std::string& rollout_id, const std::string& kind,
                                  const std::string& body, int64_t at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status SealLegacy() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status EnsureKey() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // The same for verify and export: never creates a key once the ledger has entries.
+  absl::Status EnsureKeyToCheck() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   // VerifyChain's walk; collects each event's hash when `hashes` is given.
   absl::StatusOr<VerifyResult> VerifyChainLocked(const std::string& rollout_id,
                                                  std::vector<std::string>* hashes)

@@ -73,7 +73,9 @@ class SigningKey {
   // Loads the key at `path`, or creates it (0600; a key another process created at the same
   // moment wins). FAILED_PRECONDITION when there is no path, the file is readable by group or
   // others, or it does not hold a key; messages never hold the key.
-  static absl::StatusOr<std::unique_ptr<SigningKey>> LoadOrCreate(const std::string& path);
+  // With `create` false, a missing file is FAILED_PRECONDITION too.
+  static absl::StatusOr<std::unique_ptr<SigningKey>> LoadOrCreate(const std::string& path,
+                                                                   bool create = true);
 
   const std::string& id() const { return id_; }
   const std::string& path() const { return path_; }

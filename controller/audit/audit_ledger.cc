@@ -164,7 +164,8 @@ std::string SigningKey::Mac(absl::string_view data) const {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(md), len));
 }
 
-absl::StatusOr<std::unique_ptr<SigningKey>> SigningKey::LoadOrCreate(const std::string& path) {
+absl::StatusOr<std::unique_ptr<SigningKey>> SigningKey::LoadOrCreate(const std::string& path,
+                                                                    bool create) {
   if (path.empty()) {
     return absl::FailedPreconditionError(
         "the audit has no signing key: set [audit] signing_key in the inventory (a PostgreSQL "
@@ -196,6 +197,11 @@ absl::StatusOr<std::unique_ptr<SigningKey>> SigningKey::LoadOrCreate(const std::
             "audit signing key ", path, " does not hold a key (64 hex characters expected)"));
       }
       return std::unique_ptr<SigningKey>(new SigningKey(absl::HexStringToBytes(hex), path));
+    }
+    if (errno == ENOENT && !create) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the audit's signing key ", path, " is missing: only the key that signed the audit ",
+          "can verify it (--signing-key FILE, or [audit] signing_key in the inventory)"));
     }
     if (errno != ENOENT) {
       return absl::FailedPreconditionError(
@@ -374,13 +380,13 @@ absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::str
 
 absl::StatusOr<std::string> Audit::SigningKeyId() {
   absl::MutexLock l(&db_mu_);
-  RETURN_IF_ERROR(EnsureKey());
+  RETURN_IF_ERROR(EnsureKeyToCheck());
   return key_->id();
 }
 
 absl::StatusOr<AuditHead> Audit::ExportHead() {
   absl::MutexLock l(&db_mu_);
-  RETURN_IF_ERROR(EnsureKey());
+  RETURN_IF_ERROR(EnsureKeyToCheck());
   RETURN_IF_ERROR(InWriteTxn([&] { return SealLegacy(); }));
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT idx, mac FROM ledger ORDER BY idx DESC LIMIT 1"));
@@ -399,7 +405,7 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
                                                      const AuditHead* against) {
   constexpr int kPage = 1000;
   absl::MutexLock l(&db_mu_);  // one state of the database throughout
-  RETURN_IF_ERROR(EnsureKey());
+  RETURN_IF_ERROR(EnsureKeyToCheck());
   RETURN_IF_ERROR(InWriteTxn([&] { return SealLegacy(); }));
   AuditVerifyResult r;
   r.key_id = key_->id();
@@ -615,25 +621,26 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
     for (const AuditTable& t : AuditTables()) {
       ASSIGN_OR_RETURN(std::vector<SqlRow> stored, DumpTable(*db_, t, id));
       ASSIGN_OR_RETURN(std::vector<SqlRow> expected, DumpTable(*mem, t, id));
-      std::map<std::string, const SqlRow*> a, b;
+      // Compared as multisets of rows (no engine's ORDER BY collation involved).
+      std::multimap<std::string, const SqlRow*> a, b;
       for (const SqlRow& row : stored) a.emplace(Canonical(row), &row);
       for (const SqlRow& row : expected) b.emplace(Canonical(row), &row);
-      if (a.size() == stored.size() && b.size() == expected.size() && a.size() == b.size() &&
+      if (a.size() == b.size() &&
           std::equal(a.begin(), a.end(), b.begin(),
                      [](const auto& x, const auto& y) { return x.first == y.first; })) {
         continue;
       }
-      // The first row that is not in the other (or a duplicate).
+      // The first row that is not in the other (or is there more often).
       std::string what;
       for (const auto& [k, row] : b) {
-        if (!a.contains(k)) {
+        if (a.count(k) < b.count(k)) {
           what = absl::StrCat("a row was deleted or edited: the ledger says ", Describe(*row));
           break;
         }
       }
       if (what.empty()) {
         for (const auto& [k, row] : a) {
-          if (!b.contains(k)) {
+          if (b.count(k) < a.count(k)) {
             what = absl::StrCat("a row was added or edited: ", Describe(*row),
                                 " is not what the ledger says");
             break;

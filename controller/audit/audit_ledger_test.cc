@@ -379,15 +379,31 @@ TEST_F(AuditLedgerTest, KeyFileIsPrivateAndNeverStored) {
   AuditOptions other;
   other.signing_key_path = dir_ + "/other.key";
   auto b = OpenAudit(other);
+  absl::Status begun = b->BeginRollout({.id = "r-x", .os_user = "eve"});
+  EXPECT_EQ(begun.code(), absl::StatusCode::kFailedPrecondition) << begun;
+  EXPECT_THAT(std::string(begun.message()), HasSubstr(*id));
   absl::StatusOr<AuditVerifyResult> v = b->VerifyAudit();
   EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
   EXPECT_THAT(std::string(v.status().message()), HasSubstr(*id));
-  absl::Status begun = b->BeginRollout({.id = "r-x", .os_user = "eve"});
-  EXPECT_EQ(begun.code(), absl::StatusCode::kFailedPrecondition) << begun;
+  EXPECT_FALSE(b->GetRollout("r-x").ok());  // nothing was written
   // A key readable by others is refused.
   ASSERT_EQ(chmod(key_path.c_str(), 0644), 0);
   auto c = OpenAudit();
   EXPECT_EQ(c->VerifyAudit().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(AuditLedgerTest, MissingKeyIsNotReplacedByANewOne) {
+  TwoRollouts();
+  const std::string key_path = dir_ + "/audit.key";
+  ASSERT_EQ(unlink(key_path.c_str()), 0);
+  auto a = OpenAudit();
+  EXPECT_TRUE(a->GetRollout(kRollout).ok());  // reading needs no key
+  absl::StatusOr<AuditVerifyResult> v = a->VerifyAudit();
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  EXPECT_THAT(std::string(v.status().message()), HasSubstr("missing"));
+  EXPECT_EQ(a->ExportHead().status().code(), absl::StatusCode::kFailedPrecondition);
+  struct stat st;
+  EXPECT_NE(stat(key_path.c_str(), &st), 0) << "verify made a key of its own";
 }
 
 // An audit written by a mimic before the ledger (schema version 1) still opens; its rollouts
@@ -403,18 +419,17 @@ TEST_F(AuditLedgerTest, OlderAuditIsSealedAtTheUpgrade) {
     auto a = OpenAudit();
     ASSERT_NE(a, nullptr);
     EXPECT_EQ(a->GetRollout(kRollout)->rollout.os_user, "alice");  // reads need no key
+    // The first keyed use is a write (the seal comes before it), then a resumed run.
+    ASSERT_TRUE(a->ResumeRollout(kRollout).ok());
+    ASSERT_TRUE(a->RecordApproval({kRollout, "prod", "carol", kT0 + 9, true}).ok());
+    ASSERT_TRUE(a->AppendEvent(kRollout, Base("run-c", "mi-3", 1)).ok());
+    ASSERT_TRUE(a->Flush().ok());
+    ASSERT_TRUE(a->FinishRollout(kRollout, "ok", "").ok());
     absl::StatusOr<AuditVerifyResult> v = a->VerifyAudit();
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_TRUE(v->ok) << v->problem;
     EXPECT_EQ(v->legacy_rollouts.size(), 2u);
-    // A legacy rollout resumed by this mimic goes on in the ledger.
-    ASSERT_TRUE(a->ResumeRollout(kRollout).ok());
-    ASSERT_TRUE(a->AppendEvent(kRollout, Base("run-c", "mi-3", 1)).ok());
-    ASSERT_TRUE(a->Flush().ok());
-    ASSERT_TRUE(a->FinishRollout(kRollout, "ok", "").ok());
-    v = a->VerifyAudit();
-    ASSERT_TRUE(v.ok()) << v.status();
-    EXPECT_TRUE(v->ok) << v->problem;
+    EXPECT_EQ(v->events, 37);
   }
   DropGuards();
   ASSERT_EQ(RawExec("UPDATE file_changes SET sha256_after = 'ee' WHERE run_id = 'run-a-2'"), 0);

@@ -20,7 +20,9 @@ usage:
   mimic approve ROLLOUT [--stage NAME] [--inventory inventory.toml]
   mimic status [ROLLOUT] [--inventory inventory.toml | --audit URL]
   mimic report ROLLOUT --format json|junit|html [-o FILE] [--inventory inventory.toml | --audit URL]
-  mimic audit verify ROLLOUT [--inventory inventory.toml | --audit URL]
+  mimic audit verify [ROLLOUT | --rollout R] [--against FILE]
+                     [--inventory inventory.toml | --audit URL] [--signing-key FILE]
+  mimic audit export [-o FILE] [--inventory inventory.toml | --audit URL] [--signing-key FILE]
   mimic audit [--host H] [--since T] [--status S] [--inventory inventory.toml | --audit URL]
   mimic logs ROLLOUT HOST [STEP] [--inventory inventory.toml | --audit URL]
   mimic cancel ROLLOUT [--inventory inventory.toml] [--audit URL]
@@ -40,6 +42,10 @@ usage:
   --since T         audit: runs since T, an ISO date/time (2026-11-21, 2026-11-21T08:00:00Z)
                     or a duration back from now (90m, 24h, 7d)
   --status S        audit: only runs with status S (ok, changed, failed, cancelled, ...)
+  --rollout R       audit verify: only rollout R (its rows, chain and ledger entries)
+  --against FILE    audit verify: also check the audit still extends a head from `audit export`
+  --signing-key F   the audit's signing key (default: the inventory's [audit] signing_key, else
+                    audit.key next to a SQLite audit, <state_dir>/audit.key for PostgreSQL)
 
 exit codes: 0 every host succeeded, 2 a host failed or the rollout stopped at a failure
 budget, 1 bad input (the message names file, line and key).
@@ -78,6 +84,9 @@ int main(int argc, char** argv) {
     else if (a == "--host") ok = value(&o.host);
     else if (a == "--since") ok = value(&o.since);
     else if (a == "--status") ok = value(&o.status);
+    else if (a == "--rollout") ok = value(&o.rollout);
+    else if (a == "--against") ok = value(&o.against);
+    else if (a == "--signing-key") ok = value(&o.signing_key);
     else if (a == "--port") {
       std::string p;
       ok = value(&p);
@@ -108,7 +117,9 @@ int main(int argc, char** argv) {
   else if (cmd == "status") rc = mimic::controller::CmdStatus(o, stdout);
   else if (cmd == "report") rc = mimic::controller::CmdReport(o, stdout);
   else if (cmd == "audit" && !o.args.empty() && o.args[0] == "verify")
-    rc = mimic::controller::CmdAudit(o, stdout);
+    rc = mimic::controller::CmdAuditVerify(o, stdout);
+  else if (cmd == "audit" && !o.args.empty() && o.args[0] == "export")
+    rc = mimic::controller::CmdAuditExport(o, stdout);
   else if (cmd == "audit") rc = mimic::controller::CmdAuditList(o, stdout);
   else if (cmd == "logs") rc = mimic::controller::CmdLogs(o, stdout);
   else if (cmd == "cancel") rc = mimic::controller::CmdCancel(o, stdout);
