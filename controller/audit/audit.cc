@@ -512,6 +512,14 @@ absl::Status Audit::SealLegacy() {
       .status();
 }
 
+absl::Status Audit::SealLegacyIfPending() {
+  // Looked at first, so that checking a read-only copy of an audit writes nothing.
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query("SELECT value FROM schema_meta WHERE key = 'ledger_legacy'"));
+  if (rows.empty() || rows[0][0].AsText() != "pending") return absl::OkStatus();
+  return InWriteTxn([&] { return SealLegacy(); });
+}
+
 absl::Status Audit::PrepareLedger() {
   RETURN_IF_ERROR(EnsureKey());
   return SealLegacy();
@@ -698,22 +706,21 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
 
 absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const v1::Event& e,
                             int64_t now) {
-  SqlDb* const db_ = &db;  // the statements below read as the writer's
   const int64_t time = e.time_unix_micros() != 0 ? e.time_unix_micros() : now;
   // Every event: its run exists (even when never registered) and last_seq moves forward.
   RETURN_IF_ERROR(
-      db_->Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
-                "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
-                "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
-                "THEN excluded.last_seq ELSE runs.last_seq END, "
-                "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
-                {e.run_id(), rollout_id, e.host(), time, e.seq()})
+      db.Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
+              "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+              "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
+              "THEN excluded.last_seq ELSE runs.last_seq END, "
+              "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
+              {e.run_id(), rollout_id, e.host(), time, e.seq()})
           .status());
   switch (e.kind_case()) {
     case v1::Event::kRunStarted: {
       const v1::RunStarted& s = e.run_started();
-      return db_
-          ->Exec(
+      return db
+          .Exec(
               "UPDATE runs SET status = 'running', started_at = ?, "
               "mode = CASE WHEN mode = '' THEN ? ELSE mode END, "
               "stage = CASE WHEN stage = '' THEN ? ELSE stage END, "
@@ -723,43 +730,41 @@ absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const v1::
           .status();
     }
     case v1::Event::kStepStarted:
-      return db_
-          ->Exec(
+      return db
+          .Exec(
               "INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
               "VALUES (?, ?, ?, 'running', '', 0) ON CONFLICT (run_id, idx) DO NOTHING",
               {e.run_id(), e.step_started().index(), e.step_started().step()})
           .status();
     case v1::Event::kStepFinished: {
       const v1::StepFinished& f = e.step_finished();
-      RETURN_IF_ERROR(
-          db_->Exec("INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, idx) DO UPDATE SET "
-                    "name = excluded.name, status = excluded.status, "
-                    "message = excluded.message, duration_us = excluded.duration_us",
-                    {e.run_id(), f.index(), f.step(), StepStatusName(f.status()), f.message(),
-                     f.duration_micros()})
-              .status());
+      RETURN_IF_ERROR(db.Exec("INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
+                              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, idx) DO UPDATE SET "
+                              "name = excluded.name, status = excluded.status, "
+                              "message = excluded.message, duration_us = excluded.duration_us",
+                              {e.run_id(), f.index(), f.step(), StepStatusName(f.status()),
+                               f.message(), f.duration_micros()})
+                          .status());
       for (int i = 0; i < f.changes_size(); ++i) {
         const v1::FileChange& c = f.changes(i);
         RETURN_IF_ERROR(
-            db_->Exec(
-                   "INSERT INTO file_changes (run_id, seq, ord, step_idx, step, path, action, "
-                   "size, sha256_before, sha256_after, note) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                   "ON CONFLICT (run_id, seq, ord) DO NOTHING",
-                   {e.run_id(), e.seq(), i, f.index(), f.step(), c.path(), ActionName(c.action()),
-                    c.size(), c.sha256_before(), c.sha256_after(), c.note()})
+            db.Exec("INSERT INTO file_changes (run_id, seq, ord, step_idx, step, path, action, "
+                    "size, sha256_before, sha256_after, note) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                    {e.run_id(), e.seq(), i, f.index(), f.step(), c.path(), ActionName(c.action()),
+                     c.size(), c.sha256_before(), c.sha256_after(), c.note()})
                 .status());
       }
       for (int i = 0; i < f.config_changes_size(); ++i) {
         const v1::ConfigChange& c = f.config_changes(i);  // already sanitized
         RETURN_IF_ERROR(
-            db_->Exec("INSERT INTO config_changes (run_id, seq, ord, step_idx, step, file, key, "
-                      "action, old_value, new_value, redacted, note) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT (run_id, seq, ord) DO NOTHING",
-                      {e.run_id(), e.seq(), i, f.index(), f.step(), c.file(), c.key(), c.action(),
-                       c.old_value(), c.new_value(), c.redacted() ? 1 : 0, c.note()})
+            db.Exec("INSERT INTO config_changes (run_id, seq, ord, step_idx, step, file, key, "
+                    "action, old_value, new_value, redacted, note) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                    {e.run_id(), e.seq(), i, f.index(), f.step(), c.file(), c.key(), c.action(),
+                     c.old_value(), c.new_value(), c.redacted() ? 1 : 0, c.note()})
                 .status());
       }
       return absl::OkStatus();
@@ -780,7 +785,7 @@ absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const v1::
       }
       sql += " WHERE run_id = ?";
       params.push_back(e.run_id());
-      return db_->Exec(sql, params).status();
+      return db.Exec(sql, params).status();
     }
     default:
       return absl::OkStatus();

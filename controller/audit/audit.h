@@ -401,6 +401,8 @@ class Audit {
                                  const std::string& body, int64_t at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status SealLegacy() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // Outside a transaction: seals (in a write transaction) only when a seal is pending.
+  absl::Status SealLegacyIfPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status EnsureKey() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   // The same for verify and export: never creates a key once the ledger has entries.
   absl::Status EnsureKeyToCheck() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);

@@ -387,7 +387,7 @@ absl::StatusOr<std::string> Audit::SigningKeyId() {
 absl::StatusOr<AuditHead> Audit::ExportHead() {
   absl::MutexLock l(&db_mu_);
   RETURN_IF_ERROR(EnsureKeyToCheck());
-  RETURN_IF_ERROR(InWriteTxn([&] { return SealLegacy(); }));
+  RETURN_IF_ERROR(SealLegacyIfPending());
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT idx, mac FROM ledger ORDER BY idx DESC LIMIT 1"));
   AuditHead h;
@@ -406,7 +406,7 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
   constexpr int kPage = 1000;
   absl::MutexLock l(&db_mu_);  // one state of the database throughout
   RETURN_IF_ERROR(EnsureKeyToCheck());
-  RETURN_IF_ERROR(InWriteTxn([&] { return SealLegacy(); }));
+  RETURN_IF_ERROR(SealLegacyIfPending());
   AuditVerifyResult r;
   r.key_id = key_->id();
   r.ledger_head = kGenesisHash;

@@ -74,6 +74,13 @@ class AuditLedgerTest : public AuditTest {
     }
   }
 
+  // What an older mimic left: no ledger, schema version 1.
+  void BackToAnOlderMimic() {
+    ASSERT_EQ(RawExec("DROP TABLE ledger"), 0);
+    ASSERT_EQ(RawExec("UPDATE schema_meta SET value = '1' WHERE key = 'schema_version'"), 0);
+    ASSERT_EQ(RawExec("DELETE FROM schema_meta WHERE key <> 'schema_version'"), 0);
+  }
+
   absl::StatusOr<AuditVerifyResult> Verify(const std::string& rollout = "",
                                            const AuditHead* against = nullptr) {
     auto a = OpenAudit();
@@ -411,10 +418,7 @@ TEST_F(AuditLedgerTest, MissingKeyIsNotReplacedByANewOne) {
 TEST_F(AuditLedgerTest, OlderAuditIsSealedAtTheUpgrade) {
   TwoRollouts();
   DropGuards();
-  // Back to what an older mimic left: no ledger, schema version 1.
-  ASSERT_EQ(RawExec("DROP TABLE ledger"), 0);
-  ASSERT_EQ(RawExec("UPDATE schema_meta SET value = '1' WHERE key = 'schema_version'"), 0);
-  ASSERT_EQ(RawExec("DELETE FROM schema_meta WHERE key <> 'schema_version'"), 0);
+  ASSERT_NO_FATAL_FAILURE(BackToAnOlderMimic());
   {
     auto a = OpenAudit();
     ASSERT_NE(a, nullptr);
@@ -437,6 +441,25 @@ TEST_F(AuditLedgerTest, OlderAuditIsSealedAtTheUpgrade) {
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_FALSE(v->ok);
   EXPECT_THAT(v->problem, HasSubstr("file_changes"));
+}
+
+// The first keyed use of an upgraded audit is a commit of events: the seal is taken before
+// them (taken after, it would hold them and the ledger would replay them twice).
+TEST_F(AuditLedgerTest, OlderAuditSealedBeforeItsFirstEvents) {
+  TwoRollouts();
+  DropGuards();
+  ASSERT_NO_FATAL_FAILURE(BackToAnOlderMimic());
+  auto a = OpenAudit();
+  ASSERT_NE(a, nullptr);
+  v1::Event e = Base("run-c", "mi-3", 1);
+  e.mutable_step_started()->set_step("preflight");
+  ASSERT_TRUE(a->AppendEvent(kRollout, e).ok());
+  ASSERT_TRUE(a->Flush().ok());
+  absl::StatusOr<AuditVerifyResult> v = a->VerifyAudit();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->legacy_rollouts.size(), 2u);
+  EXPECT_EQ(v->events, 37);
 }
 
 }  // namespace
