@@ -547,6 +547,28 @@ TEST_F(RolloutTest, LogsAndAuditListing) {
   EXPECT_TRUE(rerun.Ran("h02"));
   EXPECT_FALSE(rerun.Ran("h01"));
   EXPECT_THAT(rerun.result.output, Not(HasSubstr("not done:")));
+
+  // The whole audit (every rollout, the signed ledger) verifies, and a head exported now is
+  // kept; a forged run row is then found, by rollout and against the head alike.
+  CommandResult whole = Mimic("audit verify");
+  EXPECT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_THAT(whole.output, HasSubstr("audit: intact: "));
+  CommandResult exported = Mimic("audit export -o head.txt");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_THAT(ReadText(dir_ + "/head.txt"), HasSubstr("format mimic-audit-head-v1"));
+  CommandResult against = Mimic("audit verify --against head.txt");
+  EXPECT_EQ(against.exit_code, 0) << against.output;
+  EXPECT_THAT(against.output, HasSubstr("extends the head exported"));
+  CommandResult edit = RunCommand("sqlite3 " + ShellQuote(dir_ + "/controller-state/audit.db") +
+                                  " \"UPDATE runs SET message = 'all fine' WHERE rollout_id = '" +
+                                  bad.id + "'\"");
+  ASSERT_EQ(edit.exit_code, 0) << edit.output;
+  CommandResult forged = Mimic("audit verify --rollout " + bad.id);
+  EXPECT_EQ(forged.exit_code, 2) << forged.output;
+  EXPECT_THAT(forged.output, HasSubstr("TAMPERED"));
+  EXPECT_THAT(forged.output, HasSubstr("table runs"));
+  EXPECT_EQ(Mimic("audit verify --against head.txt").exit_code, 2);
+  EXPECT_EQ(Mimic("audit verify --rollout " + good.id).exit_code, 0);
 }
 
 // The three runs of prod batch 1 are each held before step 1 (copy_carbonapps) when

@@ -237,7 +237,15 @@ absl::Status LoadAudit(const toml::table& root, Inventory& inv) {
   const toml::table* a = nullptr;
   RETURN_IF_ERROR(GetTable(root, "audit", inv.path, "", false, &a));
   if (a == nullptr) return absl::OkStatus();
-  RETURN_IF_ERROR(CheckKnownKeys(*a, inv.path, "audit", {"url"}));
+  RETURN_IF_ERROR(CheckKnownKeys(*a, inv.path, "audit", {"url", "signing_key"}));
+  std::string key;
+  RETURN_IF_ERROR(GetString(*a, "signing_key", inv.path, "audit", false, &key));
+  if (a->contains("signing_key")) {
+    if (key.empty()) {
+      return ConfigError(inv.path, a->get("signing_key"), "audit.signing_key", "names no file");
+    }
+    inv.audit_signing_key = Resolve(inv.dir, key);
+  }
   std::string url;
   RETURN_IF_ERROR(GetString(*a, "url", inv.path, "audit", false, &url));
   if (!a->contains("url")) return absl::OkStatus();

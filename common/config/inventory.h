@@ -19,6 +19,9 @@
 //   [audit]                        # optional
 //   url = "sqlite:state/audit.db"  # "sqlite:PATH", a bare PATH, or postgresql://... (also
 //                                  # postgres://...); default "sqlite:<state_dir>/audit.db"
+//   signing_key = "audit.key"      # the audit's signing key (created 0600 on first use);
+//                                  # default: audit.key next to a SQLite audit, else
+//                                  # <state_dir>/audit.key
 //
 //   [vars]                         # optional: variables for every host (string, int or bool
 //   source_home = "/opt/wso2mi-4.0.0"   # values; ints and bools become "42", "true")
@@ -89,6 +92,9 @@ struct Inventory {
   ControllerSettings controller;
   // "sqlite:/absolute/path.db" or "postgresql://..." (as written).
   std::string audit_url;
+  // The audit's signing key file ([audit] signing_key, absolute); "" means the default:
+  // "audit.key" next to a SQLite audit, <state_dir>/audit.key for PostgreSQL.
+  std::string audit_signing_key;
 
   const Host* FindHost(const std::string& name) const;    // null when absent
   const Group* FindGroup(const std::string& name) const;  // null when absent

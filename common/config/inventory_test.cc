@@ -187,6 +187,18 @@ TEST(InventoryTest, AuditUrlForms) {
   ASSERT_FALSE(inv.ok());
   EXPECT_THAT(std::string(inv.status().message()),
               StartsWith(dir + "/inventory.toml:7: key 'audit.url':"));
+  // The audit's signing key: relative to the inventory; "" (the default place) when unset.
+  EXPECT_EQ(inv.status().code(), absl::StatusCode::kInvalidArgument);
+  inv = load("url = \"db/audit.sqlite\"");
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->audit_signing_key, "");
+  inv = load("signing_key = \"keys/audit.key\"");
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->audit_signing_key, dir + "/keys/audit.key");
+  inv = load("signing_key = \"\"");
+  ASSERT_FALSE(inv.ok());
+  EXPECT_THAT(std::string(inv.status().message()),
+              StartsWith(dir + "/inventory.toml:7: key 'audit.signing_key':"));
 }
 
 // Loads `text` as DIR/inventory.toml and expects INVALID_ARGUMENT whose message starts with

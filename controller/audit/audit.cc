@@ -2,9 +2,15 @@
 // from events, and chain verification. The read queries are in audit_query.cc.
 #include "controller/audit/audit.h"
 
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -16,6 +22,7 @@
 #include "common/base/logging.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
+#include "controller/audit/audit_internal.h"
 #include "controller/audit/sql_db.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -25,12 +32,10 @@ namespace {
 
 namespace v1 = ::mimic::v1;
 
-constexpr int kSchemaVersion = 1;
-
 // The portable schema. Times are BIGINT unix microseconds (UTC); booleans are BIGINT 0/1.
 // The events table is the record; runs, steps, file_changes and config_changes are derived
 // from it as events are committed; event_chains holds each rollout's chain length and head so
-// that deleting the last rows is detected too.
+// that deleting the last rows is detected too; the ledger keys every write (audit.h).
 std::vector<std::string> SchemaStatements(const std::string& blob_type) {
   return {
       "CREATE TABLE IF NOT EXISTS schema_meta (key TEXT NOT NULL PRIMARY KEY, "
@@ -89,14 +94,17 @@ std::vector<std::string> SchemaStatements(const std::string& blob_type) {
       "CREATE TABLE IF NOT EXISTS rollout_scope_batches (rollout_id TEXT NOT NULL, "
       "ord BIGINT NOT NULL, stage TEXT NOT NULL, idx BIGINT NOT NULL, hosts TEXT NOT NULL, "
       "PRIMARY KEY (rollout_id, ord))",
+      // Schema version 2: the keyed ledger of every write (audit.h). Append-only.
+      "CREATE TABLE IF NOT EXISTS ledger (idx BIGINT NOT NULL PRIMARY KEY, "
+      "rollout_id TEXT NOT NULL, kind TEXT NOT NULL, body " +
+          blob_type +
+          " NOT NULL, at BIGINT NOT NULL, key_id TEXT NOT NULL, prev_mac TEXT NOT NULL, "
+          "mac TEXT NOT NULL)",
+      "CREATE INDEX IF NOT EXISTS ledger_rollout ON ledger (rollout_id)",
   };
 }
 
-int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
-
-void AppendBigEndian64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
+int64_t NowMicros() { return AuditNowMicros(); }
 
 // The columns of an events row that repeat what its payload says (for queries by step,
 // `mimic logs`); VerifyChain checks them against the payload.
@@ -213,6 +221,116 @@ absl::StatusOr<int64_t> OperatorId(SqlDb& db, const std::string& os_user,
 
 }  // namespace
 
+int64_t AuditNowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+void AppendBigEndian64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+absl::Status CreateAuditSchema(SqlDb& db) {
+  for (const std::string& sql : SchemaStatements(db.BlobType())) {
+    RETURN_IF_ERROR(db.Exec(sql).status());
+  }
+  for (const std::string& sql : db.ExtraSchema()) RETURN_IF_ERROR(db.Exec(sql).status());
+  return absl::OkStatus();
+}
+
+absl::Status StoreChainHead(SqlDb& db, const std::string& rollout_id, int64_t count,
+                            const std::string& head) {
+  return db
+      .Exec("INSERT INTO event_chains (rollout_id, event_count, head_hash) "
+            "VALUES (?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET "
+            "event_count = excluded.event_count, head_hash = excluded.head_hash",
+            {rollout_id, count, head})
+      .status();
+}
+
+// The values of each record kind, in order:
+//   rollout:  id, plan_path, plan_sha256, inventory_path, os_user, cert_subject, check_mode,
+//             started_at, finished_at, status, message, has_scope, scope stage, scope limit,
+//             scope hosts, batch count, then per batch: stage, idx, hosts
+//   resume:   (none)
+//   finish:   status, message, finished_at
+//   stage:    name, idx, status, started_at, finished_at
+//   batch:    stage, idx, hosts
+//   approval: stage, who, at, forced
+//   run:      run_id, host, stage, batch_idx, mode, created_at
+absl::StatusOr<int64_t> ApplyAuditRecord(SqlDb& db, const std::string& rollout_id,
+                                         const std::string& kind,
+                                         const std::vector<SqlValue>& v) {
+  auto need = [&](size_t n) -> absl::Status {
+    if (v.size() >= n) return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat("audit record '", kind, "' of rollout ", rollout_id,
+                                            " has ", v.size(), " values, not ", n));
+  };
+  if (kind == "rollout") {
+    RETURN_IF_ERROR(need(16));
+    ASSIGN_OR_RETURN(int64_t operator_id, OperatorId(db, v[4].AsText(), v[5].AsText()));
+    if (v[11].AsInt() != 0) {
+      RETURN_IF_ERROR(db.Exec("INSERT INTO rollout_scopes (rollout_id, stage, host_limit, "
+                              "hosts) VALUES (?, ?, ?, ?)",
+                              {rollout_id, v[12], v[13], v[14]})
+                          .status());
+      const int64_t batches = v[15].AsInt();
+      RETURN_IF_ERROR(need(16 + 3 * static_cast<size_t>(std::max<int64_t>(batches, 0))));
+      for (int64_t i = 0; i < batches; ++i) {
+        const size_t at = 16 + 3 * static_cast<size_t>(i);
+        RETURN_IF_ERROR(db.Exec("INSERT INTO rollout_scope_batches (rollout_id, ord, stage, "
+                                "idx, hosts) VALUES (?, ?, ?, ?, ?)",
+                                {rollout_id, i, v[at], v[at + 1], v[at + 2]})
+                            .status());
+      }
+    }
+    return db.Exec(
+        "INSERT INTO rollouts (id, plan_path, plan_sha256, inventory_path, operator_id, "
+        "check_mode, started_at, finished_at, status, message) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {rollout_id, v[1], v[2], v[3], operator_id, v[6], v[7], v[8], v[9], v[10]});
+  }
+  if (kind == "resume") {
+    return db.Exec("UPDATE rollouts SET status = 'running', finished_at = NULL WHERE id = ?",
+                   {rollout_id});
+  }
+  if (kind == "finish") {
+    RETURN_IF_ERROR(need(3));
+    return db.Exec("UPDATE rollouts SET status = ?, message = ?, finished_at = ? WHERE id = ?",
+                   {v[0], v[1], v[2], rollout_id});
+  }
+  if (kind == "stage") {
+    RETURN_IF_ERROR(need(5));
+    return db.Exec(
+        "INSERT INTO stages (rollout_id, name, idx, status, started_at, finished_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, name) DO UPDATE SET "
+        "idx = excluded.idx, status = excluded.status, "
+        "started_at = excluded.started_at, finished_at = excluded.finished_at",
+        {rollout_id, v[0], v[1], v[2], v[3], v[4]});
+  }
+  if (kind == "batch") {
+    RETURN_IF_ERROR(need(3));
+    return db.Exec(
+        "INSERT INTO batches (rollout_id, stage, idx, hosts) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (rollout_id, stage, idx) DO UPDATE SET hosts = excluded.hosts",
+        {rollout_id, v[0], v[1], v[2]});
+  }
+  if (kind == "approval") {
+    RETURN_IF_ERROR(need(4));
+    return db.Exec(
+        "INSERT INTO approvals (rollout_id, stage, who, at, forced) VALUES (?, ?, ?, ?, ?)",
+        {rollout_id, v[0], v[1], v[2], v[3]});
+  }
+  if (kind == "run") {
+    RETURN_IF_ERROR(need(6));
+    return db.Exec(
+        "INSERT INTO runs (run_id, rollout_id, host, stage, batch_idx, mode, status, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) "
+        "ON CONFLICT (run_id) DO UPDATE SET stage = excluded.stage, "
+        "batch_idx = excluded.batch_idx, mode = excluded.mode, host = excluded.host",
+        {v[0], rollout_id, v[1], v[2], v[3], v[4], v[5]});
+  }
+  return absl::DataLossError(
+      absl::StrCat("unknown audit record '", kind, "' for rollout ", rollout_id));
+}
+
 std::string EventChainHash(const std::string& prev_hash, const std::string& run_id, uint64_t seq,
                            const std::string& payload) {
   std::string in;
@@ -265,7 +383,11 @@ absl::StatusOr<std::unique_ptr<Audit>> Audit::Open(const std::string& url_or_pat
   ASSIGN_OR_RETURN(std::unique_ptr<SqlDb> db,
                    postgres ? OpenPostgresDb(url_or_path, options.busy_timeout)
                             : OpenSqliteDb(path, options.busy_timeout));
-  std::unique_ptr<Audit> audit(new Audit(std::move(db), options));
+  AuditOptions opts = options;
+  if (opts.signing_key_path.empty()) {
+    opts.signing_key_path = DefaultSigningKeyPath(url_or_path, "");
+  }
+  std::unique_ptr<Audit> audit(new Audit(std::move(db), opts));
   {
     absl::MutexLock l(&audit->db_mu_);
     if (absl::Status st = audit->InitSchema(); !st.ok()) {
@@ -287,39 +409,134 @@ Audit::~Audit() {
   if (writer_.joinable()) writer_.join();
 }
 
-template <typename Fn>
-absl::Status Audit::InWriteTxn(Fn fn) {
-  RETURN_IF_ERROR(db_->BeginWrite());
-  absl::Status st = fn();
-  if (st.ok()) st = db_->Commit();
-  if (!st.ok()) {
-    if (absl::Status rb = db_->Rollback(); !rb.ok()) {
-      LOG(WARNING) << "audit: rollback failed: " << rb.message();
-    }
-  }
-  return st;
-}
-
 absl::Status Audit::InitSchema() {
   return InWriteTxn([&]() -> absl::Status {
-    for (const std::string& sql : SchemaStatements(db_->BlobType())) {
-      RETURN_IF_ERROR(db_->Exec(sql).status());
-    }
-    for (const std::string& sql : db_->ExtraSchema()) RETURN_IF_ERROR(db_->Exec(sql).status());
-    RETURN_IF_ERROR(db_->Exec("INSERT INTO schema_meta (key, value) VALUES ('schema_version', ?) "
-                              "ON CONFLICT (key) DO NOTHING",
-                              {absl::StrCat(kSchemaVersion)})
-                        .status());
+    RETURN_IF_ERROR(CreateAuditSchema(*db_));
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      db_->Query("SELECT value FROM schema_meta WHERE key = 'schema_version'"));
-    int64_t version = rows.empty() ? 0 : rows[0][0].AsInt();
-    if (version > kSchemaVersion) {
+    if (rows.empty()) {
+      return db_
+          ->Exec("INSERT INTO schema_meta (key, value) VALUES ('schema_version', ?)",
+                 {absl::StrCat(kAuditSchemaVersion)})
+          .status();
+    }
+    const int64_t version = rows[0][0].AsInt();
+    if (version > kAuditSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat("schema version ", version,
                                                         " is newer than this mimic understands (",
-                                                        kSchemaVersion, "); upgrade mimic"));
+                                                        kAuditSchemaVersion, "); upgrade mimic"));
+    }
+    if (version < kAuditSchemaVersion) {
+      // Written by a mimic without the ledger: its rollouts are sealed as they are at the
+      // first keyed use (SealLegacy); the older mimic refuses the upgraded database.
+      RETURN_IF_ERROR(db_->Exec("UPDATE schema_meta SET value = ? WHERE key = 'schema_version'",
+                                {absl::StrCat(kAuditSchemaVersion)})
+                          .status());
+      RETURN_IF_ERROR(db_->Exec("INSERT INTO schema_meta (key, value) VALUES ('ledger_legacy', "
+                                "'pending') ON CONFLICT (key) DO NOTHING")
+                          .status());
     }
     return absl::OkStatus();
   });
+}
+
+// ---- The ledger ----------------------------------------------------------------------------
+
+absl::Status Audit::EnsureKey() {
+  if (key_ != nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(key_, SigningKey::LoadOrCreate(options_.signing_key_path));
+  return absl::OkStatus();
+}
+
+absl::Status Audit::EnsureKeyToCheck() {
+  if (key_ != nullptr) return absl::OkStatus();
+  // A key made now could never check what another key signed: it is made only for an audit
+  // whose ledger is still empty.
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows, db_->Query("SELECT COUNT(*) FROM ledger"));
+  const bool empty = rows.empty() || rows[0][0].AsInt() == 0;
+  ASSIGN_OR_RETURN(key_, SigningKey::LoadOrCreate(options_.signing_key_path, empty));
+  return absl::OkStatus();
+}
+
+absl::Status Audit::AppendLedgerEntry(const std::string& rollout_id, const std::string& kind,
+                                      const std::string& body, int64_t at) {
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query("SELECT idx, mac, key_id FROM ledger ORDER BY idx DESC LIMIT 1"));
+  int64_t idx = 0;
+  std::string prev = kGenesisHash;
+  if (!rows.empty()) {
+    if (rows[0][2].AsText() != key_->id()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the audit's ledger is signed with key ", rows[0][2].AsText(),
+          "; this controller's signing key ", key_->path(), " is key ", key_->id(),
+          ": use the key file that signed the audit"));
+    }
+    idx = rows[0][0].AsInt() + 1;
+    prev = rows[0][1].AsText();
+  }
+  std::string mac = key_->Mac(LedgerMacInput(prev, idx, rollout_id, kind, body, at, key_->id()));
+  return db_
+      ->Exec("INSERT INTO ledger (idx, rollout_id, kind, body, at, key_id, prev_mac, mac) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             {idx, rollout_id, kind, SqlValue::Blob(body), at, key_->id(), prev, mac})
+      .status();
+}
+
+absl::Status Audit::SealLegacy() {
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query("SELECT value FROM schema_meta WHERE key = 'ledger_legacy'"));
+  if (rows.empty() || rows[0][0].AsText() != "pending") return absl::OkStatus();
+  std::set<std::string> ids;
+  for (const auto& [table, column] : RolloutIdColumns()) {
+    ASSIGN_OR_RETURN(rows, db_->Query(absl::StrCat("SELECT DISTINCT ", column, " FROM ", table)));
+    for (const SqlRow& row : rows) ids.insert(row[0].AsText());
+  }
+  const int64_t now = NowMicros();
+  for (const std::string& id : ids) {
+    // The chain head as stored, then every table's rows of the rollout (a snapshot).
+    ASSIGN_OR_RETURN(
+        rows, db_->Query("SELECT event_count, head_hash FROM event_chains WHERE rollout_id = ?",
+                         {id}));
+    std::vector<SqlValue> v = {rows.empty() ? 0 : rows[0][0].AsInt(),
+                               rows.empty() ? kGenesisHash : rows[0][1].AsText()};
+    for (const AuditTable& t : AuditTables()) {
+      ASSIGN_OR_RETURN(std::vector<SqlRow> dumped, DumpTable(*db_, t, id));
+      v.push_back(t.name);
+      v.push_back(static_cast<int64_t>(dumped.size()));
+      for (SqlRow& row : dumped) {
+        v.push_back(static_cast<int64_t>(row.size()));
+        for (SqlValue& c : row) v.push_back(std::move(c));
+      }
+    }
+    RETURN_IF_ERROR(AppendLedgerEntry(id, "legacy", EncodeValues(v), now));
+  }
+  LOG(INFO) << "audit: sealed " << ids.size()
+            << " rollouts written before the keyed ledger (vouched for from now on)";
+  return db_->Exec("UPDATE schema_meta SET value = 'sealed' WHERE key = 'ledger_legacy'")
+      .status();
+}
+
+absl::Status Audit::SealLegacyIfPending() {
+  // Looked at first, so that checking a read-only copy of an audit writes nothing.
+  ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
+                   db_->Query("SELECT value FROM schema_meta WHERE key = 'ledger_legacy'"));
+  if (rows.empty() || rows[0][0].AsText() != "pending") return absl::OkStatus();
+  return InWriteTxn([&] { return SealLegacy(); });
+}
+
+absl::Status Audit::PrepareLedger() {
+  RETURN_IF_ERROR(EnsureKey());
+  return SealLegacy();
+}
+
+absl::StatusOr<int64_t> Audit::Record(const std::string& rollout_id, const std::string& kind,
+                                      const std::vector<SqlValue>& values) {
+  RETURN_IF_ERROR(PrepareLedger());  // before the write: a legacy seal must not hold it
+  ASSIGN_OR_RETURN(int64_t n, ApplyAuditRecord(*db_, rollout_id, kind, values));
+  if (n > 0) {
+    RETURN_IF_ERROR(AppendLedgerEntry(rollout_id, kind, EncodeValues(values), NowMicros()));
+  }
+  return n;
 }
 
 // ---- The event writer ----------------------------------------------------------------------
@@ -437,10 +654,13 @@ void Audit::WriterLoop() {
 absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
   return InWriteTxn([&]() -> absl::Status {
     struct Head {
+      int64_t from = 0;  // the length before this batch
       int64_t count = 0;
       std::string hash;
       bool dirty = false;
     };
+    const int64_t now = NowMicros();
+    RETURN_IF_ERROR(PrepareLedger());  // before the events: a legacy seal must not hold them
     std::map<std::string, Head> heads;  // read inside the transaction: another process may
                                         // have appended to the same database
     for (const Pending& p : batch) {
@@ -450,8 +670,10 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
             std::vector<SqlRow> rows,
             db_->Query("SELECT event_count, head_hash FROM event_chains WHERE rollout_id = ?",
                        {p.rollout_id}));
-        Head h{0, kGenesisHash, false};
-        if (!rows.empty()) h = Head{rows[0][0].AsInt(), rows[0][1].AsText(), false};
+        Head h{0, 0, kGenesisHash, false};
+        if (!rows.empty()) {
+          h = Head{rows[0][0].AsInt(), rows[0][0].AsInt(), rows[0][1].AsText(), false};
+        }
         it = heads.emplace(p.rollout_id, std::move(h)).first;
       }
       Head& head = it->second;
@@ -472,38 +694,37 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
                     {p.rollout_id, head.count, e.run_id(), e.seq(), e.time_unix_micros(), c.kind,
                      c.step, c.status, c.message, SqlValue::Blob(payload), head.hash, hash}));
       if (inserted == 0) continue;  // a repeat of a stored event: not chained again
-      head = Head{head.count + 1, std::move(hash), true};
-      RETURN_IF_ERROR(ApplyDerived(p.rollout_id, e));
+      head = Head{head.from, head.count + 1, std::move(hash), true};
+      RETURN_IF_ERROR(ApplyEventRows(*db_, p.rollout_id, e, now));
     }
     for (const auto& [rollout_id, head] : heads) {
       if (!head.dirty) continue;
-      RETURN_IF_ERROR(db_->Exec("INSERT INTO event_chains (rollout_id, event_count, head_hash) "
-                                "VALUES (?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET "
-                                "event_count = excluded.event_count, "
-                                "head_hash = excluded.head_hash",
-                                {rollout_id, head.count, head.hash})
-                          .status());
+      RETURN_IF_ERROR(StoreChainHead(*db_, rollout_id, head.count, head.hash));
+      // events: from, count, head, now (the time of events that carry none)
+      RETURN_IF_ERROR(AppendLedgerEntry(
+          rollout_id, "events", EncodeValues({head.from, head.count, head.hash, now}), now));
     }
     return absl::OkStatus();
   });
 }
 
-absl::Status Audit::ApplyDerived(const std::string& rollout_id, const v1::Event& e) {
-  const int64_t time = e.time_unix_micros() != 0 ? e.time_unix_micros() : NowMicros();
+absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const v1::Event& e,
+                            int64_t now) {
+  const int64_t time = e.time_unix_micros() != 0 ? e.time_unix_micros() : now;
   // Every event: its run exists (even when never registered) and last_seq moves forward.
   RETURN_IF_ERROR(
-      db_->Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
-                "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
-                "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
-                "THEN excluded.last_seq ELSE runs.last_seq END, "
-                "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
-                {e.run_id(), rollout_id, e.host(), time, e.seq()})
+      db.Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
+              "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+              "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
+              "THEN excluded.last_seq ELSE runs.last_seq END, "
+              "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
+              {e.run_id(), rollout_id, e.host(), time, e.seq()})
           .status());
   switch (e.kind_case()) {
     case v1::Event::kRunStarted: {
       const v1::RunStarted& s = e.run_started();
-      return db_
-          ->Exec(
+      return db
+          .Exec(
               "UPDATE runs SET status = 'running', started_at = ?, "
               "mode = CASE WHEN mode = '' THEN ? ELSE mode END, "
               "stage = CASE WHEN stage = '' THEN ? ELSE stage END, "
@@ -513,43 +734,41 @@ absl::Status Audit::ApplyDerived(const std::string& rollout_id, const v1::Event&
           .status();
     }
     case v1::Event::kStepStarted:
-      return db_
-          ->Exec(
+      return db
+          .Exec(
               "INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
               "VALUES (?, ?, ?, 'running', '', 0) ON CONFLICT (run_id, idx) DO NOTHING",
               {e.run_id(), e.step_started().index(), e.step_started().step()})
           .status();
     case v1::Event::kStepFinished: {
       const v1::StepFinished& f = e.step_finished();
-      RETURN_IF_ERROR(
-          db_->Exec("INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, idx) DO UPDATE SET "
-                    "name = excluded.name, status = excluded.status, "
-                    "message = excluded.message, duration_us = excluded.duration_us",
-                    {e.run_id(), f.index(), f.step(), StepStatusName(f.status()), f.message(),
-                     f.duration_micros()})
-              .status());
+      RETURN_IF_ERROR(db.Exec("INSERT INTO steps (run_id, idx, name, status, message, duration_us) "
+                              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, idx) DO UPDATE SET "
+                              "name = excluded.name, status = excluded.status, "
+                              "message = excluded.message, duration_us = excluded.duration_us",
+                              {e.run_id(), f.index(), f.step(), StepStatusName(f.status()),
+                               f.message(), f.duration_micros()})
+                          .status());
       for (int i = 0; i < f.changes_size(); ++i) {
         const v1::FileChange& c = f.changes(i);
         RETURN_IF_ERROR(
-            db_->Exec(
-                   "INSERT INTO file_changes (run_id, seq, ord, step_idx, step, path, action, "
-                   "size, sha256_before, sha256_after, note) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                   "ON CONFLICT (run_id, seq, ord) DO NOTHING",
-                   {e.run_id(), e.seq(), i, f.index(), f.step(), c.path(), ActionName(c.action()),
-                    c.size(), c.sha256_before(), c.sha256_after(), c.note()})
+            db.Exec("INSERT INTO file_changes (run_id, seq, ord, step_idx, step, path, action, "
+                    "size, sha256_before, sha256_after, note) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                    {e.run_id(), e.seq(), i, f.index(), f.step(), c.path(), ActionName(c.action()),
+                     c.size(), c.sha256_before(), c.sha256_after(), c.note()})
                 .status());
       }
       for (int i = 0; i < f.config_changes_size(); ++i) {
         const v1::ConfigChange& c = f.config_changes(i);  // already sanitized
         RETURN_IF_ERROR(
-            db_->Exec("INSERT INTO config_changes (run_id, seq, ord, step_idx, step, file, key, "
-                      "action, old_value, new_value, redacted, note) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT (run_id, seq, ord) DO NOTHING",
-                      {e.run_id(), e.seq(), i, f.index(), f.step(), c.file(), c.key(), c.action(),
-                       c.old_value(), c.new_value(), c.redacted() ? 1 : 0, c.note()})
+            db.Exec("INSERT INTO config_changes (run_id, seq, ord, step_idx, step, file, key, "
+                    "action, old_value, new_value, redacted, note) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                    {e.run_id(), e.seq(), i, f.index(), f.step(), c.file(), c.key(), c.action(),
+                     c.old_value(), c.new_value(), c.redacted() ? 1 : 0, c.note()})
                 .status());
       }
       return absl::OkStatus();
@@ -570,7 +789,7 @@ absl::Status Audit::ApplyDerived(const std::string& rollout_id, const v1::Event&
       }
       sql += " WHERE run_id = ?";
       params.push_back(e.run_id());
-      return db_->Exec(sql, params).status();
+      return db.Exec(sql, params).status();
     }
     default:
       return absl::OkStatus();
@@ -588,41 +807,37 @@ absl::Status Audit::BeginRollout(const RolloutRecord& r) {
     if (!rows.empty()) {
       return absl::AlreadyExistsError(absl::StrCat("rollout ", r.id, " already exists"));
     }
-    ASSIGN_OR_RETURN(int64_t operator_id, OperatorId(*db_, r.os_user, r.cert_subject));
+    std::vector<SqlValue> v = {r.id,
+                               r.plan_path,
+                               r.plan_sha256,
+                               r.inventory_path,
+                               r.os_user,
+                               r.cert_subject,
+                               r.check_mode ? 1 : 0,
+                               r.started_at_us != 0 ? r.started_at_us : NowMicros(),
+                               SqlValue::IntOrNull(r.finished_at_us),
+                               r.status.empty() ? "running" : r.status,
+                               r.message,
+                               r.has_scope ? 1 : 0,
+                               r.scope.stage,
+                               r.scope.limit,
+                               absl::StrJoin(r.scope.hosts, ","),
+                               static_cast<int64_t>(r.has_scope ? r.scope.batches.size() : 0)};
     if (r.has_scope) {
-      RETURN_IF_ERROR(db_->Exec("INSERT INTO rollout_scopes (rollout_id, stage, host_limit, "
-                                "hosts) VALUES (?, ?, ?, ?)",
-                                {r.id, r.scope.stage, r.scope.limit,
-                                 absl::StrJoin(r.scope.hosts, ",")})
-                          .status());
-      for (size_t i = 0; i < r.scope.batches.size(); ++i) {
-        const BatchRecord& b = r.scope.batches[i];
-        RETURN_IF_ERROR(db_->Exec("INSERT INTO rollout_scope_batches (rollout_id, ord, stage, "
-                                  "idx, hosts) VALUES (?, ?, ?, ?, ?)",
-                                  {r.id, static_cast<int64_t>(i), b.stage, b.idx,
-                                   absl::StrJoin(b.hosts, ",")})
-                            .status());
+      for (const BatchRecord& b : r.scope.batches) {
+        v.push_back(b.stage);
+        v.push_back(b.idx);
+        v.push_back(absl::StrJoin(b.hosts, ","));
       }
     }
-    return db_
-        ->Exec(
-            "INSERT INTO rollouts (id, plan_path, plan_sha256, inventory_path, operator_id, "
-            "check_mode, started_at, finished_at, status, message) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            {r.id, r.plan_path, r.plan_sha256, r.inventory_path, operator_id, r.check_mode ? 1 : 0,
-             r.started_at_us != 0 ? r.started_at_us : NowMicros(),
-             SqlValue::IntOrNull(r.finished_at_us), r.status.empty() ? "running" : r.status,
-             r.message})
-        .status();
+    return Record(r.id, "rollout", v).status();
   });
 }
 
 absl::Status Audit::ResumeRollout(const std::string& rollout_id) {
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    ASSIGN_OR_RETURN(int64_t n, db_->Exec("UPDATE rollouts SET status = 'running', "
-                                          "finished_at = NULL WHERE id = ?",
-                                          {rollout_id}));
+    ASSIGN_OR_RETURN(int64_t n, Record(rollout_id, "resume", {}));
     if (n == 0) return absl::NotFoundError(absl::StrCat("no rollout ", rollout_id));
     return absl::OkStatus();
   });
@@ -633,10 +848,8 @@ absl::Status Audit::FinishRollout(const std::string& rollout_id, const std::stri
   RETURN_IF_ERROR(Flush());
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    ASSIGN_OR_RETURN(int64_t n,
-                     db_->Exec("UPDATE rollouts SET status = ?, message = ?, finished_at = ? "
-                               "WHERE id = ?",
-                               {status, common::RedactText(message), NowMicros(), rollout_id}));
+    ASSIGN_OR_RETURN(int64_t n, Record(rollout_id, "finish",
+                                       {status, common::RedactText(message), NowMicros()}));
     if (n == 0) return absl::NotFoundError(absl::StrCat("no rollout ", rollout_id));
     return absl::OkStatus();
   });
@@ -645,14 +858,9 @@ absl::Status Audit::FinishRollout(const std::string& rollout_id, const std::stri
 absl::Status Audit::RecordStage(const StageRecord& s) {
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    return db_
-        ->Exec(
-            "INSERT INTO stages (rollout_id, name, idx, status, started_at, finished_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, name) DO UPDATE SET "
-            "idx = excluded.idx, status = excluded.status, "
-            "started_at = excluded.started_at, finished_at = excluded.finished_at",
-            {s.rollout_id, s.name, s.idx, s.status, SqlValue::IntOrNull(s.started_at_us),
-             SqlValue::IntOrNull(s.finished_at_us)})
+    return Record(s.rollout_id, "stage",
+                  {s.name, s.idx, s.status, SqlValue::IntOrNull(s.started_at_us),
+                   SqlValue::IntOrNull(s.finished_at_us)})
         .status();
   });
 }
@@ -660,23 +868,15 @@ absl::Status Audit::RecordStage(const StageRecord& s) {
 absl::Status Audit::RecordBatch(const BatchRecord& b) {
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    return db_
-        ->Exec(
-            "INSERT INTO batches (rollout_id, stage, idx, hosts) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (rollout_id, stage, idx) DO UPDATE SET hosts = excluded.hosts",
-            {b.rollout_id, b.stage, b.idx, absl::StrJoin(b.hosts, ",")})
-        .status();
+    return Record(b.rollout_id, "batch", {b.stage, b.idx, absl::StrJoin(b.hosts, ",")}).status();
   });
 }
 
 absl::Status Audit::RecordApproval(const ApprovalRecord& a) {
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    return db_
-        ->Exec(
-            "INSERT INTO approvals (rollout_id, stage, who, at, forced) "
-            "VALUES (?, ?, ?, ?, ?)",
-            {a.rollout_id, a.stage, a.who, a.at_us != 0 ? a.at_us : NowMicros(), a.forced ? 1 : 0})
+    return Record(a.rollout_id, "approval",
+                  {a.stage, a.who, a.at_us != 0 ? a.at_us : NowMicros(), a.forced ? 1 : 0})
         .status();
   });
 }
@@ -689,13 +889,8 @@ absl::Status Audit::RegisterRun(const std::string& run_id, const std::string& ro
   }
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    return db_
-        ->Exec(
-            "INSERT INTO runs (run_id, rollout_id, host, stage, batch_idx, mode, status, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET stage = excluded.stage, "
-            "batch_idx = excluded.batch_idx, mode = excluded.mode, host = excluded.host",
-            {run_id, rollout_id, host, stage, batch_idx, ModeName(mode), NowMicros()})
+    return Record(rollout_id, "run",
+                  {run_id, host, stage, batch_idx, ModeName(mode), NowMicros()})
         .status();
   });
 }
@@ -703,8 +898,13 @@ absl::Status Audit::RegisterRun(const std::string& run_id, const std::string& ro
 // ---- Verification --------------------------------------------------------------------------
 
 absl::StatusOr<VerifyResult> Audit::VerifyChain(const std::string& rollout_id) {
-  constexpr int kPage = 1000;  // rows held in memory at a time
   absl::MutexLock l(&db_mu_);  // the whole walk sees one state of the chain
+  return VerifyChainLocked(rollout_id, nullptr);
+}
+
+absl::StatusOr<VerifyResult> Audit::VerifyChainLocked(const std::string& rollout_id,
+                                                      std::vector<std::string>* hashes) {
+  constexpr int kPage = 1000;  // rows held in memory at a time
   ASSIGN_OR_RETURN(
       std::vector<SqlRow> chain,
       db_->Query("SELECT event_count, head_hash FROM event_chains WHERE rollout_id = ?",
@@ -751,6 +951,7 @@ absl::StatusOr<VerifyResult> Audit::VerifyChain(const std::string& rollout_id) {
           !(DerivedColumns(e) == stored)) {
         return fail(idx, run_id, seq, "columns differ from the payload: the row was edited");
       }
+      if (hashes != nullptr) hashes->push_back(hash);
       r.head_hash = std::move(hash);
       ++r.events;
       next_idx = idx + 1;

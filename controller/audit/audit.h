@@ -11,6 +11,21 @@
 // where prev_hash is the previous event's hash as 64 lower-case hex characters (64 zeros for
 // the first), be64 is an 8-byte big-endian integer and payload the stored serialized
 // mimic.v1.Event. VerifyChain() recomputes it, so an edited or deleted row is found.
+//
+// The ledger keys it all (VerifyAudit). Every write (a rollout begun with its operator and
+// scope, resumed, finished; a stage, batch, approval or run registered; each commit of events
+// with the rollout's new chain length and head) appends one ledger entry in the same
+// transaction, in the order the writes were applied:
+//   mac = hex(HMAC-SHA256(key, "mimic-ledger-v1" || prev_mac || be64(idx) || lp(rollout_id)
+//                              || lp(kind) || lp(body) || be64(at) || lp(key_id)))
+// with lp(x) = be64(len(x)) || x, prev_mac the previous entry's mac (64 zeros for the first),
+// body the write's values (EncodeValues), key the controller's signing key (a 32-byte file,
+// 0600, see AuditOptions::signing_key_path) and key_id its SigningKeyId. The ledger is the
+// list of rollouts and of their chain heads: VerifyAudit checks its macs, then for each
+// rollout its event chain against the sealed heads, then replays the rollout's ledger
+// entries and events into an empty database and compares every table the reports and
+// `mimic status` read (rollouts with their operator, scopes, stages, batches, approvals,
+// runs, steps, file and config changes, chain heads) row by row with what is stored.
 #ifndef MIMIC_CONTROLLER_AUDIT_AUDIT_H_
 #define MIMIC_CONTROLLER_AUDIT_AUDIT_H_
 
@@ -32,6 +47,8 @@
 namespace mimic::controller {
 
 class SqlDb;
+class SqlValue;
+class SigningKey;
 
 inline constexpr char kGenesisHash[] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -200,10 +217,47 @@ struct VerifyResult {
   std::string reason;
 };
 
+// What VerifyAudit found.
+struct AuditVerifyResult {
+  bool ok = true;
+  std::string problem;       // when !ok: the first thing wrong, naming rollout, table and row
+  int64_t ledger_entries = 0;
+  std::string ledger_head;   // the last entry's mac (kGenesisHash when none)
+  std::string key_id;        // of the key the ledger is signed with
+  int rollouts = 0;          // rollouts checked
+  int64_t events = 0;        // events checked
+  // Rollouts begun by a mimic without the ledger: sealed as they were at the upgrade (their
+  // rows then, their chain head then); nothing before the seal is vouched for.
+  std::vector<std::string> legacy_rollouts;
+};
+
+// A signed ledger head (`mimic audit export`): what the audit held at `at_us`. An auditor
+// keeps it away from the audit; VerifyAudit(..., &head) then finds a truncation after it.
+struct AuditHead {
+  int64_t entries = 0;
+  std::string head;  // mac of entry entries-1 (kGenesisHash when 0)
+  int rollouts = 0;
+  int64_t at_us = 0;
+  std::string key_id;
+  std::string hmac;  // HMAC-SHA256 of the fields above (FormatAuditHead's signed lines)
+};
+// The head as a small text file, and back (INVALID_ARGUMENT naming `name` and the line).
+std::string FormatAuditHead(const AuditHead& head);
+absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::string& name);
+
+// The key file's default place for an audit url: "audit.key" next to a SQLite database,
+// `state_dir`/audit.key for PostgreSQL ("" when no state dir is known).
+std::string DefaultSigningKeyPath(const std::string& url_or_path, const std::string& state_dir);
+
 // Each host's latest run (by creation), in the order the hosts first appear in `runs`.
 std::vector<RunRecord> LatestRunPerHost(const std::vector<RunRecord>& runs);
 
 struct AuditOptions {
+  // The controller's signing key (32 random bytes, hex, created 0600 on first use; never
+  // logged). "" means "audit.key" next to a SQLite database; a PostgreSQL audit needs it set
+  // (the inventory's [audit] signing_key, default <state_dir>/audit.key). Only writes, verify
+  // and export need the key: an audit opens for reading without it.
+  std::string signing_key_path;
   int batch_size = 256;                                    // commit when this many are queued...
   absl::Duration flush_interval = absl::Milliseconds(50);  // ...or this long after the first
   absl::Duration busy_timeout = absl::Seconds(10);         // waiting for another writer's lock
@@ -311,6 +365,19 @@ class Audit {
   // an error status only when the database cannot be read.
   absl::StatusOr<VerifyResult> VerifyChain(const std::string& rollout_id);
 
+  // Verifies the keyed ledger and, for every rollout in it (or only `rollout_id` when given),
+  // its event chain and every table row derived from it (see the file comment). With
+  // `against`, also that the ledger still extends that exported head (it was not cut back).
+  // The result says what is wrong; an error status when the database cannot be read, the key
+  // is missing or is not the key the ledger was signed with (FAILED_PRECONDITION), or the
+  // rollout is unknown (NOT_FOUND).
+  absl::StatusOr<AuditVerifyResult> VerifyAudit(const std::string& rollout_id = "",
+                                                const AuditHead* against = nullptr);
+  // The ledger's head now, signed with the key.
+  absl::StatusOr<AuditHead> ExportHead();
+  // The signing key's id (loading or creating the key).
+  absl::StatusOr<std::string> SigningKeyId();
+
  private:
   struct Pending {
     std::string rollout_id;
@@ -323,7 +390,25 @@ class Audit {
   bool HasWork() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   bool BatchReady() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status CommitBatch(const std::vector<Pending>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
-  absl::Status ApplyDerived(const std::string& rollout_id, const mimic::v1::Event& e)
+  // The ledger (audit.h). Inside a write transaction: PrepareLedger loads the key and seals
+  // an upgraded database's rollouts (before anything else is written); Record prepares,
+  // applies a write and appends its entry.
+  absl::Status PrepareLedger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::StatusOr<int64_t> Record(const std::string& rollout_id, const std::string& kind,
+                                 const std::vector<SqlValue>& values)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status AppendLedgerEntry(const std::string& rollout_id, const std::string& kind,
+                                 const std::string& body, int64_t at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status SealLegacy() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // Outside a transaction: seals (in a write transaction) only when a seal is pending.
+  absl::Status SealLegacyIfPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status EnsureKey() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // The same for verify and export: never creates a key once the ledger has entries.
+  absl::Status EnsureKeyToCheck() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  // VerifyChain's walk; collects each event's hash when `hashes` is given.
+  absl::StatusOr<VerifyResult> VerifyChainLocked(const std::string& rollout_id,
+                                                 std::vector<std::string>* hashes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   // Runs `fn` in a write transaction (rolled back when it fails).
   template <typename Fn>
@@ -336,6 +421,7 @@ class Audit {
   // Lock order: db_mu_ before mu_.
   absl::Mutex db_mu_;
   std::unique_ptr<SqlDb> db_ ABSL_GUARDED_BY(db_mu_);
+  std::unique_ptr<SigningKey> key_ ABSL_GUARDED_BY(db_mu_);  // loaded on first keyed use
 
   mutable absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);

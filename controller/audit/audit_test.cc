@@ -50,7 +50,18 @@ TEST_F(AuditTest, PostgresUrls) {
     ASSERT_TRUE(a->BeginRollout({.id = kRollout, .os_user = "alice"}).ok());
   }
   ASSERT_TRUE(absl::StartsWith(url_, "postgresql://"));
-  absl::StatusOr<std::unique_ptr<Audit>> b = Audit::Open("postgres://" + url_.substr(13));
+  {
+    // Without a signing key a PostgreSQL audit reads, and refuses writes, naming the setting.
+    absl::StatusOr<std::unique_ptr<Audit>> keyless = Audit::Open("postgres://" + url_.substr(13));
+    ASSERT_TRUE(keyless.ok()) << keyless.status();
+    EXPECT_EQ((*keyless)->GetRollout(kRollout)->rollout.os_user, "alice");
+    absl::Status st = (*keyless)->FinishRollout(kRollout, "ok", "");
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+    EXPECT_THAT(std::string(st.message()), HasSubstr("signing_key"));
+  }
+  AuditOptions keyed;
+  keyed.signing_key_path = dir_ + "/audit.key";
+  absl::StatusOr<std::unique_ptr<Audit>> b = Audit::Open("postgres://" + url_.substr(13), keyed);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ((*b)->GetRollout(kRollout)->rollout.os_user, "alice");
   // The tables live in this test's schema (the url's search_path), not in public.

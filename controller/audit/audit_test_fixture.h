@@ -93,7 +93,9 @@ class AuditTest : public ::testing::Test {
     if (pg_) PgExec(PgUrl(), "DROP SCHEMA " + schema_ + " CASCADE");
   }
 
+  // The signing key lives in the test's folder (for PostgreSQL too).
   std::unique_ptr<Audit> OpenAudit(AuditOptions options = {}) {
+    if (options.signing_key_path.empty()) options.signing_key_path = dir_ + "/audit.key";
     absl::StatusOr<std::unique_ptr<Audit>> a = Audit::Open(url_, options);
     EXPECT_TRUE(a.ok()) << a.status();
     return a.ok() ? std::move(*a) : nullptr;

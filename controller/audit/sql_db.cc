@@ -98,6 +98,10 @@ class SqliteDb final : public SqlDb {
         "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
         "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
         "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger "
+        "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger "
+        "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END",
     };
   }
 

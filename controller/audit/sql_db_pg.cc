@@ -129,9 +129,9 @@ class PostgresDb final : public SqlDb {
   std::string BlobType() const override { return "BYTEA"; }
 
   std::vector<std::string> ExtraSchema() const override {
-    // One function and three triggers in the schema the tables live in (the first of the
-    // search_path); created only when missing, so a controller whose role does not own them
-    // can still open a database another role set up.
+    // One function and six triggers (events and ledger) in the schema the tables live in
+    // (the first of the search_path); created only when missing, so a controller whose role
+    // does not own them can still open a database another role set up.
     return {
         "DO $mimic$ BEGIN "
         "IF to_regprocedure('mimic_events_append_only()') IS NULL THEN "
@@ -150,6 +150,18 @@ class PostgresDb final : public SqlDb {
         "IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'events'::regclass "
         "AND tgname = 'events_no_truncate') THEN "
         "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events FOR EACH STATEMENT "
+        "EXECUTE FUNCTION mimic_events_append_only(); END IF; "
+        "IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'ledger'::regclass "
+        "AND tgname = 'ledger_no_update') THEN "
+        "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger FOR EACH ROW "
+        "EXECUTE FUNCTION mimic_events_append_only(); END IF; "
+        "IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'ledger'::regclass "
+        "AND tgname = 'ledger_no_delete') THEN "
+        "CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger FOR EACH ROW "
+        "EXECUTE FUNCTION mimic_events_append_only(); END IF; "
+        "IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'ledger'::regclass "
+        "AND tgname = 'ledger_no_truncate') THEN "
+        "CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger FOR EACH STATEMENT "
         "EXECUTE FUNCTION mimic_events_append_only(); END IF; "
         "END $mimic$",
     };

@@ -48,6 +48,12 @@ const std::vector<FlagSpec>& Flags() {
        "interrupted, unreachable, refused"},
       {"--port", "N", "agent port for hosts without mimic_agent_port (default 7443)"},
       {"--group", "G", "only the hosts of group G (and of its child groups)"},
+      {"--rollout", "R", "only rollout R (its rows, chain and ledger entries)"},
+      {"--against", "FILE",
+       "also check the audit still extends a head written by `mimic audit export`"},
+      {"--signing-key", "FILE",
+       "the audit's signing key (default: the inventory's [audit] signing_key, else\n"
+       "audit.key next to a SQLite audit, <state_dir>/audit.key for PostgreSQL)"},
       {"--help", "", "this help"},
   };
   return kFlags;
@@ -100,9 +106,17 @@ const std::vector<CommandSpec>& Commands() {
        "[--host H] [--since T] [--status S] [--inventory FILE | --audit URL] [--output text|json]",
        "Every run across rollouts, oldest first: time, rollout, host, stage, mode, status.",
        {"--host", "--since", "--status", "--inventory", "--audit", "--output"}},
-      {"audit verify", "ROLLOUT [--inventory FILE | --audit URL]",
-       "Checks the rollout's hash chain: exit 0 intact, 2 when a row was edited or deleted.",
-       {"--inventory", "--audit"}},
+      {"audit verify",
+       "[ROLLOUT | --rollout R] [--against FILE] [--inventory FILE | --audit URL]\n"
+       "          [--signing-key FILE]",
+       "Checks the signed ledger, every rollout's hash chain and every table the reports read:\n"
+       "exit 0 intact, 2 when something was edited, added or deleted (the first finding is\n"
+       "named), 1 when it cannot be checked (no key, another key, a bad head file).",
+       {"--rollout", "--against", "--inventory", "--audit", "--signing-key"}},
+      {"audit export", "[-o FILE] [--inventory FILE | --audit URL] [--signing-key FILE]",
+       "Writes the signed ledger head (count, time, key id, HMAC) for an auditor to keep\n"
+       "elsewhere; `audit verify --against FILE` later proves nothing was cut off since.",
+       {"-o", "--inventory", "--audit", "--signing-key"}},
       {"logs", "ROLLOUT HOST [STEP] [--inventory FILE | --audit URL]",
        "The host's log lines and step results in the rollout, with their times.",
        {"--inventory", "--audit"}},
@@ -283,6 +297,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     else if (name == "--since") o.since = value;
     else if (name == "--status") o.status = value;
     else if (name == "--group") o.group = value;
+    else if (name == "--rollout") o.rollout = value;
+    else if (name == "--against") o.against = value;
+    else if (name == "--signing-key") o.signing_key = value;
     else if (name == "--check") o.check = true;
     else if (name == "--force") o.force = true;
     else if (name == "--port") {

@@ -23,9 +23,7 @@ namespace mimic::controller {
 namespace {
 
 absl::StatusOr<std::unique_ptr<Audit>> AuditFor(const CommandOptions& o) {
-  if (!o.audit_url.empty()) return Audit::Open(o.audit_url);
-  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
-  return Audit::Open(inv.audit_url);
+  return OpenAuditFor(o);
 }
 
 absl::Status NeedArg(const CommandOptions& o, size_t n, const char* usage) {
@@ -313,24 +311,6 @@ absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out) {
   }
   if (o.output == "json") std::fprintf(out, "%s]}\n", json.c_str());
   return code;
-}
-
-absl::StatusOr<int> CmdAudit(const CommandOptions& o, std::FILE* out) {
-  if (o.args.size() != 2 || o.args[0] != "verify") {
-    return absl::InvalidArgumentError("usage: mimic audit verify ROLLOUT");
-  }
-  ASSIGN_OR_RETURN(auto audit, AuditFor(o));
-  RETURN_IF_ERROR(audit->GetRollout(o.args[1]).status());
-  ASSIGN_OR_RETURN(VerifyResult v, audit->VerifyChain(o.args[1]));
-  if (v.ok) {
-    std::fprintf(out, "rollout %s: %lld events, hash chain intact (head %s)\n", o.args[1].c_str(),
-                 static_cast<long long>(v.events), v.head_hash.substr(0, 16).c_str());
-    return 0;
-  }
-  std::fprintf(out, "rollout %s: TAMPERED at event %lld (run %s seq %llu): %s\n",
-               o.args[1].c_str(), static_cast<long long>(v.bad_index), v.bad_run_id.c_str(),
-               static_cast<unsigned long long>(v.bad_seq), v.reason.c_str());
-  return 2;
 }
 
 }  // namespace mimic::controller

@@ -4,12 +4,15 @@
 #define MIMIC_CONTROLLER_CLI_COMMANDS_H_
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace mimic::controller {
+
+class Audit;
 
 struct CommandOptions {
   std::string inventory_path = "inventory.toml";
@@ -28,6 +31,9 @@ struct CommandOptions {
   std::string since;           // audit: ISO date/time (UTC unless an offset is given) or "24h"
   std::string status;          // audit: only runs with this status
   std::string group;           // inventory import: only this group
+  std::string rollout;         // audit verify: only this rollout
+  std::string against;         // audit verify: an exported head file to check against
+  std::string signing_key;     // the audit's signing key file (default: see AuditOptions)
   std::vector<std::string> args;  // positional arguments after the command
 };
 
@@ -47,11 +53,17 @@ absl::StatusOr<int> CmdInventoryList(const CommandOptions& o, std::FILE* out);
 // `mimic inventory graph`: environments, then groups (children nested), with their hosts.
 absl::StatusOr<int> CmdInventoryGraph(const CommandOptions& o, std::FILE* out);
 absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out);
-// `mimic audit verify ROLLOUT`: 0 when the hash chain is intact, 2 when a row was edited or
-// deleted.
-absl::StatusOr<int> CmdAudit(const CommandOptions& o, std::FILE* out);
-
 // controller/commands_audit.cc:
+// The audit of --audit URL or of the inventory, with the signing key of --signing-key, the
+// inventory's [audit] signing_key, or the default place.
+absl::StatusOr<std::unique_ptr<Audit>> OpenAuditFor(const CommandOptions& o);
+// `mimic audit verify [ROLLOUT | --rollout R] [--against FILE]`: 0 when the ledger, every
+// rollout's chain and every table agree (and the audit extends the exported head), 2 when
+// something was edited, added or deleted (the first finding is named), 1 when it cannot be
+// checked (no key, another key, unknown rollout, a bad head file).
+absl::StatusOr<int> CmdAuditVerify(const CommandOptions& o, std::FILE* out);
+// `mimic audit export [-o FILE]`: the signed ledger head (to stdout, or FILE).
+absl::StatusOr<int> CmdAuditExport(const CommandOptions& o, std::FILE* out);
 // `mimic audit [--host H] [--since T] [--status S]`: every run across rollouts (oldest first):
 // time, rollout, host, stage, mode, status, message.
 absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out);

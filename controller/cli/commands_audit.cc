@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -28,12 +29,6 @@
 
 namespace mimic::controller {
 namespace {
-
-absl::StatusOr<std::unique_ptr<Audit>> OpenAuditFor(const CommandOptions& o) {
-  if (!o.audit_url.empty()) return Audit::Open(o.audit_url);
-  ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
-  return Audit::Open(inv.audit_url);
-}
 
 // One line of free text: newlines and tabs become spaces.
 std::string OneLine(std::string s) {
@@ -84,10 +79,87 @@ absl::StatusOr<int64_t> ParseSince(const std::string& text, absl::Time now) {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Audit>> OpenAuditFor(const CommandOptions& o) {
+  AuditOptions options;
+  options.signing_key_path = o.signing_key;
+  std::string url = o.audit_url;
+  std::string state_dir;
+  // The inventory names the audit (unless --audit does) and its key; with --audit it is read
+  // only when it exists, for the key.
+  if (url.empty() || (options.signing_key_path.empty() && common::PathExists(o.inventory_path))) {
+    ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(o.inventory_path));
+    if (url.empty()) url = inv.audit_url;
+    if (options.signing_key_path.empty()) options.signing_key_path = inv.audit_signing_key;
+    state_dir = inv.controller.state_dir;
+  }
+  if (options.signing_key_path.empty()) {
+    options.signing_key_path = DefaultSigningKeyPath(url, state_dir);
+  }
+  return Audit::Open(url, options);
+}
+
+absl::StatusOr<int> CmdAuditVerify(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() > 2 || (o.args.size() == 2 && !o.rollout.empty())) {
+    return absl::InvalidArgumentError(
+        "usage: mimic audit verify [ROLLOUT | --rollout R] [--against FILE]");
+  }
+  const std::string rollout = o.args.size() == 2 ? o.args[1] : o.rollout;
+  std::optional<AuditHead> head;
+  if (!o.against.empty()) {
+    ASSIGN_OR_RETURN(std::string text, common::ReadFile(o.against));
+    ASSIGN_OR_RETURN(head, ParseAuditHead(text, o.against));
+  }
+  ASSIGN_OR_RETURN(auto audit, OpenAuditFor(o));
+  ASSIGN_OR_RETURN(AuditVerifyResult v, audit->VerifyAudit(rollout, head ? &*head : nullptr));
+  const std::string what = rollout.empty() ? "audit" : absl::StrCat("rollout ", rollout);
+  if (!v.ok) {
+    std::fprintf(out, "%s: TAMPERED: %s\n", what.c_str(), v.problem.c_str());
+    return 2;
+  }
+  std::fprintf(out,
+               "%s: intact: %d rollout%s, %lld events, ledger of %lld entries (head %s), "
+               "signing key %s\n",
+               what.c_str(), v.rollouts, v.rollouts == 1 ? "" : "s",
+               static_cast<long long>(v.events), static_cast<long long>(v.ledger_entries),
+               v.ledger_head.substr(0, 16).c_str(), v.key_id.c_str());
+  if (head) {
+    std::fprintf(out, "it extends the head exported at %s (%lld entries)\n",
+                 common::FormatTimeMicros(head->at_us).c_str(),
+                 static_cast<long long>(head->entries));
+  } else {
+    std::fputs("(a cut-off tail is found only against a head kept elsewhere: mimic audit export)\n",
+               out);
+  }
+  for (const std::string& id : v.legacy_rollouts) {
+    std::fprintf(out,
+                 "note: rollout %s was written before the keyed ledger: it is vouched for as it "
+                 "was when this mimic first sealed it, not before\n",
+                 id.c_str());
+  }
+  return 0;
+}
+
+absl::StatusOr<int> CmdAuditExport(const CommandOptions& o, std::FILE* out) {
+  if (o.args.size() != 1) return absl::InvalidArgumentError("usage: mimic audit export [-o FILE]");
+  ASSIGN_OR_RETURN(auto audit, OpenAuditFor(o));
+  ASSIGN_OR_RETURN(AuditHead head, audit->ExportHead());
+  const std::string text = FormatAuditHead(head);
+  if (o.out_file.empty()) {
+    std::fputs(text.c_str(), out);
+    return 0;
+  }
+  RETURN_IF_ERROR(common::WriteFileAtomic(o.out_file, text, 0644));
+  std::fprintf(out, "audit head (%lld ledger entries, %d rollouts, signing key %s) written to %s\n",
+               static_cast<long long>(head.entries), head.rollouts, head.key_id.c_str(),
+               o.out_file.c_str());
+  return 0;
+}
+
 absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
   if (!o.args.empty()) {
     return absl::InvalidArgumentError(
-        "usage: mimic audit [--host H] [--since T] [--status S] | mimic audit verify ROLLOUT");
+        "usage: mimic audit [--host H] [--since T] [--status S] | mimic audit verify [ROLLOUT] | "
+        "mimic audit export [-o FILE]");
   }
   static const std::vector<std::string> kStatuses = {
       "pending", "running", "ok", "changed", "failed", "cancelled", "interrupted", "unreachable",

@@ -40,7 +40,10 @@ int main(int argc, char** argv) {
   else if (cmd == "report") rc = CmdReport(o, stdout);
   else if (cmd == "audit verify") {
     o.args.insert(o.args.begin(), "verify");
-    rc = CmdAudit(o, stdout);
+    rc = CmdAuditVerify(o, stdout);
+  } else if (cmd == "audit export") {
+    o.args.insert(o.args.begin(), "export");
+    rc = CmdAuditExport(o, stdout);
   } else if (cmd == "audit") rc = CmdAuditList(o, stdout);
   else if (cmd == "logs") rc = CmdLogs(o, stdout);
   else if (cmd == "cancel") rc = CmdCancel(o, stdout);

@@ -237,10 +237,25 @@ void JsonWriter::TimeField(std::string_view key, int64_t unix_micros) {
   }
 }
 
+absl::StatusOr<AuditCheck> CheckAudit(Audit& audit, const std::string& rollout_id) {
+  AuditCheck c;
+  absl::StatusOr<AuditVerifyResult> v = audit.VerifyAudit(rollout_id);
+  if (!v.ok()) {
+    if (v.status().code() != absl::StatusCode::kFailedPrecondition) return v.status();
+    c.text = absl::StrCat("not verified against the signed ledger: ", v.status().message());
+    return c;
+  }
+  c.checked = true;
+  c.verified = v->ok;
+  c.text = v->problem;
+  return c;
+}
+
 absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_id) {
   RETURN_IF_ERROR(audit.Flush());
   ASSIGN_OR_RETURN(RolloutDetail d, audit.GetRollout(rollout_id));
   ASSIGN_OR_RETURN(VerifyResult verify, audit.VerifyChain(rollout_id));
+  ASSIGN_OR_RETURN(AuditCheck check, CheckAudit(audit, rollout_id));
   ASSIGN_OR_RETURN(int64_t events, audit.EventCount(rollout_id));
   const RolloutRecord& r = d.rollout;
 
@@ -363,6 +378,12 @@ absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_
   w.StringField("chain_head", verify.head_hash);
   if (!verify.ok) {
     w.StringField("chain_problem", absl::StrCat("event #", verify.bad_index, ": ", verify.reason));
+  }
+  // The whole audit of the rollout against the signed ledger (every table), when the key is
+  // at hand; else why not.
+  w.BoolField("verified", check.verified);
+  if (!check.text.empty()) {
+    w.StringField(check.checked ? "verify_problem" : "verify_note", check.text);
   }
   w.EndObject();
   w.EndObject();

@@ -75,11 +75,21 @@ class JsonWriter {
 //               summary: {ok, changed, skipped, failed, files, config_changes}}],
 //    "summary": {hosts, hosts_ok, hosts_failed, hosts_pending, steps_ok, steps_changed,
 //                steps_skipped, steps_failed, files, config_changes},
-//    "audit": {events, chain_ok, chain_head, chain_problem}}
+//    "audit": {events, chain_ok, chain_head, chain_problem, verified, verify_problem |
+//              verify_note}}
 // "hosts" holds every run (a host retried or rolled back appears once per run), ordered by
 // stage, batch and host; "summary" counts each host's latest run. Times are ISO-8601 UTC text
 // or null. Calls Flush() first. NOT_FOUND for an unknown rollout; database errors as is.
 absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_id);
+
+// The rollout checked against the audit's signed ledger (Audit::VerifyAudit: every table the
+// reports read). Without the signing key it is not checked, and `text` says why.
+struct AuditCheck {
+  bool checked = false;   // the key was at hand
+  bool verified = false;  // checked and intact
+  std::string text;       // the problem found, or why it was not checked
+};
+absl::StatusOr<AuditCheck> CheckAudit(Audit& audit, const std::string& rollout_id);
 
 // One line of the recap table: a host's latest run, its step counts and changed files.
 struct HostRecap {

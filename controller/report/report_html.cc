@@ -95,7 +95,8 @@ struct Span {
   }
 };
 
-void Header(std::string& out, const RolloutDetail& d, const VerifyResult& verify, int64_t events) {
+void Header(std::string& out, const RolloutDetail& d, const VerifyResult& verify,
+            const AuditCheck& check, int64_t events) {
   const RolloutRecord& r = d.rollout;
   absl::StrAppend(&out, "<h1>mimic rollout ", H(r.id), " ", Badge(r.status),
                   r.check_mode ? " <span class=\"badge other\">check mode</span>" : "", "</h1>\n");
@@ -118,6 +119,11 @@ void Header(std::string& out, const RolloutDetail& d, const VerifyResult& verify
           ? absl::StrCat(events, " events, intact, head <code>", Short(verify.head_hash), "</code>")
           : absl::StrCat("<span class=\"badge failed\">broken</span> at event #", verify.bad_index,
                          ": ", H(verify.reason)));
+  row("Audit verify",
+      check.verified ? std::string("intact: every table agrees with the signed ledger")
+      : check.checked
+          ? absl::StrCat("<span class=\"badge failed\">tampered</span> ", H(check.text))
+          : H(check.text));
   out += "</table>\n";
 }
 
@@ -360,6 +366,7 @@ absl::StatusOr<std::string> ReportHtml(Audit& audit, const std::string& rollout_
   RETURN_IF_ERROR(audit.Flush());
   ASSIGN_OR_RETURN(RolloutDetail d, audit.GetRollout(rollout_id));
   ASSIGN_OR_RETURN(VerifyResult verify, audit.VerifyChain(rollout_id));
+  ASSIGN_OR_RETURN(AuditCheck check, CheckAudit(audit, rollout_id));
   ASSIGN_OR_RETURN(int64_t event_count, audit.EventCount(rollout_id));
   std::vector<RunData> runs;
   std::map<std::string, size_t> by_run_id;
@@ -387,7 +394,7 @@ absl::StatusOr<std::string> ReportHtml(Audit& audit, const std::string& rollout_
                   "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\n",
                   "<title>mimic rollout ", H(d.rollout.id), "</title>\n<style>", kStyle,
                   "</style>\n</head>\n<body>\n");
-  Header(out, d, verify, event_count);
+  Header(out, d, verify, check, event_count);
   Summary(out, d, runs);
   Timeline(out, d, runs);
   Grid(out, runs);

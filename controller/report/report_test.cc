@@ -1,5 +1,6 @@
 #include "controller/report/report.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "controller/report/report_formats.h"
 #include "gtest/gtest.h"
 
 namespace mimic::controller {
@@ -569,6 +571,44 @@ TEST_F(ReportTest, JsonReportParsesAndHoldsNoSecret) {
             "HOST  STAGE  STATUS   OK  CHANGED  SKIPPED  FAILED  FILES  DURATION\n"
             "mi-1  dev    changed   0        1        0       0      1      2.0s\n"
             "mi-2  dev    failed    0        0        0       1      0      2.0s\n");
+}
+
+// A forged row in a table the reports read (here a file's sha256) is not shown as if the
+// audit were intact: the reports check the rollout against the signed ledger.
+TEST_F(ReportTest, ReportsSayWhenATableWasTamperedWith) {
+  ASSERT_TRUE(audit_->BeginRollout({.id = "r-1", .os_user = "alice"}).ok());
+  v1::Event e = Event("run-1", "mi-1", 1);
+  v1::StepFinished* f = e.mutable_step_finished();
+  f->set_step("copy_keystores");
+  f->set_status(v1::STEP_CHANGED);
+  v1::FileChange* c = f->add_changes();
+  c->set_path("/opt/mi/repository/resources/security/wso2carbon.jks");
+  c->set_action(v1::ACTION_CREATE);
+  c->set_sha256_after(std::string(64, 'a'));
+  Append(e);
+  absl::StatusOr<std::string> text = ReportJson(*audit_, "r-1");
+  ASSERT_TRUE(text.ok()) << text.status();
+  std::optional<Json> json = JsonParser(*text).Parse();
+  ASSERT_TRUE(json.has_value());
+  EXPECT_TRUE((*json)["audit"]["verified"].boolean) << *text;
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/audit.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, ("UPDATE file_changes SET sha256_after = '" + std::string(64, 'f') +
+                              "'").c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  text = ReportJson(*audit_, "r-1");
+  ASSERT_TRUE(text.ok()) << text.status();
+  json = JsonParser(*text).Parse();
+  ASSERT_TRUE(json.has_value());
+  EXPECT_TRUE((*json)["audit"]["chain_ok"].boolean);  // the events are untouched...
+  EXPECT_FALSE((*json)["audit"]["verified"].boolean);  // ...the table is not
+  EXPECT_THAT((*json)["audit"]["verify_problem"].string, HasSubstr("file_changes"));
+  absl::StatusOr<std::string> html = ReportHtml(*audit_, "r-1");
+  ASSERT_TRUE(html.ok()) << html.status();
+  EXPECT_THAT(*html, HasSubstr("tampered"));
 }
 
 TEST_F(ReportTest, UnknownRollout) {

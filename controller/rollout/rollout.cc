@@ -233,7 +233,12 @@ std::string OperatorSubject(const common::Inventory& inv) {
 absl::StatusOr<std::unique_ptr<Audit>> OpenAudit(const std::string& url,
                                                  const common::Inventory& inv) {
   RETURN_IF_ERROR(common::MakeDirs(inv.controller.state_dir, 0700));
-  return Audit::Open(url.empty() ? inv.audit_url : url);
+  const std::string& audit_url = url.empty() ? inv.audit_url : url;
+  AuditOptions options;
+  options.signing_key_path = inv.audit_signing_key.empty()
+                                 ? DefaultSigningKeyPath(audit_url, inv.controller.state_dir)
+                                 : inv.audit_signing_key;
+  return Audit::Open(audit_url, options);
 }
 
 // The digest rule: a stage after the first runs only a plan (by sha256) that a real, earlier

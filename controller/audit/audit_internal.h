@@ -1,0 +1,112 @@
+// Inside the audit (not for other modules): the schema, the writes as replayable records, the
+// value codec of ledger bodies, the signing key, and the per-rollout table dumps that
+// VerifyAudit compares. audit.cc writes with them; audit_ledger.cc verifies with the same
+// functions, replaying into an empty database, so there is one implementation of each write.
+#ifndef MIMIC_CONTROLLER_AUDIT_AUDIT_INTERNAL_H_
+#define MIMIC_CONTROLLER_AUDIT_AUDIT_INTERNAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/base/logging.h"
+#include "controller/audit/audit.h"
+#include "controller/audit/sql_db.h"
+#include "mimic/v1/agent.pb.h"
+
+namespace mimic::controller {
+
+// Schema version 2 added the ledger; a version 1 database is upgraded on open and its
+// rollouts sealed (one "legacy" ledger entry each) at the first keyed use.
+inline constexpr int kAuditSchemaVersion = 2;
+
+// Creates the tables (and the engine's append-only triggers) that are missing.
+absl::Status CreateAuditSchema(SqlDb& db);
+
+int64_t AuditNowMicros();
+
+// Bytes <-> values: each value is a tag ('N' null, 'I' integer, 'T' text, 'B' bytes) and,
+// but for null, be64(integer) or be64(length) and the bytes. DATA_LOSS when malformed.
+std::string EncodeValues(const std::vector<SqlValue>& values);
+absl::StatusOr<std::vector<SqlValue>> DecodeValues(absl::string_view bytes);
+
+void AppendBigEndian64(std::string& out, uint64_t v);
+
+// The audit's writes, each a ledger record kind with its values (see audit.cc for the layout
+// of each): "rollout", "resume", "finish", "stage", "batch", "approval", "run". Applies the
+// record's SQL; returns the rows it changed (0: the rollout is unknown, for resume/finish).
+absl::StatusOr<int64_t> ApplyAuditRecord(SqlDb& db, const std::string& rollout_id,
+                                         const std::string& kind,
+                                         const std::vector<SqlValue>& values);
+// The rows an event adds or updates (runs, steps, file and config changes); `now` stands in
+// for an event without a time.
+absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const mimic::v1::Event& e,
+                            int64_t now);
+// Sets the rollout's recorded event chain length and head.
+absl::Status StoreChainHead(SqlDb& db, const std::string& rollout_id, int64_t count,
+                            const std::string& head);
+
+// One table as VerifyAudit compares it for one rollout.
+struct AuditTable {
+  const char* name;
+  const char* columns;  // as selected (plain column names but for "rollouts")
+  const char* from;
+  const char* where;  // one `?`: the rollout id
+};
+const std::vector<AuditTable>& AuditTables();
+// Every table that holds a rollout id, with its column.
+const std::vector<std::pair<const char*, const char*>>& RolloutIdColumns();
+
+// The rows of `table` for the rollout, as stored.
+absl::StatusOr<std::vector<SqlRow>> DumpTable(SqlDb& db, const AuditTable& table,
+                                              const std::string& rollout_id);
+// Inserts rows dumped by DumpTable (a legacy snapshot) into `db`.
+absl::Status RestoreTable(SqlDb& db, const AuditTable& table, const std::vector<SqlRow>& rows);
+
+// The controller's signing key: 32 random bytes kept as 64 hex characters in a 0600 file.
+class SigningKey {
+ public:
+  // Loads the key at `path`, or creates it (0600; a key another process created at the same
+  // moment wins). FAILED_PRECONDITION when there is no path, the file is readable by group or
+  // others, or it does not hold a key; messages never hold the key.
+  // With `create` false, a missing file is FAILED_PRECONDITION too.
+  static absl::StatusOr<std::unique_ptr<SigningKey>> LoadOrCreate(const std::string& path,
+                                                                   bool create = true);
+
+  const std::string& id() const { return id_; }
+  const std::string& path() const { return path_; }
+  // Lower-case hex HMAC-SHA256 of `data`.
+  std::string Mac(absl::string_view data) const;
+
+ private:
+  SigningKey(std::string key, std::string path);
+  std::string key_;
+  std::string id_;
+  std::string path_;
+};
+
+// The bytes a ledger entry's mac covers (see audit.h).
+std::string LedgerMacInput(const std::string& prev_mac, int64_t idx, const std::string& rollout_id,
+                           const std::string& kind, const std::string& body, int64_t at,
+                           const std::string& key_id);
+
+template <typename Fn>
+absl::Status Audit::InWriteTxn(Fn fn) {
+  if (absl::Status st = db_->BeginWrite(); !st.ok()) return st;
+  absl::Status st = fn();
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) {
+    if (absl::Status rb = db_->Rollback(); !rb.ok()) {
+      LOG(WARNING) << "audit: rollback failed: " << rb.message();
+    }
+  }
+  return st;
+}
+
+}  // namespace mimic::controller
+
+#endif  // MIMIC_CONTROLLER_AUDIT_AUDIT_INTERNAL_H_
