@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mimic builds, tests and demos with, when missing.
-# Usage: install-deps.sh [--tests]   (--tests adds what only the tests need: chromium)
+# Usage: install-deps.sh [--tests|--bench]   (--tests adds what only the tests need: chromium;
+#        --bench what bench/vs_ansible.sh compares with: ansible-core)
 # Runs as root (CI, a fresh machine); as another user it only reports what is missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
@@ -11,6 +12,10 @@ pkgs=(cmake ninja-build g++ pkg-config git
 # Tests also render the HTML report in a real headless Chromium.
 if [ "${1:-}" = "--tests" ]; then
   pkgs+=(chromium)
+fi
+# bench/vs_ansible.sh runs the same migration as an Ansible play.
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(ansible-core)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
