@@ -46,7 +46,8 @@ class Snapshot {
   // Records that the run is about to remove empty directory `path` (rollback recreates it).
   absl::Status RecordRemovedDir(const std::string& path, uint32_t mode);
   // Records the sha256 the run writes to `path` ("" = the run deletes it). Called just before the
-  // write, so a crash between record and write leaves a state rollback still accepts.
+  // write, so a crash between record and write leaves a state rollback still accepts. Nothing is
+  // appended when the run's last record for `path` already says so.
   absl::Status RecordWritten(const std::string& path, const std::string& sha256_after);
 
   // Before the run replaces or deletes `path`, whose sha256 is now `current_sha256` ("" =
@@ -55,6 +56,16 @@ class Snapshot {
   // file changed after it was saved ahead (snapshot_target), and its current bytes are in no
   // snapshot, so replacing them would lose them.
   absl::Status CheckUnchanged(const std::string& path, const std::string& current_sha256) const;
+
+  // Batched durability. Between BeginBatch() and Flush() the records above are appended to the
+  // manifest without an fsync each; Flush() makes them all durable with one fsync. The caller
+  // must Flush() before it changes any path recorded in the batch (ApplyChangeSet records a
+  // whole change set ahead, flushes once, then writes). Saved bytes (files/<n>) are fsynced as
+  // before, one by one.
+  void BeginBatch() { batch_ = true; }
+  absl::Status Flush();
+  // Saves every path (Save), with one fsync of the manifest for all (snapshot_target).
+  absl::Status SaveAll(const std::vector<std::string>& paths);
 
   bool IsSaved(const std::string& path) const { return saved_.count(path) > 0; }
   // Total size of the saved file bytes.
@@ -74,6 +85,9 @@ class Snapshot {
   std::set<std::string> created_dirs_;
   uint64_t next_blob_ = 0;
   uint64_t bytes_ = 0;
+  bool batch_ = false;   // appends wait for Flush()
+  bool dirty_ = false;   // appended since the last fsync
+  bool created_ = false; // the manifest was created in this batch (its folder needs an fsync)
 };
 
 // The change set that undoes the run stored in `run_dir_to_undo`, so that every path it touched
