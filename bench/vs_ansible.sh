@@ -33,7 +33,7 @@ fi
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 # shellcheck disable=SC2086
-bash "$here/bench/make_fleet.sh" "$hosts" "$work/fleetsrc" ${FLEET_OPTS:-} | head -1
+bash "$here/bench/make_fleet.sh" "$hosts" "$work/fleetsrc" ${FLEET_OPTS:-} | sed -n 1p
 names=(); for i in $(seq -f '%03g' 1 "$hosts"); do names+=("h$i"); done
 run=$work/run
 pids=()
@@ -110,6 +110,11 @@ TOML
   done
 } > "$work/hosts.ini"
 
+# Agent footprint: resident set of each idle agent (before any run) and its peak after all runs.
+rss_of() { awk -v f="$1" '$1 == f":" {print $2}' "/proc/$2/status"; }
+agent_kib() { local m=0 v; for p in "${pids[@]}"; do v=$(rss_of "$1" "$p"); [ "${v:-0}" -gt "$m" ] && m=$v; done; echo "$m"; }
+idle_rss=$(agent_kib VmRSS)
+
 cps=() ans=() chk=() app=() cats=() chk_rss=() app_rss=()
 for t in $(seq "$trials"); do
   fresh
@@ -158,6 +163,7 @@ for t in $(seq "$trials"); do
   echo "trial $t: cp ${cps[-1]} s, cat ${cats[-1]} s, ansible $a s, check ${chk[-1]} s, apply ${app[-1]} s" >&2
 done
 
+peak_rss=$(agent_kib VmHWM)
 cp_m=$(median "${cps[@]}"); cat_m=$(median "${cats[@]}")
 chk_m=$(median "${chk[@]}"); app_m=$(median "${app[@]}")
 ans_m=-; [ ${#ans[@]} -gt 0 ] && ans_m=$(median "${ans[@]}")
@@ -167,5 +173,5 @@ echo
 echo "| hosts | cp -a | Ansible $(ansible --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1) | mimic --check | mimic apply | cat | Ansible / mimic | mimic / cp | check / cat |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 echo "| $hosts | $cp_m s | $ans_m s | $chk_m s | $app_m s | $cat_m s | ${r_ans}x | ${r_cp}x | ${r_cat}x |"
-echo "(medians of $trials trials, Ansible of ${#ans[@]}; controller peak RSS check $(median "${chk_rss[@]}") KiB, apply $(median "${app_rss[@]}") KiB)"
-echo "hosts=$hosts trials=$trials cp_s=$cp_m ansible_s=$ans_m check_s=$chk_m apply_s=$app_m cat_s=$cat_m ratio_vs_ansible=$r_ans ratio_vs_cp=$r_cp check_vs_cat=$r_cat controller_rss_kib=$(median "${app_rss[@]}")"
+echo "(medians of $trials trials, Ansible of ${#ans[@]}; controller peak RSS check $(median "${chk_rss[@]}") KiB, apply $(median "${app_rss[@]}") KiB; agent RSS idle max ${idle_rss} KiB, peak max ${peak_rss} KiB)"
+echo "hosts=$hosts trials=$trials cp_s=$cp_m ansible_s=$ans_m check_s=$chk_m apply_s=$app_m cat_s=$cat_m ratio_vs_ansible=$r_ans ratio_vs_cp=$r_cp check_vs_cat=$r_cat controller_rss_kib=$(median "${app_rss[@]}") agent_idle_rss_kib=$idle_rss agent_peak_rss_kib=$peak_rss"
