@@ -297,6 +297,10 @@ bool RecordAhead(const std::string& root, const FileOp& op, Snapshot& snapshot) 
     return false;
   }
   if (op.kind == FileOp::Kind::kDelete && current.empty()) return true;  // nothing to do
+  // A path the run wrote before (an earlier step's change set) keeps that record until its
+  // write: its current bytes are what the run wrote last, which CheckUnchanged accepts. Its new
+  // record is appended, and fsynced, when it is written.
+  if (snapshot.HasWritten(op.path)) return true;
   return snapshot.Save(op.path).ok() &&
          snapshot.RecordWritten(op.path, op.kind == FileOp::Kind::kWrite ? op.new_sha256 : "")
              .ok();

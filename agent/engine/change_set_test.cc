@@ -478,6 +478,26 @@ TEST_F(ChangeSetTest, EveryOpIsRecordedInTheSnapshotBeforeTheFirstWrite) {
   EXPECT_EQ(Read(target_ / "conf/a.txt"), "original a\n");
 }
 
+// A path an earlier change set of the run wrote (copy_carbonapps' CApp, then migrate_datamapper
+// re-packs it) is written again: recording ahead must not hide what the run wrote last.
+TEST_F(ChangeSetTest, APathTheRunWroteBeforeIsWrittenAgain) {
+  ChangeSet first;
+  first.ops.push_back(*MakeWriteOp((target_ / "apps/dm.car").string(), "copied\n").value());
+  AddParentDirOps(&first);
+  ASSERT_TRUE(ApplyAs("r1", first).ok());
+  ChangeSet second;
+  second.ops.push_back(*MakeWriteOp((target_ / "apps/dm.car").string(), "re-packed\n").value());
+  second.ops.push_back(*MakeWriteOp((target_ / "conf/a.txt").string(), "merged\n").value());
+  absl::Status st = ApplyAs("r1", second);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Read(target_ / "apps/dm.car"), "re-packed\n");
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_FALSE(fs::exists(target_ / "apps"));
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "original a\n");
+}
+
 // A change set that stops at a changed file still records only what it reached: the ops after
 // the failing one are neither recorded nor written.
 TEST_F(ChangeSetTest, RecordingAheadStopsAtTheFirstOpThatWouldFail) {

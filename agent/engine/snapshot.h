@@ -68,6 +68,8 @@ class Snapshot {
   absl::Status SaveAll(const std::vector<std::string>& paths);
 
   bool IsSaved(const std::string& path) const { return saved_.count(path) > 0; }
+  // True when the run recorded a write (or delete) of `path`.
+  bool HasWritten(const std::string& path) const { return last_written_.count(path) > 0; }
   // Total size of the saved file bytes.
   uint64_t bytes() const { return bytes_; }
   // Distinct paths recorded: saved files plus created directories.
