@@ -25,8 +25,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$hosts" =~ ^[0-9]+$ && "$hosts" -ge 1 ]] || usage
-[ -x "$build/bin/make-mi-home" ] || { echo "build first: build/bin/make-mi-home is missing" >&2; exit 1; }
-command -v zip >/dev/null || { echo "zip is missing (bash deploy/install-deps.sh)" >&2; exit 1; }
 
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
@@ -37,6 +35,8 @@ if [ -f "$dest/pristine/.payload" ] && [ "$(cat "$dest/pristine/.payload")" != "
 fi
 
 if [ ! -f "$dest/pristine/.payload" ]; then
+  [ -x "$build/bin/make-mi-home" ] || { echo "build first: $build/bin/make-mi-home is missing" >&2; exit 1; }
+  command -v zip >/dev/null || { echo "zip is missing (bash deploy/install-deps.sh)" >&2; exit 1; }
   rm -rf "$dest/pristine"
   mkdir -p "$dest/pristine"
   "$build/bin/make-mi-home" 4.0.0 "$dest/pristine/src" --profile source --hostname bench >/dev/null

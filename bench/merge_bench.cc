@@ -8,12 +8,45 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/base/fs.h"
 #include "common/mi/shipped_defaults.h"
 #include "common/mi/toml_merge.h"
+
+// The catalogue lists some keys twice in one table (alternatives, e.g. [[transport.modules]]
+// ref = "addressing" then ref = "another") and some tables twice: keeps the first of each, so
+// the text is valid TOML.
+std::string FirstOfEachKey(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, out;
+  std::set<std::string> seen, tables;
+  bool skipping = false;  // inside a [table] the catalogue already opened: dropped
+  while (std::getline(in, line)) {
+    const size_t b = line.find_first_not_of(" \t");
+    if (b != std::string::npos && line[b] == '[') {
+      seen.clear();
+      const std::string header = line.substr(b, line.find(']', b) - b);
+      skipping = header.rfind("[[", 0) != 0 && !tables.insert(header).second;
+      if (skipping) continue;
+    } else if (skipping) {
+      continue;
+    } else if (b != std::string::npos && line[b] != '#') {
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos) {
+        std::string key = line.substr(b, eq - b);
+        key.erase(key.find_last_not_of(" \t") + 1);
+        if (!seen.insert(key).second) continue;
+      }
+    }
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
 
 int main(int argc, char** argv) {
   const std::string catalogue =
@@ -27,6 +60,7 @@ int main(int argc, char** argv) {
                  std::string(source.status().message()).c_str());
     return 1;
   }
+  *source = FirstOfEachKey(*source);
   const std::string* target = mimic::common::ShippedDeploymentToml("4.2.0");
   if (target == nullptr) {
     std::fprintf(stderr, "merge-bench: no shipped 4.2.0 deployment.toml\n");
