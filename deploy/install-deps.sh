@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mimic builds, tests and demos with, when missing.
-# Usage: install-deps.sh [--tests] [--package]
+# Usage: install-deps.sh [--tests] [--package] [--bench]
+#   --bench    what bench/vs_ansible.sh compares with: ansible-core
 #   --package  what building the Debian packages needs: dpkg-dev (dpkg-shlibdeps), help2man, fakeroot
 #   --tests    also what only the tests need: chromium (HTML report), ansible-core and python3-apt
 #              (the Ansible role test), and everything --package needs (the package test)
@@ -15,6 +16,7 @@ for arg in "$@"; do
   case "$arg" in
     --tests) pkgs+=(chromium ansible-core python3-apt dpkg-dev help2man fakeroot systemd) ;;
     --package) pkgs+=(dpkg-dev help2man fakeroot) ;;
+    --bench) pkgs+=(ansible-core) ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 1 ;;
   esac
 done

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -68,6 +69,55 @@ struct Beneath {
   Fd dir;
   std::string name;
   bool found = true;  // false: a folder on the way is missing (nothing to open)
+  // found = false: the folders a write would create, outermost first.
+  std::vector<std::string> missing;
+};
+
+// Directories whose entries changed (a rename, unlink, mkdir or rmdir in them) and still need
+// the fsync that makes the change durable: ApplyChangeSet syncs each once, at the end, before
+// it reports the change set done. Keyed by device and inode.
+class DirSyncs {
+ public:
+  DirSyncs() = default;
+  DirSyncs(const DirSyncs&) = delete;
+  DirSyncs& operator=(const DirSyncs&) = delete;
+  ~DirSyncs() {
+    for (auto& [key, d] : dirs_) ::close(d.fd);
+  }
+  void Add(int dir_fd, const std::string& shown) {
+    struct stat st;
+    if (::fstat(dir_fd, &st) != 0) {  // cannot key it: sync it now
+      (void)::fsync(dir_fd);
+      return;
+    }
+    const auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    if (dirs_.count(key) > 0) return;
+    const int fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      (void)::fsync(dir_fd);
+      return;
+    }
+    dirs_.emplace(key, Dir{fd, shown});
+  }
+  // fsyncs every directory; the first error names its directory.
+  absl::Status SyncAll() {
+    absl::Status first;
+    for (auto& [key, d] : dirs_) {
+      if (::fsync(d.fd) != 0 && errno != EINVAL && first.ok()) {
+        first = ErrnoStatus("cannot fsync directory", d.shown, errno);
+      }
+      ::close(d.fd);
+    }
+    dirs_.clear();
+    return first;
+  }
+
+ private:
+  struct Dir {
+    int fd;
+    std::string shown;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, Dir> dirs_;
 };
 
 // The components of `path` below `root`; INVALID_ARGUMENT when `path` is not beneath it.
@@ -114,7 +164,7 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
                                     Snapshot* snapshot, std::vector<FileChange>* applied,
                                     const std::string& note, bool whole_path_is_dir = false,
                                     uint32_t last_mode = 0755, int64_t last_uid = -1,
-                                    int64_t last_gid = -1) {
+                                    int64_t last_gid = -1, DirSyncs* syncs = nullptr) {
   ASSIGN_OR_RETURN(std::vector<std::string> parts, Components(root, path));
   Beneath out;
   // The home itself may be named through a symlink (the operator's /opt/mi-current); nothing
@@ -132,6 +182,9 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
       if (snapshot == nullptr) {
         out.found = false;
         out.name = parts.back();
+        for (size_t j = i; j < folders; ++j) {
+          out.missing.push_back(j == i ? shown : common::JoinPath(out.missing.back(), parts[j]));
+        }
         return out;
       }
       struct stat parent;
@@ -160,7 +213,11 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
                            shown, errno);
       }
       if (::fchmod(made.get(), mode) != 0) return ErrnoStatus("cannot chmod", shown, errno);
-      (void)::fsync(out.dir.get());  // best effort: the mkdir is done
+      if (syncs != nullptr) {
+        syncs->Add(out.dir.get(), common::Dirname(shown));
+      } else {
+        (void)::fsync(out.dir.get());  // best effort: the mkdir is done
+      }
       if (applied != nullptr) {
         applied->push_back(
             DirChange(shown, mimic::v1::ACTION_MKDIR, i + 1 == folders ? note : ""));
@@ -193,8 +250,8 @@ absl::StatusOr<std::string> ShaAt(int dir_fd, const std::string& name, const std
   }
   const int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", shown, errno);
-  // Hash through /proc/self/fd so the bytes are those of the entry just checked.
-  absl::StatusOr<std::string> sha = common::Sha256File(absl::StrCat("/proc/self/fd/", fd));
+  // Hash the open file so the bytes are those of the entry just checked.
+  absl::StatusOr<std::string> sha = common::Sha256Fd(fd, shown);
   ::close(fd);
   if (!sha.ok()) return ErrnoStatus("cannot read", shown, EIO);
   return sha;
@@ -204,7 +261,7 @@ absl::StatusOr<std::string> ShaAt(int dir_fd, const std::string& name, const std
 // entry holds op.expected_sha256 and that the snapshot still holds it as it is.
 absl::StatusOr<Beneath> OpenAndExpect(const std::string& root, const FileOp& op,
                                       Snapshot& snapshot, std::vector<FileChange>* applied,
-                                      bool create, struct stat* st) {
+                                      bool create, struct stat* st, DirSyncs* syncs) {
   ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, ""));
   std::string current;
   if (b.found) {
@@ -213,15 +270,52 @@ absl::StatusOr<Beneath> OpenAndExpect(const std::string& root, const FileOp& op,
   if (current != op.expected_sha256) return absl::FailedPreconditionError(Mismatch(op, current));
   if (!op.temp_debris) RETURN_IF_ERROR(snapshot.CheckUnchanged(op.path, current));
   if (!b.found && create) {
-    ASSIGN_OR_RETURN(b, OpenBeneath(root, op.path, &snapshot, applied, ""));
+    ASSIGN_OR_RETURN(b, OpenBeneath(root, op.path, &snapshot, applied, "", false, 0755, -1, -1, syncs));
   }
   return b;
 }
 
+// Records ahead, in the snapshot's current batch, what applying `op` will record (the original,
+// what is written, the folders made), when `op` would pass its checks now. False when it would
+// not (or when its state cannot be read): recording stops there, and the op's apply reports
+// why as before.
+bool RecordAhead(const std::string& root, const FileOp& op, Snapshot& snapshot) {
+  const bool dir_op = op.kind == FileOp::Kind::kMkdir;
+  absl::StatusOr<Beneath> b = OpenBeneath(root, op.path, nullptr, nullptr, "", dir_op);
+  if (!b.ok()) return false;
+  if (dir_op || op.kind == FileOp::Kind::kWrite) {
+    for (const std::string& d : b->missing) {
+      if (!snapshot.RecordCreatedDir(d).ok()) return false;
+    }
+  }
+  if (dir_op) {
+    return true;
+  }
+  if (op.kind != FileOp::Kind::kWrite && op.kind != FileOp::Kind::kDelete) return false;
+  if (op.temp_debris) return true;
+  std::string current;
+  if (b->found) {
+    absl::StatusOr<std::string> sha = ShaAt(b->dir.get(), b->name, op.path);
+    if (!sha.ok()) return false;
+    current = *sha;
+  }
+  if (current != op.expected_sha256 || !snapshot.CheckUnchanged(op.path, current).ok()) {
+    return false;
+  }
+  if (op.kind == FileOp::Kind::kDelete && current.empty()) return true;  // nothing to do
+  // A path the run wrote before (an earlier step's change set) keeps that record until its
+  // write: its current bytes are what the run wrote last, which CheckUnchanged accepts. Its new
+  // record is appended, and fsynced, when it is written.
+  if (snapshot.HasWritten(op.path)) return true;
+  return snapshot.Save(op.path).ok() &&
+         snapshot.RecordWritten(op.path, op.kind == FileOp::Kind::kWrite ? op.new_sha256 : "")
+             .ok();
+}
+
 absl::Status ApplyWrite(const std::string& root, const FileOp& op, Snapshot& snapshot,
-                        std::vector<FileChange>* applied) {
+                        std::vector<FileChange>* applied, DirSyncs& syncs) {
   struct stat st{};
-  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, true, &st));
+  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, true, &st, &syncs));
   // The written file keeps the owner and group of the file it replaces, or takes its folder's.
   int64_t uid = op.uid, gid = op.gid;
   if (uid < 0 || gid < 0) {
@@ -233,14 +327,20 @@ absl::Status ApplyWrite(const std::string& root, const FileOp& op, Snapshot& sna
   }
   RETURN_IF_ERROR(snapshot.Save(op.path));
   RETURN_IF_ERROR(snapshot.RecordWritten(op.path, op.new_sha256));
+  // The file is fsynced before its rename; the folder's fsync waits for the end of the change
+  // set (DirSyncs). The bytes are hashed as they are written.
+  std::string written;
+  common::AtomicWriteOptions wo;
+  wo.sync_dir = false;
+  wo.sha256_out = &written;
+  syncs.Add(b.dir.get(), common::Dirname(op.path));
   if (op.has_content) {
-    RETURN_IF_ERROR(
-        common::WriteFileAtomicAt(b.dir.get(), b.name, op.path, op.content, op.mode, uid, gid));
+    RETURN_IF_ERROR(common::WriteFileAtomicAt(b.dir.get(), b.name, op.path, op.content, op.mode,
+                                              uid, gid, &wo));
   } else {
-    RETURN_IF_ERROR(
-        common::CopyFileAtomicAt(op.source_path, b.dir.get(), b.name, op.path, op.mode, uid, gid));
+    RETURN_IF_ERROR(common::CopyFileAtomicAt(op.source_path, b.dir.get(), b.name, op.path,
+                                             op.mode, uid, gid, &wo));
   }
-  ASSIGN_OR_RETURN(std::string written, ShaAt(b.dir.get(), b.name, op.path));
   if (written != op.new_sha256) {
     // Keep the snapshot truthful so a rollback restores this path without force.
     RETURN_IF_ERROR(snapshot.RecordWritten(op.path, written));
@@ -254,8 +354,8 @@ absl::Status ApplyWrite(const std::string& root, const FileOp& op, Snapshot& sna
 }
 
 absl::Status ApplyDelete(const std::string& root, const FileOp& op, Snapshot& snapshot,
-                         std::vector<FileChange>* applied) {
-  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, false, nullptr));
+                         std::vector<FileChange>* applied, DirSyncs& syncs) {
+  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, false, nullptr, &syncs));
   if (op.expected_sha256.empty()) return absl::OkStatus();  // already absent
   if (!op.temp_debris) {
     RETURN_IF_ERROR(snapshot.Save(op.path));
@@ -264,13 +364,13 @@ absl::Status ApplyDelete(const std::string& root, const FileOp& op, Snapshot& sn
   if (::unlinkat(b.dir.get(), b.name.c_str(), 0) != 0 && errno != ENOENT) {
     return ErrnoStatus("cannot delete", op.path, errno);
   }
-  (void)::fsync(b.dir.get());  // best effort: the change is done
+  syncs.Add(b.dir.get(), common::Dirname(op.path));
   if (applied != nullptr) applied->push_back(DescribeOp(op));
   return absl::OkStatus();
 }
 
 absl::Status ApplyRmdir(const std::string& root, const FileOp& op, Snapshot& snapshot,
-                        std::vector<FileChange>* applied) {
+                        std::vector<FileChange>* applied, DirSyncs& syncs) {
   ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, ""));
   if (!b.found) return absl::OkStatus();  // already gone
   struct stat st;
@@ -288,7 +388,7 @@ absl::Status ApplyRmdir(const std::string& root, const FileOp& op, Snapshot& sna
     }
     return ErrnoStatus("cannot remove directory", op.path, errno);
   }
-  (void)::fsync(b.dir.get());  // best effort: the change is done
+  syncs.Add(b.dir.get(), common::Dirname(op.path));
   if (applied != nullptr) applied->push_back(DescribeOp(op));
   return absl::OkStatus();
 }
@@ -349,37 +449,52 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
     return absl::InvalidArgumentError(absl::StrCat("home \"", root, "\" is not absolute"));
   }
   size_t done = 0;
+  // Batched durability: first the snapshot records of every op that passes its checks now, with
+  // one fsync for all; then the ops, each re-checked just before it writes (a record an op still
+  // needs, e.g. after a change behind mimic's back, is appended and fsynced on its own as
+  // before); then one fsync per folder changed, before the change set is reported done.
+  snapshot.BeginBatch();
+  for (const FileOp& op : changes.ops) {
+    if (op.path.empty() || op.path[0] != '/' || !RecordAhead(root, op, snapshot)) break;
+  }
+  RETURN_IF_ERROR(snapshot.Flush());
+  DirSyncs syncs;
+  absl::Status st;
   for (const FileOp& op : changes.ops) {
     if (cancel != nullptr && cancel->load()) {
-      return absl::CancelledError(absl::StrCat(
+      st = absl::CancelledError(absl::StrCat(
           "cancelled after ", done, " of ", changes.ops.size(),
           " changes (each one made is in the run's snapshot; the rest were not begun)"));
+      break;
     }
     ++done;
     if (op.path.empty() || op.path[0] != '/') {
-      return absl::InvalidArgumentError(
+      st = absl::InvalidArgumentError(
           absl::StrCat("change set path \"", op.path, "\" is not absolute"));
+      break;
     }
     switch (op.kind) {
       case FileOp::Kind::kWrite:
-        RETURN_IF_ERROR(ApplyWrite(root, op, snapshot, applied));
+        st = ApplyWrite(root, op, snapshot, applied, syncs);
         break;
       case FileOp::Kind::kDelete:
-        RETURN_IF_ERROR(ApplyDelete(root, op, snapshot, applied));
+        st = ApplyDelete(root, op, snapshot, applied, syncs);
         break;
       case FileOp::Kind::kMkdir:
-        RETURN_IF_ERROR(OpenBeneath(root, op.path, &snapshot, applied, op.note,
-                                    /*whole_path_is_dir=*/true,
-                                    (op.mode & 0100) != 0 ? op.mode & 07777 : 0755, op.uid,
-                                    op.gid)
-                            .status());
+        st = OpenBeneath(root, op.path, &snapshot, applied, op.note,
+                         /*whole_path_is_dir=*/true,
+                         (op.mode & 0100) != 0 ? op.mode & 07777 : 0755, op.uid, op.gid, &syncs)
+                 .status();
         break;
       case FileOp::Kind::kRmdir:
-        RETURN_IF_ERROR(ApplyRmdir(root, op, snapshot, applied));
+        st = ApplyRmdir(root, op, snapshot, applied, syncs);
         break;
     }
+    if (!st.ok()) break;
   }
-  return absl::OkStatus();
+  // What was done is made durable on failure too: a reported change is on disk.
+  absl::Status synced = syncs.SyncAll();
+  return st.ok() ? synced : st;
 }
 
 absl::StatusOr<std::optional<FileOp>> MakeCopyOp(const std::string& from, const std::string& to,

@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -496,6 +497,88 @@ TEST_F(ChangeSetTest, RollbackAcceptsTheRunsEarlierWriteWhenItsLastWasCut) {
 }
 
 // A dangling symlink in the source is reported as one, never followed nor taken for a file.
+// Batched durability: every op's snapshot records (original saved, sha256 to be written,
+// folders to be made) are in the manifest, fsynced once, before the first byte is written; a
+// crash in the middle of the change set then leaves a state rollback accepts (a recorded path
+// still as it was needs nothing). Seen from the copy hook, during the first copy.
+TEST_F(ChangeSetTest, EveryOpIsRecordedInTheSnapshotBeforeTheFirstWrite) {
+  Write(root_ / "src/x.car", std::string(200000, 'x'));
+  Write(root_ / "src/y.car", std::string(200000, 'y'));
+  ChangeSet cs;
+  cs.ops.push_back(
+      *MakeCopyOp((root_ / "src/x.car").string(), (target_ / "apps/x.car").string()).value());
+  cs.ops.push_back(
+      *MakeCopyOp((root_ / "src/y.car").string(), (target_ / "apps/y.car").string()).value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/a.txt").string(), "merged a\n").value());
+  AddParentDirOps(&cs);
+  std::string manifest_at_first_copy;
+  const std::string first = (target_ / "apps/x.car").string();
+  common::SetCopyProgressHookForTesting([&](const std::string& display, uint64_t) {
+    if (display == first && manifest_at_first_copy.empty()) {
+      manifest_at_first_copy = Read(fs::path(Run("r1")) / "snapshot/manifest");
+    }
+  });
+  std::vector<mimic::v1::FileChange> applied;
+  absl::Status st = ApplyAs("r1", cs, &applied);
+  common::SetCopyProgressHookForTesting(nullptr);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_THAT(applied, SizeIs(4));
+  EXPECT_THAT(manifest_at_first_copy, HasSubstr("D\t" + (target_ / "apps").string()));
+  EXPECT_THAT(manifest_at_first_copy, HasSubstr(common::Sha256Hex(std::string(200000, 'y')) +
+                                                "\t" + (target_ / "apps/y.car").string()));
+  EXPECT_THAT(manifest_at_first_copy,
+              HasSubstr(common::Sha256Hex("merged a\n") + "\t" + (target_ / "conf/a.txt").string()));
+  EXPECT_THAT(manifest_at_first_copy, HasSubstr((target_ / "conf/a.txt").string()));
+  // Nothing is recorded twice, and rollback is byte-exact.
+  const std::string manifest = Read(fs::path(Run("r1")) / "snapshot/manifest");
+  EXPECT_EQ(manifest, manifest_at_first_copy);
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_FALSE(fs::exists(target_ / "apps"));
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "original a\n");
+}
+
+// A path an earlier change set of the run wrote (copy_carbonapps' CApp, then migrate_datamapper
+// re-packs it) is written again: recording ahead must not hide what the run wrote last.
+TEST_F(ChangeSetTest, APathTheRunWroteBeforeIsWrittenAgain) {
+  ChangeSet first;
+  first.ops.push_back(*MakeWriteOp((target_ / "apps/dm.car").string(), "copied\n").value());
+  AddParentDirOps(&first);
+  ASSERT_TRUE(ApplyAs("r1", first).ok());
+  ChangeSet second;
+  second.ops.push_back(*MakeWriteOp((target_ / "apps/dm.car").string(), "re-packed\n").value());
+  second.ops.push_back(*MakeWriteOp((target_ / "conf/a.txt").string(), "merged\n").value());
+  absl::Status st = ApplyAs("r1", second);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Read(target_ / "apps/dm.car"), "re-packed\n");
+  auto rb = PlanRollback(Run("r1"), false);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_TRUE(ApplyAs("r2", *rb).ok());
+  EXPECT_FALSE(fs::exists(target_ / "apps"));
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "original a\n");
+}
+
+// A change set that stops at a changed file still records only what it reached: the ops after
+// the failing one are neither recorded nor written.
+TEST_F(ChangeSetTest, RecordingAheadStopsAtTheFirstOpThatWouldFail) {
+  ChangeSet cs;
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/a.txt").string(), "new a\n").value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/b.txt").string(), "new b\n").value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/c.txt").string(), "new c\n").value());
+  Write(target_ / "conf/b.txt", "edited behind mimic's back\n");
+  std::vector<mimic::v1::FileChange> applied;
+  absl::Status st = ApplyAs("r1", cs, &applied);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(applied, SizeIs(1));
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "new a\n");
+  EXPECT_EQ(Read(target_ / "conf/b.txt"), "edited behind mimic's back\n");
+  EXPECT_FALSE(fs::exists(target_ / "conf/c.txt"));
+  const std::string manifest = Read(fs::path(Run("r1")) / "snapshot/manifest");
+  EXPECT_THAT(manifest, Not(HasSubstr((target_ / "conf/b.txt").string())));
+  EXPECT_THAT(manifest, Not(HasSubstr((target_ / "conf/c.txt").string())));
+}
+
 TEST_F(ChangeSetTest, DanglingSymlinkInTheSourceIsReported) {
   fs::create_directories(root_ / "src");
   fs::create_symlink(root_ / "gone/app.car", root_ / "src/app.car");

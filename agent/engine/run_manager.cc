@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
+#include <utility>
 #include <thread>
 
 #include <google/protobuf/descriptor.h>
@@ -869,6 +871,18 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
         if (op.kind == FileOp::Kind::kWrite || op.kind == FileOp::Kind::kDelete) (*o)[op.path] = op;
       }
     };
+    // The plans snapshot_target made of the later steps (check mode, over the planned writes
+    // of the steps before each), with their log lines and the facts they were made with. In a
+    // check run each is exactly the plan the step makes when its turn comes, so it is used
+    // instead of planning again; in an apply run too for a step whose plan does not depend on
+    // the mode (Step::PlansFilesOnly): what --check reported is what is applied, each op still
+    // guarded by its expected sha256. Other steps plan again against the disk.
+    struct Preplanned {
+      StepPlan plan;
+      std::vector<std::pair<LogLevel, std::string>> logs;
+      std::string source_version, target_version;
+    };
+    std::map<int, Preplanned> preplanned;
     for (int i = 0; i < plan.steps_size(); ++i) {
       if (options_.before_step) options_.before_step(plan.run_id(), i);
       if (run->cancel_requested()) {
@@ -897,14 +911,33 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           later.spec = &plan.steps(j);
           later.check = true;
           later.overlay = &later_overlay;
-          later.log = [](LogLevel, const std::string&) {};
-          ASSIGN_OR_RETURN(StepPlan p, options_.make_step(plan.steps(j).name())->Plan(later));
+          std::vector<std::pair<LogLevel, std::string>> logs;
+          later.log = [&logs](LogLevel l, const std::string& text) { logs.emplace_back(l, text); };
+          std::unique_ptr<Step> later_step = options_.make_step(plan.steps(j).name());
+          ASSIGN_OR_RETURN(StepPlan p, later_step->Plan(later));
           for (const FileOp& op : p.changes.ops) paths.insert(op.path);
           add_to_overlay(p.changes, &later_overlay);
+          if (check || later_step->PlansFilesOnly()) {
+            preplanned[j] = Preplanned{std::move(p), std::move(logs), base.source_version,
+                                       base.target_version};
+          }
         }
         return std::vector<std::string>(paths.begin(), paths.end());
       };
-      absl::StatusOr<StepPlan> p = step->Plan(ctx);
+      // An apply step that may act beyond its plan (exec, verify, ...) may change what the
+      // later steps would plan: they plan again after it.
+      const bool drop_preplanned_after = !check && !preplanned.empty() && !step->PlansFilesOnly();
+      absl::StatusOr<StepPlan> p;
+      if (auto pre = preplanned.find(i);
+          pre != preplanned.end() && pre->second.source_version == base.source_version &&
+          pre->second.target_version == base.target_version) {
+        for (const auto& [level, text] : pre->second.logs) ctx.log(level, text);
+        p = std::move(pre->second.plan);
+      } else {
+        p = step->Plan(ctx);
+      }
+      preplanned.erase(i);
+      if (drop_preplanned_after) preplanned.clear();
       absl::Status st = p.status();
       if (st.ok()) {
         for (const auto& [k, v] : p->facts) {
@@ -928,9 +961,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           changes = DescribeChangeSet(p->changes);
           add_to_overlay(p->changes, &overlay);
         } else {
-          for (const std::string& path : p->snapshot_paths) {
-            if (st.ok()) st = snapshot->Save(path);
-          }
+          st = snapshot->SaveAll(p->snapshot_paths);  // one manifest fsync for all
           if (st.ok()) {
             st = ApplyChangeSet(p->changes, plan.target_home(), *snapshot, &changes,
                                 run->cancel_token());

@@ -69,9 +69,41 @@ class FakeStep final : public Step {
   std::string name_;
 };
 
+// "plan_ahead" plans the later steps as snapshot_target does; "counted" and "counted_acts" count
+// their plans, log one line and write <target>/<name>.txt; only "counted" PlansFilesOnly.
+int counted_plans = 0;
+class PlanAheadStep final : public Step {
+ public:
+  explicit PlanAheadStep(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  bool PlansFilesOnly() const override { return name_ == "counted"; }
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    StepPlan p;
+    if (name_ == "plan_ahead") {
+      auto paths = ctx.paths_of_later_steps();
+      if (!paths.ok()) return paths.status();
+      p.message = absl::StrCat(paths->size(), " paths");
+      return p;
+    }
+    ++counted_plans;
+    ctx.log(LogLevel::kInfo, "counted plan says hello");
+    auto op = MakeWriteOp(ctx.target_home + "/" + name_ + ".txt", "counted\n");
+    if (!op.ok()) return op.status();
+    if (op->has_value()) p.changes.ops.push_back(**op);
+    p.message = "counted";
+    return p;
+  }
+
+ private:
+  std::string name_;
+};
+
 std::unique_ptr<Step> MakeFake(const std::string& name) {
   if (name == "text" || name == "block" || name.rfind("log", 0) == 0) {
     return std::make_unique<FakeStep>(name);
+  }
+  if (name == "plan_ahead" || name == "counted" || name == "counted_acts") {
+    return std::make_unique<PlanAheadStep>(name);
   }
   return nullptr;
 }
@@ -601,6 +633,51 @@ TEST_F(RunManagerTest, FinishedRunsKeepNoEventsInMemoryAndStillReplay) {
   EXPECT_LE(m->EventsInMemory(), kMaxMemoryOnlyRuns * (1 + 1 + 5 + 1 + 1));
   EXPECT_FALSE(m->Find("check-0").ok());
   EXPECT_TRUE(m->Find(absl::StrCat("check-", kMaxMemoryOnlyRuns + 4)).ok());
+}
+
+// A run plans a file step once: the plan snapshot_target made ahead is the one reported (check)
+// and applied, with its log lines. A step that may act in apply mode plans again.
+TEST_F(RunManagerTest, RunsUseThePlansMadeAheadForFileSteps) {
+  auto m = Manager();
+  mimic::v1::HostPlan check = Plan("r-check", {"plan_ahead", "counted", "counted_acts"});
+  check.set_mode(mimic::v1::MODE_CHECK);
+  counted_plans = 0;
+  auto run = RunToEnd(*m, check);
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(counted_plans, 2);  // each once, ahead
+  bool logged = false, reported = false;
+  for (const Event& e : All(*run)) {
+    if (e.has_log() && e.log().step() == "counted" && e.log().text() == "counted plan says hello") {
+      logged = true;
+    }
+    if (e.has_step_finished() && e.step_finished().step() == "counted") {
+      reported = e.step_finished().status() == mimic::v1::STEP_CHANGED &&
+                 e.step_finished().changes_size() == 1 &&
+                 e.step_finished().changes(0).path() == target_ + "/counted.txt";
+    }
+  }
+  EXPECT_TRUE(logged);
+  EXPECT_TRUE(reported);
+  EXPECT_FALSE(common::PathExists(target_ + "/counted.txt"));
+
+  counted_plans = 0;
+  auto apply = RunToEnd(*m, Plan("r-apply", {"plan_ahead", "counted", "counted_acts"}));
+  ASSERT_NE(apply, nullptr);
+  EXPECT_EQ(counted_plans, 3);  // counted once (ahead), counted_acts ahead and again
+  logged = false;
+  for (const Event& e : All(*apply)) {
+    if (e.has_log() && e.log().step() == "counted" && e.log().text() == "counted plan says hello") {
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged);
+  EXPECT_EQ(*common::ReadFile(target_ + "/counted_acts.txt"), "counted\n");
+  EXPECT_EQ(*common::ReadFile(target_ + "/counted.txt"), "counted\n");
+
+  // After a step that may act (exec, verify, ...), the later steps plan again.
+  counted_plans = 0;
+  ASSERT_NE(RunToEnd(*m, Plan("r-apply2", {"plan_ahead", "counted_acts", "counted"})), nullptr);
+  EXPECT_EQ(counted_plans, 4);
 }
 
 }  // namespace

@@ -234,6 +234,12 @@ absl::Status Snapshot::Append(const std::string& line) {
     }
     done += static_cast<size_t>(n);
   }
+  if (batch_) {
+    ::close(fd);
+    dirty_ = true;
+    created_ = created_ || created;
+    return absl::OkStatus();
+  }
   if (::fsync(fd) != 0) {
     absl::Status st = ErrnoError("cannot fsync", manifest);
     ::close(fd);
@@ -242,6 +248,34 @@ absl::Status Snapshot::Append(const std::string& line) {
   ::close(fd);
   if (created) (void)common::FsyncDir(dir_);  // best effort, as before
   return absl::OkStatus();
+}
+
+absl::Status Snapshot::Flush() {
+  batch_ = false;
+  if (!dirty_) return absl::OkStatus();
+  const std::string manifest = common::JoinPath(dir_, "manifest");
+  int fd = ::open(manifest.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open", manifest);
+  if (::fsync(fd) != 0) {
+    absl::Status st = ErrnoError("cannot fsync", manifest);
+    ::close(fd);
+    return st;
+  }
+  ::close(fd);
+  if (created_) (void)common::FsyncDir(dir_);  // best effort, as before
+  dirty_ = created_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Snapshot::SaveAll(const std::vector<std::string>& paths) {
+  BeginBatch();
+  absl::Status st;
+  for (const std::string& p : paths) {
+    st = Save(p);
+    if (!st.ok()) break;
+  }
+  absl::Status flushed = Flush();  // what was saved before an error is durable too
+  return st.ok() ? flushed : st;
 }
 
 absl::Status Snapshot::Save(const std::string& path) {
@@ -292,6 +326,9 @@ absl::Status Snapshot::RecordRemovedDir(const std::string& path, uint32_t mode, 
 }
 
 absl::Status Snapshot::RecordWritten(const std::string& path, const std::string& sha256_after) {
+  if (auto it = last_written_.find(path); it != last_written_.end() && it->second == sha256_after) {
+    return absl::OkStatus();
+  }
   RETURN_IF_ERROR(Append(absl::StrCat("W\t", Dash(sha256_after), "\t", Escape(path))));
   last_written_[path] = sha256_after;
   return absl::OkStatus();

@@ -53,7 +53,8 @@ class Snapshot {
   absl::Status RecordRemovedDir(const std::string& path, uint32_t mode, int64_t uid = -1,
                                 int64_t gid = -1);
   // Records the sha256 the run writes to `path` ("" = the run deletes it). Called just before the
-  // write, so a crash between record and write leaves a state rollback still accepts.
+  // write, so a crash between record and write leaves a state rollback still accepts. Nothing is
+  // appended when the run's last record for `path` already says so.
   absl::Status RecordWritten(const std::string& path, const std::string& sha256_after);
 
   // Before the run replaces or deletes `path`, whose sha256 is now `current_sha256` ("" =
@@ -63,7 +64,19 @@ class Snapshot {
   // snapshot, so replacing them would lose them.
   absl::Status CheckUnchanged(const std::string& path, const std::string& current_sha256) const;
 
+  // Batched durability. Between BeginBatch() and Flush() the records above are appended to the
+  // manifest without an fsync each; Flush() makes them all durable with one fsync. The caller
+  // must Flush() before it changes any path recorded in the batch (ApplyChangeSet records a
+  // whole change set ahead, flushes once, then writes). Saved bytes (files/<n>) are fsynced as
+  // before, one by one.
+  void BeginBatch() { batch_ = true; }
+  absl::Status Flush();
+  // Saves every path (Save), with one fsync of the manifest for all (snapshot_target).
+  absl::Status SaveAll(const std::vector<std::string>& paths);
+
   bool IsSaved(const std::string& path) const { return saved_.count(path) > 0; }
+  // True when the run recorded a write (or delete) of `path`.
+  bool HasWritten(const std::string& path) const { return last_written_.count(path) > 0; }
   // Total size of the saved file bytes.
   uint64_t bytes() const { return bytes_; }
   // Distinct paths recorded: saved files plus created directories.
@@ -81,6 +94,9 @@ class Snapshot {
   std::set<std::string> created_dirs_;
   uint64_t next_blob_ = 0;
   uint64_t bytes_ = 0;
+  bool batch_ = false;   // appends wait for Flush()
+  bool dirty_ = false;   // appended since the last fsync
+  bool created_ = false; // the manifest was created in this batch (its folder needs an fsync)
 };
 
 // The change set that undoes the run stored in `run_dir_to_undo`, so that every path it touched

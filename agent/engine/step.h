@@ -110,6 +110,13 @@ class Step {
   // Reads only. Returns the change set to apply (empty when the target is already right).
   // A non-OK status fails the step with that message.
   virtual absl::StatusOr<StepPlan> Plan(StepContext& ctx) = 0;
+  // True when Plan() only reads (besides scratch space of its own) and returns the same plan
+  // whatever ctx.check says, given the same files (through ctx.overlay in check mode). A run
+  // then applies the plan snapshot_target made of this step ahead (check mode, over the planned
+  // writes of the steps before it) instead of planning it again: the dry run's plan is the
+  // applied plan, and each op's expected sha256 still guards against a change since. False (the
+  // default) for steps that act in apply mode (exec, verify, databases).
+  virtual bool PlansFilesOnly() const { return false; }
 };
 
 // Makes the Step for a catalogue name, or nullptr when the name is unknown. The engine takes

@@ -17,6 +17,7 @@ constexpr char kCarbonapps[] = "repository/deployment/server/carbonapps";
 class CopyCarbonappsStep final : public Step {
  public:
   std::string name() const override { return "copy_carbonapps"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

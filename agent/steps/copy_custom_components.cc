@@ -37,6 +37,7 @@ std::string ArtifactName(const std::string& file_name) {
 class CopyCustomComponentsStep final : public Step {
  public:
   std::string name() const override { return "copy_custom_components"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

@@ -32,6 +32,7 @@ constexpr char kReplacedShippedNote[] =
 class CopyDeploymentStep final : public Step {
  public:
   std::string name() const override { return "copy_deployment"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

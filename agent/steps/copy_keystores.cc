@@ -17,6 +17,7 @@ constexpr char kSecurity[] = "repository/resources/security";
 class CopyKeystoresStep final : public Step {
  public:
   std::string name() const override { return "copy_keystores"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

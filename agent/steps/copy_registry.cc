@@ -74,6 +74,7 @@ void WarnAboutMovedRoots(const StepContext& ctx, const Homes& homes) {
 class CopyRegistryStep final : public Step {
  public:
   std::string name() const override { return "copy_registry"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

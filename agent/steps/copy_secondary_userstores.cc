@@ -27,6 +27,7 @@ bool BeforeSecondaryUserstores(const std::string& version) {
 class CopySecondaryUserstoresStep final : public Step {
  public:
   std::string name() const override { return "copy_secondary_userstores"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

@@ -199,6 +199,13 @@ bool HasHl7InboundEndpoint(const std::string& lower) {
 
 // Heuristic 5 on one artifact's text; `where` names it in the signals.
 void ScanArtifact(const std::string& where, absl::string_view text, Detection* d) {
+  // Every signal below holds "hl7" in some case: most artifacts (and the bulk of a CApp) have
+  // none, and are passed over without a lower-cased copy.
+  bool any = false;
+  for (size_t i = 0; i + 2 < text.size() && !any; ++i) {
+    any = (text[i] | 0x20) == 'h' && (text[i + 1] | 0x20) == 'l' && text[i + 2] == '7';
+  }
+  if (!any) return;
   const std::string lower = Lower(text);
   if (absl::StrContains(lower, "hl7://")) {
     d->signals.push_back(absl::StrCat(where, ": hl7:// endpoint address"));
@@ -391,6 +398,7 @@ void CheckBundleVersion(const StepContext& ctx, const Homes& homes, const std::s
 class Hl7TransportStep final : public Step {
  public:
   std::string name() const override { return "hl7_transport"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

@@ -26,6 +26,7 @@ constexpr char kToml[] = "conf/deployment.toml";
 class MergeConfigStep final : public Step {
  public:
   std::string name() const override { return "merge_config"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

@@ -216,6 +216,7 @@ absl::StatusOr<std::vector<std::string>> MigrateWithTool(const StepContext& ctx,
 class MigrateDatamapperStep final : public Step {
  public:
   std::string name() const override { return "migrate_datamapper"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     if (ctx.guard == nullptr || ctx.target_home.empty()) {

@@ -177,6 +177,7 @@ absl::StatusOr<std::string> ReducedSource(const std::string& source_text,
 class MigrateUserstoreConfigStep final : public Step {
  public:
   std::string name() const override { return "migrate_userstore_config"; }
+  bool PlansFilesOnly() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

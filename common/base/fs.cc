@@ -12,6 +12,10 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <unordered_map>
+
+#include "absl/synchronization/mutex.h"
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
@@ -64,7 +68,8 @@ std::function<void(const std::string&, uint64_t)>& CopyHook() {
 // fsyncs, renames into place and fsyncs the directory.
 absl::Status AtomicWriteAt(int dir_fd, const std::string& name, const std::string& display,
                            uint32_t mode, int64_t uid, int64_t gid,
-                           const std::function<absl::Status(int fd)>& fill) {
+                           const std::function<absl::Status(int fd)>& fill,
+                           bool sync_dir = true) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string tmp = absl::StrCat(TempPrefix(name), rng() % 1000000000);
   const std::string tmp_display = JoinPath(Dirname(display), tmp);
@@ -97,7 +102,9 @@ absl::Status AtomicWriteAt(int dir_fd, const std::string& name, const std::strin
     ::unlinkat(dir_fd, tmp.c_str(), 0);
     return st;
   }
-  if (::fsync(dir_fd) != 0 && errno != EINVAL) return ErrnoError("fsync directory of", display);
+  if (sync_dir && ::fsync(dir_fd) != 0 && errno != EINVAL) {
+    return ErrnoError("fsync directory of", display);
+  }
   return absl::OkStatus();
 }
 
@@ -114,8 +121,9 @@ absl::Status AtomicWrite(const std::string& path, uint32_t mode,
   return st;
 }
 
-absl::Status CopyInto(int in, int fd, const std::string& from, const std::string& display) {
-  char buf[1 << 16];
+absl::Status CopyInto(int in, int fd, const std::string& from, const std::string& display,
+                      Sha256* hash = nullptr) {
+  char buf[1 << 17];
   uint64_t copied = 0;
   for (;;) {
     ssize_t r = ::read(in, buf, sizeof(buf));
@@ -124,6 +132,7 @@ absl::Status CopyInto(int in, int fd, const std::string& from, const std::string
       return ErrnoError("read", from);
     }
     if (r == 0) return absl::OkStatus();
+    if (hash != nullptr) hash->Update(buf, static_cast<size_t>(r));
     const char* p = buf;
     size_t n = static_cast<size_t>(r);
     while (n > 0) {
@@ -174,7 +183,112 @@ absl::Status WriteAll(int fd, const char* p, size_t n, const std::string& name) 
   return absl::OkStatus();
 }
 
+// The hash cache (see fs.h).
+struct HashKey {
+  uint64_t dev, ino, size;
+  int64_t mtime_ns, ctime_ns;
+  bool operator==(const HashKey& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns &&
+           ctime_ns == o.ctime_ns;
+  }
+};
+struct HashKeyHash {
+  size_t operator()(const HashKey& k) const {
+    uint64_t h = k.dev * 0x9E3779B97F4A7C15ull ^ k.ino;
+    h = h * 0x9E3779B97F4A7C15ull ^ k.size;
+    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(k.mtime_ns);
+    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(k.ctime_ns);
+    return static_cast<size_t>(h);
+  }
+};
+constexpr size_t kHashCacheMax = 20000;  // ~2.5 MB at most; cleared when full
+// A file whose ctime is this close to the read's start is not cached: a write within the same
+// coarse clock tick (a few ms) could leave ctime unchanged.
+constexpr int64_t kRacyMarginNs = 50'000'000;
+constexpr int64_t kCoarseRacyMarginNs = 3'000'000'000;
+
+struct HashCache {
+  absl::Mutex mu;
+  std::unordered_map<HashKey, std::string, HashKeyHash> map ABSL_GUARDED_BY(mu);
+  HashCacheStats stats ABSL_GUARDED_BY(mu);
+};
+HashCache& Cache() {
+  static auto* c = new HashCache();
+  return *c;
+}
+
+HashKey KeyOf(const struct stat& st) {
+  return HashKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                 static_cast<uint64_t>(st.st_size),
+                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+                 static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
+int64_t CoarseNowNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& display) {
+  struct stat before;
+  if (::fstat(fd, &before) != 0) return ErrnoError("stat", display);
+  const bool cacheable = S_ISREG(before.st_mode);
+  const HashKey key = KeyOf(before);
+  HashCache& c = Cache();
+  if (cacheable) {
+    absl::MutexLock l(&c.mu);
+    auto it = c.map.find(key);
+    if (it != c.map.end()) {
+      ++c.stats.hits;
+      return it->second;
+    }
+  }
+  const int64_t started = CoarseNowNs();
+  Sha256 h;
+  char buf[1 << 16];
+  uint64_t off = 0;
+  for (;;) {
+    ssize_t r = ::pread(fd, buf, sizeof(buf), static_cast<off_t>(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read", display);
+    }
+    if (r == 0) break;
+    h.Update(buf, static_cast<size_t>(r));
+    off += static_cast<uint64_t>(r);
+  }
+  std::string hex = h.Hex();
+  struct stat after;
+  const bool same = ::fstat(fd, &after) == 0 && KeyOf(after) == key && off == key.size;
+  absl::MutexLock l(&c.mu);
+  ++c.stats.misses;
+  c.stats.bytes_hashed += off;
+  // Timestamps without nanoseconds come from a coarse filesystem (seconds, or two on FAT):
+  // the margin covers its granularity.
+  const int64_t margin =
+      before.st_ctim.tv_nsec == 0 && before.st_mtim.tv_nsec == 0 ? kCoarseRacyMarginNs
+                                                                 : kRacyMarginNs;
+  if (cacheable && same && key.ctime_ns + margin < started && key.mtime_ns + margin < started) {
+    if (c.map.size() >= kHashCacheMax) c.map.clear();
+    c.map.emplace(key, hex);
+  }
+  return hex;
+}
+
+HashCacheStats GetHashCacheStats() {
+  HashCache& c = Cache();
+  absl::MutexLock l(&c.mu);
+  return c.stats;
+}
+
+void ClearHashCache() {
+  HashCache& c = Cache();
+  absl::MutexLock l(&c.mu);
+  c.map.clear();
+}
 
 std::string Sha256Hex(const std::string& bytes) {
   Sha256 h;
@@ -183,9 +297,11 @@ std::string Sha256Hex(const std::string& bytes) {
 }
 
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
-  Sha256 h;
-  RETURN_IF_ERROR(ReadChunks(path, [&](const char* p, size_t n) { h.Update(p, n); }));
-  return h.Hex();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path);
+  absl::StatusOr<std::string> sha = Sha256Fd(fd, path);
+  ::close(fd);
+  return sha;
 }
 
 absl::StatusOr<std::string> Sha256IfExists(const std::string& path) {
@@ -222,21 +338,35 @@ absl::Status CopyFileAtomic(const std::string& from, const std::string& path, ui
 }
 
 absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
-                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid) {
-  return AtomicWriteAt(dir_fd, name, display, mode, uid, gid, [&](int fd) {
-    RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), display));
-    if (CopyHook()) CopyHook()(display, bytes.size());
-    return absl::OkStatus();
-  });
+                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid,
+                               const AtomicWriteOptions* options) {
+  const AtomicWriteOptions o = options != nullptr ? *options : AtomicWriteOptions();
+  RETURN_IF_ERROR(AtomicWriteAt(
+      dir_fd, name, display, mode, uid, gid,
+      [&](int fd) {
+        RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), display));
+        // The fault campaigns' hook: a write is in flight (temp file written, not renamed).
+        if (CopyHook()) CopyHook()(display, bytes.size());
+        return absl::OkStatus();
+      },
+      o.sync_dir));
+  if (o.sha256_out != nullptr) *o.sha256_out = Sha256Hex(bytes);
+  return absl::OkStatus();
 }
 
 absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::string& name,
-                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid) {
+                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid,
+                              const AtomicWriteOptions* options) {
+  const AtomicWriteOptions o = options != nullptr ? *options : AtomicWriteOptions();
   int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return ErrnoError("open", from);
-  absl::Status st = AtomicWriteAt(dir_fd, name, display, mode, uid, gid,
-                                  [&](int fd) { return CopyInto(in, fd, from, display); });
+  Sha256 hash;
+  absl::Status st = AtomicWriteAt(
+      dir_fd, name, display, mode, uid, gid,
+      [&](int fd) { return CopyInto(in, fd, from, display, o.sha256_out ? &hash : nullptr); },
+      o.sync_dir);
   ::close(in);
+  if (st.ok() && o.sha256_out != nullptr) *o.sha256_out = hash.Hex();
   return st;
 }
 

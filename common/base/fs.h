@@ -14,7 +14,24 @@ namespace mimic::common {
 
 // Lower-case hex sha256 of bytes / of a file's content.
 std::string Sha256Hex(const std::string& bytes);
+// A file's sha256 is read once per process while the file stays as it is: results are kept in a
+// bounded process-wide cache keyed by (device, inode, size, mtime_ns, ctime_ns). Any change of
+// the bytes moves ctime (which no user call can set back), so a changed file misses. A result is
+// kept only when the file's ctime is older than the clock tick in which the read started (less a
+// safety margin), so a write in the same tick as the read can never leave a stale entry (git's
+// "racily clean" rule).
 absl::StatusOr<std::string> Sha256File(const std::string& path);
+// The same for an open file (read from offset 0 with pread); `display` names it in errors.
+absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& display);
+// Hash cache counters since the process started, for tests and benchmarks.
+struct HashCacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t bytes_hashed = 0;
+};
+HashCacheStats GetHashCacheStats();
+// Forgets every cached hash.
+void ClearHashCache();
 
 // "" when the path does not exist (or is not a regular file); the hex sha256 otherwise.
 absl::StatusOr<std::string> Sha256IfExists(const std::string& path);
@@ -34,11 +51,21 @@ absl::Status CopyFileAtomic(const std::string& from, const std::string& path,
 // the owner `uid`/`gid` (-1 = leave as created), fsynced, renamed over `name`, `dir_fd` fsynced.
 // `display` names the file in errors. PERMISSION_DENIED when the owner cannot be given (an agent
 // that is not root replacing another user's file); the temporary file is removed on any error.
+// `options` (may be null) lets a caller that writes many files batch the directory's fsync
+// (sync_dir = false: the caller must fsync `dir_fd` before it reports the write done; the file
+// itself is always fsynced before the rename, so a crash never leaves a torn file in place) and
+// receive the sha256 of the bytes written, hashed as they were written (sha256_out).
+struct AtomicWriteOptions {
+  bool sync_dir = true;
+  std::string* sha256_out = nullptr;
+};
 absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
-                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid);
+                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid,
+                               const AtomicWriteOptions* options = nullptr);
 // Same, copying the content of file `from`.
 absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::string& name,
-                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid);
+                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid,
+                              const AtomicWriteOptions* options = nullptr);
 // ".<name>.mimic-tmp-": every temporary file of an atomic write of `name` starts with it, so
 // what a crash between create and rename leaves can be found and removed.
 std::string TempPrefix(const std::string& name);

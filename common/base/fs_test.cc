@@ -1,7 +1,10 @@
 #include "common/base/fs.h"
 
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gtest/gtest.h"
 
@@ -52,6 +55,57 @@ TEST(FsTest, MakeDirsCreatesEveryLevelAndFsyncDirNamesAMissingDir) {
   absl::Status st = FsyncDir(JoinPath(d, "missing"));
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find(JoinPath(d, "missing")), absl::string_view::npos) << st;
+}
+
+// Waits until the coarse clock is well past `path`'s ctime, so the hash cache may keep its hash.
+void WaitUntilCtimeIsOld(const std::string& path) {
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  const int64_t ctime = st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec;
+  for (;;) {
+    struct timespec now;
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec * 1'000'000'000LL + now.tv_nsec > ctime + 200'000'000LL) return;
+    struct timespec tick = {0, 5'000'000};
+    ::nanosleep(&tick, nullptr);
+  }
+}
+
+TEST(FsTest, HashCacheReadsAnUnchangedFileOnce) {
+  ClearHashCache();
+  const std::string p = JoinPath(TempDir(), "capp.car");
+  ASSERT_TRUE(WriteFileAtomic(p, std::string(300000, 'a')).ok());
+  WaitUntilCtimeIsOld(p);
+  const HashCacheStats s0 = GetHashCacheStats();
+  EXPECT_EQ(*Sha256File(p), Sha256Hex(std::string(300000, 'a')));
+  EXPECT_EQ(*Sha256File(p), Sha256Hex(std::string(300000, 'a')));
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  EXPECT_EQ(*Sha256Fd(fd, p), Sha256Hex(std::string(300000, 'a')));
+  ::close(fd);
+  const HashCacheStats s1 = GetHashCacheStats();
+  EXPECT_EQ(s1.misses - s0.misses, 1u);
+  EXPECT_EQ(s1.hits - s0.hits, 2u);
+  EXPECT_EQ(s1.bytes_hashed - s0.bytes_hashed, 300000u);
+}
+
+TEST(FsTest, HashCacheMissesAFileChangedInPlaceEvenWithItsMtimeSetBack) {
+  ClearHashCache();
+  const std::string p = JoinPath(TempDir(), "deployment.toml");
+  ASSERT_TRUE(WriteFileAtomic(p, "port = 1\n").ok());
+  WaitUntilCtimeIsOld(p);
+  struct stat before;
+  ASSERT_EQ(::stat(p.c_str(), &before), 0);
+  EXPECT_EQ(*Sha256File(p), Sha256Hex("port = 1\n"));
+  // Same size, same inode, mtime put back: only ctime tells, and it does.
+  const int fd = ::open(p.c_str(), O_WRONLY);
+  ASSERT_EQ(::pwrite(fd, "port = 2\n", 9, 0), 9);
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::futimens(fd, times), 0);
+  ::close(fd);
+  EXPECT_EQ(*Sha256File(p), Sha256Hex("port = 2\n"));
+  // A file replaced by rename (a new inode) misses too.
+  ASSERT_TRUE(WriteFileAtomic(p, "port = 3\n").ok());
+  EXPECT_EQ(*Sha256File(p), Sha256Hex("port = 3\n"));
 }
 
 TEST(FsTest, JoinAndSplit) {
