@@ -7,6 +7,7 @@
 #include <string>
 
 #include "controller/cli/commands.h"
+#include "controller/cli/commands_plan.h"
 
 namespace {
 
@@ -25,6 +26,7 @@ usage:
   mimic logs ROLLOUT HOST [STEP] [--inventory inventory.toml | --audit URL]
   mimic cancel ROLLOUT [--inventory inventory.toml] [--audit URL]
   mimic facts [--inventory inventory.toml] [--limit HOSTS]
+  mimic plan new [--inventory inventory.toml] [--limit HOSTS] [-o plan.toml]
   mimic inventory import hosts.ini|hosts.yml [--port N] [-o inventory.toml]
 
   --inventory FILE  hosts, groups, TLS files, state dir and audit (default inventory.toml)
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
   else if (cmd == "approve") rc = mimic::controller::CmdApprove(o, stdout);
   else if (cmd == "inventory") rc = mimic::controller::CmdInventory(o, stdout);
   else if (cmd == "facts") rc = mimic::controller::CmdFacts(o, stdout);
+  else if (cmd == "plan") rc = mimic::controller::CmdPlan(o, stdout);
   else {
     std::fprintf(stderr, "mimic: unknown command '%s' (see mimic --help)\n", cmd.c_str());
     return 1;
