@@ -252,13 +252,14 @@ absl::Status PlanSecureVault(const StepContext& ctx, const Homes& homes, ChangeS
   } else {
     password_note = absl::StrCat(
         common::IsRegularFile(src_tmp) ? "the source has password-tmp; " : "",
-        "nothing supplies it: MI asks on the console at start; create ", dst_tmp,
+        "from no file: MI asks for it on the console at start; create ", dst_tmp,
         " (read and deleted at start) or ", dst_persist, " before the target starts");
-    StepLog(ctx, LogLevel::kWarning, absl::StrCat("secure vault keystore password: ", password_note));
+    StepLog(ctx, LogLevel::kWarning,
+            absl::StrCat("the secure vault keystore's password at start: ", password_note));
   }
-  *summary = absl::StrCat("secure vault: ", uses.size(), " $secret{} value(s), ",
+  *summary = absl::StrCat("secure vault: ", uses.size(), " secret reference(s), ",
                           encrypted.size(), " encrypted alias(es), keystore ", keystore_path,
-                          "; keystore password ", password_note);
+                          "; the keystore's password at start comes ", password_note);
   StepLog(ctx, LogLevel::kInfo, *summary);
   return absl::OkStatus();
 }

@@ -110,7 +110,7 @@ TEST_F(CopyKeystoresTest, SecureVaultCarriedWithPathsRewritten) {
   const FileOp* pw = FindOp(plan, "/password-persist");
   ASSERT_NE(pw, nullptr);
   EXPECT_EQ(pw->mode, 0600u);
-  EXPECT_THAT(plan.message, HasSubstr("keystore password from password-persist"));
+  EXPECT_THAT(plan.message, HasSubstr("password at start comes from password-persist"));
   EXPECT_THAT(Logs(), HasSubstr("keystore.identity.location: path under the old MI home"));
   for (const char* secret : {"keystore-pw-value", "encrypted-db-pw"}) {
     EXPECT_THAT(Logs() + plan.message, Not(HasSubstr(secret)));
@@ -136,7 +136,7 @@ TEST_F(CopyKeystoresTest, SecureVaultRefusesAliasWithoutValueOrKeystore) {
   Write(src_ / kSecurity / "vault.jks", "vault keystore");
   auto ok = PlanStep("copy_keystores");
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_THAT(ok->message, HasSubstr("nothing supplies it: MI asks on the console"));
+  EXPECT_THAT(ok->message, HasSubstr("comes from no file: MI asks for it on the console at start"));
 }
 
 }  // namespace
