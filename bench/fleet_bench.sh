@@ -56,6 +56,8 @@ name = "preflight"
 [[steps]]
 name = "snapshot_target"
 [[steps]]
+name = "migrate_userstore_config"
+[[steps]]
 name = "copy_carbonapps"
 [[steps]]
 name = "copy_registry"

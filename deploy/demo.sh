@@ -77,6 +77,8 @@ name = "preflight"
 [[steps]]
 name = "snapshot_target"
 [[steps]]
+name = "migrate_userstore_config"
+[[steps]]
 name = "copy_secondary_userstores"
 [[steps]]
 name = "copy_carbonapps"

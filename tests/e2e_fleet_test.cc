@@ -126,6 +126,7 @@ class FleetTest : public ::testing::Test {
         "[[steps]]\nname = \"copy_keystores\"\n"
         "[[steps]]\nname = \"merge_config\"\nparams = { conflict = \"source\" }\n"
         "[[steps]]\nname = \"hl7_transport\"\n"
+        "[[skip]]\nstep = \"migrate_userstore_config\"\nreason = \"the default user store\"\n"
         "\n[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\nbatch = 1\n"
         "\n[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\nbatch = 2\nconcurrency = 2\n");
     std::string path = dir_ + "/" + name;

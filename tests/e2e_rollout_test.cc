@@ -148,6 +148,7 @@ class RolloutTest : public ::testing::Test {
                            "[[steps]]\nname = \"preflight\"\n"
                            "[[steps]]\nname = \"copy_carbonapps\"\n"
                            "[[steps]]\nname = \"copy_keystores\"\n\n",
+                           CheapPlanSkips(), "\n",
                            stages));
     return name;
   }

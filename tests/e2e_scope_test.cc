@@ -106,7 +106,8 @@ class ScopeTest : public ::testing::Test {
                            "[migration]\npath = \"4.0.0->4.2.0\"\n\n"
                            "[[steps]]\nname = \"preflight\"\n"
                            "[[steps]]\nname = \"copy_carbonapps\"\n"
-                           "[[steps]]\nname = \"copy_keystores\"\n\n"
+                           "[[steps]]\nname = \"copy_keystores\"\n\n",
+                           CheapPlanSkips(), "\n"
                            "[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\n\n"
                            "[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\n",
                            prod_extra));

@@ -409,4 +409,12 @@ void AgentProcess::Kill(int sig) {
   pid_ = -1;
 }
 
+std::string SkipSteps(const std::vector<std::string>& steps, const std::string& reason) {
+  std::string out;
+  for (const std::string& s : steps) {
+    out += "[[skip]]\nstep = \"" + s + "\"\nreason = \"" + reason + "\"\n";
+  }
+  return out;
+}
+
 }  // namespace mimic::testing

@@ -146,6 +146,17 @@ int WaitExit(pid_t pid);
 void WriteText(const std::string& path, const std::string& text);
 std::string ReadText(const std::string& path);
 
+// plan.toml text: a [[skip]] for each of `steps` with `reason` (common/config/required_steps.h),
+// for test plans that run only some of the steps a migration requires.
+std::string SkipSteps(const std::vector<std::string>& steps, const std::string& reason);
+// The steps a plan of only preflight, copy_carbonapps and copy_keystores must skip.
+inline std::string CheapPlanSkips() {
+  return SkipSteps({"snapshot_target", "migrate_userstore_config", "copy_registry",
+                    "copy_deployment", "copy_custom_components", "merge_config",
+                    "migrate_datamapper"},
+                   "a cheap test plan");
+}
+
 }  // namespace mimic::testing
 
 #endif  // MIMIC_TESTS_TEST_ENV_H_

@@ -119,6 +119,10 @@ int LocalMain(int argc, char** argv) {
         std::fprintf(stderr, "mimic-agent local: %s\n", std::string(p.status().message()).c_str());
         return 1;
       }
+      if (absl::Status st = common::CheckPlanCoversPath(*p); !st.ok()) {
+        std::fprintf(stderr, "mimic-agent local: %s\n", std::string(st.message()).c_str());
+        return 1;
+      }
       plan.set_migration_path(p->migration_path);
       plan.set_plan_sha256(p->sha256);
       for (const auto& s : p->steps) {
@@ -126,6 +130,11 @@ int LocalMain(int argc, char** argv) {
         spec->set_name(s.name);
         for (const auto& [k, v] : s.params) (*spec->mutable_params())[k] = v;
         spec->set_params_toml(s.params_toml);
+      }
+      for (const common::StepSkip& s : p->skips) {
+        auto* skip = plan.add_skips();
+        skip->set_step(s.step);
+        skip->set_reason(s.reason);
       }
     } else {
       // The detected path's default list: every catalogue step but those that need the

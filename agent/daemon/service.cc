@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/steps/migration_features.h"
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
 #include "common/rpc/grpc_status.h"
@@ -120,9 +121,28 @@ std::string JavaVersion() {
   return out.substr(q1 + 1, q2 - q1 - 1);
 }
 
-// MI homes directly under each root or one level below (/opt/wso2/wso2mi-4.0.0, /opt/wso2/x/y).
-void FindMiHomes(const std::vector<std::string>& roots, mimic::v1::Facts* facts) {
-  for (const std::string& root : roots) {
+// What `home` uses that makes migration steps required (read only; logs dropped).
+void AddFeatures(const common::PathGuard& guard, const std::string& home, const std::string& version,
+                 mimic::v1::MiHome* h) {
+  StepContext ctx;
+  ctx.guard = &guard;
+  ctx.source_home = home;
+  ctx.check = true;
+  ctx.log = [](LogLevel, const std::string&) {};
+  absl::StatusOr<common::MigrationFeatures> f =
+      DetectMigrationFeatures(ctx, Homes{home, ""}, version, "");
+  if (!f.ok()) return;
+  mimic::v1::MiFeatures* out = h->mutable_features();
+  for (const std::string& e : f->datamapper) out->add_datamapper(e);
+  for (const std::string& e : f->hl7) out->add_hl7(e);
+  for (const std::string& e : f->jdbc_userstore) out->add_jdbc_userstore(e);
+  for (const std::string& e : f->secure_vault) out->add_secure_vault(e);
+}
+
+// MI homes directly under each root or one level below (/opt/wso2/wso2mi-4.0.0, /opt/wso2/x/y),
+// with their update level and what they use.
+void FindMiHomes(const common::PathGuard& guard, mimic::v1::Facts* facts) {
+  for (const std::string& root : guard.roots()) {
     std::vector<std::string> candidates = {root};
     DIR* d = ::opendir(root.c_str());
     if (d == nullptr) continue;
@@ -145,6 +165,8 @@ void FindMiHomes(const std::vector<std::string>& roots, mimic::v1::Facts* facts)
       h->set_version(v->version);
       h->set_detected_by(v->detected_by);
       h->set_running(common::PidFileAlive(common::JoinPath(c, "wso2carbon.pid")));
+      h->set_update_level(common::DetectUpdateLevel(c));
+      AddFeatures(guard, c, v->version, h);
     }
   }
 }
@@ -236,7 +258,7 @@ grpc::ServerUnaryReactor* AgentService::GetFacts(grpc::CallbackServerContext* ct
     struct utsname u;
     if (::uname(&u) == 0) resp->set_os(absl::StrCat(u.sysname, " ", u.release, " ", u.machine));
     resp->set_java_version(JavaVersion());
-    FindMiHomes(runs_->guard().roots(), resp);
+    FindMiHomes(runs_->guard(), resp);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

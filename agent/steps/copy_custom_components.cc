@@ -1,5 +1,8 @@
 // copy_custom_components: the operator's jars.
-//   * dropins/: every file is copied (created, or replaced when the bytes differ).
+//   * dropins/: every file is copied (created, or replaced when the bytes differ), but the old
+//     version's HL7 transport jars when hl7_transport runs in the same plan (it installs the
+//     new version's); without hl7_transport in the plan they are carried, with a warning, never
+//     dropped.
 //   * lib/: a jar the target does not ship (no file of that name) is copied; a jar of the same
 //     name but different bytes is reported and left alone (the operator decides); a jar whose
 //     artifact the target ships in another version (foo-1.0.jar vs foo-2.0.jar) is reported
@@ -45,11 +48,21 @@ class CopyCustomComponentsStep final : public Step {
     MirrorStats dropins;
     // The HL7 transport's jars are built per MI version: the old version's must not be carried
     // over. hl7_transport installs the new version's from the operator's wso2mi-hl7 zip.
-    std::vector<std::string> hl7_left;
-    auto not_hl7 = [&hl7_left](const std::string& rel) {
+    bool hl7_step = false;
+    if (ctx.plan != nullptr) {
+      for (const mimic::v1::StepSpec& s : ctx.plan->steps()) {
+        hl7_step = hl7_step || s.name() == "hl7_transport";
+      }
+    }
+    std::vector<std::string> hl7_left, hl7_carried;
+    auto not_hl7 = [&](const std::string& rel) {
       const std::string base = common::Basename(rel);
       if (absl::StrContains(base, "business.messaging.hl7") ||
           (absl::StartsWith(base, "openjpa-all") && absl::EndsWith(base, ".jar"))) {
+        if (!hl7_step) {
+          hl7_carried.push_back(base);
+          return true;
+        }
         hl7_left.push_back(base);
         return false;
       }
@@ -61,6 +74,12 @@ class CopyCustomComponentsStep final : public Step {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("dropins/", jar, " is an HL7 transport jar of the old MI version: not "
                            "copied; hl7_transport installs the new version's"));
+    }
+    for (const std::string& jar : hl7_carried) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat("dropins/", jar, " is an HL7 transport jar of the old MI version; "
+                           "hl7_transport is not in the plan, so it is carried as it is: replace "
+                           "it with the target version's (wso2mi-hl7 zip)"));
     }
 
     // The target's lib/ jars by (directory, artifact).

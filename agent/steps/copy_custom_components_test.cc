@@ -18,5 +18,21 @@ TEST_F(CopyCustomComponentsTest, CopyCustomComponents) {
   EXPECT_FALSE(fs::exists(dst_ / "lib/shared-lib-1.0.jar"));
 }
 
+// The old version's HL7 jars are left to hl7_transport only when it runs in the same plan;
+// without it they are carried with a warning, never dropped.
+TEST_F(CopyCustomComponentsTest, OldHl7JarsNeverDroppedWithoutHl7Step) {
+  const std::string jar = "org.wso2.micro.integrator.business.messaging.hl7_1.2.0.jar";
+  Write(src_ / "dropins" / jar, "old hl7 jar");
+  plan_.add_steps()->set_name("copy_custom_components");
+  absl::StatusOr<StepPlan> without = PlanStep("copy_custom_components");
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_NE(FindOp(*without, "/dropins/" + jar), nullptr);
+  EXPECT_THAT(Logs(), HasSubstr("hl7_transport is not in the plan, so it is carried"));
+  plan_.add_steps()->set_name("hl7_transport");
+  absl::StatusOr<StepPlan> with = PlanStep("copy_custom_components");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(FindOp(*with, "/dropins/" + jar), nullptr);
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::populated_homes

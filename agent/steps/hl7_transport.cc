@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
+#include "agent/steps/migration_features.h"
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
 #include "common/mi/capp.h"
@@ -516,6 +517,16 @@ class Hl7TransportStep final : public Step {
 };
 
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> DetectHl7Signals(const StepContext& ctx,
+                                                          const Homes& homes) {
+  Detection d;
+  RETURN_IF_ERROR(DetectInToml(ctx, homes, &d));
+  RETURN_IF_ERROR(DetectJars(ctx, homes, &d));
+  RETURN_IF_ERROR(DetectInLooseArtifacts(ctx, homes, &d));
+  RETURN_IF_ERROR(DetectInCapps(ctx, homes, &d));
+  return d.signals;
+}
 
 std::unique_ptr<Step> NewHl7TransportStep() { return std::make_unique<Hl7TransportStep>(); }
 

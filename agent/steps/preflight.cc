@@ -7,7 +7,13 @@
 //     min_free_mb;
 //   * with param require_java = "true": `java -version` (JAVA_HOME/bin/java when set, or param
 //     java) is one the target accepts (MI 4.2.0: JDK 11-17 only; older: 8-11).
-// Facts: source_version, target_version, migration_chain ("1.2.0->4.0.0,4.0.0->4.2.0").
+//   * the plan runs (or [[skip]]s) every step what the source uses needs: migrate_datamapper for
+//     Data Mapper stylesheets on a path to 4.2.0, hl7_transport for HL7, migrate_userstore_db
+//     for a JDBC user store on 1.2.0, copy_keystores and merge_config for the secure vault
+//     (migration_features.h, common/config/required_steps.h), in an order that works.
+// Facts: source_version, target_version, migration_chain ("1.2.0->4.0.0,4.0.0->4.2.0"),
+// uses_datamapper, uses_hl7, jdbc_userstore, secure_vault ("true"/"false"),
+// source_update_level, target_update_level (updates/config.json "update-level"; "" = none).
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -20,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/steps/file_steps.h"
+#include "agent/steps/migration_features.h"
 #include "common/base/fs.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
@@ -133,6 +140,14 @@ class PreflightStep final : public Step {
                        MiB(needed), " needed (copies plus their snapshot)"));
     }
 
+    // What the source uses decides steps the plan cannot leave out (required_steps.h).
+    ASSIGN_OR_RETURN(common::MigrationFeatures features,
+                     DetectMigrationFeatures(ctx, homes, src->version, dst->version));
+    for (const common::RequiredStep& r : common::FeatureRequiredSteps(features)) {
+      StepLog(ctx, LogLevel::kInfo, absl::StrCat("needs ", r.step, ": ", r.reason));
+    }
+    RETURN_IF_ERROR(CheckPlanForFeatures(ctx, features));
+
     std::string java_note;
     if (ctx.Param("require_java", "false") == "true") {
       ASSIGN_OR_RETURN(java_note, CheckJava(ctx, dst->version));
@@ -142,6 +157,18 @@ class PreflightStep final : public Step {
     plan.facts["source_version"] = src->version;
     plan.facts["target_version"] = dst->version;
     plan.facts["migration_chain"] = absl::StrJoin(chain, ",");
+    const std::string src_level = common::DetectUpdateLevel(homes.source);
+    const std::string dst_level = common::DetectUpdateLevel(homes.target);
+    plan.facts["source_update_level"] = src_level;
+    plan.facts["target_update_level"] = dst_level;
+    StepLog(ctx, LogLevel::kInfo,
+            absl::StrCat("WSO2 update levels (updates/config.json): source ",
+                         src_level.empty() ? "none" : src_level, ", target ",
+                         dst_level.empty() ? "none" : dst_level));
+    plan.facts["uses_datamapper"] = features.datamapper.empty() ? "false" : "true";
+    plan.facts["uses_hl7"] = features.hl7.empty() ? "false" : "true";
+    plan.facts["jdbc_userstore"] = features.jdbc_userstore.empty() ? "false" : "true";
+    plan.facts["secure_vault"] = features.secure_vault.empty() ? "false" : "true";
     plan.message = absl::StrCat("MI ", src->version, " -> ", dst->version, " (",
                                 absl::StrJoin(chain, ", then "), "); target stopped; ",
                                 MiB(free_bytes), " free", java_note);

@@ -4,7 +4,24 @@
 namespace mimic::agent::steps_testing::populated_homes {
 namespace {
 
-using PreflightTest = PopulatedHomesTest;
+class PreflightTest : public PopulatedHomesTest {
+ protected:
+  void SetUp() override {
+    PopulatedHomesTest::SetUp();
+    SetSteps({"preflight", "snapshot_target", "migrate_userstore_config", "copy_carbonapps",
+              "copy_registry", "copy_deployment", "migrate_datamapper", "copy_custom_components",
+              "copy_keystores", "merge_config"});
+  }
+  void SetSteps(const std::vector<std::string>& names) {
+    plan_.clear_steps();
+    for (const std::string& n : names) plan_.add_steps()->set_name(n);
+  }
+  void Skip(const std::string& step, const std::string& reason) {
+    mimic::v1::StepSkip* s = plan_.add_skips();
+    s->set_step(step);
+    s->set_reason(reason);
+  }
+};
 
 TEST_F(PreflightTest, PreflightDetectsVersionsAndChecks) {
   absl::StatusOr<StepPlan> plan = PlanStep("preflight");
@@ -13,6 +30,7 @@ TEST_F(PreflightTest, PreflightDetectsVersionsAndChecks) {
   EXPECT_EQ(plan->facts["source_version"], "4.0.0");
   EXPECT_EQ(plan->facts["target_version"], "4.2.0");
   EXPECT_EQ(plan->facts["migration_chain"], "4.0.0->4.2.0");
+  EXPECT_EQ(plan->facts["source_update_level"], "");
   EXPECT_THAT(plan->message, HasSubstr("MI 4.0.0 -> 4.2.0"));
   EXPECT_THAT(Logs(), HasSubstr("MI 4.0.0 (from updates/product.txt)"));
 
@@ -32,6 +50,16 @@ TEST_F(PreflightTest, PreflightDetectsVersionsAndChecks) {
   auto running = PlanStep("preflight");
   EXPECT_EQ(running.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(running.status().message(), HasSubstr("the target MI is running"));
+}
+
+TEST_F(PreflightTest, UpdateLevelsInFacts) {
+  Write(src_ / "updates/config.json", "{\n  \"update-level\": \"57\",\n  \"channel\": \"full\"\n}\n");
+  Write(dst_ / "updates/config.json", "{\"update-level\":12}");
+  absl::StatusOr<StepPlan> plan = PlanStep("preflight");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->facts["source_update_level"], "57");
+  EXPECT_EQ(plan->facts["target_update_level"], "12");
+  EXPECT_THAT(Logs(), HasSubstr("WSO2 update levels (updates/config.json): source 57, target 12"));
 }
 
 TEST_F(PreflightTest, PreflightRefusesDowngradeAndNonMiHomes) {
@@ -63,6 +91,71 @@ TEST_F(PreflightTest, PreflightJavaCheck) {
   auto ok = PlanStep("preflight", {{"require_java", "true"}, {"java", java.string()}});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_THAT(ok->message, HasSubstr("JDK 17"));
+}
+
+// The source has a Data Mapper CApp and the path goes to 4.2.0: a plan without migrate_datamapper
+// (or with it before copy_carbonapps, where it finds nothing) is refused before anything
+// changes; [[skip]] with a reason is the only way past.
+TEST_F(PreflightTest, PlanMissingDatamapperRefusedUnlessSkipped) {
+  SetSteps({"preflight", "snapshot_target", "copy_carbonapps", "copy_keystores", "merge_config"});
+  auto missing = PlanStep("preflight");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("the plan does not run required step 'migrate_datamapper'"));
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr(std::string(kCapps) + "/" + mi_home::kDataMapperCappName +
+                        ": 2 stylesheets"));
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("add [[steps]] name = \"migrate_datamapper\" after copy_carbonapps"));
+
+  SetSteps({"preflight", "snapshot_target", "migrate_datamapper", "copy_carbonapps"});
+  auto misordered = PlanStep("preflight");
+  EXPECT_EQ(misordered.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(misordered.status().message(),
+              HasSubstr("step 'migrate_datamapper' (step 3) runs before 'copy_carbonapps' (step 4)"));
+
+  SetSteps({"preflight", "snapshot_target", "copy_carbonapps", "migrate_datamapper"});
+  auto ok = PlanStep("preflight");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->facts["uses_datamapper"], "true");
+  EXPECT_EQ(ok->facts["uses_hl7"], "false");
+  EXPECT_THAT(Logs(), HasSubstr("needs migrate_datamapper: Data Mapper stylesheets"));
+
+  SetSteps({"preflight", "snapshot_target", "copy_carbonapps"});
+  Skip("migrate_datamapper", "CApps rebuilt for 4.2.0 by the integration team");
+  auto skipped = PlanStep("preflight");
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_THAT(Logs(), HasSubstr("is skipped by the plan: CApps rebuilt for 4.2.0 by the "
+                                "integration team"));
+}
+
+TEST_F(PreflightTest, Hl7AndSecureVaultMakeStepsRequired) {
+  Write(src_ / "dropins/org.wso2.micro.integrator.business.messaging.hl7_1.2.0.jar", "hl7 jar");
+  auto hl7 = PlanStep("preflight");
+  EXPECT_EQ(hl7.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(hl7.status().message(), HasSubstr("required step 'hl7_transport' (the source uses "
+                                                "HL7 (dropins/"));
+  fs::remove(src_ / "dropins/org.wso2.micro.integrator.business.messaging.hl7_1.2.0.jar");
+
+  std::string toml = Read(src_ / "conf/deployment.toml");
+  toml = absl::StrReplaceAll(toml, {{"password = \"s3cret-db-pass\"", "password = \"$secret{carbon_db_pw}\""}});
+  toml += "\n[secrets]\ncarbon_db_pw = \"[cipher text]\"\n";
+  Write(src_ / "conf/deployment.toml", toml);
+  SetSteps({"preflight", "snapshot_target", "copy_carbonapps", "migrate_datamapper"});
+  Skip("merge_config", "config is managed by Ansible");
+  auto vault = PlanStep("preflight");
+  EXPECT_EQ(vault.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(vault.status().message(), HasSubstr("required step 'copy_keystores' (the source "
+                                                  "uses the secure vault (conf/deployment.toml:"));
+  EXPECT_THAT(vault.status().message(), ::testing::Not(HasSubstr("carbon_db_pw")));
+  EXPECT_THAT(vault.status().message(), ::testing::Not(HasSubstr("cipher text")));
+  SetSteps({"preflight", "snapshot_target", "copy_carbonapps", "migrate_datamapper",
+            "copy_keystores"});
+  auto ok = PlanStep("preflight");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->facts["secure_vault"], "true");
+  EXPECT_THAT(Logs(), HasSubstr("required step merge_config"));
+  EXPECT_THAT(Logs(), ::testing::Not(HasSubstr("cipher text")));
 }
 
 }  // namespace

@@ -304,6 +304,30 @@ inline int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// True when nothing is bound to 127.0.0.1:`port` now.
+inline bool PortFree(int port) {
+  if (port <= 1024 || port > 65535) return false;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A probe port 9201 + offset - 10 whose sibling ports (HTTP 8290, HTTPS 8253, internal HTTPS
+// 9164, same offset) are free too: verify refuses to start while any of them is taken.
+inline int FreeProbePort() {
+  for (int tries = 0; tries < 200; ++tries) {
+    const int p = FreePort();
+    if (PortFree(p - 911) && PortFree(p - 948) && PortFree(p - 37)) return p;
+  }
+  ADD_FAILURE() << "no probe port with free sibling ports in 200 tries";
+  return FreePort();
+}
+
 class ConfHomesTest : public ::testing::Test, public testing::StepHarness {
  protected:
   using StepHarness::Run;  // not ::testing::Test::Run
@@ -411,7 +435,7 @@ class VerifyTest : public ConfHomesTest {
     fs::create_directories(script.parent_path());
     fs::copy_file(fs::path(MIMIC_SOURCE_DIR) / "tests/testdata/mi-standin.sh", script);
     fs::permissions(script, fs::perms(0755));
-    port_ = FreePort();
+    port_ = FreeProbePort();
     const fs::path toml = dst_ / "conf/deployment.toml";
     Write(toml, absl::StrReplaceAll(Read(toml), {{"# offset  = 10",
                                                   absl::StrCat("offset = ", port_ - 9191)}}));

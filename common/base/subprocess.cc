@@ -1,6 +1,7 @@
 #include "common/base/subprocess.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -108,7 +109,7 @@ std::string ResolveProgram(const std::string& name, const std::vector<std::strin
 
 // What the child reports through the error pipe when it cannot start.
 struct ChildError {
-  int stage;  // 1 chdir, 2 exec, 3 setup
+  int stage;  // 1 chdir, 2 exec, 3 setup, 4 user and group
   int err;
 };
 
@@ -287,6 +288,11 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& o) {
     if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
       for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
     }
+    if (o.gid >= 0) {
+      const gid_t gid = static_cast<gid_t>(o.gid);
+      if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0) ChildFail(3, 4);
+    }
+    if (o.uid >= 0 && ::setuid(static_cast<uid_t>(o.uid)) != 0) ChildFail(3, 4);
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ChildFail(3, 1);
     ::execve(program.c_str(), argv.data(), envp.data());
     ChildFail(3, 2);
@@ -314,6 +320,10 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& o) {
       case 2:
         return absl::FailedPreconditionError(
             absl::StrCat("cannot run ", program, ": ", std::strerror(child_error.err)));
+      case 4:
+        return absl::PermissionDeniedError(absl::StrCat(
+            "cannot run ", o.argv[0], " as uid ", o.uid, " gid ", o.gid, ": ",
+            std::strerror(child_error.err)));
       default:
         return ErrnoStatus(absl::StrCat("cannot start ", o.argv[0]), child_error.err);
     }

@@ -65,6 +65,10 @@ struct SubprocessOptions {
   bool new_session = false;
   // Timeout and cancellation signal the child's whole process group; false: the child only.
   bool signal_group = true;
+  // Run the child as this user and group (its supplementary groups become just `gid`); -1 keeps
+  // the caller's. Changing them needs the caller to be root; the child fails to start otherwise.
+  int64_t uid = -1;
+  int64_t gid = -1;
   // Checked while waiting; when it becomes true the child is ended like at the timeout.
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -255,9 +255,10 @@ absl::StatusOr<Plan> LoadPlanFromString(const std::string& text, const std::stri
   plan.path = path;
   plan.sha256 = Sha256Hex(text);
   plan.key_lines = KeyLines(root);
-  RETURN_IF_ERROR(CheckKnownKeys(root, path, "", {"migration", "steps", "stages", "rollout"}));
+  RETURN_IF_ERROR(CheckKnownKeys(root, path, "", {"migration", "steps", "skip", "stages", "rollout"}));
   RETURN_IF_ERROR(LoadMigration(root, plan));
   RETURN_IF_ERROR(LoadSteps(root, known_steps, plan));
+  RETURN_IF_ERROR(LoadSkips(root, known_steps, plan));
   RETURN_IF_ERROR(LoadStages(root, plan));
   RETURN_IF_ERROR(LoadRollout(root, plan));
   return plan;

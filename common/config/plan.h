@@ -36,6 +36,10 @@
 //   pause = "10m"                      # optional wait before this stage starts (default 0)
 //   approval = false                   # optional: wait for `mimic approve` before this stage
 //
+//   [[skip]]                           # optional: a required step the plan does not run
+//   step = "migrate_datamapper"        # (common/config/required_steps.h); reason is required
+//   reason = "..."
+//
 //   [rollout]                          # optional
 //   max_failures = -1                  # failed hosts tolerated over the whole rollout
 //                                      # (default -1 = unlimited, the stages' limits apply)
@@ -57,6 +61,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/config/inventory.h"
+#include "common/config/required_steps.h"
 
 namespace mimic::common {
 
@@ -97,6 +102,7 @@ struct Plan {
   std::string target_home = "{{target_home}}";  // template
   int64_t timeout_seconds = 2 * 3600;
   std::vector<StepConfig> steps;
+  std::vector<StepSkip> skips;  // [[skip]]: required steps the operator chose not to run
   std::vector<Stage> stages;
   int rollout_max_failures = -1;  // -1 = unlimited
   // Line of every key in the file ("migration.source_home", "stages[1].groups", ...), so later

@@ -179,4 +179,13 @@ bool PidFileAlive(const std::string& pid_file) {
   return errno == EPERM;
 }
 
+std::string DetectUpdateLevel(const std::string& home) {
+  absl::StatusOr<std::string> json = ReadFile(JoinPath(home, "updates/config.json"));
+  if (!json.ok() || json->size() > (1 << 20)) return "";
+  static const std::regex kRe(R"re("update-level"\s*:\s*"?([0-9A-Za-z._-]+))re");
+  std::smatch m;
+  if (!std::regex_search(*json, m, kRe)) return "";
+  return m[1].str();
+}
+
 }  // namespace mimic::common

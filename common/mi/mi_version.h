@@ -30,6 +30,11 @@ absl::StatusOr<std::vector<std::string>> MigrationChain(const std::string& from,
 // True when `pid_file` names a live process (kill(pid, 0) succeeds).
 bool PidFileAlive(const std::string& pid_file);
 
+// The WSO2 update level of the MI home at `home`: the "update-level" value of
+// updates/config.json (written by WSO2 Updates 2.0, read by the server for /healthz), e.g. "57";
+// "" when the file or the key is absent.
+std::string DetectUpdateLevel(const std::string& home);
+
 }  // namespace mimic::common
 
 #endif  // MIMIC_COMMON_MI_MI_VERSION_H_

@@ -134,6 +134,10 @@ const std::vector<CommandSpec>& Commands() {
       {"inventory list", "[--inventory FILE] [--limit PATTERN] [--output text|json]",
        "The hosts a pattern selects, one per line (like ansible --list-hosts).",
        {"--inventory", "--limit", "--output"}},
+      {"plan new", "[--inventory FILE] [--limit PATTERN] [-o plan.toml]",
+       "Asks the agents for their facts and writes a complete, commented plan for what they\n"
+       "found: the path, every step the path and the homes' features need, in order.",
+       {"--inventory", "--limit", "-o"}},
       {"inventory graph", "[--inventory FILE]",
        "The inventory's environments, groups and hosts as a tree (like ansible-inventory --graph).",
        {"--inventory"}},

@@ -9,6 +9,7 @@
 
 #include "controller/cli/cli_args.h"
 #include "controller/cli/commands.h"
+#include "controller/cli/commands_plan.h"
 #include "mimic/version.h"
 
 int main(int argc, char** argv) {
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
   } else if (cmd == "inventory list") rc = CmdInventoryList(o, stdout);
   else if (cmd == "inventory graph") rc = CmdInventoryGraph(o, stdout);
   else if (cmd == "facts") rc = CmdFacts(o, stdout);
+  else if (cmd == "plan new") {
+    o.args.insert(o.args.begin(), "new");
+    rc = CmdPlan(o, stdout);
+  }
   else {
     std::fprintf(stderr, "mimic: command '%s' has no handler\n", cmd.c_str());
     return 1;

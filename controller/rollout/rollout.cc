@@ -404,6 +404,11 @@ absl::StatusOr<mimic::v1::HostPlan> CompileHostPlan(const common::Plan& plan,
     }
     spec->set_params_toml(s.params_toml);
   }
+  for (const common::StepSkip& s : plan.skips) {
+    mimic::v1::StepSkip* skip = hp.add_skips();
+    skip->set_step(s.step);
+    skip->set_reason(s.reason);
+  }
   return hp;
 }
 
@@ -425,6 +430,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   ASSIGN_OR_RETURN(common::Inventory inv, common::LoadInventory(inventory_path));
   ASSIGN_OR_RETURN(common::Plan plan, common::LoadPlan(plan_path, StepCatalogue()));
   RETURN_IF_ERROR(common::ValidatePlanAgainstInventory(plan, inv));
+  RETURN_IF_ERROR(common::CheckPlanCoversPath(plan));
   // The scope: a new rollout's from --stage and --limit; a resumed one's as it was stored
   // when it started (resume never widens it; a --stage or --limit that differs is refused).
   RolloutScope scope;

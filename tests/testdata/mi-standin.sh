@@ -11,6 +11,8 @@
 #                   or, when the file $CARBON_HOME/FAULTY exists,
 #                   500 {"status": "not ready, faulty CAPPs detected", "Faulty CAPPs" : ["bad.car"]}.
 #                   When $CARBON_HOME/NOPROBE exists, no server listens (only the log line).
+#                   When $CARBON_HOME/VERSION exists, /healthz reports its text as the version.
+#                   The uid it runs as goes to repository/logs/started-by-uid.
 #   stop|--stop     kills (SIGTERM) the process in wso2carbon.pid and removes the pid file.
 #   status          says whether it runs.
 set -u
@@ -38,7 +40,9 @@ class H(http.server.BaseHTTPRequestHandler):
         elif os.path.exists(os.path.join(home, "FAULTY")):
             code, body = 500, "{\"status\": \"not ready, faulty CAPPs detected\", \"Faulty CAPPs\" : [\"bad.car\"]}"
         else:
-            code, body = 200, "{\"version\":\"4.2.0\",\"update_level\":\"-\",\"status\" : \"ready\"}"
+            vf = os.path.join(home, "VERSION")
+            version = open(vf).read().strip() if os.path.exists(vf) else "4.2.0"
+            code, body = 200, "{\"version\":\"" + version + "\",\"update_level\":\"-\",\"status\" : \"ready\"}"
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -62,6 +66,7 @@ case "${1:-}" in
     fi
     off=$(offset); off=${off:-10}
     port=$((9201 + off - 10))
+    id -u >"$LOG_DIR/started-by-uid"
     nohup python3 -c "$SERVER" "$CARBON_HOME" "$port" "$LOG_DIR/wso2carbon.log" \
       >>"$LOG_DIR/standin.out" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
