@@ -79,6 +79,13 @@ struct StepContext {
   // ReadPlanned()/ListPlanned() so its plan is the one apply will compute. Null in apply mode.
   const std::map<std::string, FileOp>* overlay = nullptr;
   std::string Param(const std::string& key, const std::string& def = "") const;
+  // The param checked against its step's schema (common/config/step_params.h, the one the
+  // controller checks plans with), or the schema's default when absent. INVALID_ARGUMENT
+  // naming the step, the param and the valid values.
+  bool HasParam(const std::string& key) const;
+  absl::StatusOr<std::string> StringParam(const std::string& key) const;
+  absl::StatusOr<int64_t> IntParam(const std::string& key) const;
+  absl::StatusOr<bool> BoolParam(const std::string& key) const;
 };
 
 // Result of planning a step.

@@ -44,7 +44,7 @@ class MergeConfigStep final : public Step {
     common::MergeOptions opts;
     opts.from_version = versions.source;
     opts.to_version = versions.target;
-    opts.conflict = ctx.Param("conflict", "source");
+    ASSIGN_OR_RETURN(opts.conflict, ctx.StringParam("conflict"));
     if (ctx.spec != nullptr) opts.overrides_toml = ctx.spec->params_toml();
     // Lets the merge tell the target's operator-set values (a conflict) from its defaults.
     if (const std::string* def = common::ShippedDeploymentToml(versions.target); def != nullptr) {
