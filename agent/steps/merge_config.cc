@@ -15,6 +15,7 @@
 #include "common/base/fs.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
+#include "common/config/toml_load.h"
 #include "common/mi/toml_merge.h"
 
 namespace mimic::agent {
@@ -36,7 +37,8 @@ class MergeConfigStep final : public Step {
         return absl::FailedPreconditionError(absl::StrCat(p, " not found"));
       }
     }
-    ASSIGN_OR_RETURN(std::string source_text, common::ReadFile(source_path));
+    // Bounded and regular (ReadConfigFile): a 1 GiB deployment.toml is refused, not merged.
+    ASSIGN_OR_RETURN(std::string source_text, common::ReadConfigFile(source_path));
     // As migrate_userstore_config (earlier in the run) will have left it: exact in check mode.
     ASSIGN_OR_RETURN(std::string target_text, ReadPlanned(ctx, target_path));
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
