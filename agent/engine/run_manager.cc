@@ -30,6 +30,7 @@
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
 #include "common/base/text.h"
+#include "common/config/step_params.h"
 
 namespace mimic::agent {
 namespace {
@@ -504,6 +505,11 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan&
         return absl::InvalidArgumentError(absl::StrCat("unknown step '", s.name(), "'; known: ",
                                                        absl::StrJoin(options_.known_steps, ", ")));
       }
+      // The schema the controller checked the plan with: a plan from elsewhere is refused
+      // before anything runs, with the same message.
+      RETURN_IF_ERROR(common::CheckStepParams(
+          s.name(), std::map<std::string, std::string>(s.params().begin(), s.params().end()),
+          !s.params_toml().empty()));
     }
     ASSIGN_OR_RETURN(std::string src, guard_.Resolve(plan.source_home()));
     plan.set_source_home(src);

@@ -88,6 +88,13 @@ struct StepContext {
   bool cancelled() const { return cancel != nullptr && cancel->load(); }
   // CANCELLED ("`what`: cancelled ...") once the token is set, else OK.
   absl::Status CheckCancelled(const std::string& what) const;
+  // The param checked against its step's schema (common/config/step_params.h, the one the
+  // controller checks plans with), or the schema's default when absent. INVALID_ARGUMENT
+  // naming the step, the param and the valid values.
+  bool HasParam(const std::string& key) const;
+  absl::StatusOr<std::string> StringParam(const std::string& key) const;
+  absl::StatusOr<int64_t> IntParam(const std::string& key) const;
+  absl::StatusOr<bool> BoolParam(const std::string& key) const;
 };
 
 // Result of planning a step.

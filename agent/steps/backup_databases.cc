@@ -37,7 +37,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kDefaultTimeout = 3600;
 
 struct Job {
   std::string label;  // "WSO2CarbonDB (postgresql, jdbc:postgresql://h:5432/db)"
@@ -66,17 +65,9 @@ class BackupDatabasesStep final : public Step {
     ASSIGN_OR_RETURN(std::string text, common::ReadFile(toml_path));
     ASSIGN_OR_RETURN(DbDiscovery disc, DiscoverDatabases(text, toml_path, homes.source));
 
-    int timeout = kDefaultTimeout;
-    if (const std::string t = ctx.Param("timeout_seconds");
-        !t.empty() && (!absl::SimpleAtoi(t, &timeout) || timeout <= 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("backup_databases: param timeout_seconds = \"", t, "\" is not valid"));
-    }
-    std::string dir = ctx.Param("backup_dir");
+    ASSIGN_OR_RETURN(const int64_t timeout, ctx.IntParam("timeout_seconds"));
+    ASSIGN_OR_RETURN(std::string dir, ctx.StringParam("backup_dir"));
     if (!dir.empty()) {
-      if (dir.front() != '/') {
-        return absl::InvalidArgumentError("backup_databases: param backup_dir must be absolute");
-      }
       absl::StatusOr<std::string> r = ctx.guard->Resolve(dir);
       if (!r.ok()) {
         return common::Annotate(r.status(), "backup_databases: backup_dir");

@@ -36,12 +36,7 @@ class CopyDeploymentStep final : public Step {
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
-    const std::string overwrite = ctx.Param("overwrite_shipped", "modified");
-    if (overwrite != "modified" && overwrite != "never") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("copy_deployment: param overwrite_shipped = \"", overwrite,
-                       "\" is not one of \"modified\" (default) or \"never\""));
-    }
+    ASSIGN_OR_RETURN(const std::string overwrite, ctx.StringParam("overwrite_shipped"));
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
     const std::map<std::string, std::string>* shipped = common::ShippedDeploymentDefaults(versions.source);
     if (shipped == nullptr) {

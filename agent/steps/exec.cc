@@ -43,8 +43,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kDefaultTimeoutSeconds = 600;
-constexpr int kMaxTimeoutSeconds = 7 * 24 * 3600;
 constexpr size_t kMaxLoggedLines = 5000;  // the rest is counted, not logged
 constexpr size_t kTailLines = 10;         // output lines quoted in a failure
 
@@ -65,26 +63,13 @@ class ExecStep final : public Step {
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));
-    const std::string command = ctx.Param("command");
-    if (command.empty()) return absl::InvalidArgumentError("exec: param command is required");
+    ASSIGN_OR_RETURN(const std::string command, ctx.StringParam("command"));
     const std::string shown = common::RedactText(command);
 
-    int timeout = kDefaultTimeoutSeconds;
-    const std::string timeout_param = ctx.Param("timeout_seconds");
-    if (!timeout_param.empty() && (!absl::SimpleAtoi(timeout_param, &timeout) || timeout <= 0 ||
-                                   timeout > kMaxTimeoutSeconds)) {
-      return absl::InvalidArgumentError(absl::StrCat("exec: param timeout_seconds = \"",
-                                                     timeout_param,
-                                                     "\" is not a whole number of "
-                                                     "seconds between 1 and ",
-                                                     kMaxTimeoutSeconds));
-    }
+    ASSIGN_OR_RETURN(const int64_t timeout, ctx.IntParam("timeout_seconds"));
     std::string cwd = homes.target;
-    if (const std::string chdir = ctx.Param("chdir"); !chdir.empty()) {
-      if (chdir.front() != '/') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("exec: param chdir = \"", chdir, "\" must be an absolute path"));
-      }
+    if (ctx.HasParam("chdir")) {
+      ASSIGN_OR_RETURN(const std::string chdir, ctx.StringParam("chdir"));
       ASSIGN_OR_RETURN(cwd, GuardedPath(ctx, "chdir", chdir, cwd));
     }
 

@@ -15,6 +15,7 @@
 #include "common/base/fs.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
+#include "common/config/toml_load.h"
 #include "common/mi/toml_merge.h"
 
 namespace mimic::agent {
@@ -37,7 +38,8 @@ class MergeConfigStep final : public Step {
         return absl::FailedPreconditionError(absl::StrCat(p, " not found"));
       }
     }
-    ASSIGN_OR_RETURN(std::string source_text, common::ReadFile(source_path));
+    // Bounded and regular (ReadConfigFile): a 1 GiB deployment.toml is refused, not merged.
+    ASSIGN_OR_RETURN(std::string source_text, common::ReadConfigFile(source_path));
     // As migrate_userstore_config (earlier in the run) will have left it: exact in check mode.
     ASSIGN_OR_RETURN(std::string target_text, ReadPlanned(ctx, target_path));
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
@@ -45,7 +47,7 @@ class MergeConfigStep final : public Step {
     common::MergeOptions opts;
     opts.from_version = versions.source;
     opts.to_version = versions.target;
-    opts.conflict = ctx.Param("conflict", "source");
+    ASSIGN_OR_RETURN(opts.conflict, ctx.StringParam("conflict"));
     if (ctx.spec != nullptr) opts.overrides_toml = ctx.spec->params_toml();
     // Lets the merge tell the target's operator-set values (a conflict) from its defaults.
     if (const std::string* def = common::ShippedDeploymentToml(versions.target); def != nullptr) {

@@ -162,13 +162,7 @@ absl::StatusOr<std::vector<std::string>> MigrateWithTool(const StepContext& ctx,
                      "data-mapper-config-migration-service jar; ",
                      jar, " is not a file"));
   }
-  int timeout = 600;
-  if (const std::string t = ctx.Param("tool_timeout_seconds"); !t.empty()) {
-    if (!absl::SimpleAtoi(t, &timeout) || timeout <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("param tool_timeout_seconds must be a positive number, not ", t));
-    }
-  }
+  ASSIGN_OR_RETURN(const int64_t timeout, ctx.IntParam("tool_timeout_seconds"));
   if (ctx.run_dir.empty()) {
     return absl::FailedPreconditionError("no run directory for the data-mapper tool's scratch");
   }

@@ -226,7 +226,7 @@ class MigrateUserstoreConfigStep final : public Step {
     common::MergeOptions opts;
     opts.from_version = versions.source;
     opts.to_version = versions.target;
-    opts.conflict = ctx.Param("conflict", "source");
+    ASSIGN_OR_RETURN(opts.conflict, ctx.StringParam("conflict"));
     if (const std::string* def = common::ShippedDeploymentToml(versions.target); def != nullptr) {
       opts.target_default_text = *def;
     }

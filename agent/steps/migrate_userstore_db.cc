@@ -43,7 +43,6 @@ namespace mimic::agent {
 namespace {
 
 constexpr char kMigration[] = "ei71_to_mi400_um_user_id";
-constexpr int kDefaultTimeout = 1800;
 
 constexpr char kCreateMarker[] =
     "CREATE TABLE IF NOT EXISTS MIMIC_MIGRATIONS (NAME VARCHAR(255) NOT NULL PRIMARY KEY, "
@@ -262,11 +261,7 @@ class MigrateUserstoreDbStep final : public Step {
           "migrate_userstore_db: the JDBC user store uses datasource ", disc.realm_data_source,
           " ([realm_manager] data_source), which has no [[datasource]] in ", toml_path));
     }
-    int timeout = kDefaultTimeout;
-    if (const std::string t = ctx.Param("timeout_seconds");
-        !t.empty() && (!absl::SimpleAtoi(t, &timeout) || timeout <= 0)) {
-      return absl::InvalidArgumentError("migrate_userstore_db: param timeout_seconds is not valid");
-    }
+    ASSIGN_OR_RETURN(const int64_t timeout, ctx.IntParam("timeout_seconds"));
     const std::string label =
         absl::StrCat(ds->id, " (", DbTypeName(ds->type), ", ", RedactJdbcUrl(ds->url), ")");
     ASSIGN_OR_RETURN(std::string pw, ResolvePassword(ctx, *ds));

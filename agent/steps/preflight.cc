@@ -149,7 +149,8 @@ class PreflightStep final : public Step {
     RETURN_IF_ERROR(CheckPlanForFeatures(ctx, features));
 
     std::string java_note;
-    if (ctx.Param("require_java", "false") == "true") {
+    ASSIGN_OR_RETURN(const bool require_java, ctx.BoolParam("require_java"));
+    if (require_java) {
       ASSIGN_OR_RETURN(java_note, CheckJava(ctx, dst->version));
     }
 
@@ -183,13 +184,9 @@ class PreflightStep final : public Step {
   }
 
   static absl::StatusOr<uint64_t> NeededBytes(const StepContext& ctx, const Homes& homes) {
-    if (std::string p = ctx.Param("min_free_mb"); !p.empty()) {
-      uint64_t mb = 0;
-      if (!absl::SimpleAtoi(p, &mb)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("preflight: param min_free_mb = \"", p, "\" is not a number"));
-      }
-      return mb * kMiB;
+    if (ctx.HasParam("min_free_mb")) {
+      ASSIGN_OR_RETURN(const int64_t mb, ctx.IntParam("min_free_mb"));
+      return static_cast<uint64_t>(mb) * kMiB;
     }
     uint64_t copied = 0;
     for (const char* rel : kCopiedDirs) {

@@ -68,8 +68,6 @@ constexpr char kLog[] = "repository/logs/wso2carbon.log";
 constexpr char kPidFile[] = "wso2carbon.pid";
 constexpr char kStartedLine[] = "WSO2 Micro Integrator started";
 constexpr int kStopGraceSeconds = 15;
-// How long the probe may stay silent after the start-up line before the line alone counts.
-constexpr int kDefaultProbeGraceSeconds = 10;
 
 struct HttpAnswer {
   int status = 0;  // 0: no answer (refused, timeout, garbage)
@@ -244,12 +242,9 @@ absl::StatusOr<int64_t> ServerOffset(const StepContext& ctx, const std::string& 
 
 // 9201 + (offset - 10) from the target's [server] offset; param probe_port wins.
 absl::StatusOr<int> ProbePort(const StepContext& ctx, int64_t offset) {
-  if (const std::string p = ctx.Param("probe_port"); !p.empty()) {
-    int port = 0;
-    if (!absl::SimpleAtoi(p, &port) || port <= 0 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("param probe_port: not a port: ", p));
-    }
-    return port;
+  if (ctx.HasParam("probe_port")) {
+    ASSIGN_OR_RETURN(const int64_t port, ctx.IntParam("probe_port"));
+    return static_cast<int>(port);
   }
   return static_cast<int>(9201 + offset - 10);
 }
@@ -389,17 +384,9 @@ class VerifyStep final : public Step {
       StepLog(ctx, LogLevel::kInfo, plan.message);
       return plan;
     }
-    int timeout_s = 120;
-    if (!absl::SimpleAtoi(ctx.Param("start_timeout_seconds", "120"), &timeout_s) ||
-        timeout_s <= 0) {
-      return absl::InvalidArgumentError("param start_timeout_seconds: must be a positive integer");
-    }
-    int grace_s = kDefaultProbeGraceSeconds;
-    if (!absl::SimpleAtoi(ctx.Param("probe_grace_seconds", std::to_string(grace_s)), &grace_s) ||
-        grace_s < 0) {
-      return absl::InvalidArgumentError(
-          "param probe_grace_seconds: must be a non-negative integer");
-    }
+    ASSIGN_OR_RETURN(const int64_t timeout_param, ctx.IntParam("start_timeout_seconds"));
+    ASSIGN_OR_RETURN(const int64_t grace_param, ctx.IntParam("probe_grace_seconds"));
+    const int timeout_s = static_cast<int>(timeout_param), grace_s = static_cast<int>(grace_param);
     if (!common::IsRegularFile(script)) {
       return absl::FailedPreconditionError(absl::StrCat(script, " not found"));
     }

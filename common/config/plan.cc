@@ -10,8 +10,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/base/fs.h"
 #include "common/base/status_macros.h"
+#include "common/config/step_params.h"
 #include "common/config/toml_load.h"
 
 namespace mimic::common {
@@ -106,6 +108,32 @@ absl::Status LoadSteps(const toml::table& root, const std::vector<std::string>& 
     RETURN_IF_ERROR(GetScalarMap(t, "params", plan.path, prefix, false, &step.params));
     const toml::table* settings = nullptr;
     RETURN_IF_ERROR(GetTable(t, "settings", plan.path, prefix, false, &settings));
+    // The step's schema (common/config/step_params.h), the one the agent's steps read with:
+    // a value with {{vars}} is checked per host once expanded (ValidatePlanAgainstInventory).
+    const toml::table* params = t.get("params") ? t.get("params")->as_table() : nullptr;
+    for (const auto& [key, value] : step.params) {
+      const std::string dotted = JoinKey(JoinKey(prefix, "params"), key);
+      const toml::node* at = params != nullptr ? params->get(key) : nullptr;
+      absl::Status s = absl::StrContains(value, "{{") ? CheckStepParamName(step.name, key)
+                                                      : CheckStepParam(step.name, key, value);
+      if (!s.ok()) return ConfigError(plan.path, at, dotted, std::string(s.message()), &t);
+    }
+    if (const StepSchema* schema = FindStepSchema(step.name); schema != nullptr) {
+      for (const StepParamSpec& p : schema->params) {
+        if (p.required && !step.params.contains(p.name)) {
+          return ConfigError(plan.path, t.get("params"), JoinKey(prefix, "params"),
+                             absl::StrCat(step.name, " needs param ", p.name, " (",
+                                          DescribeStepParam(p), ")"),
+                             &t);
+        }
+      }
+      if (settings != nullptr && !schema->settings) {
+        return ConfigError(plan.path, settings, JoinKey(prefix, "settings"),
+                           absl::StrCat(step.name, " takes no [steps.settings] (only ",
+                                        "merge_config does)"),
+                           &t);
+      }
+    }
     if (settings != nullptr) {
       std::ostringstream text;
       text << toml::toml_formatter(*settings);
@@ -266,7 +294,7 @@ absl::StatusOr<Plan> LoadPlanFromString(const std::string& text, const std::stri
 
 absl::StatusOr<Plan> LoadPlan(const std::string& path,
                               const std::vector<std::string>& known_steps) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(std::string text, ReadConfigFile(path));
   return LoadPlanFromString(text, path, known_steps);
 }
 
@@ -386,6 +414,18 @@ absl::Status ValidatePlanAgainstInventory(const Plan& plan, const Inventory& inv
                            "): must expand to an absolute path, not '", home, "'"));
         }
       }
+      for (const auto& [key, home] :
+           {std::pair{"migration.source_home", source}, {"migration.target_home", target}}) {
+        for (absl::string_view part : absl::StrSplit(home, '/')) {
+          if (part == ".." || part == ".") {
+            return ConfigErrorAtLine(
+                plan.path, plan.LineOf(key), key,
+                absl::StrCat("for host '", h->name, "' (", inventory.path, ":", h->line,
+                             "): '", home, "' holds a '", part,
+                             "' component; write the home's own path"));
+          }
+        }
+      }
       if (source == target) {
         return ConfigErrorAtLine(
             plan.path, plan.LineOf("migration.target_home"), "migration.target_home",
@@ -396,7 +436,13 @@ absl::Status ValidatePlanAgainstInventory(const Plan& plan, const Inventory& inv
       for (size_t s = 0; s < plan.steps.size(); ++s) {
         for (const auto& [name, value] : plan.steps[s].params) {
           const std::string key = JoinKey(absl::StrCat("steps[", s, "].params"), name);
-          RETURN_IF_ERROR(ExpandForHost(plan, inventory, *h, key, value).status());
+          ASSIGN_OR_RETURN(std::string expanded, ExpandForHost(plan, inventory, *h, key, value));
+          if (absl::Status st = CheckStepParam(plan.steps[s].name, name, expanded); !st.ok()) {
+            return ConfigErrorAtLine(
+                plan.path, plan.LineOf(key), key,
+                absl::StrCat("for host '", h->name, "' (", inventory.path, ":", h->line,
+                             "): ", st.message()));
+          }
         }
       }
     }

@@ -15,8 +15,10 @@
 //   name = "preflight"                 # must be a known step
 //   [[steps]]
 //   name = "merge_config"
-//   params = { conflict = "source" }   # optional: string/int/bool values, kept as strings
-//   [steps.settings]                   # optional structured parameters of this step, kept as
+//   params = { conflict = "source" }   # optional: string/int/bool values, kept as strings;
+//                                      # names and values checked against the step's schema
+//                                      # (common/config/step_params.h)
+//   [steps.settings]                   # merge_config only: structured parameters, kept as
 //   ...                                # TOML text (StepConfig::params_toml)
 //
 //   [[stages]]                         # optional; run in this order

@@ -48,10 +48,11 @@ timeout = "1h30m"
 
 [[steps]]
 name = "preflight"
+params = { min_free_mb = 3, require_java = true, java = "/opt/{{region}}/bin/java" }
 
 [[steps]]
 name = "merge_config"
-params = { conflict = "source", retries = 3, strict = true, note = "for {{region}}" }
+params = { conflict = "source" }
 [steps.settings]
 keep = ["a", "b"]
 [steps.settings.rename]
@@ -99,15 +100,15 @@ TEST(PlanTest, LoadsEveryFieldOfAGoodPlan) {
 
   ASSERT_EQ(plan->steps.size(), 3u);
   EXPECT_EQ(plan->steps[0].name, "preflight");
-  EXPECT_TRUE(plan->steps[0].params.empty());
+  EXPECT_EQ(plan->steps[0].params.at("min_free_mb"), "3");
+  EXPECT_EQ(plan->steps[0].params.at("require_java"), "true");
+  EXPECT_EQ(plan->steps[0].params.at("java"), "/opt/{{region}}/bin/java");
   EXPECT_EQ(plan->steps[0].params_toml, "");
   EXPECT_EQ(plan->steps[0].line, LineOf(kGood, "[[steps]]"));
   const StepConfig& merge = plan->steps[1];
   EXPECT_EQ(merge.name, "merge_config");
   EXPECT_EQ(merge.line, LineOf(kGood, "[[steps]]\nname = \"merge_config\""));
   EXPECT_EQ(merge.params.at("conflict"), "source");
-  EXPECT_EQ(merge.params.at("retries"), "3");
-  EXPECT_EQ(merge.params.at("strict"), "true");
   // The settings round-trip as TOML text.
   toml::table settings = toml::parse(merge.params_toml);
   EXPECT_EQ(settings.at_path("keep[1]").value_or(std::string()), "b");
@@ -380,7 +381,7 @@ TEST(PlanTest, SelectStageHostsIntersectsEnvironmentsAndGroups) {
 
 TEST(PlanTest, ValidatePlanAgainstInventory) {
   Loaded ok = Load(std::string(kStep) +
-                   "params = { note = \"{{region}}\" }\n"
+                   "params = { java = \"/opt/{{region}}/java\" }\n"
                    "[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\n"
                    "[[stages]]\nname = \"prod\"\ngroups = [\"emea\"]\n");
   ASSERT_TRUE(ok.plan.ok()) << ok.plan.status();
@@ -411,12 +412,74 @@ TEST(PlanTest, ValidatePlanAgainstInventory) {
                "[hosts.d1.vars]\nnew_home = \"/x\"\n");
   expect_error("[migration]\ntarget_home = \"{{new_home}}\"\n" + std::string(kStep), "target_home",
                "migration.target_home", "unknown variable 'new_home'");
-  expect_error(std::string(kStep) + "params = { note = \"{{nope}}\" }\n", "params",
-               "steps[0].params.note", "unknown variable 'nope'");
+  expect_error(std::string(kStep) + "params = { java = \"{{nope}}\" }\n", "params",
+               "steps[0].params.java", "unknown variable 'nope'");
   expect_error("[migration]\ntarget_home = \"{{source_home}}\"\n" + std::string(kStep),
                "target_home", "migration.target_home", "the same");
+  expect_error("[migration]\ntarget_home = \"/opt/x/../wso2mi-4.0.0\"\n" + std::string(kStep),
+               "target_home", "migration.target_home", "holds a '..' component");
+  expect_error("[migration]\ntarget_home = \"{{target_home}}/./x\"\n" + std::string(kStep),
+               "target_home", "migration.target_home", "holds a '.' component");
   expect_error("[migration]\nsource_home = \"relative/{{region}}\"\n" + std::string(kStep),
                "source_home", "migration.source_home", "absolute path");
+}
+
+// Every step param is checked by the controller against the schema the agent's steps read
+// with (common/config/step_params.h): a plan the agent would refuse never starts a rollout.
+TEST(PlanTest, StepParamsAreCheckedBeforeTheRollout) {
+  const std::string merge = "[[steps]]\nname = \"merge_config\"\n";
+  ExpectError(merge + "params = { conflict = \"whatever\" }\n", "conflict", "steps[0].params.conflict",
+              "merge_config: param conflict = \"whatever\": must be one of: source, target, fail");
+  ExpectError(merge + "params = { conflcit = \"source\" }\n", "conflcit", "steps[0].params.conflcit",
+              "merge_config: no parameter 'conflcit' (its parameters: conflict)");
+  ExpectError(std::string(kStep) + "params = { note = \"x\" }\n", "note", "steps[0].params.note",
+              "its parameters: require_java, min_free_mb, java");
+  ExpectError(std::string(kStep) + "params = { require_java = \"yes\" }\n", "require_java",
+              "steps[0].params.require_java", "must be true or false");
+  ExpectError(std::string(kStep) + "params = { min_free_mb = -1 }\n", "min_free_mb",
+              "steps[0].params.min_free_mb", "must be a whole number from 0 to");
+  ExpectError("[[steps]]\nname = \"verify\"\nparams = { probe_port = 70000 }\n", "probe_port",
+              "steps[0].params.probe_port", "a whole number from 1 to 65535");
+  ExpectError("[[steps]]\nname = \"exec\"\nparams = { timeout_seconds = 5 }\n", "params",
+              "steps[0].params", "exec needs param command");
+  ExpectError("[[steps]]\nname = \"exec\"\n", "[[steps]]", "steps[0].params",
+              "exec needs param command");
+  ExpectError("[[steps]]\nname = \"exec\"\nparams = { command = \"true\", chdir = \"rel\" }\n",
+              "chdir", "steps[0].params.chdir", "must be an absolute path");
+  ExpectError("[[steps]]\nname = \"backup_databases\"\nparams = { \"password.DB\" = \"a b\" }\n",
+              "password.DB", "steps[0].params.\"password.DB\"",
+              "the name of an environment variable");
+  ExpectError("[[steps]]\nname = \"backup_databases\"\nparams = { \"command.\" = \"x\" }\n",
+              "command.", "steps[0].params.\"command.\"", "no parameter 'command.'");
+  ExpectError(std::string(kStep) + "[steps.settings]\na = 1\n", "[steps.settings]",
+              "steps[0].settings", "preflight takes no [steps.settings]");
+  // Good ones load.
+  Loaded ok = Load(merge + "params = { conflict = \"fail\" }\n[steps.settings]\na = 1\n"
+                   "[[steps]]\nname = \"backup_databases\"\n"
+                   "params = { \"command.DB\" = \"dump {{out}}\", \"password.DB\" = \"DB_PW\", "
+                   "timeout_seconds = 60 }\n");
+  ASSERT_TRUE(ok.plan.ok()) << ok.plan.status();
+}
+
+// A value with {{vars}} is checked per host once expanded, naming the host.
+TEST(PlanTest, TemplatedStepParamsAreCheckedPerHost) {
+  const std::string plan = "[[steps]]\nname = \"merge_config\"\nparams = { conflict = \"{{how}}\" }\n";
+  Loaded l = Load(plan, "[hosts.p2.vars]\nhow = \"whatever\"\n");
+  // The name is checked at load even when the value is a template.
+  ExpectError("[[steps]]\nname = \"merge_config\"\nparams = { confict = \"{{how}}\" }\n", "confict",
+              "steps[0].params.confict", "no parameter 'confict'");
+  ASSERT_TRUE(l.plan.ok()) << l.plan.status();
+  l.inventory.vars["how"] = "target";
+  for (Host& h : l.inventory.hosts) {
+    if (h.name != "p2") h.vars["how"] = "target";
+  }
+  absl::Status s = ValidatePlanAgainstInventory(*l.plan, l.inventory);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              StartsWith(absl::StrCat(l.plan->path, ":3: key 'steps[0].params.conflict': for host "
+                                      "'p2' (")));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("param conflict = \"whatever\": must be one of: source, target, fail"));
 }
 
 }  // namespace

@@ -1,6 +1,10 @@
 #include "common/config/toml_load.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/base/fs.h"
 #include "common/base/status_macros.h"
+#include "common/base/text.h"
 
 namespace mimic::common {
 namespace {
@@ -53,20 +58,52 @@ absl::StatusOr<toml::table> ParseTomlString(std::string_view text, const std::st
   } catch (const toml::parse_error& e) {
     const toml::source_position& pos = e.source().begin;
     return absl::InvalidArgumentError(
-        absl::StrCat(name, ":", pos.line, ":", pos.column, ": ", std::string(e.description())));
+        EscapeControl(absl::StrCat(name, ":", pos.line, ":", pos.column, ": ",
+                                   std::string(e.description()))));
   }
 }
 
-absl::StatusOr<toml::table> ParseTomlFile(const std::string& path) {
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    const std::string why = absl::StrCat(path, ": ", std::strerror(err));
+    return err == ENOENT ? absl::NotFoundError(why) : absl::InvalidArgumentError(why);
+  }
+  // A FIFO would block the read and a device (/dev/zero) never end it.
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file (",
+                     S_ISDIR(st.st_mode) ? "a directory" : "a FIFO, socket or device", ")"));
+  }
+  if (st.st_size > kMaxConfigFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", st.st_size, " bytes; a TOML file mimic reads may hold at most ",
+                     kMaxConfigFileBytes, " bytes"));
+  }
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  if (text.size() > static_cast<size_t>(kMaxConfigFileBytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": grew past ", kMaxConfigFileBytes, " bytes while read"));
+  }
+  return text;
+}
+
+absl::StatusOr<toml::table> ParseTomlFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadConfigFile(path));
   return ParseTomlString(text, path);
 }
 
 absl::Status ConfigErrorAtLine(const std::string& file, int line, const std::string& dotted_key,
                                const std::string& message) {
+  // Keys and values are the file's text: a newline or an escape sequence in them must not
+  // start a line of its own ("mimic: rollout OK") or move the terminal's cursor.
   std::string where = line > 0 ? absl::StrCat(file, ":", line, ": ") : absl::StrCat(file, ": ");
-  if (dotted_key.empty()) return absl::InvalidArgumentError(absl::StrCat(where, message));
-  return absl::InvalidArgumentError(absl::StrCat(where, "key '", dotted_key, "': ", message));
+  if (dotted_key.empty()) {
+    return absl::InvalidArgumentError(EscapeControl(absl::StrCat(where, message)));
+  }
+  return absl::InvalidArgumentError(
+      EscapeControl(absl::StrCat(where, "key '", dotted_key, "': ", message)));
 }
 
 namespace {

@@ -21,7 +21,15 @@
 
 namespace mimic::common {
 
-// Reads and parses the TOML file at `path`. When the file cannot be read, ReadFile's error
+// The most a TOML file mimic reads (plan, inventory, agent.toml, deployment.toml) may hold.
+inline constexpr int64_t kMaxConfigFileBytes = 16 << 20;
+
+// The bytes of the operator file at `path`: NOT_FOUND when it does not exist; INVALID_ARGUMENT
+// naming the path when it is not a regular file (a FIFO would block the read, /dev/zero never
+// end it) or holds more than kMaxConfigFileBytes.
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path);
+
+// Reads (ReadConfigFile) and parses the TOML file at `path`. When the file cannot be read, ReadFile's error
 // (NOT_FOUND for a missing file; the message names the path and the OS error);
 // INVALID_ARGUMENT "PATH:LINE:COL: message" on a syntax error.
 absl::StatusOr<toml::table> ParseTomlFile(const std::string& path);
