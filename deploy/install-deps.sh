@@ -4,7 +4,8 @@
 #   --bench    what bench/vs_ansible.sh compares with: ansible-core
 #   --package  what building the Debian packages needs: dpkg-dev (dpkg-shlibdeps), help2man, fakeroot
 #   --tests    also what only the tests need: chromium (HTML report), ansible-core and python3-apt
-#              (the Ansible role test), and everything --package needs (the package test)
+#              (the Ansible role test), clang and libclang-rt-14-dev (a short libFuzzer run),
+#              and everything --package needs (the package test)
 # Runs as root (CI, a fresh machine); as another user it only reports what is missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
@@ -14,7 +15,8 @@ pkgs=(cmake ninja-build g++ pkg-config git
       openssl zip unzip sqlite3 openjdk-17-jdk-headless)
 for arg in "$@"; do
   case "$arg" in
-    --tests) pkgs+=(chromium ansible-core python3-apt dpkg-dev help2man fakeroot systemd) ;;
+    --tests) pkgs+=(chromium ansible-core python3-apt dpkg-dev help2man fakeroot systemd
+                    clang libclang-rt-14-dev) ;;
     --package) pkgs+=(dpkg-dev help2man fakeroot) ;;
     --bench) pkgs+=(ansible-core) ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 1 ;;
