@@ -3,9 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/config/step_params.h"
 
-
-
-
 namespace mimic::agent {
 
 std::string StepContext::Param(const std::string& key, const std::string& def) const {
@@ -18,6 +15,8 @@ absl::Status StepContext::CheckCancelled(const std::string& what) const {
   if (!cancelled()) return absl::OkStatus();
   return absl::CancelledError(
       absl::StrCat(what, ": cancelled (the run was cancelled or the agent is stopping)"));
+}
+
 namespace {
 
 const std::string* Lookup(const mimic::v1::StepSpec* spec, const std::string& key) {
