@@ -9,6 +9,7 @@
 #include "common/base/fs.h"
 #include "common/base/status_macros.h"
 #include "common/config/catalogue.h"
+#include "common/config/host_pattern.h"
 #include "common/config/inventory.h"
 #include "common/config/plan.h"
 #include "common/mi/mi_version.h"
