@@ -158,13 +158,6 @@ void RedactKeyValues(std::string& text, std::vector<std::string>* found) {
     bool is_flag = token.starts_with("-");
     bool boundary =
         start == 0 || text[start - 1] == ' ' || text[start - 1] == '\t' || text[start - 1] == '\n';
-    if (is_flag && boundary && token.starts_with("-p") && !token.starts_with("--") &&
-        token.size() > 2 && OnMysqlLine(text, start)) {
-      size_t end = start + 2;
-      while (end < text.size() && !IsSpace(text[end])) ++end;
-      i = ReplaceRange(text, start + 2, end, found);
-      continue;
-    }
     const std::string low = Lower(token);
     // openssl's `-passin pass:X` / `-passout pass:X` (env:VAR and file:PATH name no secret).
     if (is_flag && boundary && (low == "-passin" || low == "-passout" || low == "--passin" ||
@@ -178,6 +171,14 @@ void RedactKeyValues(std::string& text, std::vector<std::string>* found) {
                 : std::max(i, end);
         continue;
       }
+    }
+    // MySQL's `-p<pass>` (any other -p... flag on a mysql line is taken as one too).
+    if (is_flag && boundary && token.starts_with("-p") && !token.starts_with("--") &&
+        token.size() > 2 && OnMysqlLine(text, start)) {
+      size_t end = start + 2;
+      while (end < text.size() && !IsSpace(text[end])) ++end;
+      i = ReplaceRange(text, start + 2, end, found);
+      continue;
     }
     // curl's `-u user:X`, `--user user:X`, `--user=user:X`, `--proxy-user user:X`.
     if (is_flag && boundary && (low == "-u" || low == "--user" || low == "--proxy-user")) {

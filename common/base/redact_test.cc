@@ -171,6 +171,9 @@ TEST(RedactTextTest, CommandLinePatterns) {
   EXPECT_EQ(RedactText("curl --user=admin:Cu9l https://h"), "curl --user=admin:<redacted> https://h");
   EXPECT_EQ(RedactText("curl -u 'admin:Cu0 l' https://h"), "curl -u 'admin:<redacted>' https://h");
   EXPECT_EQ(RedactText("mysqldump -u root -pS3 db"), "mysqldump -u root -p<redacted> db");
+  // On a line that also runs mysql, openssl's -passout keeps its own rule.
+  EXPECT_EQ(RedactText("mysql -u root -pM1x db; openssl x -passout pass:P6x -out y"),
+            "mysql -u root -p<redacted> db; openssl x -passout pass:<redacted> -out y");
   EXPECT_EQ(RedactText("curl -H 'Authorization: Bearer eyJ.abc' https://h"),
             "curl -H 'Authorization: <redacted>' https://h");
   EXPECT_EQ(RedactText("tool --password=pw1x --token tk2x --api-key ak3x"),
