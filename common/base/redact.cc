@@ -329,7 +329,9 @@ void SecretScrubber::Add(std::string_view value) {
 }
 
 void SecretScrubber::AddOne(std::string_view value) {
-  static constexpr std::string_view kPublished[] = {"wso2carbon", "admin"};
+  // Published defaults and placeholders: hiding them hides nothing and garbles text.
+  static constexpr std::string_view kPublished[] = {"wso2carbon", "admin", "secret", "password",
+                                                    "changeit"};
   if (value.size() < kMinLength) return;
   if (std::find(std::begin(kPublished), std::end(kPublished), value) != std::end(kPublished)) {
     return;

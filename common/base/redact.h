@@ -46,8 +46,9 @@ std::vector<std::string> SecretsInText(std::string_view text);
 
 // The secret values of one run (or one rollout): every value registered is replaced by
 // kRedacted wherever it appears, whatever key or text holds it. Values shorter than
-// kMinLength are not registered (scrubbing "a" would garble everything), nor are WSO2's
-// published defaults ("wso2carbon", "admin": they name files and users, and hide nothing).
+// kMinLength are not registered (scrubbing "a" would garble everything), nor are published
+// defaults and placeholders ("wso2carbon", "admin", "secret", "password", "changeit": they
+// name files, users and tables, and hiding them hides nothing).
 // Thread-safe.
 class SecretScrubber {
  public:

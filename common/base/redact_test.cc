@@ -220,13 +220,15 @@ TEST(SecretScrubberTest, ReplacesRegisteredValuesWhateverTheKey) {
   s.Add("[S3cr3t-plain]");    // MI's plain-text secret form
   s.Add("abc");               // too short: not registered
   s.Add("wso2carbon");        // WSO2's published default: not registered
+  s.Add("[secret]");          // MI's placeholder: the word "secret" is not registered
   s.Add("$secret{alias}");    // an alias, not a value
   s.AddKeyValue("db_pass", "S3cr3t-var");
   s.AddKeyValue("command", "keytool -storepass S3cr3t-cmd -list");
   s.AddKeyValue("hostname", "mi.example.com");  // not secret, holds none
   EXPECT_EQ(s.Scrub("x S3cr3t-one y S3cr3t-quoted z S3cr3t-plain S3cr3t-var S3cr3t-cmd"),
             "x <redacted> y <redacted> z <redacted> <redacted> <redacted>");
-  EXPECT_EQ(s.Scrub("abc wso2carbon.jks mi.example.com"), "abc wso2carbon.jks mi.example.com");
+  EXPECT_EQ(s.Scrub("abc wso2carbon.jks mi.example.com /tmp/secrets"),
+            "abc wso2carbon.jks mi.example.com /tmp/secrets");
   EXPECT_TRUE(s.Holds("..S3cr3t-one.."));
   EXPECT_FALSE(s.Holds("S3cr3t-on"));
 }
