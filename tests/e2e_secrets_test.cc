@@ -248,6 +248,8 @@ class SecretsSuite : public ::testing::Test {
       ADD_FAILURE() << "secret '" << shape << "' (" << S().values().at(shape) << ") leaked in "
                     << where << ": ..." << bytes.substr(from, 240) << "...";
     }
+    // The generated source home's own plain-text datasource password (tests/mi_home).
+    EXPECT_EQ(bytes.find("Rep0rt-Plain-Pw"), std::string::npos) << "leaked in " << where;
   }
 
   uint32_t seed_ = 0;
