@@ -31,6 +31,7 @@
 #include "common/base/status_macros.h"
 #include "common/base/text.h"
 #include "common/config/step_params.h"
+#include "common/mi/secrets.h"
 
 namespace mimic::agent {
 namespace {
@@ -83,6 +84,21 @@ HostPlan RedactedPlan(const HostPlan& plan) {
   }
   for (auto& [k, v] : *out.mutable_vars()) v = common::RedactValue(k, v);
   return out;
+}
+
+// The run's secrets by value: its plan's (params, commands, vars) and those the configuration of
+// its source and target homes holds (a home outside the allowed roots is not read).
+std::unique_ptr<common::SecretScrubber> RunSecrets(const HostPlan& plan,
+                                                   const common::PathGuard& guard) {
+  auto s = std::make_unique<common::SecretScrubber>();
+  common::AddPlanSecrets(plan, s.get());
+  for (const std::string& home : {plan.source_home(), plan.target_home()}) {
+    if (home.empty()) continue;
+    if (absl::StatusOr<std::string> r = guard.Resolve(home); r.ok()) {
+      common::AddMiHomeSecrets(*r, s.get());
+    }
+  }
+  return s;
 }
 
 mimic::v1::LogLevel ToProto(LogLevel l) {
@@ -635,16 +651,17 @@ void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
 
 namespace {
 
-// Emits the events of one run: bounded and valid UTF-8 (BoundEvent), journal first (fsynced),
+// Emits the events of one run: every secret value of the run hidden (common::ScrubEvent), bounded
+// and valid UTF-8 (BoundEvent), journal first (fsynced),
 // then the in-memory log that streams read. The first journal error stops the emitter: that
 // event and every later one is neither journaled nor streamed, except the run's last word
 // (EmitLastWord: the failed step, the run's end), which is streamed from memory so the controller learns why the run stopped.
 class Emitter {
  public:
   Emitter(RunState* run, std::string host, std::unique_ptr<Journal> journal,
-          std::string state_dir)
+          std::string state_dir, std::unique_ptr<common::SecretScrubber> secrets)
       : run_(run), host_(std::move(host)), journal_(std::move(journal)),
-        state_dir_(std::move(state_dir)) {}
+        state_dir_(std::move(state_dir)), secrets_(std::move(secrets)) {}
 
   // False when the event was not emitted because the journal failed (now or before).
   bool Emit(Event e) {
@@ -695,6 +712,7 @@ class Emitter {
     e->set_host(host_);
     e->set_seq(++seq_);
     e->set_time_unix_micros(common::NowMicros());
+    common::ScrubEvent(e, *secrets_);
     BoundEvent(e);
   }
 
@@ -704,6 +722,7 @@ class Emitter {
   std::string state_dir_;
   uint64_t seq_ = 0;
   absl::Status error_;
+  std::unique_ptr<common::SecretScrubber> secrets_;
 };
 
 int64_t Micros(std::chrono::steady_clock::time_point since) {
@@ -786,7 +805,8 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       setup = j.status();
     }
   }
-  Emitter em(run.get(), plan.host(), std::move(journal), options_.state_dir);
+  Emitter em(run.get(), plan.host(), std::move(journal), options_.state_dir,
+             RunSecrets(plan, guard_));
 
   Event started;
   *started.mutable_run_started()->mutable_plan() = RedactedPlan(plan);

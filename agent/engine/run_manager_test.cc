@@ -682,3 +682,43 @@ TEST_F(RunManagerTest, RunsUseThePlansMadeAheadForFileSteps) {
 
 }  // namespace
 }  // namespace mimic::agent
+
+namespace mimic::agent {
+namespace {
+
+// Issue 9, secrets by value: a step that prints secret values the run knows under keys that do
+// not look secret (here, a "text" param) must not put them in any event or in the journal. The
+// values come from the plan's vars, a command param and the source home's deployment.toml.
+TEST_F(RunManagerTest, SecretValuesOfThePlanAndTheSourceNeverReachEventsOrJournal) {
+  ASSERT_TRUE(common::MakeDirs(source_ + "/conf").ok());
+  ASSERT_TRUE(common::WriteFileAtomic(source_ + "/conf/deployment.toml",
+                                      "[keystore.tls]\npassword = \"Toml-Pw-S3cr3t\"\n"
+                                      "[secrets]\nmy_alias = \"[Alias-S3cr3t]\"\n")
+                  .ok());
+  const std::vector<std::string> secrets = {"Var-Pass-S3cr3t", "Toml-Pw-S3cr3t", "Alias-S3cr3t",
+                                            "Cmd-Store-S3cr3t"};
+  mimic::v1::HostPlan plan = Plan("sec1", {"text"});
+  (*plan.mutable_vars())["db_pass"] = secrets[0];
+  auto& params = *plan.mutable_steps(0)->mutable_params();
+  params["text"] = "echo Var-Pass-S3cr3t Toml-Pw-S3cr3t Alias-S3cr3t Cmd-Store-S3cr3t";
+  params["command"] = "keytool -list -storepass Cmd-Store-S3cr3t";
+  std::string events_text;
+  {
+    auto m = Manager();
+    auto run = RunToEnd(*m, plan);
+    ASSERT_NE(run, nullptr);
+    for (const Event& e : All(*run)) events_text += e.DebugString();
+  }
+  auto journal = common::ReadFile(state_ + "/runs/sec1/journal");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_NE(events_text.find("echo <redacted> <redacted> <redacted> <redacted>"),
+            std::string::npos)
+      << events_text;
+  for (const std::string& v : secrets) {
+    EXPECT_EQ(events_text.find(v), std::string::npos) << v << " in events:\n" << events_text;
+    EXPECT_EQ(journal->find(v), std::string::npos) << v << " in the journal";
+  }
+}
+
+}  // namespace
+}  // namespace mimic::agent

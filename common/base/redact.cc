@@ -17,6 +17,12 @@ bool IsKeyChar(char c) {
 
 bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
+// The index after the spaces and tabs from `i` (a newline ends the search).
+size_t SkipBlanks(const std::string& text, size_t i) {
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+  return i;
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -35,8 +41,37 @@ std::string CleanComponent(std::string_view c) {
   return Lower(c);
 }
 
+// The words of one key component, lower case: split at `_`, `-`, `.`, spaces and camelCase
+// ("ConnectionPassword" -> connection, password), quotes and an array index dropped.
+std::vector<std::string> Words(std::string_view c) {
+  if (size_t b = c.find('['); b != std::string_view::npos) c = c.substr(0, b);
+  std::vector<std::string> words;
+  std::string cur;
+  char prev = 0;
+  for (char ch : c) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    if (!std::isalnum(u)) {
+      if (!cur.empty()) words.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      if (std::isupper(u) && prev != 0 && std::islower(static_cast<unsigned char>(prev)) &&
+          !cur.empty()) {
+        words.push_back(std::move(cur));
+        cur.clear();
+      }
+      cur += static_cast<char>(std::tolower(u));
+    }
+    prev = ch;
+  }
+  if (!cur.empty()) words.push_back(std::move(cur));
+  return words;
+}
+
 // Replaces text[begin, end) with kRedacted; returns the index just after the inserted marker.
-size_t ReplaceRange(std::string& text, size_t begin, size_t end) {
+// The hidden value is appended to `found` when given.
+size_t ReplaceRange(std::string& text, size_t begin, size_t end,
+                    std::vector<std::string>* found = nullptr) {
+  if (found != nullptr && end > begin) found->push_back(text.substr(begin, end - begin));
   text.replace(begin, end - begin, kRedacted);
   return begin + std::string_view(kRedacted).size();
 }
@@ -52,7 +87,7 @@ void RedactSecretRefs(std::string& text) {
 }
 
 // Stage 2: scheme://user:pass@host -> scheme://user:<redacted>@host.
-void RedactUrlUserinfo(std::string& text) {
+void RedactUrlUserinfo(std::string& text, std::vector<std::string>* found) {
   size_t pos = 0;
   while ((pos = text.find("://", pos)) != std::string::npos) {
     size_t start = pos + 3;
@@ -66,7 +101,7 @@ void RedactUrlUserinfo(std::string& text) {
     size_t colon = authority.find(':');
     if (at != std::string_view::npos && colon != std::string_view::npos && colon + 1 < at &&
         authority.substr(colon + 1, at - colon - 1) != kRedacted) {
-      end = ReplaceRange(text, start + colon + 1, start + at);
+      end = ReplaceRange(text, start + colon + 1, start + at, found);
     }
     pos = end;
   }
@@ -74,7 +109,9 @@ void RedactUrlUserinfo(std::string& text) {
 
 // Returns the end of a value starting at `v`: a quoted value's closing quote is excluded and the
 // opening one skipped (so `begin` is adjusted); an unquoted one stops at a delimiter.
-size_t ValueEnd(const std::string& text, size_t& begin, bool to_line_end) {
+// With `to_line_end`, an unquoted value runs to the end of the line, or to `quote` (non-zero
+// when the key itself sits inside a quoted string, e.g. -H 'Authorization: Bearer X').
+size_t ValueEnd(const std::string& text, size_t& begin, bool to_line_end, char quote = 0) {
   if (begin >= text.size()) return begin;
   char q = text[begin];
   if (q == '"' || q == '\'') {
@@ -86,7 +123,8 @@ size_t ValueEnd(const std::string& text, size_t& begin, bool to_line_end) {
   }
   size_t i = begin;
   if (to_line_end) {
-    while (i < text.size() && text[i] != '\n' && text[i] != '\r') ++i;
+    while (i < text.size() && text[i] != '\n' && text[i] != '\r' && (quote == 0 || text[i] != quote))
+      ++i;
     while (i > begin && (text[i - 1] == ' ' || text[i - 1] == '\t')) --i;
     return i;
   }
@@ -107,7 +145,7 @@ bool OnMysqlLine(const std::string& text, size_t pos) {
 }
 
 // Stage 3: secret keys followed by `=`, `:` or (for `--flag`) whitespace; and mysql `-p<pass>`.
-void RedactKeyValues(std::string& text) {
+void RedactKeyValues(std::string& text, std::vector<std::string>* found) {
   size_t i = 0;
   while (i < text.size()) {
     if (!IsKeyChar(text[i])) {
@@ -120,18 +158,67 @@ void RedactKeyValues(std::string& text) {
     bool is_flag = token.starts_with("-");
     bool boundary =
         start == 0 || text[start - 1] == ' ' || text[start - 1] == '\t' || text[start - 1] == '\n';
+    const std::string low = Lower(token);
+    // openssl's `-passin pass:X` / `-passout pass:X` (env:VAR and file:PATH name no secret).
+    if (is_flag && boundary && (low == "-passin" || low == "-passout" || low == "--passin" ||
+                                low == "--passout" || low == "-pass")) {
+      size_t k = SkipBlanks(text, i);
+      if (k > i && text.compare(k, 5, "pass:") == 0) {
+        size_t begin = k + 5;
+        size_t end = ValueEnd(text, begin, false);
+        i = (end > begin && text.compare(begin, end - begin, kRedacted) != 0)
+                ? ReplaceRange(text, begin, end, found)
+                : std::max(i, end);
+        continue;
+      }
+    }
+    // MySQL's `-p<pass>` (any other -p... flag on a mysql line is taken as one too).
     if (is_flag && boundary && token.starts_with("-p") && !token.starts_with("--") &&
         token.size() > 2 && OnMysqlLine(text, start)) {
       size_t end = start + 2;
       while (end < text.size() && !IsSpace(text[end])) ++end;
-      i = ReplaceRange(text, start + 2, end);
+      i = ReplaceRange(text, start + 2, end, found);
       continue;
+    }
+    // curl's `-u user:X`, `--user user:X`, `--user=user:X`, `--proxy-user user:X`.
+    if (is_flag && boundary && (low == "-u" || low == "--user" || low == "--proxy-user")) {
+      size_t k = (i < text.size() && text[i] == '=') ? i + 1 : SkipBlanks(text, i);
+      if (k > i) {
+        size_t begin = k;
+        size_t end = ValueEnd(text, begin, false);
+        size_t colon = text.find(':', begin);
+        if (colon != std::string::npos && colon + 1 < end) {
+          i = text.compare(colon + 1, end - colon - 1, kRedacted) != 0
+                  ? ReplaceRange(text, colon + 1, end, found)
+                  : end;
+          continue;
+        }
+      }
+    }
+    // `Bearer X` (an HTTP Authorization header, or a token printed in output).
+    if ((token == "Bearer" || token == "BEARER") && (start == 0 || !IsKeyChar(text[start - 1]))) {
+      size_t k = SkipBlanks(text, i);
+      if (k > i) {
+        size_t end = k;
+        while (end < text.size() && !IsSpace(text[end]) &&
+               std::string_view(",;\"'").find(text[end]) == std::string_view::npos) {
+          ++end;
+        }
+        if (end > k) {
+          i = text.compare(k, end - k, kRedacted) != 0 ? ReplaceRange(text, k, end, found) : end;
+          continue;
+        }
+      }
     }
     if (!IsSecretKey(token)) continue;
     size_t j = i;
+    char inside_quote = 0;  // the key opens a quoted string that goes on past it
     if (j < text.size() && (text[j] == '"' || text[j] == '\'') && start > 0 &&
-        text[start - 1] == text[j])
+        text[start - 1] == text[j]) {
       ++j;
+    } else if (start > 0 && (text[start - 1] == '"' || text[start - 1] == '\'')) {
+      inside_quote = text[start - 1];
+    }
     size_t k = j;
     while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
     bool to_line_end = false;
@@ -144,12 +231,12 @@ void RedactKeyValues(std::string& text) {
       continue;  // a bare word such as "password" in prose
     }
     size_t begin = k;
-    size_t end = ValueEnd(text, begin, to_line_end);
+    size_t end = ValueEnd(text, begin, to_line_end, inside_quote);
     if (end <= begin || std::string_view(text).substr(begin, end - begin) == kRedacted) {
       i = std::max(i, end);
       continue;
     }
-    i = ReplaceRange(text, begin, end);
+    i = ReplaceRange(text, begin, end, found);
   }
 }
 
@@ -166,9 +253,34 @@ bool IsSecretKey(std::string_view dotted_key) {
   while (!parts.empty() && CleanComponent(parts.back()).empty()) parts.pop_back();
   if (parts.empty()) return false;
   if (parts.size() >= 2 && CleanComponent(parts.front()) == "secrets") return true;
-  std::string last = CleanComponent(parts.back());
-  return last.ends_with("password") || last == "secret" || last == "secret_key" ||
-         last == "token" || last == "private_key";
+  const std::vector<std::string> words = Words(parts.back());
+  if (words.empty()) return false;
+  const std::string& last = words.back();
+  static constexpr std::string_view kWords[] = {
+      "pass",       "password",    "passwd",        "pwd",    "passphrase", "passcode",
+      "secret",     "token",       "credential",    "credentials", "apikey", "authorization",
+      "privatekey", "secretkey"};
+  for (std::string_view w : kWords) {
+    if (last == w) return true;
+  }
+  // One word holding the name: "connectionpassword", "clientsecret", "accesstoken", "storepass".
+  static constexpr std::string_view kEndings[] = {"password", "passwd", "passphrase", "secret",
+                                                  "token", "credentials", "credential",
+                                                  "apikey", "privatekey", "secretkey"};
+  for (std::string_view w : kEndings) {
+    if (last.ends_with(w)) return true;
+  }
+  static constexpr std::string_view kNotPass[] = {"bypass", "compass", "surpass", "overpass",
+                                                  "underpass", "trespass", "encompass"};
+  if (last.ends_with("pass") &&
+      std::find(std::begin(kNotPass), std::end(kNotPass), last) == std::end(kNotPass)) {
+    return true;
+  }
+  if (words.size() >= 2 && last == "key") {
+    const std::string& before = words[words.size() - 2];
+    return before == "api" || before == "private" || before == "secret";
+  }
+  return false;
 }
 
 bool HoldsSecretReference(std::string_view value) {
@@ -183,9 +295,90 @@ std::string RedactValue(std::string_view dotted_key, std::string_view value) {
 std::string RedactText(std::string_view text) {
   std::string out(text);
   RedactSecretRefs(out);
-  RedactUrlUserinfo(out);
-  RedactKeyValues(out);
+  RedactUrlUserinfo(out, nullptr);
+  RedactKeyValues(out, nullptr);
   return out;
+}
+
+std::vector<std::string> SecretsInText(std::string_view text) {
+  std::string out(text);
+  std::vector<std::string> found;
+  RedactSecretRefs(out);
+  RedactUrlUserinfo(out, &found);
+  RedactKeyValues(out, &found);
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SecretScrubber
+
+void SecretScrubber::Add(std::string_view value) {
+  while (!value.empty() && IsSpace(value.front())) value.remove_prefix(1);
+  while (!value.empty() && IsSpace(value.back())) value.remove_suffix(1);
+  if (value.empty() || HoldsSecretReference(value)) return;  // an alias: RedactText hides it
+  absl::MutexLock l(&mu_);
+  AddOne(value);
+  if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+      value.back() == value.front()) {
+    value = value.substr(1, value.size() - 2);
+    AddOne(value);
+  }
+  if (value.size() >= 2 && value.front() == '[' && value.back() == ']') {
+    AddOne(value.substr(1, value.size() - 2));  // MI's plain-text secret: "[value]"
+  }
+}
+
+void SecretScrubber::AddOne(std::string_view value) {
+  // Published defaults and placeholders: hiding them hides nothing and garbles text.
+  static constexpr std::string_view kPublished[] = {"wso2carbon", "admin", "secret", "password",
+                                                    "changeit"};
+  if (value.size() < kMinLength) return;
+  if (std::find(std::begin(kPublished), std::end(kPublished), value) != std::end(kPublished)) {
+    return;
+  }
+  // A piece of the marker itself would garble every marker.
+  if (std::string_view(kRedacted).find(value) != std::string_view::npos) return;
+  if (std::find(values_.begin(), values_.end(), value) != values_.end()) return;
+  auto at = std::find_if(values_.begin(), values_.end(),
+                         [&](const std::string& v) { return v.size() < value.size(); });
+  values_.insert(at, std::string(value));
+}
+
+void SecretScrubber::AddKeyValue(std::string_view key, std::string_view value) {
+  if (IsSecretKey(key)) {
+    Add(value);
+  } else {
+    AddFoundIn(value);
+  }
+}
+
+void SecretScrubber::AddFoundIn(std::string_view text) {
+  for (const std::string& v : SecretsInText(text)) Add(v);
+}
+
+std::string SecretScrubber::Scrub(std::string_view text) const {
+  std::string out(text);
+  absl::MutexLock l(&mu_);
+  for (const std::string& v : values_) {
+    for (size_t pos = 0; (pos = out.find(v, pos)) != std::string::npos;) {
+      out.replace(pos, v.size(), kRedacted);
+      pos += std::string_view(kRedacted).size();
+    }
+  }
+  return out;
+}
+
+bool SecretScrubber::Holds(std::string_view text) const {
+  absl::MutexLock l(&mu_);
+  for (const std::string& v : values_) {
+    if (text.find(v) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+size_t SecretScrubber::size() const {
+  absl::MutexLock l(&mu_);
+  return values_.size();
 }
 
 }  // namespace mimic::common

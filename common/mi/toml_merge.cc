@@ -405,7 +405,10 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
 }
 
 mimic::v1::ConfigChange RedactConfigChange(mimic::v1::ConfigChange c) {
-  auto redact = [&](const std::string& v) { return v.empty() ? v : RedactValue(c.key(), v); };
+  // A secret key's value whole; in any other value what RedactText finds (a URL's password).
+  auto redact = [&](const std::string& v) {
+    return v.empty() ? v : RedactText(RedactValue(c.key(), v));
+  };
   const std::string old_value = redact(c.old_value());
   const std::string new_value = redact(c.new_value());
   if (old_value != c.old_value() || new_value != c.new_value()) c.set_redacted(true);

@@ -59,8 +59,8 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
                                                 const std::string& target_name,
                                                 const MergeOptions& opts);
 
-// A config change safe to report: old/new values through RedactValue(key, value) ("" stays
-// ""), `redacted` set when that hid anything, the note through RedactText.
+// A config change safe to report: old/new values through RedactValue(key, value) and
+// RedactText ("" stays ""), `redacted` set when that hid anything, the note through RedactText.
 mimic::v1::ConfigChange RedactConfigChange(mimic::v1::ConfigChange c);
 
 }  // namespace mimic::common

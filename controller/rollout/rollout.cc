@@ -18,6 +18,7 @@
 #include "common/base/ids.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
+#include "common/mi/secrets.h"
 #include "common/rpc/tls.h"
 #include "controller/rollout/agent_client.h"
 #include "controller/audit/audit.h"
@@ -70,6 +71,10 @@ class FleetRunner {
         rollout_id_(rollout_id),
         timeout_seconds_(timeout_seconds),
         max_attempts_(max_attempts) {}
+
+  // The rollout's secret values (each host's plan, the inventory's vars): every event and
+  // error received is scrubbed of them before the audit, the reports or the output see it.
+  common::SecretScrubber& secrets() { return secrets_; }
 
   // The audit's error once appending an event failed (the rollout must stop); OK before.
   absl::Status AuditError() {
@@ -142,7 +147,9 @@ class FleetRunner {
   }
 
   // gRPC thread: must not block for long. The audit queues; progress prints one line.
-  void OnEvent(HostJob* j, const mimic::v1::Event& e) {
+  void OnEvent(HostJob* j, const mimic::v1::Event& received) {
+    mimic::v1::Event e = received;
+    common::ScrubEvent(&e, secrets_);  // the one place the controller takes events in
     {
       absl::MutexLock l(&mu_);
       if (e.seq() <= j->last_seq) return;  // already held (a replay overlapping what we had)
@@ -195,12 +202,13 @@ class FleetRunner {
       } else if (IsRefusal(s.error_code())) {
         j->done = true;
         j->outcome.status = "refused";
-        j->outcome.message = s.error_message();
+        j->outcome.message = secrets_.Scrub(common::RedactText(s.error_message()));
         report_now = true;
       } else if (j->attempts >= max_attempts_) {
         j->done = true;
         j->outcome.status = "unreachable";
-        j->outcome.message = absl::StrCat("after ", j->attempts, " attempts: ", s.error_message());
+        j->outcome.message = absl::StrCat("after ", j->attempts, " attempts: ",
+                                          secrets_.Scrub(common::RedactText(s.error_message())));
         report_now = true;
       } else {
         // Lost the stream or could not connect: re-send Run with the same run_id from the last
@@ -222,7 +230,17 @@ class FleetRunner {
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
   absl::Status audit_error_ ABSL_GUARDED_BY(mu_);  // the first failed AppendEvent
+  common::SecretScrubber secrets_;
 };
+
+// Registers the secret values of every host's vars (the inventory's, with its groups').
+void AddInventorySecrets(const common::Inventory& inv, common::SecretScrubber* s) {
+  for (const common::Host& h : inv.hosts) {
+    mimic::v1::HostPlan vars_only;
+    for (const auto& [k, v] : h.vars) (*vars_only.mutable_vars())[k] = v;
+    common::AddPlanSecrets(vars_only, s);
+  }
+}
 
 std::string OperatorSubject(const common::Inventory& inv) {
   if (inv.controller.cert.empty()) return "";
@@ -462,11 +480,13 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   }
   ASSIGN_OR_RETURN(Schedule schedule, ScheduleOf(scope, rollout_id, plan, inv));
   // Every host plan compiles before anything starts: bad input stops here, nothing changed.
+  // Their secret values (params as expanded for each host, vars) are what events are scrubbed of.
   const mimic::v1::Mode mode = check ? mimic::v1::MODE_CHECK : mimic::v1::MODE_APPLY;
+  std::vector<mimic::v1::HostPlan> compiled;
   for (const auto& [stage_name, batches] : schedule) {
     for (const auto& batch : batches) {
       for (const common::Host* h : batch) {
-        RETURN_IF_ERROR(CompileHostPlan(plan, *h, "r", mode).status());
+        ASSIGN_OR_RETURN(compiled.emplace_back(), CompileHostPlan(plan, *h, "r", mode));
       }
     }
   }
@@ -509,6 +529,8 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   progress.Note("scope: " + DescribeScope(scope));
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, plan.timeout_seconds,
                      opt.max_attempts);
+  for (const mimic::v1::HostPlan& hp : compiled) common::AddPlanSecrets(hp, &runner.secrets());
+  AddInventorySecrets(inv, &runner.secrets());
 
   // What the audit already holds for this rollout (resume): finished runs are not re-run.
   std::map<std::string, RunRecord> prior;
@@ -683,6 +705,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   progress.SetDryRun(opt.check);
   const std::string rollout_id = opt.rollout_id;
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, 3600, 4);
+  AddInventorySecrets(inv, &runner.secrets());
   std::vector<std::unique_ptr<HostJob>> owned;
   std::vector<HostJob*> jobs;
   std::map<std::string, int> rollbacks_so_far;
