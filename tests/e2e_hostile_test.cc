@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/base/fs.h"
+#include "common/config/toml_load.h"
 #include "common/mi/capp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -160,6 +161,9 @@ Case HomeCase(std::string name, std::vector<std::string> steps,
           [steps, mutate](Env& e) {
             std::string plan = "[[steps]]\nname = \"preflight\"\nparams = { min_free_mb = 0 }\n";
             for (const std::string& s : steps) absl::StrAppend(&plan, "[[steps]]\nname = \"", s, "\"\n");
+            std::vector<std::string> runs = steps;
+            runs.push_back("preflight");
+            plan += SkipAllBut(runs, "a hostile-input case runs only these steps");
             Write(e.dir + "/plan.toml", plan);
             mutate(e);
           },
@@ -222,8 +226,8 @@ std::vector<Case> Cases() {
                        std::string(kPlan) + "x = " + Repeat("{a=", 100000) + "1" +
                            Repeat("}", 100000) + "\n",
                        {"{dir}/plan.toml:3:"}));
-  c.push_back(PlanCase("plan_huge", std::string(kPlan) + "# " + std::string(17 << 20, 'x') + "\n",
-                       {"{dir}/plan.toml: ", "at most 16777216 bytes"}));
+  c.push_back(PlanCase("plan_huge", std::string(kPlan) + "# " + std::string(common::kMaxConfigFileBytes + (1 << 20), 'x') + "\n",
+                       {"{dir}/plan.toml: ", "at most 67108864 bytes"}));
   c.push_back(PlanCase("plan_unknown_step", "[[steps]]\nname = \"rm_rf\"\n",
                        {"{dir}/plan.toml:2: key 'steps[0].name': unknown step 'rm_rf'"}));
   c.push_back(PlanCase("plan_bad_conflict", merge + "params = { conflict = \"whatever\" }\n",
@@ -432,9 +436,9 @@ std::vector<Case> Cases() {
       "home_toml_huge", {"merge_config"},
       [](Env& e) {
         Write(e.source + kToml,
-              ReadText(e.source + kToml) + "\n# " + std::string(17 << 20, 'x') + "\n");
+              ReadText(e.source + kToml) + "\n# " + std::string(common::kMaxConfigFileBytes + (1 << 20), 'x') + "\n");
       },
-      {"conf/deployment.toml", "at most 16777216 bytes"}));
+      {"conf/deployment.toml", "at most 67108864 bytes"}));
   // A hostile CApp is refused where a step opens it (the dry run reads the planned copy).
   c.push_back(HomeCase(
       "home_capp_zip_slip", {"copy_carbonapps", "migrate_datamapper"},

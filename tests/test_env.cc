@@ -1,5 +1,9 @@
 #include "tests/test_env.h"
 
+#include <algorithm>
+
+#include "common/config/catalogue.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -415,6 +419,14 @@ std::string SkipSteps(const std::vector<std::string>& steps, const std::string& 
     out += "[[skip]]\nstep = \"" + s + "\"\nreason = \"" + reason + "\"\n";
   }
   return out;
+}
+
+std::string SkipAllBut(const std::vector<std::string>& runs, const std::string& reason) {
+  std::vector<std::string> skip;
+  for (const std::string& s : common::StepCatalogue()) {
+    if (std::find(runs.begin(), runs.end(), s) == runs.end()) skip.push_back(s);
+  }
+  return SkipSteps(skip, reason);
 }
 
 }  // namespace mimic::testing

@@ -149,6 +149,8 @@ std::string ReadText(const std::string& path);
 // plan.toml text: a [[skip]] for each of `steps` with `reason` (common/config/required_steps.h),
 // for test plans that run only some of the steps a migration requires.
 std::string SkipSteps(const std::vector<std::string>& steps, const std::string& reason);
+// A [[skip]] for every catalogue step not in `runs` (for test plans of one or two steps).
+std::string SkipAllBut(const std::vector<std::string>& runs, const std::string& reason);
 // The steps a plan of only preflight, copy_carbonapps and copy_keystores must skip.
 inline std::string CheapPlanSkips() {
   return SkipSteps({"snapshot_target", "migrate_userstore_config", "copy_registry",

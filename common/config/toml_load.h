@@ -21,8 +21,9 @@
 
 namespace mimic::common {
 
-// The most a TOML file mimic reads (plan, inventory, agent.toml, deployment.toml) may hold.
-inline constexpr int64_t kMaxConfigFileBytes = 16 << 20;
+// The most a TOML file mimic reads (plan, inventory, agent.toml, deployment.toml) may hold:
+// room for a deployment.toml with a 50 MiB value (e2e_journal_test), a bound on a runaway file.
+inline constexpr int64_t kMaxConfigFileBytes = 64 << 20;
 
 // The bytes of the operator file at `path`: NOT_FOUND when it does not exist; INVALID_ARGUMENT
 // naming the path when it is not a regular file (a FIFO would block the read, /dev/zero never

@@ -128,14 +128,26 @@ name = "preflight"
 [[steps]]
 name = "snapshot_target"
 [[steps]]
+name = "migrate_userstore_config"
+[[steps]]
+name = "copy_secondary_userstores"
+[[steps]]
 name = "copy_carbonapps"
 [[steps]]
+name = "copy_registry"
+[[steps]]
+name = "copy_deployment"
+[[steps]]
 name = "migrate_datamapper"
+[[steps]]
+name = "copy_custom_components"
 [[steps]]
 name = "copy_keystores"
 [[steps]]
 name = "merge_config"
 params = { conflict = "source" }
+[[steps]]
+name = "hl7_transport"
 [[stages]]
 name = "all"
 environments = ["dev", "prod"]
