@@ -90,7 +90,10 @@ void MakeMiHome(const std::string& version, const std::string& dest, const std::
   ASSERT_TRUE(st.ok()) << st;
 }
 
-std::map<std::string, std::string> TreeHash(const std::string& root) {
+namespace {
+
+// path -> what TreeHash (owners false) or TreeState (owners true) records for it.
+std::map<std::string, std::string> WalkTree(const std::string& root, bool owners) {
   std::map<std::string, std::string> out;
   std::function<void(const std::string&)> walk = [&](const std::string& rel) {
     std::string dir = rel.empty() ? root : root + "/" + rel;
@@ -109,16 +112,19 @@ std::map<std::string, std::string> TreeHash(const std::string& root) {
       if (lstat(full.c_str(), &st) != 0) continue;
       char mode[16];
       std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
+      const std::string owner = owners ? absl::StrCat(" ", st.st_uid, ":", st.st_gid) : "";
       if (S_ISDIR(st.st_mode)) {
-        out[r] = absl::StrCat("dir ", mode);
+        out[r] = absl::StrCat("dir ", mode, owner);
         walk(r);
       } else if (S_ISLNK(st.st_mode)) {
         char buf[4096];
         ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
-        out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0));
-      } else {
+        out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0), owner);
+      } else if (S_ISREG(st.st_mode) || !owners) {
         auto sha = common::Sha256File(full);
-        out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", mode);
+        out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", mode, owner);
+      } else {
+        out[r] = absl::StrCat("other ", mode, owner);
       }
     }
   };
@@ -126,43 +132,14 @@ std::map<std::string, std::string> TreeHash(const std::string& root) {
   return out;
 }
 
+}  // namespace
+
+std::map<std::string, std::string> TreeHash(const std::string& root) {
+  return WalkTree(root, /*owners=*/false);
+}
+
 std::map<std::string, std::string> TreeState(const std::string& root) {
-  std::map<std::string, std::string> out;
-  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
-    std::string dir = rel.empty() ? root : root + "/" + rel;
-    DIR* d = opendir(dir.c_str());
-    if (d == nullptr) return;
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    for (const std::string& n : names) {
-      std::string r = rel.empty() ? n : rel + "/" + n;
-      std::string full = root + "/" + r;
-      struct stat st;
-      if (lstat(full.c_str(), &st) != 0) continue;
-      char mode[16];
-      std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
-      const std::string owner = absl::StrCat(st.st_uid, ":", st.st_gid);
-      if (S_ISDIR(st.st_mode)) {
-        out[r] = absl::StrCat("dir ", mode, " ", owner);
-        walk(r);
-      } else if (S_ISLNK(st.st_mode)) {
-        char buf[4096];
-        ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
-        out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0), " ", owner);
-      } else if (S_ISREG(st.st_mode)) {
-        auto sha = common::Sha256File(full);
-        out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", mode, " ", owner);
-      } else {
-        out[r] = absl::StrCat("other ", mode, " ", owner);
-      }
-    }
-  };
-  walk("");
-  return out;
+  return WalkTree(root, /*owners=*/true);
 }
 
 std::vector<std::string> TempFilesUnder(const std::string& root) {
