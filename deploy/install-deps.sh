@@ -11,6 +11,7 @@ set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
       libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
       libtomlplusplus-dev libgtest-dev libgmock-dev libsqlite3-dev libpq-dev libssl-dev libzip-dev
+      libgit2-dev
       libyaml-cpp-dev libxml2-utils
       openssl zip unzip sqlite3 openjdk-17-jdk-headless)
 for arg in "$@"; do
