@@ -122,7 +122,12 @@ TEST_F(AgentTest, HealthFactsAndAttachReplayEveryEventOnce) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     mimic::v1::Facts facts;
     ASSERT_TRUE(stub->GetFacts(&ctx, mimic::v1::GetFactsRequest(), &facts).ok());
-    EXPECT_EQ(facts.agent_version(), "0.1.0");
+    // The version the binary says it is (mimic-agent --version: "mimic-agent V (commit C)").
+    CommandResult v = RunCommand(ShellQuote(AgentBinary()) + " --version");
+    ASSERT_EQ(v.exit_code, 0) << v.output;
+    EXPECT_EQ(absl::StrCat("mimic-agent ", facts.agent_version(), " (commit"),
+              v.output.substr(0, v.output.find(" (commit") + 8))
+        << v.output;
     std::map<std::string, std::string> homes;
     for (const auto& h : facts.mi_homes()) homes[h.path()] = h.version();
     EXPECT_EQ(homes[dir_ + "/mi/wso2mi-4.0.0"], "4.0.0");

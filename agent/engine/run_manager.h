@@ -22,7 +22,8 @@
 
 namespace mimic::agent {
 
-inline constexpr char kAgentVersion[] = "0.1.0";
+// The project version (CMake project(VERSION)), the one `mimic-agent --version` prints.
+inline constexpr char kAgentVersion[] = MIMIC_AGENT_VERSION;
 
 // Every event the agent builds is bounded (BoundEvent): each text field at most
 // kMaxEventFieldBytes (longer ones are cut, with "... [truncated: N bytes]"), the whole event at
