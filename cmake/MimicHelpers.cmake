@@ -25,7 +25,7 @@ endfunction()
 function(mimic_cc_test)
   cmake_parse_arguments(M "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${M_NAME} ${M_SRCS})
-  target_link_libraries(${M_NAME} PRIVATE mimic_flags ${M_DEPS} GTest::gmock GTest::gtest_main)
+  target_link_libraries(${M_NAME} PRIVATE mimic_flags ${M_DEPS} GTest::gmock mimic::test_main)
   target_compile_definitions(${M_NAME} PRIVATE
       MIMIC_FIXTURES_DIR="${MIMIC_FIXTURES_DIR}"
       MIMIC_SOURCE_DIR="${CMAKE_SOURCE_DIR}"

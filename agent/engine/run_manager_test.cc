@@ -121,6 +121,8 @@ class RunManagerTest : public ::testing::Test {
   }
   void TearDown() override {
     if (mounted_) ::umount2(state_.c_str(), MNT_DETACH);
+    std::error_code ec;  // a test's tree is its own: nothing is left in /tmp
+    std::filesystem::remove_all(root_, ec);
   }
 
   // Mounts a tmpfs of `size` bytes on the state dir; false (and the test skipped) when the
