@@ -976,8 +976,6 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
             base.target_version = v;
             fin.set_target_version(v);
           }
-          if (k == "source_update_level") fin.set_source_update_level(v);
-          if (k == "target_update_level") fin.set_target_update_level(v);
         }
         std::vector<mimic::v1::FileChange> changes;
         if (!em.ok()) {

@@ -53,11 +53,6 @@ class FakeStep final : public Step {
     if (name_ == "text") {
       ctx.log(LogLevel::kWarning, ctx.Param("text"));
       p.message = ctx.Param("text");
-    } else if (name_ == "facts") {  // as preflight reports them
-      p.facts = {{"source_version", "1.2.0"},
-                 {"target_version", "4.0.0"},
-                 {"source_update_level", "36"},
-                 {"target_update_level", "12"}};
     } else {
       int lines = 0, bytes = 0;
       if (sscanf(name_.c_str(), "log%dx%d", &lines, &bytes) != 2) return absl::InternalError(name_);
@@ -104,7 +99,7 @@ class PlanAheadStep final : public Step {
 };
 
 std::unique_ptr<Step> MakeFake(const std::string& name) {
-  if (name == "text" || name == "block" || name == "facts" || name.rfind("log", 0) == 0) {
+  if (name == "text" || name == "block" || name.rfind("log", 0) == 0) {
     return std::make_unique<FakeStep>(name);
   }
   if (name == "plan_ahead" || name == "counted" || name == "counted_acts") {
@@ -183,21 +178,6 @@ class RunManagerTest : public ::testing::Test {
   bool mounted_ = false;
   Executor executor_{1};
 };
-
-// The versions and WSO2 update levels preflight found travel in RunFinished, which the
-// controller records in its audit.
-TEST_F(RunManagerTest, RunFinishedCarriesVersionsAndUpdateLevels) {
-  auto m = Manager();
-  auto run = RunToEnd(*m, Plan("facts-run", {"facts"}));
-  ASSERT_NE(run, nullptr);
-  std::vector<Event> events = All(*run);
-  ASSERT_TRUE(events.back().has_run_finished());
-  const auto& fin = events.back().run_finished();
-  EXPECT_EQ(fin.source_version(), "1.2.0");
-  EXPECT_EQ(fin.target_version(), "4.0.0");
-  EXPECT_EQ(fin.source_update_level(), "36");
-  EXPECT_EQ(fin.target_update_level(), "12");
-}
 
 // The state disk fills at a seeded point of the run: the first journal error stops the run
 // (FAILED, naming the state dir and the errno), nothing after it is streamed as if it had been
