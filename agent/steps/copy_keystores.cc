@@ -193,10 +193,7 @@ absl::Status PlanSecureVault(const StepContext& ctx, const Homes& homes, ChangeS
   if (!active.empty()) {
     common::HomePathRewrite moved = common::RewriteHomePaths(
         conf_text, common::CarriedFormat::kProperties, homes.source, homes.target);
-    for (const common::HomePathFinding& f : moved.findings) {
-      StepLog(ctx, f.rewritten ? LogLevel::kInfo : LogLevel::kWarning,
-              common::DescribeHomePathFinding(kSecretConf, f, homes.source, homes.target));
-    }
+    LogHomePathFindings(ctx, kSecretConf, moved.findings, homes);
     std::string rewritten = std::move(moved.text);
     for (const auto& [key, value] : active) {
       if (!absl::StrContains(value, homes.source) && !value.empty() && value[0] == '/' &&

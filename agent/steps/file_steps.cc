@@ -176,10 +176,7 @@ absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const 
     if (text.find(homes.source) != std::string::npos) {
       common::HomePathRewrite r =
           common::RewriteHomePaths(text, *format, homes.source, homes.target);
-      for (const common::HomePathFinding& f : r.findings) {
-        StepLog(ctx, f.rewritten ? LogLevel::kInfo : LogLevel::kWarning,
-                common::DescribeHomePathFinding(rel, f, homes.source, homes.target));
-      }
+      LogHomePathFindings(ctx, rel, r.findings, homes);
       if (r.text != text) {
         return MakePlannedWriteOp(ctx, to, std::move(r.text), common::FileMode(from) & 07777,
                                   "paths under the old MI home rewritten to the target home");
@@ -221,6 +218,14 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
     changes->ops.push_back(std::move(*op));
   }
   return absl::OkStatus();
+}
+
+void LogHomePathFindings(const StepContext& ctx, const std::string& file,
+                         const std::vector<common::HomePathFinding>& findings, const Homes& homes) {
+  for (const common::HomePathFinding& f : findings) {
+    StepLog(ctx, f.rewritten ? LogLevel::kInfo : LogLevel::kWarning,
+            common::DescribeHomePathFinding(file, f, homes.source, homes.target));
+  }
 }
 
 void FinishFileChangeSet(ChangeSet* changes) { AddParentDirOps(changes); }

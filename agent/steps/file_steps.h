@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/engine/step.h"
+#include "common/mi/home_paths.h"
 #include "common/mi/shipped_defaults.h"
 
 namespace mimic::agent {
@@ -85,6 +86,11 @@ absl::StatusOr<int> PlanEmptyDirs(const StepContext& ctx, const Homes& homes,
 absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const Homes& homes,
                                                   const std::string& rel, const std::string& from,
                                                   const std::string& to);
+
+// Logs each finding of common::RewriteHomePaths in `file` (relative to the home): rewritten ones
+// as info, ones left as they are as warnings.
+void LogHomePathFindings(const StepContext& ctx, const std::string& file,
+                         const std::vector<common::HomePathFinding>& findings, const Homes& homes);
 
 // Counts of a mirror, for the step's message.
 struct MirrorStats {

@@ -48,10 +48,7 @@ class MergeConfigStep final : public Step {
     // the change list shows the values the target gets.
     common::HomePathRewrite moved = common::RewriteHomePaths(
         source_text, common::CarriedFormat::kToml, homes.source, homes.target);
-    for (const common::HomePathFinding& f : moved.findings) {
-      StepLog(ctx, f.rewritten ? LogLevel::kInfo : LogLevel::kWarning,
-              common::DescribeHomePathFinding(kToml, f, homes.source, homes.target));
-    }
+    LogHomePathFindings(ctx, kToml, moved.findings, homes);
     source_text = std::move(moved.text);
     // As migrate_userstore_config (earlier in the run) will have left it: exact in check mode.
     ASSIGN_OR_RETURN(std::string target_text, ReadPlanned(ctx, target_path));

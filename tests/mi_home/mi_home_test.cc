@@ -176,7 +176,7 @@ TEST_F(MiHomeTest, SameBytesOnEveryRun) {
 
 // What the deployment.toml, old-home path, empty folder and update-level tests need.
 TEST_F(MiHomeTest, SourceProfileHasTicketsOldHomePathsEmptyFolderAndUpdateLevel) {
-  const fs::path h = Make("1.2.0", "src-120", Profile::kSource);
+  const fs::path h = fs::canonical(Make("1.2.0", "src-120", Profile::kSource));  // as it writes
   const std::string toml = Read(h / "conf/deployment.toml");
   EXPECT_THAT(toml, HasSubstr("# CHG-20240117: the name clients use behind the load balancer\n"
                               "hostname = "));
