@@ -175,7 +175,8 @@ TEST(PathsTest, A_EI710ToApim400) {
     EXPECT_THAT(ReadText(h.target + "/repository/deployment/server/synapse-configs/default/"
                                     "proxy-services/FileDropProxy.xml"),
                 HasSubstr(">file://" + h.target + "/file-drop/in</parameter>"));
-    EXPECT_TRUE(std::filesystem::is_directory(h.target + "/repository/deployment/server/file-drop"));
+    EXPECT_TRUE(
+        std::filesystem::is_directory(h.target + "/repository/deployment/server/file-drop"));
     // No Data Mapper rewrite on the way to 4.0.0: the CApp is copied byte for byte.
     auto a = common::Sha256File(h.source + kDataMapperCar);
     auto b = common::Sha256File(h.target + kDataMapperCar);

@@ -1,8 +1,8 @@
 // copy_deployment: the rest of the source's repository/deployment (synapse-configs,
 // dataservices, ..., and its empty folders) into the target, without clobbering the files the
 // new version ships unless the operator changed them. Paths under the old MI home inside the
-// carried text files are rewritten to the target home (MakeCarryOp). server/carbonapps/ (copy_carbonapps) and server/userstores/
-// (copy_secondary_userstores) belong to other steps.
+// carried text files are rewritten to the target home (MakeCarryOp). server/carbonapps/
+// (copy_carbonapps) and server/userstores/ (copy_secondary_userstores) belong to other steps.
 //
 // Per source file: absent in the target -> create; same bytes -> nothing; different ->
 //   * the source file is the source version's shipped default (mi_defaults.cc): the operator

@@ -3,8 +3,8 @@
 // not inside CApps (resources put there by hand or by older deployments), with their properties
 // in .metadata/*.meta files. Every file is created in the target when absent and replaced when
 // its bytes differ (paths under the old MI home in text resources moved to the target home);
-// empty collections (folders) are made too; nothing is deleted from the target. Skipped when the source has no
-// registry/ folder (MI 1.2.0 and 4.0.0 create it at runtime only).
+// empty collections (folders) are made too; nothing is deleted from the target. Skipped when
+// the source has no registry/ folder (MI 1.2.0 and 4.0.0 create it at runtime only).
 //
 // When the source's registry.xml points a registry root elsewhere (ConfigRegRoot, GovRegRoot,
 // LocalRegRoot, RegRoot), that folder is not under MI_HOME: the step says so and leaves it.
@@ -113,8 +113,9 @@ class CopyRegistryStep final : public Step {
     }
     int folders = 0;
     for (const char* partition : kPartitions) {
-      ASSIGN_OR_RETURN(const int n, PlanEmptyDirs(ctx, homes, common::JoinPath(kRegistry, partition),
-                                                  nullptr, &plan.changes));
+      ASSIGN_OR_RETURN(const int n,
+                       PlanEmptyDirs(ctx, homes, common::JoinPath(kRegistry, partition), nullptr,
+                                     &plan.changes));
       folders += n;
     }
     FinishFileChangeSet(&plan.changes);

@@ -1,9 +1,9 @@
 // merge_config: merges the source's conf/deployment.toml into the target's, key by key, with
 // the version rules of the migration (common/toml_merge.h), after moving values that are paths
-// under the old MI home to the target home (common/mi/home_paths.h; each one logged). The change set is one write of the
-// target's conf/deployment.toml when the merged text differs; the reported config changes are
-// the merge's non-"keep" changes, secrets redacted. A TOML error fails the step (the message
-// names file:line:col) and nothing is written.
+// under the old MI home to the target home (common/mi/home_paths.h; each one logged). The
+// change set is one write of the target's conf/deployment.toml when the merged text differs; the
+// reported config changes are the merge's non-"keep" changes, secrets redacted. A TOML error
+// fails the step (the message names file:line:col) and nothing is written.
 #include <map>
 #include <memory>
 #include <string>

@@ -134,7 +134,8 @@ HomePathRewrite RewriteHomePaths(std::string_view text, CarriedFormat format,
     const std::string_view trimmed = Trim(line);
     if (format == CarriedFormat::kToml && !trimmed.empty() && trimmed[0] == '[') {
       std::string_view inner = trimmed.substr(0, trimmed.find(']'));
-      inner.remove_prefix(std::min<size_t>(inner.size(), inner.size() > 1 && inner[1] == '[' ? 2 : 1));
+      const size_t brackets = inner.size() > 1 && inner[1] == '[' ? 2 : 1;
+      inner.remove_prefix(std::min(inner.size(), brackets));
       table = std::string(Trim(inner));
       last_key.clear();
     } else if (format == CarriedFormat::kToml || format == CarriedFormat::kProperties) {

@@ -822,7 +822,8 @@ class Generator {
                      dest_.string(),
                      "/file-drop/done</parameter>\n"
                      "    <parameter name=\"transport.vfs.FileNamePattern\">.*\\.xml</parameter>\n"
-                     "    <parameter name=\"transport.vfs.ContentType\">application/xml</parameter>\n"
+                     "    <parameter name=\"transport.vfs.ContentType\">application/xml"
+                     "</parameter>\n"
                      "</proxy>\n"));
   }
 
@@ -837,7 +838,8 @@ class Generator {
     const std::string level = o_.version == "1.2.0" ? "36" : o_.version == "4.0.0" ? "57" : "12";
     Say("customising: updates/config.json (update level " + level + ")");
     return Write(dest_ / "updates/config.json",
-                 absl::StrCat("{\n  \"update-level\": \"", level, "\",\n  \"channel\": \"full\"\n}\n"));
+                 absl::StrCat("{\n  \"update-level\": \"", level,
+                              "\",\n  \"channel\": \"full\"\n}\n"));
   }
 
   // Change-ticket comments above a table and above a key of the operator's deployment.toml.
