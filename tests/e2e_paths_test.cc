@@ -3,6 +3,7 @@
 // customised operator configuration; and what a failure in the middle leaves behind.
 #include <toml++/toml.h>
 
+#include <filesystem>
 #include <regex>
 #include <set>
 
@@ -163,6 +164,19 @@ TEST(PathsTest, A_EI710ToApim400) {
     ASSERT_TRUE(t["datasource"].is_array());
     EXPECT_EQ(t["datasource"].as_array()->size(), 2u);
     EXPECT_EQ(t["datasource"][0]["password"].value_or(std::string()), "$secret{db_password}");
+    // The generator's 1.2.0 source has update level 36: its server read [keystore.primary].
+    // The operator's ticket comments came along; old-home paths point at the target home; the
+    // empty drop folder is there.
+    const std::string text = ReadText(h.target + "/conf/deployment.toml");
+    EXPECT_THAT(text, HasSubstr("# CHG-20240117: the name clients use behind the load balancer\n"
+                                "hostname = \"mi-p1.example.com\""));
+    EXPECT_THAT(text, HasSubstr("# CHG-20231102: slow partner backend\n[transport.http]\n"));
+    EXPECT_THAT(text, HasSubstr("\"file://" + h.target + "/file-drop/failed\""));
+    EXPECT_THAT(ReadText(h.target + "/repository/deployment/server/synapse-configs/default/"
+                                    "proxy-services/FileDropProxy.xml"),
+                HasSubstr(">file://" + h.target + "/file-drop/in</parameter>"));
+    EXPECT_TRUE(
+        std::filesystem::is_directory(h.target + "/repository/deployment/server/file-drop"));
     // No Data Mapper rewrite on the way to 4.0.0: the CApp is copied byte for byte.
     auto a = common::Sha256File(h.source + kDataMapperCar);
     auto b = common::Sha256File(h.target + kDataMapperCar);

@@ -304,6 +304,11 @@ TEST_F(ScopeTest, FactsAnswerWhileRunsHoldEveryStepThread) {
   CommandResult facts = Mimic("facts --inventory inventory.toml --limit p1");
   EXPECT_EQ(facts.exit_code, 0) << facts.output;
   EXPECT_THAT(facts.output, HasSubstr("MI 4.2.0 at " + Target("p1")));
+  // The WSO2 update level of each home (the generated source has updates/config.json).
+  EXPECT_THAT(facts.output, HasSubstr("MI 4.0.0 at " + Source("p1") +
+                                      " (updates/product.txt), update level 57"));
+  EXPECT_THAT(facts.output, HasSubstr("MI 4.2.0 at " + Target("p1") +
+                                      " (updates/product.txt), update level none"));
   Agent("p1").Release(0);
   EXPECT_EQ(WaitExit(pid), 0) << ReadText(out_path);
 }

@@ -559,7 +559,7 @@ void AddParentDirOps(ChangeSet* changes) {
     if (op.kind == FileOp::Kind::kMkdir) planned.insert(op.path);
   }
   for (const FileOp& op : changes->ops) {
-    if (op.kind != FileOp::Kind::kWrite) continue;
+    if (op.kind != FileOp::Kind::kWrite && op.kind != FileOp::Kind::kMkdir) continue;
     for (std::string d = common::Dirname(op.path); !d.empty() && d != "/"; d = common::Dirname(d)) {
       if (missing.count(d) > 0 || common::PathExists(d)) break;
       if (planned.count(d) == 0) missing.insert(d);

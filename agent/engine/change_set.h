@@ -69,7 +69,7 @@ FileOp ContentWriteOp(const std::string& path, const std::string& expected_sha25
                       std::string content, uint32_t mode, const std::string& note = "");
 
 // Adds a kMkdir op, in front of the others and parents first, for every directory missing on
-// the way to a kWrite op's path, so the described change set lists the directories apply will
+// the way to a kWrite or kMkdir op's path, so the described change set lists the directories apply will
 // create.
 void AddParentDirOps(ChangeSet* changes);
 

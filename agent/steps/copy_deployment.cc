@@ -1,7 +1,8 @@
 // copy_deployment: the rest of the source's repository/deployment (synapse-configs,
-// dataservices, ...) into the target, without clobbering the files the new version ships unless
-// the operator changed them. server/carbonapps/ (copy_carbonapps) and server/userstores/
-// (copy_secondary_userstores) belong to other steps.
+// dataservices, ..., and its empty folders) into the target, without clobbering the files the
+// new version ships unless the operator changed them. Paths under the old MI home inside the
+// carried text files are rewritten to the target home (MakeCarryOp). server/carbonapps/
+// (copy_carbonapps) and server/userstores/ (copy_secondary_userstores) belong to other steps.
 //
 // Per source file: absent in the target -> create; same bytes -> nothing; different ->
 //   * the source file is the source version's shipped default (mi_defaults.cc): the operator
@@ -29,6 +30,13 @@ constexpr char kDeployment[] = "repository/deployment";
 constexpr char kReplacedShippedNote[] =
     "operator-modified shipped file replaced; new version's default saved in snapshot";
 
+// What this step carries: everything under repository/deployment but the folders of
+// copy_carbonapps and copy_secondary_userstores.
+bool Mine(const std::string& rel) {
+  return !absl::StartsWith(rel, "repository/deployment/server/carbonapps/") &&
+         !absl::StartsWith(rel, "repository/deployment/server/userstores/");
+}
+
 class CopyDeploymentStep final : public Step {
  public:
   std::string name() const override { return "copy_deployment"; }
@@ -51,13 +59,10 @@ class CopyDeploymentStep final : public Step {
     int created = 0, replaced = 0, unchanged = 0;
     std::vector<std::string> kept_default, kept_never, replaced_shipped;
     for (const std::string& rel : files) {
-      if (absl::StartsWith(rel, "repository/deployment/server/carbonapps/") ||
-          absl::StartsWith(rel, "repository/deployment/server/userstores/")) {
-        continue;
-      }
+      if (!Mine(rel)) continue;
       ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
       ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
-      ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCopyOp(from, to));
+      ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCarryOp(ctx, homes, rel, from, to));
       if (!op) {
         ++unchanged;
         continue;
@@ -98,15 +103,18 @@ class CopyDeploymentStep final : public Step {
       ++replaced;
       plan.changes.ops.push_back(std::move(*op));
     }
+    ASSIGN_OR_RETURN(const int folders,
+                     PlanEmptyDirs(ctx, homes, kDeployment, Mine, &plan.changes));
     FinishFileChangeSet(&plan.changes);
 
     std::vector<std::string> parts;
     if (created + replaced > 0) {
       parts.push_back(absl::StrCat(Count(created + replaced, "file"), " to copy (", created,
                                    " new, ", replaced, " replaced)"));
-    } else {
+    } else if (folders == 0) {
       parts.push_back("up to date");
     }
+    if (folders > 0) parts.push_back(absl::StrCat(Count(folders, "empty folder"), " to make"));
     if (!replaced_shipped.empty()) {
       parts.push_back(absl::StrCat(Count(replaced_shipped.size(), "operator-modified shipped file"),
                                    " among them"));

@@ -49,5 +49,49 @@ TEST_F(CopyDeploymentTest, CopyDeploymentOverwriteShippedNever) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Absolute paths to the old MI home inside carried files are reported (file, line, key) and
+// rewritten to the target home when they are clearly under it; others are reported and left.
+// Check mode plans the rewritten bytes; a second run is a no-op; rollback is byte-exact.
+TEST_F(CopyDeploymentTest, CopyDeploymentRewritesOldHomePaths) {
+  const std::string proxy = kDefault + std::string("/proxy-services/FileProxy.xml");
+  Write(src_ / proxy,
+        "<proxy name=\"FileProxy\" xmlns=\"http://ws.apache.org/ns/synapse\">\n"
+        "  <parameter name=\"transport.vfs.FileURI\">file://" + src_.string() +
+            "/vfs/in</parameter>\n"
+            "  <parameter name=\"transport.vfs.MoveAfterProcess\">file://" + src_.string() +
+            "-archive/done</parameter>\n"
+            "</proxy>\n");
+  Write(src_ / "repository/deployment/server/custom/settings.properties",
+        "out.dir=" + src_.string() + "/out\n");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_deployment");
+  const FileOp* op = FindOp(plan, "/FileProxy.xml");
+  ASSERT_NE(op, nullptr);
+  EXPECT_TRUE(op->has_content);
+  EXPECT_THAT(op->content, HasSubstr("file://" + dst_.string() + "/vfs/in</parameter>"));
+  EXPECT_THAT(op->content, HasSubstr("file://" + src_.string() + "-archive/done"));
+  EXPECT_THAT(Logs(), HasSubstr(proxy + ":2: parameter: path under the old MI home " +
+                                src_.string() + " rewritten to the target home " + dst_.string() +
+                                ": " + src_.string() + "/vfs/in"));
+  EXPECT_THAT(Logs(), HasSubstr(proxy + ":3: parameter: not a path under the old MI home " +
+                                src_.string() + ", left as it is (check it): " + src_.string() +
+                                "-archive/done"));
+  EXPECT_THAT(Logs(), HasSubstr("settings.properties:1: out.dir: "));
+  ASSERT_TRUE(ApplyAs("again", plan.changes).ok());
+  EXPECT_EQ(Read(dst_ / "repository/deployment/server/custom/settings.properties"),
+            "out.dir=" + dst_.string() + "/out\n");
+}
+
+// Empty folders under repository/deployment are carried; rollback removes what it made.
+TEST_F(CopyDeploymentTest, CopyDeploymentCarriesEmptyFolders) {
+  fs::create_directories(src_ / "repository/deployment/server/file-inbound/in/processing");
+  fs::create_directories(src_ / kDefault / "templates-empty");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_deployment");
+  const FileOp* made = FindOp(plan, "/file-inbound/in/processing");
+  ASSERT_NE(made, nullptr);
+  EXPECT_EQ(made->kind, FileOp::Kind::kMkdir);
+  ASSERT_NE(FindOp(plan, "/templates-empty"), nullptr);
+  EXPECT_THAT(plan.message, HasSubstr("2 empty folders"));
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::populated_homes

@@ -36,7 +36,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -45,6 +44,7 @@
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
 #include "common/config/toml_load.h"
+#include "common/mi/home_paths.h"
 #include "common/mi/jks.h"
 
 namespace mimic::agent {
@@ -191,21 +191,22 @@ absl::Status PlanSecureVault(const StepContext& ctx, const Homes& homes, ChangeS
   // 3. secret-conf.properties with the old home's paths rewritten.
   std::string keystore = kDefaultVaultKeystore;
   if (!active.empty()) {
-    std::string rewritten = conf_text;
+    common::HomePathRewrite moved = common::RewriteHomePaths(
+        conf_text, common::CarriedFormat::kProperties, homes.source, homes.target);
+    LogHomePathFindings(ctx, kSecretConf, moved.findings, homes);
+    std::string rewritten = std::move(moved.text);
     for (const auto& [key, value] : active) {
-      if (absl::StrContains(value, homes.source)) {
-        StepLog(ctx, LogLevel::kInfo,
-                absl::StrCat(kSecretConf, ": ", key, ": path under the old MI home ",
-                             homes.source, " rewritten to ", homes.target));
-      } else if (!value.empty() && value[0] == '/' && !absl::StrContains(key, "password")) {
+      if (!absl::StrContains(value, homes.source) && !value.empty() && value[0] == '/' &&
+          !absl::StrContains(key, "password")) {
         StepLog(ctx, LogLevel::kWarning,
                 absl::StrCat(kSecretConf, ": ", key, ": absolute path outside the old MI home "
                              "kept as it is: make sure it exists on this host"));
       }
       if (key == "keystore.identity.location") keystore = value;
     }
-    rewritten = absl::StrReplaceAll(rewritten, {{homes.source + "/", homes.target + "/"}});
-    keystore = absl::StrReplaceAll(keystore, {{homes.source + "/", homes.target + "/"}});
+    keystore = common::RewriteHomePaths(keystore, common::CarriedFormat::kText, homes.source,
+                                        homes.target)
+                   .text;
     ASSIGN_OR_RETURN(std::string dst_conf, ctx.guard->ResolveUnder(homes.target, kSecretConf));
     ASSIGN_OR_RETURN(std::optional<FileOp> op,
                      MakePlannedWriteOp(ctx, dst_conf, std::move(rewritten),

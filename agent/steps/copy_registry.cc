@@ -2,8 +2,9 @@
 // the source to the target (MI-FACTS §1.1, Summary 8). These are the registry resources that are
 // not inside CApps (resources put there by hand or by older deployments), with their properties
 // in .metadata/*.meta files. Every file is created in the target when absent and replaced when
-// its bytes differ; nothing is deleted from the target. Skipped when the source has no
-// registry/ folder (MI 1.2.0 and 4.0.0 create it at runtime only).
+// its bytes differ (paths under the old MI home in text resources moved to the target home);
+// empty collections (folders) are made too; nothing is deleted from the target. Skipped when
+// the source has no registry/ folder (MI 1.2.0 and 4.0.0 create it at runtime only).
 //
 // When the source's registry.xml points a registry root elsewhere (ConfigRegRoot, GovRegRoot,
 // LocalRegRoot, RegRoot), that folder is not under MI_HOME: the step says so and leaves it.
@@ -110,6 +111,13 @@ class CopyRegistryStep final : public Step {
                                  "replaces the target's different registry resource", &plan.changes,
                                  &stats, DatamapperConvertedCheck(ctx)));
     }
+    int folders = 0;
+    for (const char* partition : kPartitions) {
+      ASSIGN_OR_RETURN(const int n,
+                       PlanEmptyDirs(ctx, homes, common::JoinPath(kRegistry, partition), nullptr,
+                                     &plan.changes));
+      folders += n;
+    }
     FinishFileChangeSet(&plan.changes);
 
     const int total = stats.changed() + stats.unchanged;
@@ -121,6 +129,10 @@ class CopyRegistryStep final : public Step {
       plan.message =
           absl::StrCat(Count(stats.changed(), "registry file"), " to copy (", stats.created,
                        " new, ", stats.updated, " replaced, ", stats.unchanged, " already there)");
+    }
+    if (folders > 0) {
+      plan.message =
+          absl::StrCat(plan.message, "; ", Count(folders, "empty collection"), " to make");
     }
     StepLog(ctx, LogLevel::kInfo, plan.message);
     return plan;

@@ -42,6 +42,18 @@ TEST_F(CopyRegistryTest, CopyRegistryWarnsAboutAMovedRoot) {
   EXPECT_THAT(Logs(), HasSubstr("sets GovRegRoot"));
 }
 
+// Empty registry collections are carried too; rollback removes the folders it made.
+TEST_F(CopyRegistryTest, CopyRegistryCarriesEmptyCollections) {
+  Write(src_ / "registry/governance/endpoints/Ep.xml", "<endpoint name=\"Ep\"/>");
+  fs::create_directories(src_ / "registry/governance/empty-collection/child");
+  fs::create_directories(src_ / "registry/config/reserved");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_registry", {}, "up to date");
+  const FileOp* made = FindOp(plan, "registry/governance/empty-collection/child");
+  ASSERT_NE(made, nullptr);
+  EXPECT_EQ(made->kind, FileOp::Kind::kMkdir);
+  ASSERT_NE(FindOp(plan, "registry/config/reserved"), nullptr);
+}
+
 // ---- copy_secondary_userstores ----------------------------------------------------------------
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/engine/change_set.h"
 #include "common/base/fs.h"
+#include "common/mi/home_paths.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
 
@@ -19,9 +20,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Walks `abs` (lexical path of `rel` under `home`), appending regular files to `out`.
+// Larger text files are copied byte for byte, unread (synapse configurations are far smaller).
+constexpr uint64_t kMaxRewrittenBytes = uint64_t{64} << 20;
+
+// Walks `abs` (lexical path of `rel` under `home`), appending regular files to `out` and, when
+// `empty_dirs` is set, folders without entries to it.
 absl::Status Walk(const StepContext& ctx, const std::string& home, const std::string& rel,
-                  std::vector<std::string>* out) {
+                  std::vector<std::string>* out, std::vector<std::string>* empty_dirs = nullptr) {
   std::error_code ec;
   std::vector<std::string> names;
   for (fs::directory_iterator it(common::JoinPath(home, rel), ec), end; !ec && it != end;
@@ -33,6 +38,7 @@ absl::Status Walk(const StepContext& ctx, const std::string& home, const std::st
         absl::StrCat("cannot list ", common::JoinPath(home, rel), ": ", ec.message()));
   }
   std::sort(names.begin(), names.end());
+  if (names.empty() && empty_dirs != nullptr) empty_dirs->push_back(rel);
   for (const std::string& name : names) {
     const std::string child_rel = rel.empty() ? name : common::JoinPath(rel, name);
     // The guard refuses a symlink (here or in any parent) that leads outside the roots.
@@ -40,7 +46,7 @@ absl::Status Walk(const StepContext& ctx, const std::string& home, const std::st
     fs::file_status lst = fs::symlink_status(abs, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot stat ", abs, ": ", ec.message()));
     if (fs::is_directory(lst)) {
-      RETURN_IF_ERROR(Walk(ctx, home, child_rel, out));
+      RETURN_IF_ERROR(Walk(ctx, home, child_rel, out, empty_dirs));
       continue;
     }
     if (fs::is_regular_file(lst)) {
@@ -98,9 +104,13 @@ absl::StatusOr<Versions> ResolveVersions(const StepContext& ctx, const Homes& ho
   return v;
 }
 
-absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ctx,
-                                                           const std::string& home,
-                                                           const std::string& rel_dir) {
+namespace {
+
+// ListConfinedFiles, and the empty folders when `empty_dirs` is set.
+absl::StatusOr<std::vector<std::string>> ListConfined(const StepContext& ctx,
+                                                      const std::string& home,
+                                                      const std::string& rel_dir,
+                                                      std::vector<std::string>* empty_dirs) {
   std::vector<std::string> out;
   ASSIGN_OR_RETURN(std::string dir, ctx.guard->ResolveUnder(home, rel_dir));
   std::error_code ec;
@@ -110,8 +120,70 @@ absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ct
   if (!fs::is_directory(st)) {
     return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
   }
-  RETURN_IF_ERROR(Walk(ctx, home, rel_dir, &out));
+  RETURN_IF_ERROR(Walk(ctx, home, rel_dir, &out, empty_dirs));
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ctx,
+                                                           const std::string& home,
+                                                           const std::string& rel_dir) {
+  return ListConfined(ctx, home, rel_dir, nullptr);
+}
+
+absl::StatusOr<std::vector<std::string>> ListConfinedEmptyDirs(const StepContext& ctx,
+                                                               const std::string& home,
+                                                               const std::string& rel_dir) {
+  std::vector<std::string> dirs;
+  RETURN_IF_ERROR(ListConfined(ctx, home, rel_dir, &dirs).status());
+  // The top folder itself is the step's business (e.g. copy_registry skips a missing registry/).
+  dirs.erase(std::remove(dirs.begin(), dirs.end(), rel_dir), dirs.end());
+  return dirs;
+}
+
+absl::StatusOr<int> PlanEmptyDirs(const StepContext& ctx, const Homes& homes,
+                                  const std::string& rel_dir,
+                                  const std::function<bool(const std::string&)>& filter,
+                                  ChangeSet* changes) {
+  ASSIGN_OR_RETURN(std::vector<std::string> dirs,
+                   ListConfinedEmptyDirs(ctx, homes.source, rel_dir));
+  int planned = 0;
+  for (const std::string& rel : dirs) {
+    if (filter && !filter(rel + "/")) continue;
+    ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
+    ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(to, ec))) continue;  // a folder already (or refused later)
+    FileOp op;
+    op.kind = FileOp::Kind::kMkdir;
+    op.path = to;
+    op.mode = common::FileMode(from) & 07777;
+    op.note = "empty folder of the source";
+    changes->ops.push_back(std::move(op));
+    ++planned;
+  }
+  return planned;
+}
+
+absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const Homes& homes,
+                                                  const std::string& rel, const std::string& from,
+                                                  const std::string& to) {
+  const std::optional<common::CarriedFormat> format = common::CarriedFormatOf(rel);
+  std::error_code ec;
+  if (format && fs::file_size(from, ec) <= kMaxRewrittenBytes && !ec) {
+    ASSIGN_OR_RETURN(std::string text, common::ReadFile(from));
+    if (text.find(homes.source) != std::string::npos) {
+      common::HomePathRewrite r =
+          common::RewriteHomePaths(text, *format, homes.source, homes.target);
+      LogHomePathFindings(ctx, rel, r.findings, homes);
+      if (r.text != text) {
+        return MakePlannedWriteOp(ctx, to, std::move(r.text), common::FileMode(from) & 07777,
+                                  "paths under the old MI home rewritten to the target home");
+      }
+    }
+  }
+  return MakeCopyOp(from, to);
 }
 
 absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::string& rel_dir,
@@ -124,7 +196,7 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
     RETURN_IF_ERROR(ctx.CheckCancelled(absl::StrCat("planning the copy of ", rel_dir)));
     ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
     ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
-    ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCopyOp(from, to));
+    ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCarryOp(ctx, homes, rel, from, to));
     if (!op) {
       ++stats->unchanged;
       continue;
@@ -146,6 +218,14 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
     changes->ops.push_back(std::move(*op));
   }
   return absl::OkStatus();
+}
+
+void LogHomePathFindings(const StepContext& ctx, const std::string& file,
+                         const std::vector<common::HomePathFinding>& findings, const Homes& homes) {
+  for (const common::HomePathFinding& f : findings) {
+    StepLog(ctx, f.rewritten ? LogLevel::kInfo : LogLevel::kWarning,
+            common::DescribeHomePathFinding(file, f, homes.source, homes.target));
+  }
 }
 
 void FinishFileChangeSet(ChangeSet* changes) { AddParentDirOps(changes); }

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/engine/step.h"
+#include "common/mi/home_paths.h"
 #include "common/mi/shipped_defaults.h"
 
 namespace mimic::agent {
@@ -62,6 +63,35 @@ absl::StatusOr<std::vector<std::string>> ListPlanned(const StepContext& ctx,
                                                      const std::string& home,
                                                      const std::string& rel_dir);
 
+// Directories under home/`rel_dir` that hold nothing (empty folders), recursively, as sorted
+// paths relative to `home`; confined and skipped like ListConfinedFiles. A missing directory
+// gives an empty list.
+absl::StatusOr<std::vector<std::string>> ListConfinedEmptyDirs(const StepContext& ctx,
+                                                               const std::string& home,
+                                                               const std::string& rel_dir);
+
+// Appends a kMkdir op (with the source folder's mode) for every empty folder under
+// source/`rel_dir` accepted by `filter` that the target lacks, so empty folders are carried like
+// files (rollback removes the folders the run made). Returns how many it planned.
+absl::StatusOr<int> PlanEmptyDirs(const StepContext& ctx, const Homes& homes,
+                                  const std::string& rel_dir,
+                                  const std::function<bool(const std::string&)>& filter,
+                                  ChangeSet* changes);
+
+// The op that carries source file `from` (`rel` under the home) to `to`: a copy of its bytes;
+// or, for a text file (common::CarriedFormatOf) naming paths under the source home, its bytes
+// with those paths moved to the target home (common/mi/home_paths.h), each logged as
+// "rel:line: key: path ...", and paths that only look like the old home logged as left. nullopt
+// when `to` already holds what would be written.
+absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const Homes& homes,
+                                                  const std::string& rel, const std::string& from,
+                                                  const std::string& to);
+
+// Logs each finding of common::RewriteHomePaths in `file` (relative to the home): rewritten ones
+// as info, ones left as they are as warnings.
+void LogHomePathFindings(const StepContext& ctx, const std::string& file,
+                         const std::vector<common::HomePathFinding>& findings, const Homes& homes);
+
 // Counts of a mirror, for the step's message.
 struct MirrorStats {
   int created = 0;
@@ -70,8 +100,8 @@ struct MirrorStats {
   int changed() const { return created + updated; }
 };
 
-// Plans copies of every file under source/`rel_dir` accepted by `filter` (called with the path
-// relative to the home; null accepts all) to the same relative path in the target: create when
+// Plans copies (MakeCarryOp) of every file under source/`rel_dir` accepted by `filter` (called
+// with the path relative to the home; null accepts all) to the same relative path in the target: create when
 // absent, update when the bytes differ (with `update_note`), nothing when equal. Appends the ops
 // to `changes` (without parent directories: see FinishFileChangeSet) and counts into `stats`.
 // `converted`, when set, is asked about a target file whose bytes differ from the source's:

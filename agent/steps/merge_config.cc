@@ -1,8 +1,9 @@
 // merge_config: merges the source's conf/deployment.toml into the target's, key by key, with
-// the version rules of the migration (common/toml_merge.h). The change set is one write of the
-// target's conf/deployment.toml when the merged text differs; the reported config changes are
-// the merge's non-"keep" changes, secrets redacted. A TOML error fails the step (the message
-// names file:line:col) and nothing is written.
+// the version rules of the migration (common/toml_merge.h), after moving values that are paths
+// under the old MI home to the target home (common/mi/home_paths.h; each one logged). The
+// change set is one write of the target's conf/deployment.toml when the merged text differs; the
+// reported config changes are the merge's non-"keep" changes, secrets redacted. A TOML error
+// fails the step (the message names file:line:col) and nothing is written.
 #include <map>
 #include <memory>
 #include <string>
@@ -16,12 +17,15 @@
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
 #include "common/config/toml_load.h"
+#include "common/mi/home_paths.h"
+#include "common/mi/mi_version.h"
 #include "common/mi/toml_merge.h"
 
 namespace mimic::agent {
 namespace {
 
 constexpr char kToml[] = "conf/deployment.toml";
+constexpr char kDefaultKeystore[] = "repository/resources/security/wso2carbon.jks";
 
 
 class MergeConfigStep final : public Step {
@@ -40,6 +44,12 @@ class MergeConfigStep final : public Step {
     }
     // Bounded and regular (ReadConfigFile): a 1 GiB deployment.toml is refused, not merged.
     ASSIGN_OR_RETURN(std::string source_text, common::ReadConfigFile(source_path));
+    // Values that are paths under the old MI home move to the target home before the merge, so
+    // the change list shows the values the target gets.
+    common::HomePathRewrite moved = common::RewriteHomePaths(
+        source_text, common::CarriedFormat::kToml, homes.source, homes.target);
+    LogHomePathFindings(ctx, kToml, moved.findings, homes);
+    source_text = std::move(moved.text);
     // As migrate_userstore_config (earlier in the run) will have left it: exact in check mode.
     ASSIGN_OR_RETURN(std::string target_text, ReadPlanned(ctx, target_path));
     ASSIGN_OR_RETURN(Versions versions, ResolveVersions(ctx, homes));
@@ -53,6 +63,16 @@ class MergeConfigStep final : public Step {
     if (const std::string* def = common::ShippedDeploymentToml(versions.target); def != nullptr) {
       opts.target_default_text = *def;
     }
+    // Which keystore table a 1.2.0 source read depends on its update level (the same reading
+    // preflight puts in the run's facts).
+    opts.source_update_level = common::DetectUpdateLevel(homes.source);
+    if (ctx.HasParam("keystore_primary_update_level")) {
+      ASSIGN_OR_RETURN(opts.keystore_primary_update_level,
+                       ctx.IntParam("keystore_primary_update_level"));
+    }
+    ASSIGN_OR_RETURN(std::string default_jks,
+                     ctx.guard->ResolveUnder(homes.target, kDefaultKeystore));
+    opts.target_has_wso2carbon_jks = ReadPlanned(ctx, default_jks).ok();
     ASSIGN_OR_RETURN(
         common::MergeResult merged,
         common::MergeDeploymentToml(source_text, source_path, target_text, target_path, opts));

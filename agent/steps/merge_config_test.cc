@@ -58,5 +58,89 @@ TEST_F(MergeConfigTest, MergeConfigParseErrorWritesNothing) {
   EXPECT_EQ(Tree(dst_), before);
 }
 
+// A deployment.toml value that is a path under the old MI home becomes the target home's.
+TEST_F(MergeConfigTest, MergeConfigRewritesOldHomePaths) {
+  Write(src_ / "conf/deployment.toml", Read(src_ / "conf/deployment.toml") +
+                                           "\n[transport.vfs]\nlocking_dir = \"" + src_.string() +
+                                           "/tmp/vfs-locks\"\n");
+  StepPlan plan = ExpectExactIdempotentReversible("merge_config");
+  bool found = false;
+  for (const auto& c : plan.changes.config_changes) {
+    if (c.key() != "transport.vfs.locking_dir") continue;
+    found = true;
+    EXPECT_EQ(c.new_value(), "\"" + dst_.string() + "/tmp/vfs-locks\"");
+  }
+  EXPECT_TRUE(found);
+  EXPECT_THAT(Logs(), HasSubstr("conf/deployment.toml:" ));
+  EXPECT_THAT(Logs(), HasSubstr(": transport.vfs.locking_dir: path under the old MI home " +
+                                src_.string() + " rewritten to the target home " + dst_.string() +
+                                ": " + src_.string() + "/tmp/vfs-locks"));
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::populated_homes
+
+namespace mimic::agent::steps_testing::conf_homes {
+namespace {
+
+// 1.2.0 -> 4.0.0: which keystore table the source read depends on its update level.
+class MergeConfigKeystoreTest : public ConfHomesTest {
+ protected:
+  void SetUp() override {
+    ConfHomesTest::SetUp();
+    MakeHomes("1.2.0", "4.0.0");
+    const fs::path toml = src_ / "conf/deployment.toml";
+    std::string text = Read(toml);
+    text.replace(text.find("file_name = \"wso2carbon.jks\""), 28, "file_name = \"custom.jks\"");
+    Replace(toml, text);
+  }
+  // The homes are copies of a shared cache: replace a file, never write through it.
+  static void Replace(const fs::path& p, const std::string& text) {
+    fs::remove(p);
+    Write(p, text);
+  }
+  std::string Change(const StepPlan& plan, const std::string& key) {
+    for (const auto& c : plan.changes.config_changes) {
+      if (c.key() == key) return absl::StrCat(c.action(), " | ", c.note());
+    }
+    return "";
+  }
+};
+
+TEST_F(MergeConfigKeystoreTest, UpdateLevelDecidesWhetherKeystoreTlsIsCarried) {
+  Replace(src_ / "updates/config.json", "{\n  \"update-level\": \"3\"\n}\n");
+  absl::StatusOr<StepPlan> at = PlanStep("merge_config");
+  ASSERT_TRUE(at.ok()) << at.status();
+  // The server read [keystore.primary] (the default one): nothing to carry, and said so.
+  EXPECT_EQ(Change(*at, "keystore.primary.file_name"), "");
+  EXPECT_THAT(Logs(), HasSubstr("[keystore.tls] not carried: source update level 3 >= 1"));
+
+  absl::StatusOr<StepPlan> below =
+      PlanStep("merge_config", {{"keystore_primary_update_level", "4"}});
+  ASSERT_TRUE(below.ok()) << below.status();
+  EXPECT_THAT(Change(*below, "keystore.primary.file_name"), HasSubstr("rename | "));
+  EXPECT_THAT(Change(*below, "keystore.primary.file_name"),
+              HasSubstr("source update level 3 < 4"));
+  EXPECT_THAT(Logs(), HasSubstr("source update level 3 < 4"));
+}
+
+TEST_F(MergeConfigKeystoreTest, NoUpdateLevelIsSaidAsAnAssumption) {
+  fs::remove(src_ / "updates/config.json");
+  absl::StatusOr<StepPlan> plan = PlanStep("merge_config");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(Change(*plan, "keystore.primary.file_name"), HasSubstr("no update level found"));
+}
+
+TEST_F(MergeConfigKeystoreTest, InternalKeystoreStaysOnWso2carbonWhenTheTargetHasIt) {
+  absl::StatusOr<StepPlan> without = PlanStep("merge_config");
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(Change(*without, "keystore.internal.file_name"), "");
+  EXPECT_THAT(Logs(), HasSubstr("[keystore.internal] not added"));
+  Write(dst_ / "repository/resources/security/wso2carbon.jks", "4.0.0 keystore bytes");
+  absl::StatusOr<StepPlan> with = PlanStep("merge_config");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_THAT(Change(*with, "keystore.internal.file_name"), HasSubstr("add | "));
+}
+
+}  // namespace
+}  // namespace mimic::agent::steps_testing::conf_homes

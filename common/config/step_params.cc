@@ -54,7 +54,11 @@ const std::vector<StepSchema>& Schemas() {
        {Path("tool_jar"), Int("tool_timeout_seconds", 1, kWeek, "600"), Str("java")}},
       {"copy_custom_components", {}},
       {"copy_keystores", {}},
-      {"merge_config", {Enum("conflict", {"source", "target", "fail"})}, /*settings=*/true},
+      {"merge_config",
+       {Enum("conflict", {"source", "target", "fail"}),
+        // No default here: common::MergeOptions holds it, with its reasoning.
+        Int("keystore_primary_update_level", 0, int64_t{1} << 30)},
+       /*settings=*/true},
       {"hl7_transport", {Path("hl7_zip"), Path("hl7_dir")}},
       {"verify",
        {Int("probe_port", 1, 65535), Int("start_timeout_seconds", 1, kWeek, "120"),

@@ -219,9 +219,16 @@ class Merger {
     }
     std::string old_text = target_.Text(tl->span);
     std::string target_canon = Canon(tl->node);
+    const Span& s = tl->span;
     if (target_canon == it.canon) {
       expect_.emplace_back(it.path, it.canon);
       Report(key, "keep", old_text, it.text, it.note);
+      CarryTableComments(it);
+      std::string suffix = CarryKeyComments(it, *tl);
+      if (suffix != target_.lines[s.el].substr(s.ec)) {
+        edits_.push_back(
+            {s.el, s.el, {absl::StrCat(target_.lines[s.el].substr(0, s.ec), suffix)}, seq_++});
+      }
       return absl::OkStatus();
     }
     std::string note;
@@ -229,9 +236,10 @@ class Merger {
     expect_.emplace_back(it.path, apply ? it.canon : target_canon);
     Report(key, apply ? Action(it, "change") : "drop", old_text, it.text, note);
     if (apply) {
-      const Span& s = tl->span;
-      std::string text = absl::StrCat(target_.lines[s.bl].substr(0, s.bc), it.text,
-                                      target_.lines[s.el].substr(s.ec));
+      CarryTableComments(it);
+      std::string suffix = CarryKeyComments(it, *tl);
+      std::string text =
+          absl::StrCat(target_.lines[s.bl].substr(0, s.bc), it.text, std::move(suffix));
       edits_.push_back({s.bl, s.el, SplitLines(text), seq_++});
     }
     return absl::OkStatus();
@@ -262,12 +270,55 @@ class Merger {
   }
 
   // `key = value` relative to a table of depth `from`: the source's own lines when they fit.
+  // Written anew (renamed, or moved to another table), the key keeps its comments.
   static std::vector<std::string> KeyLines(const Item& it, size_t from, const std::string& indent) {
     if (!it.verbatim.empty() && from == it.table.size()) return it.verbatim;
-    return SplitLines(absl::StrCat(indent, JoinPath(it.path, from), " = ", it.text));
+    std::vector<std::string> lines = it.above;
+    for (std::string& l : SplitLines(absl::StrCat(indent, JoinPath(it.path, from), " = ", it.text,
+                                                  it.trailing))) {
+      lines.push_back(std::move(l));
+    }
+    return lines;
+  }
+
+  // The lines of `comments` the target does not already have directly above `line`.
+  std::vector<std::string> MissingComments(const std::vector<std::string>& comments,
+                                           int line) const {
+    std::set<std::string_view> there;
+    const std::vector<std::string> above = target_.CommentsAbove(line);
+    for (const std::string& l : above) there.insert(TrimLeft(l));
+    std::vector<std::string> missing;
+    for (const std::string& l : comments) {
+      if (!there.count(TrimLeft(l))) missing.push_back(l);
+    }
+    return missing;
+  }
+
+  // Operator comments directly above a source table go above the same table in the target (once
+  // per table, just above its header).
+  void CarryTableComments(const Item& it) {
+    if (it.comments.empty() || it.from_override || !tables_done_.insert(it.table).second) return;
+    const int h = target_.HeaderIndex(it.table);
+    if (h < 0) return;
+    const int line = target_.headers[h].line;
+    std::vector<std::string> missing = MissingComments(it.comments, line);
+    if (!missing.empty()) edits_.push_back({line, line - 1, std::move(missing), kLast + seq_++});
+  }
+
+  // The source's comments above a key the target has go above it; the source's trailing comment
+  // replaces the target's. Returns the target's last value line with that comment.
+  std::string CarryKeyComments(const Item& it, const Leaf& tl) {
+    std::vector<std::string> missing = MissingComments(it.above, tl.span.bl);
+    if (!missing.empty()) {
+      edits_.push_back({tl.span.bl, tl.span.bl - 1, std::move(missing), seq_++});
+    }
+    std::string suffix = target_.lines[tl.span.el].substr(tl.span.ec);
+    if (!it.trailing.empty() && TrimLeft(suffix) != TrimLeft(it.trailing)) suffix = it.trailing;
+    return suffix;
   }
 
   void Insert(const Item& it, int header, size_t from) {
+    CarryTableComments(it);
     int after = target_.LastKeyLine(header);
     std::string indent;
     if (after >= 0 && (header < 0 || after != target_.headers[header].line)) {
@@ -358,6 +409,10 @@ class Merger {
   std::vector<std::pair<std::optional<Path>, std::vector<std::string>>> appendix_;
   std::vector<std::pair<Path, std::string>> expect_;
   std::set<Path> touched_;
+  std::set<Path> tables_done_;  // tables whose source comments were carried
+  // Edits with this seq or more are applied first at their line, so they end up lowest: a
+  // table's comments stay directly above its header, below keys inserted at the same line.
+  static constexpr int kLast = 1 << 24;
 };
 
 }  // namespace
@@ -385,12 +440,12 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
   }
   std::vector<std::string> warnings;
   std::vector<Item> items = ItemsOf(*source);
-  RETURN_IF_ERROR(ApplyRules(items, opts.from_version, opts.to_version, warnings));
+  RETURN_IF_ERROR(ApplyRules(items, opts, /*overrides=*/false, warnings));
   if (!opts.overrides_toml.empty()) {
     ASSIGN_OR_RETURN(std::unique_ptr<Doc> overrides,
                      Doc::Parse(opts.overrides_toml, "plan overrides"));
     std::vector<Item> override_items = ItemsOf(*overrides);
-    RETURN_IF_ERROR(ApplyRules(override_items, opts.from_version, opts.to_version, warnings));
+    RETURN_IF_ERROR(ApplyRules(override_items, opts, /*overrides=*/true, warnings));
     Overlay(items, std::move(override_items));
   }
   Merger merger(*target, defaults.get(), opts, target_name);

@@ -4,6 +4,7 @@
 #ifndef MIMIC_COMMON_MI_TOML_MERGE_H_
 #define MIMIC_COMMON_MI_TOML_MERGE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,22 @@ struct MergeOptions {
   // from it was changed by the operator, so a different source value is a conflict. Without it,
   // every differing target value counts as a conflict.
   std::string target_default_text;
+  // 1.2.0 sources only. The source's WSO2 update level (updates/config.json "update-level";
+  // "" when none) and the first level whose server reads [keystore.primary]: WSO2's update of
+  // 2020-09-17 made MI 1.2.0 read [keystore.primary] (a path) instead of [keystore.tls] (a bare
+  // file name). That update predates WSO2 Updates 2.0 (October 2020), whose levels start at 1
+  // and are reached only through the last WUM update, so every Updates 2.0 level holds it: the
+  // default is 1. Below it (or without a level: a pack never updated with Updates 2.0 is assumed
+  // not to have it) [keystore.tls] is what the server read and becomes [keystore.primary]; at or
+  // above it [keystore.tls] was ignored and is not carried. Notes and warnings say which and why.
+  std::string source_update_level;
+  int64_t keystore_primary_update_level = 1;
+  // 1.2.0 sources only: the target holds repository/resources/security/wso2carbon.jks. MI 1.2.0
+  // fixed its internal keystore to wso2carbon.jks; 4.x makes it follow [keystore.primary]. With
+  // a custom primary keystore and no [keystore.internal], the merge then adds [keystore.internal]
+  // = wso2carbon.jks with 1.2.0's fixed alias and passwords (without it: a warning saying what
+  // to do).
+  bool target_has_wso2carbon_jks = false;
 };
 
 struct MergeResult {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_join.h"
 #include "common/base/redact.h"
 #include "common/mi/shipped_defaults.h"
 #include "gmock/gmock.h"
@@ -254,9 +255,11 @@ TEST_F(Merge400To420Test, KeepsTargetCommentsAndLayout) {
   EXPECT_THAT(t, HasSubstr("## Following are set of example configs."));
   EXPECT_THAT(t, HasSubstr("# [[transport.phase_order]]"));
   EXPECT_THAT(t, HasSubstr("# dashboard_url = \"https://localhost:9743/dashboard/api/\""));
-  // Changed keys are edited in place; a missing key goes after the last key of its table.
+  // Changed keys are edited in place; a missing key goes after the last key of its table; the
+  // comment above the source's [server] comes along.
   EXPECT_THAT(
       t, StartsWith(
+             "# mi-prod-01: production Micro Integrator\n"
              "[server]\nhostname = \"mi-prod-01.example.com\"\noffset = 5\nhot_deployment = false\n"
              "# offset  = 10\n\n[user_store]\ntype = \"database\"\nclass = "));
   // Source formatting of values (trailing comments, multi-line arrays) travels with new tables.
@@ -482,10 +485,12 @@ TEST(Merge120Test, KeystoreTlsBecomesPrimaryWithPaths) {
   EXPECT_THAT(r->merged_text, HasSubstr("# [[service_catalog]]"));
 }
 
-TEST(Merge120Test, PrimaryWinsOverTls) {
+TEST(Merge120Test, PrimaryWinsOverTlsAtOrAboveTheUpdateLevel) {
   std::string source =
       Default("1.2.0") + "\n[keystore.primary]\nfile_name = \"prod.jks\"\nalias = \"prod\"\n";
-  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", Opts("1.2.0", "4.0.0"));
+  MergeOptions o = Opts("1.2.0", "4.0.0");
+  o.source_update_level = "1";
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", o);
   ASSERT_TRUE(r.ok()) << r.status();
   toml::table m = Parse(r->merged_text);
   EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
@@ -495,6 +500,119 @@ TEST(Merge120Test, PrimaryWinsOverTls) {
   ASSERT_NE(tls, nullptr);
   EXPECT_EQ(tls->action(), "drop");
   EXPECT_THAT(tls->note(), HasSubstr("[keystore.primary]"));
+  EXPECT_THAT(tls->note(), HasSubstr("update level 1 >= 1"));
+}
+
+// Below the update level of 2020-09-17 a 1.2.0 server read [keystore.tls]: it is what becomes
+// [keystore.primary], and a [keystore.primary] of the source (ignored by that server) is not.
+TEST(Merge120Test, TlsIsWhatTheServerReadBelowTheUpdateLevel) {
+  std::string source = Default("1.2.0");
+  source.replace(source.find("file_name = \"wso2carbon.jks\""), 28, "file_name = \"custom.jks\"");
+  source += "\n[keystore.primary]\nfile_name = \"ignored.jks\"\nalias = \"ignored\"\n";
+  MergeOptions o = Opts("1.2.0", "4.0.0");
+  o.source_update_level = "7";
+  o.keystore_primary_update_level = 8;
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  toml::table m = Parse(r->merged_text);
+  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
+            "repository/resources/security/custom.jks");
+  EXPECT_EQ(m["keystore"]["primary"]["alias"].value_or(std::string()), "wso2carbon");
+  const auto* f = FindChange(*r, "keystore.primary.file_name");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->action(), "rename");
+  EXPECT_THAT(f->note(), HasSubstr("update level 7 < 8"));
+  bool dropped = false;  // the source's own [keystore.primary] alias ("ignored")
+  for (const auto& c : r->changes) {
+    if (c.key() == "keystore.primary.alias" && c.action() == "drop") {
+      dropped = true;
+      EXPECT_THAT(c.note(), HasSubstr("[keystore.primary] not carried"));
+    }
+  }
+  EXPECT_TRUE(dropped);
+  EXPECT_THAT(absl::StrJoin(r->warnings, "\n"), HasSubstr("update level 7 < 8"));
+}
+
+// The same source at the update level: [keystore.tls] was ignored by the server, so it is not
+// carried (the target keeps its default primary keystore, as the source server had).
+TEST(Merge120Test, TlsIgnoredAtTheUpdateLevel) {
+  std::string source = Default("1.2.0");
+  source.replace(source.find("file_name = \"wso2carbon.jks\""), 28, "file_name = \"custom.jks\"");
+  MergeOptions o = Opts("1.2.0", "4.0.0");
+  o.source_update_level = "8";
+  o.keystore_primary_update_level = 8;
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  toml::table m = Parse(r->merged_text);
+  EXPECT_EQ(m["keystore"]["primary"]["file_name"].value_or(std::string()),
+            "repository/resources/security/wso2carbon.jks");
+  const auto* f = FindChange(*r, "keystore.tls.file_name");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->action(), "drop");
+  EXPECT_THAT(f->note(), HasSubstr("update level 8 >= 8"));
+}
+
+// No update level at all: the choice is said as an assumption.
+TEST(Merge120Test, NoUpdateLevelSaysWhatItAssumed) {
+  std::string source = Default("1.2.0");
+  source.replace(source.find("file_name = \"wso2carbon.jks\""), 28, "file_name = \"custom.jks\"");
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", Opts("1.2.0", "4.0.0"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto* f = FindChange(*r, "keystore.primary.file_name");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->action(), "rename");
+  EXPECT_THAT(f->note(), HasSubstr("no update level found"));
+  EXPECT_THAT(f->note(), HasSubstr("assumed"));
+  EXPECT_THAT(absl::StrJoin(r->warnings, "\n"), HasSubstr("no update level found"));
+}
+
+// 1.2.0 fixed the internal keystore (carbon.xml InternalKeyStore) to wso2carbon.jks; 4.x makes it
+// follow [keystore.primary]. With a custom primary keystore and wso2carbon.jks in the target,
+// [keystore.internal] is written so internal encryption keeps its key.
+TEST(Merge120Test, CustomPrimaryKeepsInternalKeystoreOnWso2carbon) {
+  std::string source = Default("1.2.0");
+  source.replace(source.find("file_name = \"wso2carbon.jks\""), 28, "file_name = \"custom.jks\"");
+  MergeOptions o = Opts("1.2.0", "4.0.0");
+  o.target_has_wso2carbon_jks = true;
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  toml::table m = Parse(r->merged_text);
+  EXPECT_EQ(m["keystore"]["internal"]["file_name"].value_or(std::string()),
+            "repository/resources/security/wso2carbon.jks");
+  EXPECT_EQ(m["keystore"]["internal"]["alias"].value_or(std::string()), "wso2carbon");
+  EXPECT_EQ(m["keystore"]["internal"]["type"].value_or(std::string()), "JKS");
+  EXPECT_EQ(m["keystore"]["internal"]["password"].value_or(std::string()), "wso2carbon");
+  EXPECT_EQ(m["keystore"]["internal"]["key_password"].value_or(std::string()), "wso2carbon");
+  const auto* f = FindChange(*r, "keystore.internal.file_name");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->action(), "add");
+  EXPECT_THAT(f->note(), HasSubstr("wso2carbon.jks"));
+  // The management API's TLS certificate changes all the same: said, with what to do.
+  EXPECT_THAT(absl::StrJoin(r->warnings, "\n"), HasSubstr("management API"));
+  // Merging again changes nothing.
+  auto again = MergeDeploymentToml(source, "old", r->merged_text, "new", o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->merged_text, r->merged_text);
+}
+
+TEST(Merge120Test, CustomPrimaryWithoutWso2carbonJksWarnsWhatToDo) {
+  std::string source = Default("1.2.0");
+  source.replace(source.find("file_name = \"wso2carbon.jks\""), 28, "file_name = \"custom.jks\"");
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", Opts("1.2.0", "4.0.0"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  toml::table m = Parse(r->merged_text);
+  EXPECT_FALSE(m["keystore"].as_table()->contains("internal"));
+  EXPECT_THAT(absl::StrJoin(r->warnings, "\n"), HasSubstr("[keystore.internal]"));
+}
+
+// The default primary keystore (or a 4.0.0 source) needs no [keystore.internal].
+TEST(Merge120Test, DefaultPrimaryAddsNoInternalKeystore) {
+  MergeOptions o = Opts("1.2.0", "4.0.0");
+  o.target_has_wso2carbon_jks = true;
+  auto r = MergeDeploymentToml(Default("1.2.0"), "old", Default("4.0.0"), "new", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(Parse(r->merged_text)["keystore"].as_table()->contains("internal"));
+  EXPECT_THAT(absl::StrJoin(r->warnings, "\n"), Not(HasSubstr("management API")));
 }
 
 TEST(Merge120Test, ChainedTo420WithZipkin) {
@@ -513,6 +631,48 @@ TEST(Merge120Test, ChainedTo420WithZipkin) {
   EXPECT_EQ(m["opentelemetry"]["url"].value_or(std::string()), "http://zipkin:9411/api/v2/spans");
   EXPECT_FALSE(m["opentelemetry"].as_table()->contains("host"));
   EXPECT_EQ(FindChange(*r, "opentracing.jaeger.sender.agent_host")->action(), "drop");
+}
+
+// Operator comments (change tickets) above a table, above a key and after a value travel with
+// what they describe into tables and keys the target already has; merging again adds nothing.
+TEST(MergeCommentsTest, TicketCommentsTravelIntoExistingTablesAndKeys) {
+  const std::string source =
+      "# CHG-1001: production host\n"
+      "[server]\n"
+      "# CHG-1002: the name clients use\n"
+      "hostname = \"mi-prod-01.example.com\"  # CHG-1003\n"
+      "offset = 5  # CHG-1004\n"
+      "\n"
+      "[keystore.primary]\n"
+      "file_name = \"repository/resources/security/wso2carbon.jks\"\n"
+      "# CHG-1005: same value as the target's\n"
+      "alias = \"wso2carbon\"  # CHG-1006\n";
+  MergeOptions o = Opts("4.0.0", "4.2.0");
+  o.target_default_text = Default("4.2.0");
+  auto r = MergeDeploymentToml(source, "old", Default("4.2.0"), "new", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string& t = r->merged_text;
+  EXPECT_THAT(t, StartsWith("# CHG-1001: production host\n[server]\n"
+                            "# CHG-1002: the name clients use\n"
+                            "hostname = \"mi-prod-01.example.com\"  # CHG-1003\n"
+                            "offset = 5  # CHG-1004\n"));
+  EXPECT_THAT(t, HasSubstr("# CHG-1005: same value as the target's\n"
+                           "alias = \"wso2carbon\"  # CHG-1006\n"));
+  auto again = MergeDeploymentToml(source, "old", t, "new", o);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->merged_text, t);
+}
+
+// A renamed key keeps its comments (1.2.0 [keystore.tls] -> [keystore.primary]).
+TEST(MergeCommentsTest, CommentsFollowARenamedKey) {
+  std::string source = Default("1.2.0");
+  source.replace(source.find("file_name = \"wso2carbon.jks\""), 28,
+                 "# CHG-2001: CA-signed keystore\nfile_name = \"custom.jks\"  # CHG-2002");
+  auto r = MergeDeploymentToml(source, "old", Default("4.0.0"), "new", Opts("1.2.0", "4.0.0"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->merged_text,
+              HasSubstr("# CHG-2001: CA-signed keystore\n"
+                        "file_name = \"repository/resources/security/custom.jks\"  # CHG-2002\n"));
 }
 
 TEST(MergeLayoutTest, MultiLineValuesDottedKeysAndNewTables) {

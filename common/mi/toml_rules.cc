@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/status_macros.h"
@@ -371,7 +372,10 @@ std::vector<Item> ItemsOf(const Doc& d) {
     it.canon = Canon(l.node);
     it.table = d.HeaderPath(l.header);
     it.verbatim = d.CommentsAbove(l.span.bl);
+    it.above = it.verbatim;
     for (int i = l.span.bl; i <= l.span.el; ++i) it.verbatim.push_back(d.lines[i]);
+    std::string rest = d.lines[l.span.el].substr(l.span.ec);
+    if (TrimLeft(rest).starts_with("#")) it.trailing = std::move(rest);
     if (l.header >= 0) it.comments = d.CommentsAbove(d.headers[l.header].line);
     ordered.emplace_back(l.span.bl, std::move(it));
   }
@@ -423,31 +427,145 @@ bool IsTrue(const Item* it) {
 
 // ---- Version rules -----------------------------------------------------------------------------
 
-// 1.2.0 -> 4.0.0: [keystore.tls] -> [keystore.primary]; bare keystore file names become paths.
-absl::Status ApplyRules40(std::vector<Item>& items, std::vector<std::string>& warnings) {
-  const Path tls = {"keystore", "tls"}, primary = {"keystore", "primary"};
-  bool has_primary = std::any_of(items.begin(), items.end(), [&](const Item& it) {
-    return !it.drop && StartsWith(it.path, primary);
-  });
-  for (Item& it : items) {
-    if (it.drop || !StartsWith(it.path, tls)) continue;
-    std::string old_key = JoinPath(it.path);
-    if (has_primary) {
-      it.drop = true;
-      it.note =
-          "[keystore.tls] not carried: the source also has [keystore.primary], which MI reads";
-      warnings.push_back(absl::StrCat(old_key, ": dropped; ", it.note));
-      continue;
-    }
-    it.origin = old_key;
-    it.path = Concat(primary, it.path, tls.size());
-    if (StartsWith(it.table, tls)) {
-      it.table = Concat(primary, it.table, tls.size());
-    } else {
-      it.verbatim.clear();
-    }
-    it.note = absl::StrCat("renamed from ", old_key, ": MI 4.0 reads [keystore.primary] only");
+// Which keystore table a 1.2.0 source server read, and why (see MergeOptions).
+struct KeystoreTableChoice {
+  bool read_tls;
+  std::string why;
+};
+
+KeystoreTableChoice ChooseKeystoreTable(const MergeOptions& o) {
+  const int64_t t = o.keystore_primary_update_level;
+  const std::string assumed = absl::StrCat(
+      "assumed a 1.2.0 without WSO2's update of 2020-09-17 (update level ", t,
+      "), which reads [keystore.tls]; set merge_config param keystore_primary_update_level if "
+      "this server had it");
+  if (o.source_update_level.empty()) {
+    return {true, absl::StrCat("no update level found in the source (updates/config.json): ",
+                               assumed)};
   }
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(o.source_update_level, &n)) {
+    return {true, absl::StrCat("source update level '", o.source_update_level,
+                               "' is not a number: ", assumed)};
+  }
+  if (n >= t) {
+    return {false, absl::StrCat("source update level ", n, " >= ", t,
+                                " (WSO2's update of 2020-09-17): the server read "
+                                "[keystore.primary] and ignored [keystore.tls]")};
+  }
+  return {true, absl::StrCat("source update level ", n, " < ", t,
+                             " (before WSO2's update of 2020-09-17): the server read "
+                             "[keystore.tls] and ignored [keystore.primary]")};
+}
+
+bool HasItemUnder(const std::vector<Item>& items, const Path& prefix) {
+  return std::any_of(items.begin(), items.end(),
+                     [&](const Item& it) { return !it.drop && StartsWith(it.path, prefix); });
+}
+
+// [keystore.tls] -> [keystore.primary], or not carried, by what the source server read.
+void RenameKeystoreTable(std::vector<Item>& items, const MergeOptions& opts,
+                         std::vector<std::string>& warnings) {
+  const Path tls = {"keystore", "tls"}, primary = {"keystore", "primary"};
+  if (!HasItemUnder(items, tls)) return;
+  const KeystoreTableChoice choice = ChooseKeystoreTable(opts);
+  const bool had_primary = HasItemUnder(items, primary);
+  for (Item& it : items) {
+    if (it.drop) continue;
+    if (StartsWith(it.path, tls) && !choice.read_tls) {
+      it.drop = true;
+      it.note = absl::StrCat("[keystore.tls] not carried: ", choice.why);
+    } else if (StartsWith(it.path, primary) && choice.read_tls) {
+      it.drop = true;
+      it.note = absl::StrCat("[keystore.primary] not carried: ", choice.why);
+    } else if (StartsWith(it.path, tls)) {
+      std::string old_key = JoinPath(it.path);
+      it.origin = old_key;
+      it.path = Concat(primary, it.path, tls.size());
+      if (StartsWith(it.table, tls)) {
+        it.table = Concat(primary, it.table, tls.size());
+      } else {
+        it.verbatim.clear();
+      }
+      it.note = absl::StrCat("renamed from ", old_key, ": MI 4.0 reads [keystore.primary] only; ",
+                             choice.why);
+    }
+  }
+  warnings.push_back(choice.read_tls
+                         ? absl::StrCat("[keystore.tls] carried as [keystore.primary]",
+                                        had_primary ? " (the source's [keystore.primary] not)" : "",
+                                        ": ", choice.why)
+                         : absl::StrCat("[keystore.tls] not carried: ", choice.why));
+}
+
+// MI 1.2.0 fixed its internal keystore (carbon.xml InternalKeyStore) and the management API's
+// TLS keystore (internal_api_ssl_config.key_store) to wso2carbon.jks; 4.x makes both follow
+// [keystore.primary]. With a custom primary keystore that silently changes which key encrypts
+// and signs: keep [keystore.internal] on wso2carbon.jks, or say what to do.
+absl::Status KeepInternalKeystore(std::vector<Item>& items, const MergeOptions& opts,
+                                  std::vector<std::string>& warnings) {
+  const Path primary = {"keystore", "primary"}, internal = {"keystore", "internal"};
+  if (HasItemUnder(items, internal)) return absl::OkStatus();
+  size_t last_primary = items.size();
+  std::optional<std::string> file;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].drop || !StartsWith(items[i].path, primary)) continue;
+    last_primary = i;
+    if (items[i].path == Concat(primary, {"file_name"})) file = StringValue(items[i]);
+  }
+  if (!file || file->empty()) return absl::OkStatus();
+  const size_t slash = file->find_last_of('/');
+  if ((slash == std::string::npos ? *file : file->substr(slash + 1)) == "wso2carbon.jks") {
+    return absl::OkStatus();
+  }
+  warnings.push_back(absl::StrCat(
+      "the management API's HTTPS listener (internal APIs, port 9164 + offset) presented "
+      "wso2carbon.jks in MI 1.2.0 and presents the primary keystore ",
+      *file,
+      " in MI 4.x: make its clients (the MI dashboard, the mi CLI, monitoring) trust that "
+      "certificate"));
+  if (!opts.target_has_wso2carbon_jks) {
+    warnings.push_back(absl::StrCat(
+        "[keystore.internal] not added: MI 1.2.0 encrypted internal data with wso2carbon.jks "
+        "(fixed) and MI 4.x uses [keystore.internal], which defaults to the primary keystore ",
+        *file,
+        ", but the target has no repository/resources/security/wso2carbon.jks: copy the "
+        "source's wso2carbon.jks there and add [keystore.internal] (file_name, type = \"JKS\", "
+        "alias, password, key_password of that keystore), or re-encrypt that data with the new "
+        "key"));
+    return absl::OkStatus();
+  }
+  const std::string note = absl::StrCat(
+      "added: MI 1.2.0's internal keystore was wso2carbon.jks (fixed in carbon.xml); MI 4.x "
+      "defaults [keystore.internal] to the custom primary keystore ",
+      *file, ", which would change the key of internal encryption");
+  std::vector<Item> added;
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"file_name", "repository/resources/security/wso2carbon.jks"},
+           {"type", "JKS"},
+           {"password", "wso2carbon"},
+           {"alias", "wso2carbon"},
+           {"key_password", "wso2carbon"}}) {
+    Item it;
+    it.path = Concat(internal, {key});
+    it.table = internal;
+    it.note = note;
+    RETURN_IF_ERROR(SetText(it, QuoteString(value)));
+    added.push_back(std::move(it));
+  }
+  added[0].comments = {
+      "# Added by mimic: MI 1.2.0 always used wso2carbon.jks as its internal keystore."};
+  items.insert(items.begin() + last_primary + 1, added.begin(), added.end());
+  return absl::OkStatus();
+}
+
+// 1.2.0 -> 4.0.0: the keystore table the server read; bare keystore file names become paths;
+// the internal keystore kept.
+absl::Status ApplyRules40(std::vector<Item>& items, const MergeOptions& opts, bool overrides,
+                          std::vector<std::string>& warnings) {
+  const Path primary = {"keystore", "primary"};
+  RenameKeystoreTable(items, opts, warnings);
   const std::set<Path> keystores = {primary, {"keystore", "internal"}, {"truststore"}};
   for (Item& it : items) {
     if (it.drop || it.is_unit || it.path.size() < 2 || it.path.back() != "file_name" ||
@@ -460,6 +578,7 @@ absl::Status ApplyRules40(std::vector<Item>& items, std::vector<std::string>& wa
     it.note =
         Note(it.note, "bare file name made relative to MI_HOME (MI 4.0 reads file_name as a path)");
   }
+  if (!overrides) RETURN_IF_ERROR(KeepInternalKeystore(items, opts, warnings));
   return absl::OkStatus();
 }
 
@@ -572,10 +691,10 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
 
 }  // namespace
 
-absl::Status ApplyRules(std::vector<Item>& items, const std::string& from_version,
-                        const std::string& to_version, std::vector<std::string>& warnings) {
-  if (from_version == "1.2.0") RETURN_IF_ERROR(ApplyRules40(items, warnings));
-  if (to_version == "4.2.0") RETURN_IF_ERROR(ApplyRules42(items, warnings));
+absl::Status ApplyRules(std::vector<Item>& items, const MergeOptions& opts, bool overrides,
+                        std::vector<std::string>& warnings) {
+  if (opts.from_version == "1.2.0") RETURN_IF_ERROR(ApplyRules40(items, opts, overrides, warnings));
+  if (opts.to_version == "4.2.0") RETURN_IF_ERROR(ApplyRules42(items, warnings));
   return absl::OkStatus();
 }
 

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/mi/toml_merge.h"
 
 namespace mimic::common::toml_internal {
 
@@ -110,6 +111,9 @@ struct Item {
   std::vector<std::string> elements;  // unit: each element's text
   std::string canon;                  // leaf: Canon of the value
   std::vector<std::string> verbatim;  // leaf: its source lines (comments above, trailing comment)
+  std::vector<std::string> above;     // leaf: the comment lines directly above its key
+  std::string trailing;               // leaf: what follows its value when that is a comment
+                                      // ("  # CHG-1"), else ""
   Path table;                         // leaf: the header it sits under in its file
   std::vector<std::string> comments;  // comments directly above that header / the first block
   std::string origin;                 // the input's key when a rule renamed it
@@ -122,11 +126,14 @@ struct Item {
 // The items of `d`, in file order.
 std::vector<Item> ItemsOf(const Doc& d);
 
-// Applies the rules of every step from `from_version` to `to_version` (1.2.0 -> 4.0.0:
-// [keystore.tls] -> [keystore.primary], bare keystore file names -> repository/resources/security/;
-// 4.0.0 -> 4.2.0: [opentracing] -> [opentelemetry], user.is_admin = true for internal API users).
-absl::Status ApplyRules(std::vector<Item>& items, const std::string& from_version,
-                        const std::string& to_version, std::vector<std::string>& warnings);
+// Applies the rules of every step from opts.from_version to opts.to_version (1.2.0 -> 4.0.0:
+// [keystore.tls] -> [keystore.primary] or not carried, by the source's update level; bare
+// keystore file names -> repository/resources/security/; [keystore.internal] kept on
+// wso2carbon.jks beside a custom primary keystore; 4.0.0 -> 4.2.0: [opentracing] ->
+// [opentelemetry], user.is_admin = true for internal API users). `overrides`: the items are the
+// plan's overrides (no keystore is added for them).
+absl::Status ApplyRules(std::vector<Item>& items, const MergeOptions& opts, bool overrides,
+                        std::vector<std::string>& warnings);
 
 // Appends `overrides` to `items`; a source item at, above or below an override's key is dropped.
 void Overlay(std::vector<Item>& items, std::vector<Item> overrides);

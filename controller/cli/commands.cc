@@ -289,6 +289,7 @@ absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out) {
         absl::StrAppend(&json, i ? "," : "", "{\"version\":", common::JsonQuote(mi.version()),
                         ",\"path\":", common::JsonQuote(mi.path()),
                         ",\"detected_by\":", common::JsonQuote(mi.detected_by()),
+                        ",\"update_level\":", common::JsonQuote(mi.update_level()),
                         ",\"running\":", mi.running() ? "true" : "false", "}");
       }
       absl::StrAppend(&json, "]}");
@@ -305,8 +306,10 @@ absl::StatusOr<int> CmdFacts(const CommandOptions& o, std::FILE* out) {
                  facts->java_version().empty() ? "none" : facts->java_version().c_str(),
                  facts->disk_free_bytes() / 1073741824.0);
     for (const auto& mi : facts->mi_homes()) {
-      std::fprintf(out, "%-16s   MI %s at %s (%s)%s\n", "", mi.version().c_str(),
-                   mi.path().c_str(), mi.detected_by().c_str(), mi.running() ? " RUNNING" : "");
+      std::fprintf(out, "%-16s   MI %s at %s (%s), update level %s%s\n", "", mi.version().c_str(),
+                   mi.path().c_str(), mi.detected_by().c_str(),
+                   mi.update_level().empty() ? "none" : mi.update_level().c_str(),
+                   mi.running() ? " RUNNING" : "");
     }
   }
   if (o.output == "json") std::fprintf(out, "%s]}\n", json.c_str());

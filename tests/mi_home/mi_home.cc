@@ -797,8 +797,71 @@ class Generator {
       return st;
     }
 
+    if (absl::Status st = AddFileDropProxy(); !st.ok()) return st;
+    if (absl::Status st = AddEmptyDeploymentFolder(); !st.ok()) return st;
+    if (absl::Status st = AddUpdateLevel(); !st.ok()) return st;
     Say(absl::StrCat("customising: conf/deployment.toml (hostname ", Host(), ")"));
-    return Write(dest_ / "conf/deployment.toml", CustomToml());
+    return Write(dest_ / "conf/deployment.toml", WithOldHomePath(WithTicketComments(CustomToml())));
+  }
+
+  // A proxy that reads files from a folder under this MI home, named by its absolute path (as
+  // operators write VFS URIs): a carried file with a path to the old home.
+  absl::Status AddFileDropProxy() {
+    Say("customising: synapse-configs (proxy-services/FileDropProxy.xml, absolute paths)");
+    return Write(dest_ / kSynapse / "proxy-services/FileDropProxy.xml",
+                 absl::StrCat(
+                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<proxy xmlns=\"http://ws.apache.org/ns/synapse\" name=\"FileDropProxy\" "
+                     "transports=\"vfs\" startOnLoad=\"true\">\n"
+                     "    <target>\n        <inSequence>\n            <log level=\"full\"/>\n"
+                     "            <drop/>\n        </inSequence>\n    </target>\n"
+                     "    <parameter name=\"transport.vfs.FileURI\">file://",
+                     dest_.string(),
+                     "/file-drop/in</parameter>\n"
+                     "    <parameter name=\"transport.vfs.MoveAfterProcess\">file://",
+                     dest_.string(),
+                     "/file-drop/done</parameter>\n"
+                     "    <parameter name=\"transport.vfs.FileNamePattern\">.*\\.xml</parameter>\n"
+                     "    <parameter name=\"transport.vfs.ContentType\">application/xml"
+                     "</parameter>\n"
+                     "</proxy>\n"));
+  }
+
+  // An empty folder under repository/deployment/server (an operator's drop folder).
+  absl::Status AddEmptyDeploymentFolder() {
+    Say("customising: repository/deployment/server/file-drop/ (empty)");
+    return MakeDir(dest_ / "repository/deployment/server/file-drop");
+  }
+
+  // updates/config.json as WSO2 Updates 2.0 leaves it, with an update level.
+  absl::Status AddUpdateLevel() {
+    const std::string level = o_.version == "1.2.0" ? "36" : o_.version == "4.0.0" ? "57" : "12";
+    Say("customising: updates/config.json (update level " + level + ")");
+    return Write(dest_ / "updates/config.json",
+                 absl::StrCat("{\n  \"update-level\": \"", level,
+                              "\",\n  \"channel\": \"full\"\n}\n"));
+  }
+
+  // Change-ticket comments above a table and above a key of the operator's deployment.toml.
+  static std::string WithTicketComments(std::string toml) {
+    const std::string host = "\nhostname = ";
+    if (size_t p = toml.find(host); p != std::string::npos) {
+      toml.insert(p + 1, "# CHG-20240117: the name clients use behind the load balancer\n");
+    }
+    const std::string http = "\n[transport.http]\n";
+    if (size_t p = toml.find(http); p != std::string::npos) {
+      toml.insert(p + 1, "# CHG-20231102: slow partner backend\n");
+    }
+    return toml;
+  }
+
+  // A deployment.toml value that is an absolute path under this MI home.
+  std::string WithOldHomePath(std::string toml) const {
+    return absl::StrCat(toml,
+                        "\n[transport.vfs]\n"
+                        "listener.parameter.'transport.vfs.FailedRecordsFileDestination' = "
+                        "\"file://",
+                        dest_.string(), "/file-drop/failed\"\n");
   }
 
   // The shipped deployment.toml with the operator's hostname and offset set and ops' tables

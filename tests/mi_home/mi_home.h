@@ -11,10 +11,15 @@
 // A source home is the same, customised the way an operator customises an old server: CApps
 // (a Data Mapper CApp in the pre-4.2 form and two small ones), a custom API and a changed main
 // sequence, a custom PKCS12 keystore and a partner certificate, jars in lib/ and dropins/, a file
-// registry resource and a customised conf/deployment.toml.
+// registry resource, a customised conf/deployment.toml (with change-ticket comments above a
+// table and a key, and a value naming a path under the home by its absolute path), a VFS proxy
+// naming folders under the home by absolute paths, an empty folder
+// repository/deployment/server/file-drop/ and updates/config.json with an update level
+// (1.2.0: 36, 4.0.0: 57, 4.2.0: 12).
 //
-// Output is byte-identical on every run for the same options, except the key material
-// (wso2carbon.jks, client-truststore.jks, publickey.pem, custom-keystore.p12).
+// Output is byte-identical on every run for the same options (a source home names its own
+// `dest`), except the key material (wso2carbon.jks, client-truststore.jks, publickey.pem,
+// custom-keystore.p12).
 #ifndef MIMIC_TESTS_MI_HOME_MI_HOME_H_
 #define MIMIC_TESTS_MI_HOME_MI_HOME_H_
 

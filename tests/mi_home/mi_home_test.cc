@@ -165,10 +165,29 @@ TEST_F(MiHomeTest, DataMapperCappHoldsPreSaxon10StylesheetsAsRegistryResources) 
 
 TEST_F(MiHomeTest, SameBytesOnEveryRun) {
   for (const std::string& v : Versions()) {
-    const fs::path a = Make(v, "a-" + v, Profile::kSource);
-    const fs::path b = Make(v, "b-" + v, Profile::kSource);
-    EXPECT_EQ(Tree(a), Tree(b)) << v;
+    // The same options: the same place (a source home names its own path).
+    const fs::path a = Make(v, "same-" + v, Profile::kSource);
+    const auto first = Tree(a);
+    fs::remove_all(a);
+    const fs::path b = Make(v, "same-" + v, Profile::kSource);
+    EXPECT_EQ(Tree(b), first) << v;
   }
+}
+
+// What the deployment.toml, old-home path, empty folder and update-level tests need.
+TEST_F(MiHomeTest, SourceProfileHasTicketsOldHomePathsEmptyFolderAndUpdateLevel) {
+  const fs::path h = fs::canonical(Make("1.2.0", "src-120", Profile::kSource));  // as it writes
+  const std::string toml = Read(h / "conf/deployment.toml");
+  EXPECT_THAT(toml, HasSubstr("# CHG-20240117: the name clients use behind the load balancer\n"
+                              "hostname = "));
+  EXPECT_THAT(toml, HasSubstr("# CHG-20231102: slow partner backend\n[transport.http]\n"));
+  EXPECT_THAT(toml, HasSubstr("\"file://" + h.string() + "/file-drop/failed\""));
+  EXPECT_THAT(Read(h / "repository/deployment/server/synapse-configs/default/proxy-services/"
+                       "FileDropProxy.xml"),
+              HasSubstr(">file://" + h.string() + "/file-drop/in</parameter>"));
+  EXPECT_TRUE(fs::is_directory(h / "repository/deployment/server/file-drop"));
+  EXPECT_TRUE(fs::is_empty(h / "repository/deployment/server/file-drop"));
+  EXPECT_EQ(common::DetectUpdateLevel(h.string()), "36");
 }
 
 TEST_F(MiHomeTest, KeystoresMadeWithOpensslAndKeytool) {
