@@ -222,8 +222,15 @@ TEST_F(ConfEditsTest, AddedFilesAreCarriedWhenTheTargetHasNone) {
   EXPECT_THAT(e->not_carried,
               Contains(HasSubstr("conf/jaas.conf: added by the operator; the target holds another")));
   bool add = false;
-  for (const auto& c : e->changes) add |= c.key() == "conf/partner/routes.properties" && c.action() == "add";
+  for (const auto& c : e->changes) {
+    add |= c.key() == "conf/partner/routes.properties" && c.action() == "add";
+  }
   EXPECT_TRUE(add);
+  // Through merge_config: the new folder is part of the plan, and of the rollback.
+  StepPlan plan = ExpectExactIdempotentReversible(
+      "merge_config", [&] { return PlanMergeConfig(); }, "up to date", false);
+  EXPECT_THAT(testing::OpPaths(plan, dst_), Contains("conf/partner"));
+  EXPECT_FALSE(fs::exists(dst_ / "conf/partner"));
 }
 
 // deployment.toml is merge_config's own merge, secret-conf.properties copy_keystores': not here.

@@ -116,6 +116,7 @@ class MergeConfigStep final : public Step {
     if (op) plan.changes.ops.push_back(std::move(*op));
     plan.changes.config_changes = std::move(reported);
     for (FileOp& o : edits.ops) plan.changes.ops.push_back(std::move(o));
+    FinishFileChangeSet(&plan.changes);  // an operator's conf/ file may come in a new folder
     for (mimic::v1::ConfigChange& c : edits.changes) {
       plan.changes.config_changes.push_back(std::move(c));
     }
