@@ -181,6 +181,7 @@ class Planner {
     c.set_file(dst_path);
     c.set_key(rel);
     c.set_action(action);
+    c.set_new_value(note);  // what text reports show beside the key
     c.set_note(note);
     out_.changes.push_back(std::move(c));
     StepLog(ctx_, LogLevel::kInfo, absl::StrCat(rel, ": ", note));
