@@ -7,8 +7,8 @@
 // conf/log4j2.properties, other conf/ files -- by three-way merge (agent/steps/conf_edits.h): one
 // write per target file that changes; a merge conflict fails the step and nothing is written.
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
