@@ -49,6 +49,32 @@ TEST_F(MergeConfigTest, MergeConfigAppliesPlanOverrides) {
   EXPECT_TRUE(PlanStep("merge_config")->changes.empty());
 }
 
+// Edits outside deployment.toml travel in the same step (agent/steps/conf_edits.h): a log4j2
+// logger level and a heap size, merged into 4.2.0's own files; exact, idempotent, reversible.
+TEST_F(MergeConfigTest, MergeConfigCarriesEditsOutsideDeploymentToml) {
+  testing::CopyMiHome("4.0.0", src_, {"bin"});
+  testing::CopyMiHome("4.2.0", dst_, {"bin"});
+  for (const auto& [rel, from, to] :
+       {std::tuple("conf/log4j2.properties", "logger.org-apache-tomcat.level = INFO",
+                   "logger.org-apache-tomcat.level = DEBUG"),
+        std::tuple("bin/micro-integrator.sh", "-Xms256m -Xmx1024m", "-Xms1g -Xmx2g")}) {
+    std::string text = Read(src_ / rel);
+    ASSERT_NE(text.find(from), std::string::npos) << rel;
+    text.replace(text.find(from), std::string(from).size(), to);
+    Write(src_ / rel, text);
+  }
+  StepPlan plan = ExpectExactIdempotentReversible("merge_config");
+  EXPECT_THAT(OpPaths(plan, dst_), ElementsAre("conf/deployment.toml", "bin/micro-integrator.sh",
+                                               "conf/log4j2.properties"));
+  const FileOp* log4j2 = FindOp(plan, "conf/log4j2.properties");
+  ASSERT_NE(log4j2, nullptr);
+  EXPECT_THAT(log4j2->content, HasSubstr("logger.org-apache-tomcat.level = DEBUG\n"));
+  EXPECT_THAT(log4j2->content, HasSubstr("${sys:logfiles.home}/wso2carbon.log"));  // 4.2.0's
+  EXPECT_THAT(FindOp(plan, "bin/micro-integrator.sh")->content, HasSubstr("-Xms1g -Xmx2g"));
+  EXPECT_THAT(plan.message, HasSubstr("outside deployment.toml: 2 files carried"));
+  EXPECT_THAT(Logs(), HasSubstr("-logger.org-apache-tomcat.level = INFO"));
+}
+
 TEST_F(MergeConfigTest, MergeConfigParseErrorWritesNothing) {
   Write(src_ / "conf/deployment.toml", "[server]\nhostname = \"a\"\n\n[broken\n");
   const auto before = Tree(dst_);

@@ -55,7 +55,7 @@ const std::vector<StepSchema>& Schemas() {
       {"copy_custom_components", {}},
       {"copy_keystores", {}},
       {"merge_config",
-       {Enum("conflict", {"source", "target", "fail"}),
+       {Enum("conflict", {"source", "target", "fail"}), Str("keep_target"),
         // No default here: common::MergeOptions holds it, with its reasoning.
         Int("keystore_primary_update_level", 0, int64_t{1} << 30)},
        /*settings=*/true},

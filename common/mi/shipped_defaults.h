@@ -23,6 +23,21 @@ const std::map<std::string, std::string>* ShippedDeploymentDefaults(const std::s
 // it to tell the target's operator-set values from its defaults.
 const std::string* ShippedDeploymentToml(const std::string& version);
 
+// One file an MI version ships under conf/, or one of its start scripts.
+struct ShippedConfigFile {
+  std::string text;    // the bytes
+  std::string sha256;  // of `text`, lowercase hex
+  // MI regenerates the file at each start from conf/deployment.toml, through the version's
+  // repository/resources/conf/templates/<path>.j2: an edit to it is lost at start.
+  bool templated = false;
+};
+
+// Every file MI `version` ships under conf/ (deployment.toml included) plus bin/micro-integrator.sh
+// and bin/yajsw/wrapper.conf, keyed by the path relative to MI_HOME; nullptr for a version mimic has
+// no table for. merge_config's operator-edit check (agent/steps/conf_edits.h) compares with them
+// and takes them as the base of its three-way merges; the MI home generator writes them.
+const std::map<std::string, ShippedConfigFile>* ShippedConfigFiles(const std::string& version);
+
 }  // namespace mimic::common
 
 #endif  // MIMIC_COMMON_MI_SHIPPED_DEFAULTS_H_

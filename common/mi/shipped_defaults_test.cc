@@ -46,6 +46,57 @@ TEST(ShippedDefaultsTest, EveryVersionShipsFourSynapseFilesWithTheirSha256) {
   EXPECT_EQ(ShippedDeploymentToml("4.1.0"), nullptr);
 }
 
+TEST(ShippedDefaultsTest, EveryVersionShipsItsConfFilesAndStartScripts) {
+  for (const char* v : {"1.2.0", "4.0.0", "4.2.0"}) {
+    const auto* files = ShippedConfigFiles(v);
+    ASSERT_NE(files, nullptr) << v;
+    for (const char* p : {"bin/micro-integrator.sh", "bin/yajsw/wrapper.conf",
+                          "conf/log4j2.properties", "conf/deployment.toml", "conf/carbon.xml"}) {
+      ASSERT_TRUE(files->count(p)) << v << " " << p;
+    }
+    for (const auto& [path, f] : *files) {
+      EXPECT_EQ(f.sha256, Sha256Hex(f.text)) << v << " " << path;
+      EXPECT_TRUE(path.rfind("conf/", 0) == 0 || path.rfind("bin/", 0) == 0) << path;
+    }
+    EXPECT_EQ(&files->at("conf/deployment.toml").text, ShippedDeploymentToml(v));
+    EXPECT_THAT(files->at("bin/micro-integrator.sh").text, HasSubstr("JVM_MEM_OPTS"));
+    EXPECT_THAT(files->at("bin/yajsw/wrapper.conf").text, HasSubstr("wrapper.java.additional."));
+    // MI regenerates these from deployment.toml at start; not these.
+    EXPECT_TRUE(files->at("conf/carbon.xml").templated) << v;
+    EXPECT_TRUE(files->at("conf/axis2/axis2.xml").templated) << v;
+    EXPECT_FALSE(files->at("conf/log4j2.properties").templated) << v;
+    EXPECT_FALSE(files->at("bin/micro-integrator.sh").templated) << v;
+    EXPECT_FALSE(files->at("conf/file.properties").templated) << v;
+  }
+  // Known answers (sha256sum of WSO2's files at the v4.x tags); conf/datasources.properties holds
+  // carriage returns, which must survive the C++ raw strings.
+  EXPECT_EQ(ShippedConfigFiles("4.2.0")->at("bin/micro-integrator.sh").sha256,
+            "2e891b09b80a60c3050d1c96442977dd8e8c4ddc4359ed033be3d005a4170270");
+  EXPECT_EQ(ShippedConfigFiles("4.0.0")->at("conf/log4j2.properties").sha256,
+            "ff8bdf1c2926639dee684f5914c22d170a9aa80e4766f4a4e696b334668a8ed8");
+  EXPECT_THAT(ShippedConfigFiles("4.0.0")->at("conf/datasources.properties").text,
+              HasSubstr("\r\n"));
+  // 4.2.0 changed the shipped log4j2.properties and start script; netty.properties is new in it.
+  EXPECT_NE(ShippedConfigFiles("4.0.0")->at("conf/log4j2.properties").sha256,
+            ShippedConfigFiles("4.2.0")->at("conf/log4j2.properties").sha256);
+  EXPECT_FALSE(ShippedConfigFiles("4.0.0")->count("conf/netty.properties"));
+  EXPECT_TRUE(ShippedConfigFiles("4.2.0")->at("conf/netty.properties").templated);
+  EXPECT_EQ(ShippedConfigFiles("4.1.0"), nullptr);
+}
+
+// Each table entry is byte for byte the fixture's file, when the fixtures are present.
+TEST(ShippedDefaultsTest, ConfigFilesAreTheFixturesBytes) {
+  MIMIC_SKIP_WITHOUT_FIXTURES();
+  for (const char* v : {"1.2.0", "4.0.0", "4.2.0"}) {
+    for (const auto& [path, f] : *ShippedConfigFiles(v)) {
+      absl::StatusOr<std::string> real =
+          ReadFile(absl::StrCat(mi_home::FixturesDir(), "/mi/", v, "/", path));
+      ASSERT_TRUE(real.ok()) << real.status();
+      EXPECT_TRUE(*real == f.text) << v << " " << path;
+    }
+  }
+}
+
 TEST(ShippedDefaultsTest, ReproducibleFromTheFixtures) {
   MIMIC_SKIP_WITHOUT_FIXTURES();
   const std::string script = std::string(MIMIC_SOURCE_DIR) + "/common/mi/gen_shipped_defaults.sh";

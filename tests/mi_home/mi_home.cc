@@ -41,9 +41,11 @@ constexpr char kSecurity[] = "repository/resources/security";
 
 // ------------------------------------------------------------------ fixed texts
 
-// bin/micro-integrator.sh: the stand-in (the text deploy/make-mi-home.sh wrote).
+// bin/mimic-standin.sh: the stand-in server that bin/micro-integrator.sh hands over to (the text
+// deploy/make-mi-home.sh wrote).
 constexpr char kStandIn[] = R"STANDIN(#!/bin/sh
-# micro-integrator.sh -- STAND-IN made by mimic's deploy/make-mi-home.sh for tests and demos.
+# mimic-standin.sh -- STAND-IN made by mimic's MI home generator for tests and demos; the
+# version's real bin/micro-integrator.sh runs it (its second line) instead of starting Java.
 # This is NOT WSO2 Micro Integrator and starts no Java. It imitates only what mimic observes of a
 # real server:
 #   start|--start   starts a background `sleep`, writes its pid to $CARBON_HOME/wso2carbon.pid and
@@ -112,20 +114,12 @@ case "${1:-}" in
 esac
 )STANDIN";
 
-std::string CarbonXml(const std::string& version) {
-  return absl::StrCat(
-      "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"
-      "<!-- Minimal conf/carbon.xml written by mimic's MI home generator (tests/mi_home): only "
-      "the\n"
-      "     product's name, key and version, which is what mimic reads of this file. -->\n"
-      "<Server xmlns=\"http://wso2.org/projects/carbon/carbon.xml\">\n"
-      "    <Name>WSO2 Micro Integrator</Name>\n"
-      "    <ServerKey>MI</ServerKey>\n"
-      "    <Version>",
-      version,
-      "</Version>\n"
-      "</Server>\n");
-}
+// The second line of the generated bin/micro-integrator.sh (after "#!/bin/sh"): the version's real
+// script, as operators edit it, whose run is handed to the stand-in. The same line in every
+// version, so a three-way merge of an operator's edits takes it once.
+constexpr char kStandInHook[] =
+    "[ -f \"$(dirname \"$0\")/mimic-standin.sh\" ] && exec sh \"$(dirname \"$0\")/mimic-standin.sh\" "
+    "\"$@\"  # mimic test home: run the stand-in, not Java\n";
 
 constexpr char kGreetingApi[] = R"(<?xml version="1.0" encoding="UTF-8"?>
 <api xmlns="http://ws.apache.org/ns/synapse" name="GreetingAPI" context="/greeting">
@@ -590,20 +584,13 @@ class Generator {
       if (absl::Status st = StartKeystores(); !st.ok()) return st;
     }
     if (absl::Status st = Write(dest_ / "updates/product.txt", "wso2mi-" + v); !st.ok()) return st;
-    if (absl::Status st = Write(dest_ / "conf/carbon.xml", CarbonXml(v)); !st.ok()) return st;
-    if (absl::Status st = Write(dest_ / "conf/deployment.toml", *common::ShippedDeploymentToml(v));
-        !st.ok()) {
-      return st;
-    }
     for (const auto& [path, text] : *common::ShippedDeploymentFiles(v)) {
       if (absl::Status st = Write(dest_ / path, text); !st.ok()) return st;
     }
-    if (absl::Status st = WriteText(dest_ / "bin/micro-integrator.sh", kStandIn, fs::perms(0755));
-        !st.ok()) {
-      return st;
-    }
+    if (absl::Status st = WriteShippedStartAndConf(); !st.ok()) return st;
     if (o_.profile == Profile::kSource) {
       if (absl::Status st = Customise(); !st.ok()) return st;
+      if (absl::Status st = EditStartAndConf(); !st.ok()) return st;
     }
     return FinishKeystores();
   }
@@ -880,6 +867,66 @@ class Generator {
     // The shipped 4.0.0 file does not end with a newline.
     if (!text.empty() && text.back() != '\n') text += '\n';
     return text + kOpsToml;
+  }
+
+  // The version's start scripts (bin/micro-integrator.sh with the stand-in hook as its second
+  // line, bin/yajsw/wrapper.conf), bin/mimic-standin.sh, and its shipped conf/ files: those MI
+  // does not regenerate at start, conf/carbon.xml (mimic reads the version there) and
+  // conf/deployment.toml. Not conf/security/ (the secure vault's files: tests that need them
+  // write them), nor the other templated files (MI writes them from deployment.toml at start).
+  absl::Status WriteShippedStartAndConf() {
+    Say("writing bin/ start scripts and conf/ files as MI " + o_.version + " ships them");
+    for (const auto& [path, f] : *common::ShippedConfigFiles(o_.version)) {
+      if (absl::StartsWith(path, "conf/security/")) continue;
+      if (f.templated && path != "conf/carbon.xml") continue;
+      std::string text = f.text;
+      if (path == "bin/micro-integrator.sh") {
+        const size_t eol = text.find('\n');
+        if (eol == std::string::npos) return absl::InternalError("empty micro-integrator.sh");
+        text.insert(eol + 1, kStandInHook);
+      }
+      if (absl::Status st = WriteText(dest_ / path, text,
+                                      fs::perms(absl::StartsWith(path, "bin/") &&
+                                                        absl::EndsWith(path, ".sh")
+                                                    ? 0755
+                                                    : 0644));
+          !st.ok()) {
+        return st;
+      }
+    }
+    return WriteText(dest_ / "bin/mimic-standin.sh", kStandIn, fs::perms(0755));
+  }
+
+  // What an operator changes outside deployment.toml: the heap raised and a -D property added in
+  // bin/micro-integrator.sh, a log4j2 logger's level, an endpoint in conf/file.properties.
+  absl::Status EditStartAndConf() {
+    Say("customising: bin/micro-integrator.sh (-Xmx, -D), conf/log4j2.properties, "
+        "conf/file.properties");
+    const std::vector<std::tuple<std::string, std::string, std::string>> edits = {
+        {"bin/micro-integrator.sh", "JVM_MEM_OPTS=\"-Xms256m -Xmx1024m\"",
+         "JVM_MEM_OPTS=\"-Xms256m -Xmx4096m\""},
+        {"bin/micro-integrator.sh", "    -Dcom.sun.management.jmxremote \\\n",
+         "    -Dcom.sun.management.jmxremote \\\n    -Dcom.example.ops.tracing=true \\\n"},
+        {"conf/log4j2.properties", "logger.ModuleDeployer.level = WARN\n",
+         "logger.ModuleDeployer.level = INFO\n"},
+        {"conf/file.properties", "stockQuoteEP=http://localhost:9000/",
+         "stockQuoteEP=http://quotes.example.com:9000/"}};
+    for (const auto& [path, from, to] : edits) {
+      absl::StatusOr<std::string> read = common::ReadFile((dest_ / path).string());
+      if (!read.ok()) return read.status();
+      std::string text = *std::move(read);
+      const size_t at = text.find(from);
+      if (at == std::string::npos) {
+        return absl::InternalError(absl::StrCat(path, " of MI ", o_.version, " has no '", from, "'"));
+      }
+      text.replace(at, from.size(), to);
+      if (absl::Status st = WriteText(dest_ / path, text,
+                                      fs::perms(common::FileMode((dest_ / path).string())));
+          !st.ok()) {
+        return st;
+      }
+    }
+    return absl::OkStatus();
   }
 
   const Options& o_;

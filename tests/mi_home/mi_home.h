@@ -1,13 +1,16 @@
 // mimic's own WSO2 Micro Integrator home generator for tests and demos: writes an MI_HOME of
 // version 1.2.0, 4.0.0 or 4.2.0 from what mimic knows of each version (common/mi/shipped_defaults),
-// without WSO2's files. It is NOT a runnable MI: no Java runtime; bin/micro-integrator.sh is a
-// stand-in that imitates only what mimic observes of a server (pid file, start-up log line).
+// without WSO2's files. It is NOT a runnable MI: no Java runtime; bin/micro-integrator.sh is the
+// version's real script whose second line hands every run to bin/mimic-standin.sh, a stand-in that
+// imitates only what mimic observes of a server (pid file, start-up log line).
 //
-// A target home is a fresh install: bin/micro-integrator.sh (stand-in), conf/carbon.xml (minimal,
-// with <Version>), the shipped conf/deployment.toml, the shipped synapse-configs,
-// updates/product.txt ("wso2mi-<version>"), empty dropins/, lib/, registry/{config,governance,
-// local}/, repository/deployment/server/carbonapps/, and the shipped keystores made with openssl
-// and keytool (wso2carbon.jks, client-truststore.jks, publickey.pem). dbscripts/ is absent.
+// A target home is a fresh install: the version's bin/micro-integrator.sh (with that hook line),
+// bin/yajsw/wrapper.conf and every conf/ file it ships that MI does not regenerate at start
+// (log4j2.properties, file.properties, ..., deployment.toml), its conf/carbon.xml, the shipped
+// synapse-configs, updates/product.txt ("wso2mi-<version>"), empty dropins/, lib/,
+// registry/{config,governance,local}/, repository/deployment/server/carbonapps/, and the shipped
+// keystores made with openssl and keytool (wso2carbon.jks, client-truststore.jks, publickey.pem).
+// Not conf/security/, the other templated conf/ files, nor dbscripts/.
 // A source home is the same, customised the way an operator customises an old server: CApps
 // (a Data Mapper CApp in the pre-4.2 form and two small ones), a custom API and a changed main
 // sequence, a custom PKCS12 keystore and a partner certificate, jars in lib/ and dropins/, a file
@@ -15,7 +18,9 @@
 // table and a key, and a value naming a path under the home by its absolute path), a VFS proxy
 // naming folders under the home by absolute paths, an empty folder
 // repository/deployment/server/file-drop/ and updates/config.json with an update level
-// (1.2.0: 36, 4.0.0: 57, 4.2.0: 12).
+// (1.2.0: 36, 4.0.0: 57, 4.2.0: 12);
+// and edits outside it: -Xmx raised and a -D property added in bin/micro-integrator.sh, a logger
+// level in conf/log4j2.properties, an endpoint in conf/file.properties.
 //
 // Output is byte-identical on every run for the same options (a source home names its own
 // `dest`), except the key material (wso2carbon.jks, client-truststore.jks, publickey.pem,

@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/fs.h"
 #include "common/mi/capp.h"
@@ -87,8 +88,28 @@ TEST_F(MiHomeTest, TargetOfEveryVersionHasTheLayoutAndShippedFiles) {
       EXPECT_TRUE(fs::is_directory(h / d)) << d;
       EXPECT_TRUE(fs::is_empty(h / d)) << d;
     }
+    // The version's real start script, whose second line hands the run to the stand-in.
     EXPECT_EQ(common::FileMode((h / "bin/micro-integrator.sh").string()), 0755u);
-    EXPECT_THAT(Read(h / "bin/micro-integrator.sh"), HasSubstr("STAND-IN"));
+    EXPECT_EQ(common::FileMode((h / "bin/mimic-standin.sh").string()), 0755u);
+    EXPECT_THAT(Read(h / "bin/mimic-standin.sh"), HasSubstr("STAND-IN"));
+    std::string script = Read(h / "bin/micro-integrator.sh");
+    const size_t second = script.find('\n') + 1;
+    EXPECT_THAT(script.substr(second, script.find('\n', second) - second),
+                HasSubstr("exec sh \"$(dirname \"$0\")/mimic-standin.sh\""));
+    script.erase(second, script.find('\n', second) + 1 - second);
+    const auto* shipped = common::ShippedConfigFiles(v);
+    EXPECT_EQ(script, shipped->at("bin/micro-integrator.sh").text);
+    // Every shipped conf/ file MI does not regenerate at start (and carbon.xml), byte for byte;
+    // no templated one but carbon.xml, nothing under conf/security/.
+    for (const auto& [path, f] : *shipped) {
+      if (path == "bin/micro-integrator.sh") continue;
+      const bool written = !absl::StartsWith(path, "conf/security/") &&
+                           (!f.templated || path == "conf/carbon.xml");
+      EXPECT_EQ(fs::exists(h / path), written) << v << " " << path;
+      if (written) {
+        EXPECT_EQ(*common::Sha256File((h / path).string()), f.sha256) << v << " " << path;
+      }
+    }
     // Detected the way mimic detects a real home, by product.txt and by carbon.xml.
     auto got = common::DetectMiVersion(h.string());
     ASSERT_TRUE(got.ok()) << got.status();
@@ -122,6 +143,15 @@ TEST_F(MiHomeTest, SourceProfileHasTheOperatorsCustomisations) {
   EXPECT_EQ(main, common::ShippedDeploymentFiles("4.0.0")->at(syn + "sequences/main.xml"));
   EXPECT_THAT(Read(h / "repository/resources/security/partner.pem"),
               HasSubstr("BEGIN CERTIFICATE"));
+  // Edits outside deployment.toml: the heap, a -D property, a logger level, a conf file.
+  const auto* shipped = common::ShippedConfigFiles("4.0.0");
+  const std::string script = Read(h / "bin/micro-integrator.sh");
+  EXPECT_THAT(script, HasSubstr("JVM_MEM_OPTS=\"-Xms256m -Xmx4096m\""));
+  EXPECT_THAT(script, HasSubstr("    -Dcom.example.ops.tracing=true \\\n"));
+  EXPECT_EQ(common::FileMode((h / "bin/micro-integrator.sh").string()), 0755u);
+  EXPECT_THAT(Read(h / "conf/log4j2.properties"), HasSubstr("logger.ModuleDeployer.level = INFO\n"));
+  EXPECT_NE(Read(h / "conf/file.properties"), shipped->at("conf/file.properties").text);
+  EXPECT_EQ(Read(h / "bin/yajsw/wrapper.conf"), shipped->at("bin/yajsw/wrapper.conf").text);
   for (const char* jar : {"lib/postgresql-42.5.4.jar", "lib/custom-mediator-1.0.jar",
                           "dropins/custom-handler_1.0.0.jar"}) {
     auto entries = common::ReadZip((h / jar).string());
