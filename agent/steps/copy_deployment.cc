@@ -9,6 +9,7 @@
 //   * otherwise the operator's file wins and replaces the target's (a shipped file replaced this
 //     way gets a note and a warning);
 //   * param overwrite_shipped = "never": every differing target file is kept and reported.
+// A text file naming EI 7.1's HL7 classes is carried with MI 4.x's names (MakeCarryOp).
 #include <map>
 #include <memory>
 #include <string>
@@ -57,7 +58,7 @@ class CopyDeploymentStep final : public Step {
       }
       ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
       ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
-      ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCopyOp(from, to));
+      ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCarryOp(ctx, from, to, rel));
       if (!op) {
         ++unchanged;
         continue;
@@ -85,7 +86,8 @@ class CopyDeploymentStep final : public Step {
         continue;
       }
       if (is_shipped) {
-        op->note = kReplacedShippedNote;
+        op->note = op->note.empty() ? kReplacedShippedNote
+                                    : absl::StrCat(kReplacedShippedNote, "; ", op->note);
         replaced_shipped.push_back(rel);
         StepLog(ctx, LogLevel::kWarning,
                 absl::StrCat(rel, ": the operator changed this shipped MI ", versions.source,
@@ -93,7 +95,9 @@ class CopyDeploymentStep final : public Step {
                              "'s (whose default stays in the snapshot): check it still suits ",
                              versions.target));
       } else {
-        op->note = "replaces the target's different copy";
+        op->note = op->note.empty()
+                       ? "replaces the target's different copy"
+                       : absl::StrCat("replaces the target's different copy; ", op->note);
       }
       ++replaced;
       plan.changes.ops.push_back(std::move(*op));

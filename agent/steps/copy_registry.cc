@@ -2,7 +2,8 @@
 // the source to the target (MI-FACTS §1.1, Summary 8). These are the registry resources that are
 // not inside CApps (resources put there by hand or by older deployments), with their properties
 // in .metadata/*.meta files. Every file is created in the target when absent and replaced when
-// its bytes differ; nothing is deleted from the target. Skipped when the source has no
+// its bytes differ (a text file naming EI 7.1's HL7 classes is carried with MI 4.x's names:
+// MakeCarryOp); nothing is deleted from the target. Skipped when the source has no
 // registry/ folder (MI 1.2.0 and 4.0.0 create it at runtime only).
 //
 // When the source's registry.xml points a registry root elsewhere (ConfigRegRoot, GovRegRoot,

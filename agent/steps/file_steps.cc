@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/engine/change_set.h"
 #include "common/base/fs.h"
+#include "common/mi/hl7_names.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
 
@@ -124,7 +125,7 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
     RETURN_IF_ERROR(ctx.CheckCancelled(absl::StrCat("planning the copy of ", rel_dir)));
     ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
     ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
-    ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCopyOp(from, to));
+    ASSIGN_OR_RETURN(std::optional<FileOp> op, MakeCarryOp(ctx, from, to, rel));
     if (!op) {
       ++stats->unchanged;
       continue;
@@ -138,14 +139,37 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
         continue;
       }
       ++stats->updated;
-      op->note = update_note;
+      op->note = op->note.empty() ? update_note : absl::StrCat(update_note, "; ", op->note);
     } else {
       ++stats->updated;
-      op->note = update_note;
+      op->note = op->note.empty() ? update_note : absl::StrCat(update_note, "; ", op->note);
     }
     changes->ops.push_back(std::move(*op));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const std::string& from,
+                                                  const std::string& to, const std::string& rel) {
+  constexpr uintmax_t kMaxRewrittenBytes = 16u << 20;
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(from, ec);
+  if (!ec && size <= kMaxRewrittenBytes) {
+    ASSIGN_OR_RETURN(std::string bytes, common::ReadFile(from));
+    if (bytes.compare(0, 4, "PK\x03\x04") != 0 &&
+        bytes.find(common::kOldHl7Package) != std::string::npos) {
+      int n = 0;
+      std::string rewritten = common::RewriteOldHl7ClassNames(bytes, &n);
+      const std::string names = Count(n, "HL7 class name");
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat(rel, ": ", n, " EI 7.1 ", n == 1 ? "HL7 class name" : "HL7 class names",
+                           " (", common::kOldHl7Package, "*) rewritten to MI 4.x's (",
+                           common::kHl7Package, "*)"));
+      return MakeWriteOp(to, std::move(rewritten), common::FileMode(from) & 07777,
+                         absl::StrCat(names, " rewritten to MI 4.x's"));
+    }
+  }
+  return MakeCopyOp(from, to);
 }
 
 void FinishFileChangeSet(ChangeSet* changes) { AddParentDirOps(changes); }

@@ -62,6 +62,14 @@ absl::StatusOr<std::vector<std::string>> ListPlanned(const StepContext& ctx,
                                                      const std::string& home,
                                                      const std::string& rel_dir);
 
+// The op that carries the source file `from` to `to` (`rel`, relative to the homes, names it in
+// the log): MakeCopyOp, except that a text file (not a zip, at most 16 MiB) naming EI 7.1's HL7
+// classes (org.wso2.carbon.business.messaging.hl7.*, common/mi/hl7_names.h) is written with MI
+// 4.x's names, which is logged and said in the op's note. nullopt when `to` already holds what
+// the op would write.
+absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const std::string& from,
+                                                  const std::string& to, const std::string& rel);
+
 // Counts of a mirror, for the step's message.
 struct MirrorStats {
   int created = 0;
@@ -70,8 +78,9 @@ struct MirrorStats {
   int changed() const { return created + updated; }
 };
 
-// Plans copies of every file under source/`rel_dir` accepted by `filter` (called with the path
-// relative to the home; null accepts all) to the same relative path in the target: create when
+// Plans copies (MakeCarryOp) of every file under source/`rel_dir` accepted by `filter` (called
+// with the path relative to the home; null accepts all) to the same relative path in the
+// target: create when
 // absent, update when the bytes differ (with `update_note`), nothing when equal. Appends the ops
 // to `changes` (without parent directories: see FinishFileChangeSet) and counts into `stats`.
 // `converted`, when set, is asked about a target file whose bytes differ from the source's:

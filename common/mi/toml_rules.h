@@ -124,7 +124,8 @@ std::vector<Item> ItemsOf(const Doc& d);
 
 // Applies the rules of every step from `from_version` to `to_version` (1.2.0 -> 4.0.0:
 // [keystore.tls] -> [keystore.primary], bare keystore file names -> repository/resources/security/;
-// 4.0.0 -> 4.2.0: [opentracing] -> [opentelemetry], user.is_admin = true for internal API users).
+// 4.0.0 -> 4.2.0: [opentracing] -> [opentelemetry], user.is_admin = true for internal API users;
+// every path: EI 7.1's HL7 class names -> MI 4.x's, common/mi/hl7_names.h).
 absl::Status ApplyRules(std::vector<Item>& items, const std::string& from_version,
                         const std::string& to_version, std::vector<std::string>& warnings);
 
