@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make-mi-home.sh VERSION DEST [--profile source|target] [--hostname NAME] [--force] [-v]
+# make-mi-home.sh VERSION DEST [--profile source|target] [--hostname NAME] [--with FEATURE]... [--force] [-v]
 #
 # Thin wrapper around <build>/bin/make-mi-home, mimic's own MI home generator (tests/mi_home/;
 # see tests/mi_home/mi_home.h for what a source and a target home hold). It needs no WSO2 files.

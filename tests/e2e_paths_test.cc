@@ -12,6 +12,7 @@
 #include "common/mi/jks.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mi_home/mi_home.h"
 #include "tests/test_env.h"
 
 namespace mimic::testing {
@@ -117,6 +118,12 @@ void CheckApplyRerunRollback(const Homes& h, const std::function<void()>& inspec
     for (const std::string& f : *files) {
       const std::string rel = std::string(dir) + "/" + f;
       if (("/" + rel) == kDataMapperCar && h.target.find("4.2.0") != std::string::npos) continue;
+      if (rel == "lib/commons-lang3-3.9.jar") {
+        // The target's plugins hold commons-lang3 in another version: not carried (two
+        // versions on the classpath), reported by copy_custom_components.
+        EXPECT_FALSE(common::PathExists(h.target + "/" + rel));
+        continue;
+      }
       if (rel == "repository/resources/security/client-truststore.jks") {
         // Merged, not replaced: every certificate of the source's is in the target's.
         auto src = common::ParseJks(*common::ReadFile(h.source + "/" + rel), "source", "wso2carbon");
@@ -334,6 +341,70 @@ TEST(PathsTest, FailureInTheMiddleIsResumableAndReversible) {
   EXPECT_FALSE(common::PathExists(
       h.target + "/dropins/org.wso2.micro.integrator.business.messaging.hl7-4.0.0.jar"));
   EXPECT_THAT(done.output, HasSubstr("HL7 transport jar of the old MI version"));
+}
+
+// Custom components and HL7 on the chained path: a dropins/ bundle built against Synapse 2.1
+// stops preflight before anything changes, until the plan says it knows; EI 7.1's HL7 class
+// names end up as MI 4.x's in deployment.toml and the carried message store; the run is exact
+// in check mode, a no-op the second time and rolls back byte for byte.
+TEST(PathsTest, D_CustomComponentsAndOldHl7) {
+  Homes h;
+  h.dir = MakeTempDir("path");
+  h.source = h.dir + "/wso2mi-1.2.0";
+  h.target = h.dir + "/wso2mi-4.2.0";
+  mi_home::Options o;
+  o.version = "1.2.0";
+  o.dest = h.source;
+  o.profile = mi_home::Profile::kSource;
+  o.hostname = "p1";
+  o.unresolvable_dropin = true;
+  o.old_hl7 = true;
+  ASSERT_TRUE(mi_home::MakeMiHome(o).ok());
+  MakeMiHome("4.2.0", h.target, "target", "p1");
+  const std::string jars = h.dir + "/hl7";
+  ASSERT_EQ(RunCommand("mkdir -p " + ShellQuote(jars) + " && cd " + ShellQuote(jars) +
+                       " && echo x > M && zip -q org.wso2.micro.integrator.business.messaging.hl7-4.2.0.jar M"
+                       " && zip -q openjpa-all-2.2.2.wso2v2.jar M && rm M")
+                .exit_code,
+            0);
+  auto plan = [&](const std::string& preflight_params) {
+    std::string steps = "[migration]\npath = \"auto\"\n[[steps]]\nname = \"preflight\"\n" +
+                        preflight_params;
+    for (const char* s : {"snapshot_target", "migrate_userstore_config", "copy_secondary_userstores",
+                          "copy_carbonapps", "copy_registry", "copy_deployment",
+                          "migrate_datamapper", "copy_custom_components", "copy_keystores",
+                          "merge_config"}) {
+      absl::StrAppend(&steps, "[[steps]]\nname = \"", s, "\"\n");
+    }
+    absl::StrAppend(&steps, "[[steps]]\nname = \"hl7_transport\"\nparams = { hl7_dir = \"", jars,
+                    "\" }\n");
+    WriteText(h.dir + "/plan.toml", steps);
+    return "--plan " + ShellQuote(h.dir + "/plan.toml") + " --root " + ShellQuote(jars);
+  };
+  const auto before = TreeHash(h.target);
+  CommandResult refused = Local(h, plan(""));
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output,
+              HasSubstr("dropins/org.example.legacy.mediator_1.0.0.jar imports org.apache.synapse "
+                        "version \"[2.1,3)\"; MI 4.2.0 exports Synapse 4.0.0-wso2v20"));
+  EXPECT_EQ(TreeHash(h.target), before);
+
+  const std::string extra = plan(
+      "params = { known_unsatisfied_imports = \"org.example.legacy.mediator_1.0.0.jar\" }\n");
+  CheckApplyRerunRollback(h, [&] {
+    const std::string toml_text = ReadText(h.target + "/conf/deployment.toml");
+    EXPECT_THAT(toml_text, Not(HasSubstr("org.wso2.carbon.business.messaging.hl7")));
+    toml::table t = ParseToml(h.target + "/conf/deployment.toml");
+    EXPECT_EQ(t["custom_transport"]["listener"][0]["class"].value_or(std::string()),
+              "org.wso2.micro.integrator.business.messaging.hl7.transport.HL7TransportListener");
+    EXPECT_EQ(t["custom_message_builders"][0]["class"].value_or(std::string()),
+              "org.wso2.micro.integrator.business.messaging.hl7.message.HL7MessageBuilder");
+    EXPECT_THAT(ReadText(h.target + "/repository/deployment/server/synapse-configs/default/"
+                                    "message-stores/Hl7Store.xml"),
+                HasSubstr("class=\"org.wso2.micro.integrator.business.messaging.hl7.store.jpa.JPAStore\""));
+    EXPECT_TRUE(common::PathExists(
+        h.target + "/dropins/org.wso2.micro.integrator.business.messaging.hl7-4.2.0.jar"));
+  }, extra);
 }
 
 }  // namespace

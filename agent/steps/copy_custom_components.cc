@@ -2,13 +2,16 @@
 //   * dropins/: every file is copied (created, or replaced when the bytes differ), but the old
 //     version's HL7 transport jars when hl7_transport runs in the same plan (it installs the
 //     new version's); without hl7_transport in the plan they are carried, with a warning, never
-//     dropped.
-//   * lib/: a jar the target does not ship (no file of that name) is copied; a jar of the same
-//     name but different bytes is reported and left alone (the operator decides); a jar whose
-//     artifact the target ships in another version (foo-1.0.jar vs foo-2.0.jar) is reported
-//     and not copied, since two versions of one library on the classpath break the server.
+//     dropped. (preflight checks the bundles' Import-Package against the target.)
+//   * lib/: a jar the target does not ship is copied; a file of the same name but different
+//     bytes is reported and left alone (the operator decides). A jar whose artifact the target
+//     ships (in its lib/ or its OSGi bundles, wso2/components/plugins), matched by the file
+//     name's artifact or the manifest's Bundle-SymbolicName, is not copied: in another version
+//     it is reported (two versions of one library on the classpath break the server), in the
+//     same version it is already there.
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,25 +19,47 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
 #include "common/base/fs.h"
 #include "common/base/status_macros.h"
+#include "common/mi/osgi.h"
 
 namespace mimic::agent {
 namespace {
 
-// "mysql-connector-java-8.0.28.jar" -> "mysql-connector-java"; "h2_1.4.199.wso2v1.jar" -> "h2";
-// "ojdbc8.jar" -> "ojdbc8". The version starts at the first '-' or '_' followed by a digit.
-std::string ArtifactName(const std::string& file_name) {
-  std::string stem = file_name;
-  if (absl::EndsWithIgnoreCase(stem, ".jar")) stem.resize(stem.size() - 4);
-  for (size_t i = 0; i + 1 < stem.size(); ++i) {
-    if ((stem[i] == '-' || stem[i] == '_') && absl::ascii_isdigit(stem[i + 1])) {
-      return stem.substr(0, i);
-    }
-  }
-  return stem;
+// What identifies a jar: the lower-cased artifact of its file name and, when its manifest can
+// be read, its Bundle-SymbolicName; its version from the file name, else the manifest's
+// Implementation-Version or Bundle-Version.
+struct JarId {
+  std::string rel;
+  std::string artifact;  // as the file name has it
+  std::set<std::string> keys;
+  std::string version;
+};
+
+JarId IdentifyJar(const std::string& rel, const std::string& path, bool read_manifest) {
+  JarId id;
+  id.rel = rel;
+  const common::JarName name = common::ParseJarFileName(common::Basename(rel));
+  id.artifact = name.artifact;
+  id.version = name.version;
+  id.keys.insert(absl::AsciiStrToLower(name.artifact));
+  if (!read_manifest) return id;
+  absl::StatusOr<common::Manifest> m = common::ReadJarManifest(path);
+  if (!m.ok()) return id;
+  auto get = [&](const char* key) {
+    auto it = m->find(key);
+    return it == m->end() ? std::string() : it->second;
+  };
+  // "org.example.bundle;singleton:=true" -> "org.example.bundle"
+  std::string bsn = get("Bundle-SymbolicName");
+  bsn = std::string(absl::StripAsciiWhitespace(bsn.substr(0, bsn.find(';'))));
+  if (!bsn.empty()) id.keys.insert(absl::AsciiStrToLower(bsn));
+  if (id.version.empty()) id.version = get("Implementation-Version");
+  if (id.version.empty()) id.version = get("Bundle-Version");
+  return id;
 }
 
 class CopyCustomComponentsStep final : public Step {
@@ -82,20 +107,24 @@ class CopyCustomComponentsStep final : public Step {
                            "it with the target version's (wso2mi-hl7 zip)"));
     }
 
-    // The target's lib/ jars by (directory, artifact).
-    ASSIGN_OR_RETURN(std::vector<std::string> target_lib,
-                     ListConfinedFiles(ctx, homes.target, "lib"));
-    std::map<std::pair<std::string, std::string>, std::vector<std::string>> target_artifacts;
-    for (const std::string& rel : target_lib) {
-      if (!absl::EndsWithIgnoreCase(rel, ".jar")) continue;
-      target_artifacts[{common::Dirname(rel), ArtifactName(common::Basename(rel))}].push_back(
-          common::Basename(rel));
+    // The jars the target ships, by key: its lib/ (manifests read) and its OSGi bundles
+    // (Carbon names them <symbolic name>_<version>.jar: the file name says it).
+    std::map<std::string, std::vector<JarId>> target_jars;
+    for (const char* dir : {"lib", "wso2/components/plugins"}) {
+      const bool is_lib = std::string(dir) == "lib";
+      ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, homes.target, dir));
+      for (const std::string& rel : files) {
+        if (!absl::EndsWithIgnoreCase(rel, ".jar")) continue;
+        ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.target, rel));
+        const JarId id = IdentifyJar(rel, path, is_lib);
+        for (const std::string& key : id.keys) target_jars[key].push_back(id);
+      }
     }
 
     ASSIGN_OR_RETURN(std::vector<std::string> source_lib,
                      ListConfinedFiles(ctx, homes.source, "lib"));
     int lib_copy = 0, lib_same = 0;
-    std::vector<std::string> differs, other_version;
+    std::vector<std::string> differs, other_version, shipped;
     for (const std::string& rel : source_lib) {
       ASSIGN_OR_RETURN(std::string from, ctx.guard->ResolveUnder(homes.source, rel));
       ASSIGN_OR_RETURN(std::string to, ctx.guard->ResolveUnder(homes.target, rel));
@@ -115,13 +144,36 @@ class CopyCustomComponentsStep final : public Step {
         continue;
       }
       if (absl::EndsWithIgnoreCase(rel, ".jar")) {
-        auto it =
-            target_artifacts.find({common::Dirname(rel), ArtifactName(common::Basename(rel))});
-        if (it != target_artifacts.end()) {
-          const std::string others = absl::StrJoin(it->second, ", ");
-          other_version.push_back(absl::StrCat(common::Basename(rel), " (target: ", others, ")"));
+        const JarId id = IdentifyJar(rel, from, true);
+        std::vector<std::string> same, others;
+        std::set<std::string> seen;
+        for (const std::string& key : id.keys) {
+          auto it = target_jars.find(key);
+          if (it == target_jars.end()) continue;
+          for (const JarId& t : it->second) {
+            if (!seen.insert(t.rel).second) continue;
+            (!id.version.empty() && common::SameJarVersion(id.version, t.version) ? same : others)
+                .push_back(t.rel);
+          }
+        }
+        const std::string base = common::Basename(rel);
+        if (!same.empty()) {
+          shipped.push_back(absl::StrCat(base, " (", absl::StrJoin(same, ", "), ")"));
+          StepLog(ctx, LogLevel::kInfo,
+                  absl::StrCat(rel, ": the target already ships it (", absl::StrJoin(same, ", "),
+                               "); not copied"));
+          continue;
+        }
+        if (!others.empty()) {
+          const std::string targets = absl::StrJoin(others, ", ");
+          other_version.push_back(absl::StrCat(base, " (", id.version.empty() ? "?" : id.version,
+                                               "; target: ", targets, ")"));
           StepLog(ctx, LogLevel::kWarning,
-                  absl::StrCat(rel, ": target ships newer/other version ", others, "; not copied"));
+                  absl::StrCat(rel, ": the target ships ", id.artifact,
+                               " in another version (", targets,
+                               "); not copied: two versions of one library on the classpath "
+                               "break the server (carry it by hand only if the operator's code "
+                               "needs exactly this version, and remove the target's)"));
           continue;
         }
       }
@@ -146,8 +198,12 @@ class CopyCustomComponentsStep final : public Step {
           " from the target's, not replaced: ", absl::StrJoin(differs, ", ")));
     }
     if (!other_version.empty()) {
-      parts.push_back(absl::StrCat("target ships newer/other version of ",
+      parts.push_back(absl::StrCat("target ships another version of ",
                                    absl::StrJoin(other_version, ", "), ": not copied"));
+    }
+    if (!shipped.empty()) {
+      parts.push_back(absl::StrCat("target already ships ", absl::StrJoin(shipped, ", "),
+                                   ": not copied"));
     }
     plan.message = absl::StrJoin(parts, "; ");
     StepLog(ctx, LogLevel::kInfo,

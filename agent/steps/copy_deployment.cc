@@ -10,6 +10,7 @@
 //   * otherwise the operator's file wins and replaces the target's (a shipped file replaced this
 //     way gets a note and a warning);
 //   * param overwrite_shipped = "never": every differing target file is kept and reported.
+// A text file naming EI 7.1's HL7 classes is carried with MI 4.x's names (MakeCarryOp).
 #include <map>
 #include <memory>
 #include <string>
@@ -90,7 +91,8 @@ class CopyDeploymentStep final : public Step {
         continue;
       }
       if (is_shipped) {
-        op->note = kReplacedShippedNote;
+        op->note = op->note.empty() ? kReplacedShippedNote
+                                    : absl::StrCat(kReplacedShippedNote, "; ", op->note);
         replaced_shipped.push_back(rel);
         StepLog(ctx, LogLevel::kWarning,
                 absl::StrCat(rel, ": the operator changed this shipped MI ", versions.source,
@@ -98,7 +100,9 @@ class CopyDeploymentStep final : public Step {
                              "'s (whose default stays in the snapshot): check it still suits ",
                              versions.target));
       } else {
-        op->note = "replaces the target's different copy";
+        op->note = op->note.empty()
+                       ? "replaces the target's different copy"
+                       : absl::StrCat("replaces the target's different copy; ", op->note);
       }
       ++replaced;
       plan.changes.ops.push_back(std::move(*op));

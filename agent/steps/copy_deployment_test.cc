@@ -93,5 +93,24 @@ TEST_F(CopyDeploymentTest, CopyDeploymentCarriesEmptyFolders) {
   EXPECT_THAT(plan.message, HasSubstr("2 empty folders"));
 }
 
+// A synapse config with EI 7.1's HL7 class names is carried with the 4.x names: check mode
+// exact, a second run a no-op, rollback byte-exact (ExpectExactIdempotentReversible).
+TEST_F(CopyDeploymentTest, OldHl7ClassNamesRewritten) {
+  const std::string store =
+      "<messageStore xmlns=\"http://ws.apache.org/ns/synapse\" name=\"Hl7Store\" "
+      "class=\"org.wso2.carbon.business.messaging.hl7.store.jpa.JPAStore\"/>\n";
+  Write(src_ / kDefault / "message-stores/Hl7Store.xml", store);
+  StepPlan plan = ExpectExactIdempotentReversible("copy_deployment");
+  const FileOp* op = FindOp(plan, "/message-stores/Hl7Store.xml");
+  ASSERT_NE(op, nullptr);
+  EXPECT_EQ(op->content,
+            "<messageStore xmlns=\"http://ws.apache.org/ns/synapse\" name=\"Hl7Store\" "
+            "class=\"org.wso2.micro.integrator.business.messaging.hl7.store.jpa.JPAStore\"/>\n");
+  EXPECT_THAT(op->note, HasSubstr("1 HL7 class name"));
+  EXPECT_THAT(Logs(), HasSubstr("message-stores/Hl7Store.xml: 1 EI 7.1 HL7 class name "
+                                "(org.wso2.carbon.business.messaging.hl7.*) rewritten"));
+  EXPECT_EQ(Read(src_ / kDefault / "message-stores/Hl7Store.xml"), store);  // source untouched
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::populated_homes

@@ -2,9 +2,10 @@
 // the source to the target (MI-FACTS §1.1, Summary 8). These are the registry resources that are
 // not inside CApps (resources put there by hand or by older deployments), with their properties
 // in .metadata/*.meta files. Every file is created in the target when absent and replaced when
-// its bytes differ (paths under the old MI home in text resources moved to the target home);
-// empty collections (folders) are made too; nothing is deleted from the target. Skipped when
-// the source has no registry/ folder (MI 1.2.0 and 4.0.0 create it at runtime only).
+// its bytes differ (text resources: paths under the old MI home moved to the target home, EI
+// 7.1's HL7 class names to MI 4.x's: MakeCarryOp); empty collections (folders) are made too;
+// nothing is deleted from the target. Skipped when the source has no registry/ folder (MI 1.2.0
+// and 4.0.0 create it at runtime only).
 //
 // When the source's registry.xml points a registry root elsewhere (ConfigRegRoot, GovRegRoot,
 // LocalRegRoot, RegRoot), that folder is not under MI_HOME: the step says so and leaves it.

@@ -54,6 +54,19 @@ TEST_F(CopyRegistryTest, CopyRegistryCarriesEmptyCollections) {
   ASSERT_NE(FindOp(plan, "registry/config/reserved"), nullptr);
 }
 
+TEST_F(CopyRegistryTest, OldHl7ClassNamesRewritten) {
+  Write(src_ / "registry/governance/hl7/proxy-params.xml",
+        "<parameter name=\"transport.hl7.MessagePreprocessorClass\">"
+        "org.wso2.carbon.business.messaging.hl7.common.HL7MessagePreprocessor</parameter>\n");
+  StepPlan plan = ExpectExactIdempotentReversible("copy_registry", {}, "up to date");
+  const FileOp* op = FindOp(plan, "/hl7/proxy-params.xml");
+  ASSERT_NE(op, nullptr);
+  EXPECT_THAT(op->content,
+              HasSubstr(">org.wso2.micro.integrator.business.messaging.hl7.common."
+                        "HL7MessagePreprocessor<"));
+  EXPECT_THAT(Logs(), HasSubstr("registry/governance/hl7/proxy-params.xml: 1 EI 7.1 HL7 class name"));
+}
+
 // ---- copy_secondary_userstores ----------------------------------------------------------------
 
 }  // namespace

@@ -9,9 +9,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/engine/change_set.h"
 #include "common/base/fs.h"
 #include "common/mi/home_paths.h"
+#include "common/mi/hl7_names.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
 
@@ -171,19 +173,31 @@ absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const 
                                                   const std::string& to) {
   const std::optional<common::CarriedFormat> format = common::CarriedFormatOf(rel);
   std::error_code ec;
-  if (format && fs::file_size(from, ec) <= kMaxRewrittenBytes && !ec) {
-    ASSIGN_OR_RETURN(std::string text, common::ReadFile(from));
-    if (text.find(homes.source) != std::string::npos) {
-      common::HomePathRewrite r =
-          common::RewriteHomePaths(text, *format, homes.source, homes.target);
-      LogHomePathFindings(ctx, rel, r.findings, homes);
-      if (r.text != text) {
-        return MakePlannedWriteOp(ctx, to, std::move(r.text), common::FileMode(from) & 07777,
-                                  "paths under the old MI home rewritten to the target home");
-      }
+  if (!format || fs::file_size(from, ec) > kMaxRewrittenBytes || ec) return MakeCopyOp(from, to);
+  ASSIGN_OR_RETURN(std::string text, common::ReadFile(from));
+  std::string out = text;
+  std::vector<std::string> notes;
+  if (out.find(homes.source) != std::string::npos) {
+    common::HomePathRewrite r = common::RewriteHomePaths(out, *format, homes.source, homes.target);
+    LogHomePathFindings(ctx, rel, r.findings, homes);
+    if (r.text != out) {
+      out = std::move(r.text);
+      notes.push_back("paths under the old MI home rewritten to the target home");
     }
   }
-  return MakeCopyOp(from, to);
+  if (out.find(common::kOldHl7Package) != std::string::npos) {
+    int n = 0;
+    out = common::RewriteOldHl7ClassNames(out, &n);
+    const std::string names = Count(n, "HL7 class name");
+    StepLog(ctx, LogLevel::kWarning,
+            absl::StrCat(rel, ": ", n, " EI 7.1 ", n == 1 ? "HL7 class name" : "HL7 class names",
+                         " (", common::kOldHl7Package, "*) rewritten to MI 4.x's (",
+                         common::kHl7Package, "*)"));
+    notes.push_back(absl::StrCat(names, " rewritten to MI 4.x's"));
+  }
+  if (out == text) return MakeCopyOp(from, to);
+  return MakePlannedWriteOp(ctx, to, std::move(out), common::FileMode(from) & 07777,
+                            absl::StrJoin(notes, "; "));
 }
 
 absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::string& rel_dir,
@@ -210,10 +224,10 @@ absl::Status PlanMirror(const StepContext& ctx, const Homes& homes, const std::s
         continue;
       }
       ++stats->updated;
-      op->note = update_note;
+      op->note = op->note.empty() ? update_note : absl::StrCat(update_note, "; ", op->note);
     } else {
       ++stats->updated;
-      op->note = update_note;
+      op->note = op->note.empty() ? update_note : absl::StrCat(update_note, "; ", op->note);
     }
     changes->ops.push_back(std::move(*op));
   }

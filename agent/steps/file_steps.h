@@ -79,10 +79,12 @@ absl::StatusOr<int> PlanEmptyDirs(const StepContext& ctx, const Homes& homes,
                                   ChangeSet* changes);
 
 // The op that carries source file `from` (`rel` under the home) to `to`: a copy of its bytes;
-// or, for a text file (common::CarriedFormatOf) naming paths under the source home, its bytes
-// with those paths moved to the target home (common/mi/home_paths.h), each logged as
-// "rel:line: key: path ...", and paths that only look like the old home logged as left. nullopt
-// when `to` already holds what would be written.
+// or, for a text file (common::CarriedFormatOf, at most 64 MiB), its bytes with
+//  * paths under the source home moved to the target home (common/mi/home_paths.h), each logged
+//    as "rel:line: key: path ...", and paths that only look like the old home logged as left;
+//  * EI 7.1's HL7 class names (org.wso2.carbon.business.messaging.hl7.*, common/mi/hl7_names.h)
+//    replaced by MI 4.x's, logged and said in the op's note.
+// nullopt when `to` already holds what would be written.
 absl::StatusOr<std::optional<FileOp>> MakeCarryOp(const StepContext& ctx, const Homes& homes,
                                                   const std::string& rel, const std::string& from,
                                                   const std::string& to);

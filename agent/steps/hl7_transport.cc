@@ -15,6 +15,12 @@
 //      removes other versions of them from there (two versions of one bundle conflict; the
 //      snapshot keeps them). Both params must lie inside the agent's allowed roots.
 // HL7 used with no jars given and none in the target fails, naming the signals and the params.
+// When HL7 is used it also checks the TARGET's conf/deployment.toml (as merge_config leaves it:
+// read through the run's planned writes) enables the transport with MI 4.x's classes
+// ([[custom_transport.listener|sender]] protocol = "hl7", common/mi/hl7_names.h), logging what
+// is missing or still names EI 7.1's classes (fact hl7_transport_enabled), and names CApp
+// entries holding EI 7.1's class names (merge_config, copy_deployment and copy_registry rewrite
+// them in deployment.toml and loose files; a CApp has to be rebuilt).
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -38,6 +44,7 @@
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
 #include "common/mi/capp.h"
+#include "common/mi/hl7_names.h"
 #include "common/mi/mi_version.h"
 #include "common/base/status_macros.h"
 #include "common/config/toml_load.h"
@@ -56,6 +63,7 @@ constexpr const char* kLooseArtifactDirs[] = {"repository/deployment/server/syna
 struct Detection {
   std::vector<std::string> signals;  // "where: what", each one means the jars are needed
   std::vector<std::string> inbound;  // HL7 inbound endpoints: no jars needed
+  std::vector<std::string> old_in_capps;  // CApp entries naming EI 7.1's HL7 classes
 };
 
 std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
@@ -279,6 +287,9 @@ absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection
         continue;
       }
       ScanArtifact(where, e.data, d);
+      if (e.data.find(common::kOldHl7Package) != std::string::npos) {
+        d->old_in_capps.push_back(where);
+      }
     }
   }
   return absl::OkStatus();
@@ -396,6 +407,63 @@ void CheckBundleVersion(const StepContext& ctx, const Homes& homes, const std::s
   }
 }
 
+// Whether the target's deployment.toml (as it will be when this step applies) enables the HL7
+// transport with MI 4.x's classes; logs what is missing or old. "true" or "false".
+absl::StatusOr<std::string> CheckTargetTransport(const StepContext& ctx, const Homes& homes) {
+  ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.target, kDeploymentToml));
+  absl::StatusOr<std::string> text = ReadPlanned(ctx, path);
+  if (!text.ok()) {
+    StepLog(ctx, LogLevel::kWarning,
+            absl::StrCat("cannot read the target's ", kDeploymentToml,
+                         " to check that it enables the HL7 transport: ", text.status().message()));
+    return std::string("false");
+  }
+  ASSIGN_OR_RETURN(toml::table root, common::ParseTomlString(*text, path));
+  std::vector<std::string> enabled;
+  if (const toml::table* ct = root["custom_transport"].as_table()) {
+    for (const auto& [kind, wanted] : {std::pair<const char*, const char*>{"listener",
+                                                                           common::kHl7ListenerClass},
+                                       {"sender", common::kHl7SenderClass}}) {
+      bool found = false;
+      ForEachTable(ct->get(kind), [&](const toml::table& t) {
+        const std::string cls = StringAt(t, "class");
+        if (Lower(StringAt(t, "protocol")) != "hl7" && !absl::StrContains(Lower(cls), "hl7")) {
+          return;
+        }
+        if (cls == wanted) {
+          found = true;
+        } else if (absl::StartsWith(cls, common::kOldHl7Package)) {
+          StepLog(ctx, LogLevel::kWarning,
+                  absl::StrCat(kDeploymentToml, ":", common::NodeLine(&t),
+                               ": [[custom_transport.", kind,
+                               "]] still names the EI 7.1 class ", cls,
+                               " (merge_config rewrites it); MI 4.x has ", wanted));
+        } else {
+          StepLog(ctx, LogLevel::kWarning,
+                  absl::StrCat(kDeploymentToml, ":", common::NodeLine(&t),
+                               ": [[custom_transport.", kind, "]] protocol hl7 has class ", cls,
+                               "; MI 4.x's is ", wanted));
+        }
+      });
+      if (found) enabled.push_back(kind);
+    }
+  }
+  if (enabled.empty()) {
+    StepLog(ctx, LogLevel::kWarning,
+            absl::StrCat("the target's ", kDeploymentToml,
+                         " enables no HL7 transport: add [[custom_transport.listener]] class = \"",
+                         common::kHl7ListenerClass,
+                         "\" protocol = \"hl7\" (to receive) and/or [[custom_transport.sender]] "
+                         "class = \"",
+                         common::kHl7SenderClass, "\" protocol = \"hl7\" (to send)"));
+    return std::string("false");
+  }
+  StepLog(ctx, LogLevel::kInfo,
+          absl::StrCat("HL7 transport enabled in the target's ", kDeploymentToml, " (",
+                       absl::StrJoin(enabled, ", "), ")"));
+  return std::string("true");
+}
+
 class Hl7TransportStep final : public Step {
  public:
   std::string name() const override { return "hl7_transport"; }
@@ -427,6 +495,13 @@ class Hl7TransportStep final : public Step {
       return plan;
     }
     const std::string used = absl::StrCat("HL7 used (", Count(d.signals.size(), "signal"), ")");
+    ASSIGN_OR_RETURN(plan.facts["hl7_transport_enabled"], CheckTargetTransport(ctx, homes));
+    for (const std::string& where : d.old_in_capps) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat(where, ": EI 7.1 HL7 class names (", common::kOldHl7Package,
+                           "*) inside a CApp: rebuild the CApp with ", common::kHl7Package,
+                           "* (mimic does not re-pack CApps for this)"));
+    }
 
     // The target's HL7 jars now.
     ASSIGN_OR_RETURN(std::vector<std::string> target_dropins,

@@ -193,5 +193,48 @@ TEST_F(Hl7TransportTest, Hl7HugeCappEntryIsSkipped) {
   EXPECT_THAT(Logs(), HasSubstr("Big_1.0.0.car!Big_1.0.0/big.xml: larger than 16 MiB"));
 }
 
+// HL7 in use: the target's deployment.toml (as merge_config leaves it) must enable the
+// transport with MI 4.x's class names; hl7_transport says what is missing or still old, and a
+// CApp holding EI 7.1 class names (mimic does not re-pack CApps for this) is named.
+TEST_F(Hl7TransportTest, TargetTomlMustEnableTheTransportWith4xClassNames) {
+  UseHl7InSource();
+  const fs::path zip = MakeHl7Zip();
+  const fs::path toml = dst_ / "conf/deployment.toml";
+  const std::string shipped = Read(toml);
+  absl::StatusOr<StepPlan> plan = PlanStep("hl7_transport", {{"hl7_zip", zip.string()}});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->facts.at("hl7_transport_enabled"), "false");
+  EXPECT_THAT(Logs(), HasSubstr("the target's conf/deployment.toml enables no HL7 transport: add "
+                                "[[custom_transport.listener]] class = \"org.wso2.micro.integrator."
+                                "business.messaging.hl7.transport.HL7TransportListener\""));
+
+  Write(toml, shipped +
+                  "\n[[custom_transport.sender]]\n"
+                  "class = \"org.wso2.carbon.business.messaging.hl7.transport.HL7TransportSender\"\n"
+                  "protocol = \"hl7\"\n");
+  plan = PlanStep("hl7_transport", {{"hl7_zip", zip.string()}});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->facts.at("hl7_transport_enabled"), "false");
+  EXPECT_THAT(Logs(), HasSubstr("conf/deployment.toml:"));
+  EXPECT_THAT(Logs(), HasSubstr("still names the EI 7.1 class org.wso2.carbon.business.messaging."
+                                "hl7.transport.HL7TransportSender (merge_config rewrites it)"));
+
+  Write(toml, shipped +
+                  "\n[[custom_transport.sender]]\n"
+                  "class = \"org.wso2.micro.integrator.business.messaging.hl7.transport."
+                  "HL7TransportSender\"\nprotocol = \"hl7\"\n");
+  Write(src_ / "repository/deployment/server/carbonapps/Lab_1.0.0.car",
+        *mi_home::MakeJar("", {{"Lab_1.0.0/Lab-1.0.0.xml",
+                                "<messageStore class=\"org.wso2.carbon.business.messaging.hl7."
+                                "store.jpa.JPAStore\"/>"}}));
+  plan = PlanStep("hl7_transport", {{"hl7_zip", zip.string()}});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->facts.at("hl7_transport_enabled"), "true");
+  EXPECT_THAT(Logs(), HasSubstr("HL7 transport enabled in the target's conf/deployment.toml "
+                                "(sender)"));
+  EXPECT_THAT(Logs(), HasSubstr("carbonapps/Lab_1.0.0.car!Lab_1.0.0/Lab-1.0.0.xml: EI 7.1 HL7 "
+                                "class names (org.wso2.carbon.business.messaging.hl7.*)"));
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::generated_homes

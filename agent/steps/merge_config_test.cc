@@ -1,4 +1,5 @@
 // The merge_config step on generated MI homes (fixtures: steps_test_fixture.h).
+#include "absl/strings/match.h"
 #include "agent/steps/steps_test_fixture.h"
 
 namespace mimic::agent::steps_testing::populated_homes {
@@ -101,6 +102,32 @@ TEST_F(MergeConfigTest, MergeConfigRewritesOldHomePaths) {
   EXPECT_THAT(Logs(), HasSubstr(": transport.vfs.locking_dir: path under the old MI home " +
                                 src_.string() + " rewritten to the target home " + dst_.string() +
                                 ": " + src_.string() + "/tmp/vfs-locks"));
+}
+
+// EI 7.1's HL7 class names (org.wso2.carbon.business.messaging.hl7.*) load nothing in MI 4.x:
+// merge_config carries them under the 4.x package, each reported.
+TEST_F(MergeConfigTest, OldHl7ClassNamesRewritten) {
+  Write(src_ / "conf/deployment.toml",
+        Read(src_ / "conf/deployment.toml") +
+            "\n[[custom_transport.sender]]\n"
+            "class = \"org.wso2.carbon.business.messaging.hl7.transport.HL7TransportSender\"\n"
+            "protocol = \"hl7\"\n\n[[custom_message_builders]]\n"
+            "class = \"org.wso2.carbon.business.messaging.hl7.message.HL7MessageBuilder\"\n"
+            "content_type = \"application/edi-hl7\"\n");
+  StepPlan plan = ExpectExactIdempotentReversible("merge_config");
+  ASSERT_EQ(plan.changes.ops.size(), 1u);
+  const std::string merged = plan.changes.ops[0].content;
+  EXPECT_THAT(merged, Not(HasSubstr("org.wso2.carbon.business.messaging.hl7")));
+  EXPECT_THAT(merged, HasSubstr("class = \"org.wso2.micro.integrator.business.messaging.hl7."
+                                "transport.HL7TransportSender\""));
+  EXPECT_THAT(merged, HasSubstr("class = \"org.wso2.micro.integrator.business.messaging.hl7."
+                                "message.HL7MessageBuilder\""));
+  int notes = 0;
+  for (const auto& c : plan.changes.config_changes) {
+    if (absl::StrContains(c.note(), "HL7 class")) ++notes;
+  }
+  EXPECT_EQ(notes, 2);
+  EXPECT_THAT(Logs(), HasSubstr("org.wso2.carbon.business.messaging.hl7."));
 }
 
 }  // namespace

@@ -10,25 +10,37 @@
 //   * the plan runs (or [[skip]]s) every step what the source uses needs: migrate_datamapper for
 //     Data Mapper stylesheets on a path to 4.2.0, hl7_transport for HL7, migrate_userstore_db
 //     for a JDBC user store on 1.2.0, copy_keystores and merge_config for the secure vault
-//     (migration_features.h, common/config/required_steps.h), in an order that works.
+//     (migration_features.h, common/config/required_steps.h), in an order that works;
+//   * every dropins/ bundle's Import-Package can be satisfied by what the target MI exports
+//     (common/mi/osgi.h: Synapse, Axis2, the MI's own and Carbon kernel packages): a mandatory
+//     import out of range fails preflight unless param known_unsatisfied_imports (bundle file
+//     names, comma-separated) names the bundle; optional ones, packages mimic has no table for
+//     and unreadable manifests are logged.
 // Facts: source_version, target_version, migration_chain ("1.2.0->4.0.0,4.0.0->4.2.0"),
 // uses_datamapper, uses_hl7, jdbc_userstore, secure_vault ("true"/"false"),
-// source_update_level, target_update_level (updates/config.json "update-level"; "" = none).
+// source_update_level, target_update_level (updates/config.json "update-level"; "" = none),
+// dropins_unsatisfied_imports ("dropins/x.jar: pkg [range]; ..." the plan accepted; "" = none).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "agent/steps/file_steps.h"
 #include "agent/steps/migration_features.h"
 #include "common/base/fs.h"
 #include "common/mi/mi_version.h"
+#include "common/mi/osgi.h"
 #include "common/base/status_macros.h"
 #include "common/base/subprocess.h"
 
@@ -53,6 +65,89 @@ uint64_t TreeBytes(const std::string& dir) {
     if (it->is_regular_file(e2) && !it->is_symlink(e2)) total += it->file_size(e2);
   }
   return total;
+}
+
+// The dropins/ bundles' imports against what MI `target_version` exports. Returns the
+// unsatisfied mandatory imports the plan accepted ("dropins/x.jar: pkg [range]"); fails for one
+// it did not.
+absl::StatusOr<std::vector<std::string>> CheckDropinImports(const StepContext& ctx,
+                                                            const std::string& source_home,
+                                                            const std::string& target_version) {
+  ASSIGN_OR_RETURN(const std::string known_param, ctx.StringParam("known_unsatisfied_imports"));
+  std::set<std::string> known;
+  for (absl::string_view name : absl::StrSplit(known_param, ',', absl::SkipWhitespace())) {
+    known.insert(std::string(absl::StripAsciiWhitespace(name)));
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> files,
+                   ListConfinedFiles(ctx, source_home, "dropins"));
+  std::vector<std::string> refused, accepted, jars;
+  for (const std::string& rel : files) {
+    if (!absl::EndsWithIgnoreCase(rel, ".jar")) continue;
+    const std::string jar = common::Basename(rel);
+    jars.push_back(jar);
+    ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(source_home, rel));
+    absl::StatusOr<common::Manifest> manifest = common::ReadJarManifest(path);
+    if (!manifest.ok()) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat(rel, ": cannot read its manifest (", manifest.status().message(),
+                           "); its imports are not checked"));
+      continue;
+    }
+    auto header = manifest->find("Import-Package");
+    if (header == manifest->end()) continue;
+    absl::StatusOr<std::vector<common::PackageImport>> imports =
+        common::ParseImportPackage(header->second, rel);
+    if (!imports.ok()) {
+      StepLog(ctx, LogLevel::kWarning,
+              absl::StrCat(imports.status().message(), "; its imports are not checked"));
+      continue;
+    }
+    std::vector<std::string> unknown;
+    for (const common::PackageImport& imp : *imports) {
+      std::optional<common::ExportedPackage> exported =
+          common::MiExportedPackage(target_version, imp.package);
+      if (!exported) {
+        unknown.push_back(imp.package);
+        continue;
+      }
+      if (imp.range.Contains(exported->version)) continue;
+      const std::string what =
+          absl::StrCat(rel, " imports ", imp.package, " version \"", imp.version, "\"",
+                       imp.optional ? " (optional)" : "", "; MI ", target_version, " exports ",
+                       exported->what);
+      if (imp.optional) {
+        StepLog(ctx, LogLevel::kWarning,
+                absl::StrCat(what, ": the bundle resolves without it, but what uses it fails"));
+      } else if (known.count(jar)) {
+        StepLog(ctx, LogLevel::kWarning,
+                absl::StrCat(what, ": the bundle will not resolve; the plan knows "
+                                   "(known_unsatisfied_imports)"));
+        accepted.push_back(absl::StrCat(rel, ": ", imp.package, " ", imp.version));
+      } else {
+        refused.push_back(what);
+      }
+    }
+    if (!unknown.empty()) {
+      StepLog(ctx, LogLevel::kInfo,
+              absl::StrCat(rel, ": imports mimic has no export table for, not checked: ",
+                           absl::StrJoin(unknown, ", ")));
+    }
+  }
+  for (const std::string& name : known) {
+    if (std::find(jars.begin(), jars.end(), name) == jars.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "preflight: param known_unsatisfied_imports names ", name,
+          ", which is not a jar in the source's dropins/ (it holds: ",
+          jars.empty() ? "none" : absl::StrJoin(jars, ", "), ")"));
+    }
+  }
+  if (!refused.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        absl::StrJoin(refused, "; "), ". These bundles would not resolve on MI ", target_version,
+        ": rebuild them against it, or set known_unsatisfied_imports = \"<jar>, ...\" on "
+        "preflight to migrate knowing they will not start"));
+  }
+  return accepted;
 }
 
 std::string MiB(uint64_t bytes) { return absl::StrCat((bytes + kMiB - 1) / kMiB, " MiB"); }
@@ -147,6 +242,8 @@ class PreflightStep final : public Step {
       StepLog(ctx, LogLevel::kInfo, absl::StrCat("needs ", r.step, ": ", r.reason));
     }
     RETURN_IF_ERROR(CheckPlanForFeatures(ctx, features));
+    ASSIGN_OR_RETURN(std::vector<std::string> accepted_imports,
+                     CheckDropinImports(ctx, homes.source, dst->version));
 
     std::string java_note;
     ASSIGN_OR_RETURN(const bool require_java, ctx.BoolParam("require_java"));
@@ -170,6 +267,7 @@ class PreflightStep final : public Step {
     plan.facts["uses_hl7"] = features.hl7.empty() ? "false" : "true";
     plan.facts["jdbc_userstore"] = features.jdbc_userstore.empty() ? "false" : "true";
     plan.facts["secure_vault"] = features.secure_vault.empty() ? "false" : "true";
+    plan.facts["dropins_unsatisfied_imports"] = absl::StrJoin(accepted_imports, "; ");
     plan.message = absl::StrCat("MI ", src->version, " -> ", dst->version, " (",
                                 absl::StrJoin(chain, ", then "), "); target stopped; ",
                                 MiB(free_bytes), " free", java_note);

@@ -158,5 +158,47 @@ TEST_F(PreflightTest, Hl7AndSecureVaultMakeStepsRequired) {
   EXPECT_THAT(Logs(), ::testing::Not(HasSubstr("cipher text")));
 }
 
+// dropins/ bundles: an Import-Package range the target's Synapse/Axis2/MI/Carbon cannot satisfy
+// fails preflight before anything changes, unless the plan names the bundle; optional imports
+// and packages mimic has no table for are only logged.
+TEST_F(PreflightTest, DropinsImportsTheTargetCannotSatisfy) {
+  Write(src_ / "dropins/legacy-mediator_1.0.0.jar",
+        *mi_home::MakeJar("Bundle-SymbolicName: legacy\r\n"
+                          "Import-Package: org.apache.synapse;version=\"[2.1,3)\",org.apache.ax\r\n"
+                          " is2.context;version=\"[1.6,2)\",org.apache.synapse.commons.json;vers\r\n"
+                          " ion=\"[2.1,3)\";resolution:=optional,com.example.util;version=\"1.0\"\r\n"));
+  Write(src_ / "dropins/fine_1.0.0.jar",
+        *mi_home::MakeJar("Import-Package: org.apache.axis2.context;version=\"[1.6.1,1.7.0)\",org\r\n"
+                          " .wso2.micro.integrator.core;version=\"[4.0,5)\"\r\n"));
+  const auto before = Tree(dst_);
+  absl::StatusOr<StepPlan> refused = PlanStep("preflight");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("dropins/legacy-mediator_1.0.0.jar imports org.apache.synapse "
+                        "version \"[2.1,3)\"; MI 4.2.0 exports Synapse 4.0.0-wso2v20"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("known_unsatisfied_imports"));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("fine_1.0.0.jar")));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("org.apache.axis2.context")));
+  EXPECT_EQ(Tree(dst_), before);
+
+  absl::StatusOr<StepPlan> known =
+      PlanStep("preflight", {{"known_unsatisfied_imports", "legacy-mediator_1.0.0.jar"}});
+  ASSERT_TRUE(known.ok()) << known.status();
+  EXPECT_EQ(known->facts["dropins_unsatisfied_imports"],
+            "dropins/legacy-mediator_1.0.0.jar: org.apache.synapse [2.1,3)");
+  EXPECT_THAT(Logs(), HasSubstr("the plan knows (known_unsatisfied_imports)"));
+  EXPECT_THAT(Logs(), HasSubstr("dropins/legacy-mediator_1.0.0.jar imports "
+                                "org.apache.synapse.commons.json version \"[2.1,3)\" (optional)"));
+  EXPECT_THAT(Logs(), HasSubstr("com.example.util"));  // not judged, said so
+  // The populated homes' other dropins jar is not a zip: said, not fatal.
+  EXPECT_THAT(Logs(), HasSubstr("dropins/custom-mediator_1.0.0.jar: cannot read its manifest"));
+
+  // A name in the param that is not in dropins/ is a plan error.
+  absl::StatusOr<StepPlan> typo =
+      PlanStep("preflight", {{"known_unsatisfied_imports", "legacy-mediator_1.0.0.jar, nope.jar"}});
+  EXPECT_EQ(typo.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(typo.status().message(), HasSubstr("nope.jar"));
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::populated_homes

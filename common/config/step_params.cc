@@ -37,7 +37,8 @@ constexpr int64_t kWeek = 7 * 24 * 3600;
 const std::vector<StepSchema>& Schemas() {
   static const std::vector<StepSchema> kSchemas = {
       {"preflight",
-       {Bool("require_java", "false"), Int("min_free_mb", 0, int64_t{1} << 40), Str("java")}},
+       {Bool("require_java", "false"), Int("min_free_mb", 0, int64_t{1} << 40), Str("java"),
+        Str("known_unsatisfied_imports")}},
       {"backup_databases",
        {Int("timeout_seconds", 1, kWeek, "3600"), Path("backup_dir"), Str("command."),
         EnvVar("password.")}},

@@ -1,6 +1,7 @@
 #include "common/mi/toml_rules.h"
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/status_macros.h"
+#include "common/mi/hl7_names.h"
 
 namespace mimic::common::toml_internal {
 namespace {
@@ -689,10 +691,43 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
   return absl::OkStatus();
 }
 
+// Every version: EI 7.1's HL7 class names (org.wso2.carbon.business.messaging.hl7.*) load
+// nothing in MI 4.x, which ships the same classes under org.wso2.micro.integrator (hl7_names.h).
+absl::Status ApplyHl7ClassNames(std::vector<Item>& items, std::vector<std::string>& warnings) {
+  const std::string why = absl::StrCat("HL7 class renamed for MI 4.x (", kOldHl7Package, "* -> ",
+                                       kHl7Package, "*)");
+  for (Item& it : items) {
+    if (it.drop || it.text.find(kOldHl7Package) == std::string::npos) continue;
+    const std::string key = JoinPath(it.path);
+    if (!it.is_unit) {
+      RETURN_IF_ERROR(SetText(it, RewriteOldHl7ClassNames(it.text, nullptr)));
+      it.note = Note(it.note, why);
+      warnings.push_back(absl::StrCat(key, ": ", why));
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto before, Doc::Parse(it.text, "[[" + key + "]]"));
+    std::vector<std::pair<std::string, std::string>> old_flat, new_flat;
+    Flatten(*before->Find(it.path), key, old_flat);
+    for (std::string& e : it.elements) e = RewriteOldHl7ClassNames(e, nullptr);
+    it.text = absl::StrJoin(it.elements, "\n\n");
+    ASSIGN_OR_RETURN(auto after, Doc::Parse(it.text, "[[" + key + "]]"));
+    Flatten(*after->Find(it.path), key, new_flat);
+    const std::map<std::string, std::string> old_values(old_flat.begin(), old_flat.end());
+    for (const auto& [k, v] : new_flat) {
+      auto o = old_values.find(k);
+      if (o == old_values.end() || o->second == v) continue;
+      it.element_notes[k] = Note(it.element_notes[k], why);
+      warnings.push_back(absl::StrCat(k, ": ", o->second, " -> ", v, ": ", why));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ApplyRules(std::vector<Item>& items, const MergeOptions& opts, bool overrides,
                         std::vector<std::string>& warnings) {
+  RETURN_IF_ERROR(ApplyHl7ClassNames(items, warnings));
   if (opts.from_version == "1.2.0") RETURN_IF_ERROR(ApplyRules40(items, opts, overrides, warnings));
   if (opts.to_version == "4.2.0") RETURN_IF_ERROR(ApplyRules42(items, warnings));
   return absl::OkStatus();

@@ -130,7 +130,8 @@ std::vector<Item> ItemsOf(const Doc& d);
 // [keystore.tls] -> [keystore.primary] or not carried, by the source's update level; bare
 // keystore file names -> repository/resources/security/; [keystore.internal] kept on
 // wso2carbon.jks beside a custom primary keystore; 4.0.0 -> 4.2.0: [opentracing] ->
-// [opentelemetry], user.is_admin = true for internal API users). `overrides`: the items are the
+// [opentelemetry], user.is_admin = true for internal API users; every path: EI 7.1's HL7 class
+// names -> MI 4.x's, common/mi/hl7_names.h). `overrides`: the items are the
 // plan's overrides (no keystore is added for them).
 absl::Status ApplyRules(std::vector<Item>& items, const MergeOptions& opts, bool overrides,
                         std::vector<std::string>& warnings);

@@ -1,4 +1,5 @@
-// make-mi-home VERSION DEST [--profile source|target] [--hostname NAME] [--force] [-v]
+// make-mi-home VERSION DEST [--profile source|target] [--hostname NAME] [--with FEATURE]...
+//              [--force] [-v]
 // Writes a test/demo WSO2 Micro Integrator home (see tests/mi_home/mi_home.h).
 #include <unistd.h>
 
@@ -12,11 +13,15 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: make-mi-home VERSION DEST [--profile source|target] [--hostname NAME] [--force] [-v]\n"
+    "usage: make-mi-home VERSION DEST [--profile source|target] [--hostname NAME]\n"
+    "                    [--with FEATURE]... [--force] [-v]\n"
     "  VERSION           1.2.0, 4.0.0 or 4.2.0\n"
     "  --profile target  (default) a fresh install; source: customised like an operator's server\n"
     "  --hostname NAME   source profile: [server] hostname becomes mi-NAME.example.com\n"
     "                    (default: $HOSTNAME, else localhost)\n"
+    "  --with FEATURE    source profile extras: unresolvable-dropin (a dropins/ bundle importing\n"
+    "                    Synapse [2.1,3), which MI 4.2.0 cannot resolve), old-hl7 (HL7 set up\n"
+    "                    with EI 7.1's org.wso2.carbon.business.messaging.hl7 class names)\n"
     "  --force           replace DEST if it is an MI home made earlier\n"
     "  -v                say what is being made\n";
 
@@ -46,6 +51,18 @@ int main(int argc, char** argv) {
       if (!value("--profile", &profile)) return Usage();
     } else if (a == "--hostname" || absl::StartsWith(a, "--hostname=")) {
       if (!value("--hostname", &hostname)) return Usage();
+    } else if (a == "--with" || absl::StartsWith(a, "--with=")) {
+      std::string feature;
+      if (!value("--with", &feature)) return Usage();
+      if (feature == "unresolvable-dropin") {
+        o.unresolvable_dropin = true;
+      } else if (feature == "old-hl7") {
+        o.old_hl7 = true;
+      } else {
+        std::cerr << "make-mi-home: --with takes unresolvable-dropin or old-hl7, not '" << feature
+                  << "'\n";
+        return 1;
+      }
     } else if (a == "--force") {
       o.force = true;
     } else if (a == "-v" || a == "--verbose") {

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <system_error>
@@ -261,6 +262,35 @@ db_password = "[secret]"
 ops_pw = "[secret]"
 )";
 
+// HL7 as an EI 7.1 operator set it up (Options::old_hl7), with the Carbon class names.
+constexpr char kOldHl7Toml[] = R"(
+# HL7 for the lab systems (EI 7.1 docs).
+[[custom_transport.listener]]
+class = "org.wso2.carbon.business.messaging.hl7.transport.HL7TransportListener"
+protocol = "hl7"
+parameter.'transport.hl7.TimeOut' = 10000
+
+[[custom_transport.sender]]
+class = "org.wso2.carbon.business.messaging.hl7.transport.HL7TransportSender"
+protocol = "hl7"
+
+[[custom_message_builders]]
+class = "org.wso2.carbon.business.messaging.hl7.message.HL7MessageBuilder"
+content_type = "application/edi-hl7"
+
+[[custom_message_formatters]]
+class = "org.wso2.carbon.business.messaging.hl7.message.HL7MessageFormatter"
+content_type = "application/edi-hl7"
+)";
+
+constexpr char kOldHl7Store[] = R"(<?xml version="1.0" encoding="UTF-8"?>
+<messageStore xmlns="http://ws.apache.org/ns/synapse" name="Hl7Store"
+              class="org.wso2.carbon.business.messaging.hl7.store.jpa.JPAStore">
+    <parameter name="store.jpa.driver">org.h2.Driver</parameter>
+    <parameter name="store.jpa.url">jdbc:h2:repository/database/hl7store</parameter>
+</messageStore>
+)";
+
 // ------------------------------------------------------------------ zips
 
 // 2024-01-01 00:00 in local time: libzip stores local DOS times, so every zone stores the same.
@@ -314,18 +344,6 @@ absl::StatusOr<std::string> SimpleCapp(const std::string& name, const std::strin
                              "-1.0.0.xml</file>\n</artifact>\n")),
       FileEntry(dir + art + "-1.0.0.xml", xml),
   });
-}
-
-// A tiny real jar: META-INF/MANIFEST.MF (+ `extra` path -> content, each with a newline added).
-absl::StatusOr<std::string> Jar(const std::string& manifest_lines,
-                                const std::vector<std::pair<std::string, std::string>>& extra) {
-  std::vector<common::ZipEntry> entries = {
-      DirEntry("META-INF/"),
-      FileEntry("META-INF/MANIFEST.MF",
-                absl::StrCat("Manifest-Version: 1.0\r\n", manifest_lines,
-                             "Created-By: mimic make-mi-home (test jar, no classes)\r\n\r\n"))};
-  for (const auto& [path, content] : extra) entries.push_back(FileEntry(path, content + "\n"));
-  return common::WriteZip(entries);
 }
 
 // ------------------------------------------------------------------ the Data Mapper CApp
@@ -588,9 +606,17 @@ class Generator {
       if (absl::Status st = Write(dest_ / path, text); !st.ok()) return st;
     }
     if (absl::Status st = WriteShippedStartAndConf(); !st.ok()) return st;
+    if (absl::Status st = ShippedPlugins(); !st.ok()) return st;
     if (o_.profile == Profile::kSource) {
       if (absl::Status st = Customise(); !st.ok()) return st;
       if (absl::Status st = EditStartAndConf(); !st.ok()) return st;
+      if (absl::Status st = OperatorBundles(); !st.ok()) return st;
+      if (o_.unresolvable_dropin) {
+        if (absl::Status st = UnresolvableDropin(); !st.ok()) return st;
+      }
+      if (o_.old_hl7) {
+        if (absl::Status st = OldHl7Config(); !st.ok()) return st;
+      }
     }
     return FinishKeystores();
   }
@@ -772,7 +798,7 @@ class Generator {
                  "Bundle-Vendor: Example Corp\r\n",
                  {}}};
     for (const auto& [path, manifest, extra] : jars) {
-      absl::StatusOr<std::string> jar = Jar(manifest, extra);
+      absl::StatusOr<std::string> jar = MakeJar(manifest, extra);
       if (!jar.ok()) return jar.status();
       if (absl::Status st = Write(dest_ / path, *jar); !st.ok()) return st;
     }
@@ -849,6 +875,88 @@ class Generator {
                         "listener.parameter.'transport.vfs.FailedRecordsFileDestination' = "
                         "\"file://",
                         dest_.string(), "/file-drop/failed\"\n");
+  }
+
+  // A few of the OSGi bundles the version ships in wso2/components/plugins (Carbon's
+  // <symbolic name>_<version>.jar names), at the versions of its pom.xml (common/mi/osgi.cc has
+  // the sources): what copy_custom_components compares the operator's lib/ jars with.
+  absl::Status ShippedPlugins() {
+    struct Plugin {
+      const char* name;
+      const char* version[3];  // 1.2.0, 4.0.0, 4.2.0
+    };
+    static constexpr Plugin kPlugins[] = {
+        {"synapse-core", {"2.1.7.wso2v182", "2.1.7.wso2v227", "4.0.0.wso2v20"}},
+        {"axis2", {"1.6.1.wso2v54", "1.6.1.wso2v63", "1.6.1.wso2v85"}},
+        {"commons-lang3", {"3.4.0.wso2v1", "3.4.0.wso2v1", "3.12.0.wso2v1"}},
+    };
+    const int i = o_.version == "1.2.0" ? 0 : o_.version == "4.0.0" ? 1 : 2;
+    Say("writing wso2/components/plugins (a few shipped bundles)");
+    for (const Plugin& p : kPlugins) {
+      absl::StatusOr<std::string> jar =
+          MakeJar(absl::StrCat("Bundle-ManifestVersion: 2\r\nBundle-SymbolicName: ", p.name,
+                               "\r\nBundle-Version: ", p.version[i], "\r\n"),
+                  {});
+      if (!jar.ok()) return jar.status();
+      const fs::path path =
+          dest_ / "wso2/components/plugins" / absl::StrCat(p.name, "_", p.version[i], ".jar");
+      if (absl::Status st = Write(path, *jar); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  // The operator's bundles with imports: a dropins/ bundle every version satisfies (its Synapse
+  // import is optional: preflight warns on 4.2.0), and a lib/ jar of an artifact the versions
+  // ship in another version (commons-lang3 3.9 against the plugins' 3.4.0 / 3.12.0).
+  absl::Status OperatorBundles() {
+    Say("customising: dropins/org.example.audit.handler_1.0.0.jar, lib/commons-lang3-3.9.jar");
+    absl::StatusOr<std::string> handler = MakeJar(
+        "Bundle-ManifestVersion: 2\r\nBundle-SymbolicName: org.example.audit.handler\r\n"
+        "Bundle-Version: 1.0.0\r\n"
+        "Import-Package: org.apache.axis2.context;version=\"[1.6.1,1.7.0)\",org.a\r\n"
+        " pache.synapse.rest;version=\"[2.1,3)\";resolution:=optional,org.apache.\r\n"
+        " commons.logging\r\n",
+        {});
+    if (!handler.ok()) return handler.status();
+    if (absl::Status st = Write(dest_ / "dropins/org.example.audit.handler_1.0.0.jar", *handler);
+        !st.ok()) {
+      return st;
+    }
+    absl::StatusOr<std::string> lang3 =
+        MakeJar("Bundle-ManifestVersion: 2\r\nBundle-SymbolicName: org.apache.commons.lang3\r\n"
+                "Bundle-Version: 3.9.0\r\nImplementation-Title: Apache Commons Lang\r\n"
+                "Implementation-Version: 3.9\r\n",
+                {});
+    if (!lang3.ok()) return lang3.status();
+    return Write(dest_ / "lib/commons-lang3-3.9.jar", *lang3);
+  }
+
+  // Options::unresolvable_dropin: a bundle built against Synapse 2.1 ("[2.1,3)"), which MI
+  // 4.2.0 (Synapse 4.0.0) cannot resolve.
+  absl::Status UnresolvableDropin() {
+    Say("customising: dropins/org.example.legacy.mediator_1.0.0.jar (Synapse [2.1,3))");
+    absl::StatusOr<std::string> jar = MakeJar(
+        "Bundle-ManifestVersion: 2\r\nBundle-SymbolicName: org.example.legacy.mediator\r\n"
+        "Bundle-Version: 1.0.0\r\n"
+        "Import-Package: org.apache.synapse;version=\"[2.1,3)\",org.apache.synap\r\n"
+        " se.mediators;version=\"[2.1,3)\",org.apache.axis2.context;version=\"[1.\r\n"
+        " 6,2)\"\r\n",
+        {});
+    if (!jar.ok()) return jar.status();
+    return Write(dest_ / "dropins/org.example.legacy.mediator_1.0.0.jar", *jar);
+  }
+
+  // Options::old_hl7: HL7 set up the way EI 7.1's docs show it, with the Carbon class names
+  // (org.wso2.carbon.business.messaging.hl7.*): message builder and formatter in
+  // deployment.toml, the HL7 transport tables, and a message store with the old JPAStore class.
+  absl::Status OldHl7Config() {
+    Say("customising: HL7 with the EI 7.1 class names");
+    const fs::path toml = dest_ / "conf/deployment.toml";
+    std::ifstream in(toml, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text += kOldHl7Toml;
+    if (absl::Status st = Write(toml, text); !st.ok()) return st;
+    return Write(dest_ / kSynapse / "message-stores/Hl7Store.xml", kOldHl7Store);
   }
 
   // The shipped deployment.toml with the operator's hostname and offset set and ops' tables
@@ -938,6 +1046,17 @@ class Generator {
 }  // namespace
 
 std::vector<std::string> Versions() { return {"1.2.0", "4.0.0", "4.2.0"}; }
+
+absl::StatusOr<std::string> MakeJar(const std::string& manifest_lines,
+                                    const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::vector<common::ZipEntry> entries = {
+      DirEntry("META-INF/"),
+      FileEntry("META-INF/MANIFEST.MF",
+                absl::StrCat("Manifest-Version: 1.0\r\n", manifest_lines,
+                             "Created-By: mimic make-mi-home (test jar, no classes)\r\n\r\n"))};
+  for (const auto& [path, content] : extra) entries.push_back(FileEntry(path, content + "\n"));
+  return common::WriteZip(entries);
+}
 
 std::vector<std::string> DataMapperStylesheetEntries() {
   std::vector<std::string> out;

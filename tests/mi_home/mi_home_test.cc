@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/fs.h"
 #include "common/mi/capp.h"
+#include "common/mi/osgi.h"
 #include "common/mi/mi_version.h"
 #include "common/mi/shipped_defaults.h"
 #include "gmock/gmock.h"
@@ -166,6 +167,47 @@ TEST_F(MiHomeTest, SourceProfileHasTheOperatorsCustomisations) {
   EXPECT_THAT(toml, HasSubstr("\noffset = 10   # set by ops\n"));
   EXPECT_THAT(toml, HasSubstr("\n[secrets]\ndb_password = \"[secret]\"\n"));
   EXPECT_THAT(toml, Not(HasSubstr("\nhostname = \"localhost\"")));
+}
+
+// The operator's bundles carry manifests mimic reads (Import-Package wrapped at 72 bytes);
+// every home ships a few plugins at its version's versions.
+TEST_F(MiHomeTest, SourceBundlesAndShippedPluginsHaveManifests) {
+  const fs::path h = Make("4.0.0", "src", Profile::kSource);
+  auto handler = common::ReadJarManifest((h / "dropins/org.example.audit.handler_1.0.0.jar").string());
+  ASSERT_TRUE(handler.ok()) << handler.status();
+  EXPECT_EQ(handler->at("Import-Package"),
+            "org.apache.axis2.context;version=\"[1.6.1,1.7.0)\",org.apache.synapse.rest;"
+            "version=\"[2.1,3)\";resolution:=optional,org.apache.commons.logging");
+  auto lang3 = common::ReadJarManifest((h / "lib/commons-lang3-3.9.jar").string());
+  ASSERT_TRUE(lang3.ok()) << lang3.status();
+  EXPECT_EQ(lang3->at("Bundle-SymbolicName"), "org.apache.commons.lang3");
+  EXPECT_FALSE(fs::exists(h / "dropins/org.example.legacy.mediator_1.0.0.jar"));  // opt-in
+  EXPECT_THAT(Read(h / "conf/deployment.toml"), Not(HasSubstr("business.messaging.hl7")));
+  const fs::path t = Make("4.2.0", "dst", Profile::kTarget);
+  EXPECT_TRUE(fs::exists(t / "wso2/components/plugins/commons-lang3_3.12.0.wso2v1.jar"));
+  EXPECT_TRUE(fs::exists(t / "wso2/components/plugins/synapse-core_4.0.0.wso2v20.jar"));
+  EXPECT_TRUE(fs::is_empty(t / "lib"));
+}
+
+TEST_F(MiHomeTest, OptInUnresolvableDropinAndOldHl7) {
+  Options o;
+  o.version = "1.2.0";
+  o.dest = (root_ / "old").string();
+  o.profile = Profile::kSource;
+  o.keystores = false;
+  o.unresolvable_dropin = true;
+  o.old_hl7 = true;
+  ASSERT_TRUE(MakeMiHome(o).ok());
+  const fs::path h = root_ / "old";
+  auto legacy = common::ReadJarManifest((h / "dropins/org.example.legacy.mediator_1.0.0.jar").string());
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EXPECT_THAT(legacy->at("Import-Package"),
+              HasSubstr("org.apache.synapse;version=\"[2.1,3)\",org.apache.synapse.mediators;"));
+  EXPECT_THAT(Read(h / "conf/deployment.toml"),
+              HasSubstr("class = \"org.wso2.carbon.business.messaging.hl7.message.HL7MessageBuilder\""));
+  EXPECT_THAT(Read(h / "repository/deployment/server/synapse-configs/default/message-stores/"
+                       "Hl7Store.xml"),
+              HasSubstr("org.wso2.carbon.business.messaging.hl7.store.jpa.JPAStore"));
 }
 
 TEST_F(MiHomeTest, DataMapperCappHoldsPreSaxon10StylesheetsAsRegistryResources) {
