@@ -431,7 +431,7 @@ TEST(PlanTest, StepParamsAreCheckedBeforeTheRollout) {
   ExpectError(merge + "params = { conflict = \"whatever\" }\n", "conflict", "steps[0].params.conflict",
               "merge_config: param conflict = \"whatever\": must be one of: source, target, fail");
   ExpectError(merge + "params = { conflcit = \"source\" }\n", "conflcit", "steps[0].params.conflcit",
-              "merge_config: no parameter 'conflcit' (its parameters: conflict, "
+              "merge_config: no parameter 'conflcit' (its parameters: conflict, keep_target, "
               "keystore_primary_update_level)");
   ExpectError(std::string(kStep) + "params = { note = \"x\" }\n", "note", "steps[0].params.note",
               "its parameters: require_java, min_free_mb, java");
