@@ -261,7 +261,15 @@ TEST_F(FleetTest, CheckThenMigrateThenRerunThenRollback) {
     for (const auto& f : *dropins) ExpectSameFile(s + "/dropins/" + f, t + "/dropins/" + f);
     auto libs = common::ListFilesRecursive(s + "/lib");
     ASSERT_TRUE(libs.ok());
-    for (const auto& f : *libs) ExpectSameFile(s + "/lib/" + f, t + "/lib/" + f);
+    for (const auto& f : *libs) {
+      if (f == "commons-lang3-3.9.jar") {
+        // The target's plugins hold commons-lang3 in another version: not carried (two
+        // versions on the classpath), reported by copy_custom_components.
+        EXPECT_FALSE(common::PathExists(t + "/lib/" + f));
+        continue;
+      }
+      ExpectSameFile(s + "/lib/" + f, t + "/lib/" + f);
+    }
     auto sec = common::ListFilesRecursive(s + "/repository/resources/security");
     ASSERT_TRUE(sec.ok());
     ASSERT_GE(sec->size(), 3u);
