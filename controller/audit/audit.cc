@@ -663,6 +663,7 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
     RETURN_IF_ERROR(PrepareLedger());  // before the events: a legacy seal must not hold them
     std::map<std::string, Head> heads;  // read inside the transaction: another process may
                                         // have appended to the same database
+    std::map<std::string, std::vector<v1::Event>> stored;  // per rollout, the events inserted
     for (const Pending& p : batch) {
       auto it = heads.find(p.rollout_id);
       if (it == heads.end()) {
@@ -695,10 +696,11 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
                      c.step, c.status, c.message, SqlValue::Blob(payload), head.hash, hash}));
       if (inserted == 0) continue;  // a repeat of a stored event: not chained again
       head = Head{head.from, head.count + 1, std::move(hash), true};
-      RETURN_IF_ERROR(ApplyEventRows(*db_, p.rollout_id, e, now));
+      stored[p.rollout_id].push_back(std::move(e));
     }
     for (const auto& [rollout_id, head] : heads) {
       if (!head.dirty) continue;
+      RETURN_IF_ERROR(ApplyEventRows(*db_, rollout_id, stored[rollout_id], now));
       RETURN_IF_ERROR(StoreChainHead(*db_, rollout_id, head.count, head.hash));
       // events: from, count, head, now (the time of events that carry none)
       RETURN_IF_ERROR(AppendLedgerEntry(
@@ -708,18 +710,11 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
   });
 }
 
-absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const v1::Event& e,
-                            int64_t now) {
+namespace {
+
+// The rows of one event but its run's (ApplyEventRows writes that first).
+absl::Status ApplyEventKindRows(SqlDb& db, const v1::Event& e, int64_t now) {
   const int64_t time = e.time_unix_micros() != 0 ? e.time_unix_micros() : now;
-  // Every event: its run exists (even when never registered) and last_seq moves forward.
-  RETURN_IF_ERROR(
-      db.Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
-              "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
-              "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
-              "THEN excluded.last_seq ELSE runs.last_seq END, "
-              "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
-              {e.run_id(), rollout_id, e.host(), time, e.seq()})
-          .status());
   switch (e.kind_case()) {
     case v1::Event::kRunStarted: {
       const v1::RunStarted& s = e.run_started();
@@ -794,6 +789,46 @@ absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const v1::
     default:
       return absl::OkStatus();
   }
+}
+
+}  // namespace
+
+absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
+                            const std::vector<v1::Event>& events, int64_t now) {
+  // Every run named: it exists (even when never registered; created at its first event's
+  // time, as 'pending'), last_seq moves forward to its highest seq, an empty host takes the
+  // first one named. One statement per run, before the events' own rows (which update it).
+  struct Run {
+    const v1::Event* first = nullptr;
+    std::string host;
+    uint64_t max_seq = 0;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Run> runs;
+  for (const v1::Event& e : events) {
+    auto [it, added] = runs.try_emplace(e.run_id());
+    Run& r = it->second;
+    if (added) {
+      order.push_back(e.run_id());
+      r.first = &e;
+    }
+    if (r.host.empty()) r.host = e.host();
+    r.max_seq = std::max<uint64_t>(r.max_seq, e.seq());
+  }
+  for (const std::string& id : order) {
+    const Run& r = runs[id];
+    const int64_t time = r.first->time_unix_micros() != 0 ? r.first->time_unix_micros() : now;
+    RETURN_IF_ERROR(
+        db.Exec("INSERT INTO runs (run_id, rollout_id, host, status, created_at, last_seq) "
+                "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                "last_seq = CASE WHEN excluded.last_seq > runs.last_seq "
+                "THEN excluded.last_seq ELSE runs.last_seq END, "
+                "host = CASE WHEN runs.host = '' THEN excluded.host ELSE runs.host END",
+                {id, rollout_id, r.host, time, r.max_seq})
+            .status());
+  }
+  for (const v1::Event& e : events) RETURN_IF_ERROR(ApplyEventKindRows(db, e, now));
+  return absl::OkStatus();
 }
 
 // ---- Synchronous writes --------------------------------------------------------------------
@@ -884,14 +919,25 @@ absl::Status Audit::RecordApproval(const ApprovalRecord& a) {
 absl::Status Audit::RegisterRun(const std::string& run_id, const std::string& rollout_id,
                                 const std::string& host, const std::string& stage, int batch_idx,
                                 v1::Mode mode) {
-  if (run_id.empty() || rollout_id.empty()) {
-    return absl::InvalidArgumentError("RegisterRun needs a run id and a rollout id");
+  return RegisterRuns(rollout_id, {RunRegistration{run_id, host, stage, batch_idx, mode}});
+}
+
+absl::Status Audit::RegisterRuns(const std::string& rollout_id,
+                                 const std::vector<RunRegistration>& runs) {
+  for (const RunRegistration& r : runs) {
+    if (r.run_id.empty() || rollout_id.empty()) {
+      return absl::InvalidArgumentError("RegisterRun needs a run id and a rollout id");
+    }
   }
   absl::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
-    return Record(rollout_id, "run",
-                  {run_id, host, stage, batch_idx, ModeName(mode), NowMicros()})
-        .status();
+    for (const RunRegistration& r : runs) {
+      RETURN_IF_ERROR(Record(rollout_id, "run",
+                             {r.run_id, r.host, r.stage, r.batch_idx, ModeName(r.mode),
+                              NowMicros()})
+                          .status());
+    }
+    return absl::OkStatus();
   });
 }
 

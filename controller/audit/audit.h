@@ -258,11 +258,11 @@ struct AuditOptions {
   // (the inventory's [audit] signing_key, default <state_dir>/audit.key). Only writes, verify
   // and export need the key: an audit opens for reading without it.
   std::string signing_key_path;
-  int batch_size = 256;                                    // commit when this many are queued...
+  int batch_size = 1024;                                   // commit when this many are queued...
   absl::Duration flush_interval = absl::Milliseconds(50);  // ...or this long after the first
   absl::Duration busy_timeout = absl::Seconds(10);         // waiting for another writer's lock
   // Events accepted and not yet committed, at most: AppendEvent blocks beyond it (never drops).
-  int max_queued = 8192;
+  int max_queued = 32768;
   // A failing commit is tried this many times in all, waiting initial_backoff, doubling up to
   // max_backoff, between tries; then the audit has failed (see AppendEvent, Flush).
   int commit_attempts = 8;
@@ -321,6 +321,18 @@ class Audit {
   absl::Status RegisterRun(const std::string& run_id, const std::string& rollout_id,
                            const std::string& host, const std::string& stage, int batch_idx,
                            mimic::v1::Mode mode);
+  struct RunRegistration {
+    std::string run_id;
+    std::string host;
+    std::string stage;
+    int batch_idx = -1;
+    mimic::v1::Mode mode = mimic::v1::MODE_UNSPECIFIED;
+  };
+  // RegisterRun for each of `runs` of one rollout, in one transaction (one commit for a whole
+  // batch of hosts; each run still gets its own ledger entry, in order). Nothing is registered
+  // when one fails.
+  absl::Status RegisterRuns(const std::string& rollout_id,
+                            const std::vector<RunRegistration>& runs);
 
   // Queues an event of a rollout and returns; blocks while max_queued events are unwritten
   // (back-pressure: an event is never dropped). The writer thread commits queued events

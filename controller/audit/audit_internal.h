@@ -42,10 +42,13 @@ void AppendBigEndian64(std::string& out, uint64_t v);
 absl::StatusOr<int64_t> ApplyAuditRecord(SqlDb& db, const std::string& rollout_id,
                                          const std::string& kind,
                                          const std::vector<SqlValue>& values);
-// The rows an event adds or updates (runs, steps, file and config changes); `now` stands in
-// for an event without a time.
-absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id, const mimic::v1::Event& e,
-                            int64_t now);
+// The rows the events of one commit of one rollout add or update (runs, steps, file and
+// config changes), in their order; `now` stands in for an event without a time. Each run's
+// row is written once per commit (it exists, its last_seq is the highest seq, its host the
+// first one named), not once per event: the result is the same as event by event. The
+// writer and VerifyAudit's replay call it with the same events (one ledger "events" entry).
+absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
+                            const std::vector<mimic::v1::Event>& events, int64_t now);
 // Sets the rollout's recorded event chain length and head.
 absl::Status StoreChainHead(SqlDb& db, const std::string& rollout_id, int64_t count,
                             const std::string& head);

@@ -597,14 +597,16 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
                          db_->Query("SELECT idx, payload FROM events WHERE rollout_id = ? AND "
                                     "idx >= ? AND idx < ? ORDER BY idx",
                                     {id, from, count}));
+        std::vector<v1::Event> committed;  // the events of that one commit, as it applied them
+        committed.reserve(rows.size());
         for (const SqlRow& row : rows) {
-          v1::Event ev;
+          v1::Event& ev = committed.emplace_back();
           if (!ev.ParseFromString(row[1].raw_text())) {
             return fail(
                 absl::StrCat("rollout ", id, ": event #", row[0].AsInt(), " does not decode"));
           }
-          RETURN_IF_ERROR(ApplyEventRows(*mem, id, ev, v[3].AsInt()));
         }
+        RETURN_IF_ERROR(ApplyEventRows(*mem, id, committed, v[3].AsInt()));
         RETURN_IF_ERROR(StoreChainHead(*mem, id, count, v[2].AsText()));
         sealed = count;
       } else {

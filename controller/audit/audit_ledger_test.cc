@@ -37,10 +37,13 @@ class AuditLedgerTest : public AuditTest {
     ASSERT_TRUE(a.RecordApproval({id, "dev", "bob (CN=bob)", kT0 + 5, false}).ok());
     ASSERT_TRUE(a.RecordStage({id, "dev", 0, "running", kT0, 0}).ok());
     ASSERT_TRUE(a.RecordBatch({id, "dev", 0, {"mi-1", "mi-2"}}).ok());
+    // A batch's runs are registered together (one transaction, a ledger entry each).
+    ASSERT_TRUE(a.RegisterRuns(id, {{"run-a" + suffix, "mi-1", "dev", 0, v1::MODE_APPLY},
+                                    {"run-b" + suffix, "mi-2", "dev", 0, v1::MODE_APPLY}})
+                    .ok());
     int host = 0;
     for (const std::string& run : {"run-a" + suffix, "run-b" + suffix}) {
       const std::string h = absl::StrCat("mi-", ++host);
-      ASSERT_TRUE(a.RegisterRun(run, id, h, "dev", 0, v1::MODE_APPLY).ok());
       for (const v1::Event& e : SampleRun(run, h)) ASSERT_TRUE(a.AppendEvent(id, e).ok());
     }
     ASSERT_TRUE(a.Flush().ok());

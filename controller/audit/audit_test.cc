@@ -266,6 +266,39 @@ TEST_F(AuditTest, EventsOfAnUnregisteredRunCreateIt) {
   EXPECT_EQ(audit->GetRun("run-none").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(AuditTest, RegisterRunsIsAllOrNothing) {
+  auto audit = OpenAudit();
+  RolloutRecord r;
+  r.id = kRollout;
+  r.plan_path = "plan.toml";
+  r.plan_sha256 = "ab";
+  r.inventory_path = "inventory.toml";
+  r.os_user = "alice";
+  ASSERT_TRUE(audit->BeginRollout(r).ok());
+  // The third has no run id: the whole batch is refused, none of it registered.
+  EXPECT_EQ(audit
+                ->RegisterRuns(kRollout, {{"run-1", "mi-1", "prod", 0, v1::MODE_APPLY},
+                                          {"run-2", "mi-2", "prod", 0, v1::MODE_APPLY},
+                                          {"", "mi-3", "prod", 0, v1::MODE_APPLY}})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit->GetRun("run-1").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(audit
+                  ->RegisterRuns(kRollout, {{"run-1", "mi-1", "prod", 0, v1::MODE_APPLY},
+                                            {"run-2", "mi-2", "prod", 1, v1::MODE_CHECK}})
+                  .ok());
+  absl::StatusOr<RolloutDetail> d = audit->GetRollout(kRollout);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->runs.size(), 2u);
+  EXPECT_EQ(d->runs[0].host, "mi-1");
+  EXPECT_EQ(d->runs[0].status, "pending");
+  EXPECT_EQ(d->runs[1].batch_idx, 1);
+  EXPECT_EQ(d->runs[1].mode, "check");
+  absl::StatusOr<AuditVerifyResult> v = audit->VerifyAudit(kRollout);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->ok) << v->problem;
+}
+
 TEST_F(AuditTest, RolloutsStagesBatchesApprovals) {
   auto audit = OpenAudit();
   RolloutRecord r{.id = kRollout,

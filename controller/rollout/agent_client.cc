@@ -1,5 +1,7 @@
 #include "controller/rollout/agent_client.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
@@ -86,8 +88,25 @@ void EventCall::OnReadDone(bool ok) {
 }
 
 void EventCall::OnDone(const grpc::Status& s) {
-  on_done_(Described(s));
+  // The call (its context holds a reference to the channel) is gone before the owner hears
+  // of it, so the owner's thread, not this gRPC thread, closes the channel last: gRPC 1.51
+  // tears its callback threads down with the last channel, and a callback thread that did so
+  // would join itself and free the queue it still polls (heap corruption, seen at 200 hosts).
+  DoneFn done = std::move(on_done_);
+  const grpc::Status status = Described(s);
   delete this;
+  done(status);
+}
+
+uint64_t RaiseOpenFileLimit() {
+  struct rlimit nofile {};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return 0;
+  if (nofile.rlim_cur < nofile.rlim_max) {
+    struct rlimit raised = nofile;
+    raised.rlim_cur = nofile.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+  }
+  return nofile.rlim_cur;
 }
 
 absl::StatusOr<mimic::v1::Facts> GetFactsBlocking(mimic::v1::Agent::Stub* stub, int timeout_ms) {

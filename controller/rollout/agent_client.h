@@ -3,6 +3,7 @@
 #define MIMIC_CONTROLLER_ROLLOUT_AGENT_CLIENT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,7 +27,7 @@ std::shared_ptr<grpc::Channel> MakeAgentChannel(const common::Host& host,
 
 // Streams the events of Run (or Attach when `attach` is set). Calls `on_event` for each event
 // and then `on_done` exactly once with the final status, both on gRPC threads: they must not
-// block. Deletes itself after on_done.
+// block. Deletes itself (dropping its reference to the channel) before on_done.
 class EventCall final : public grpc::ClientReadReactor<mimic::v1::Event> {
  public:
   using EventFn = std::function<void(const mimic::v1::Event&)>;
@@ -51,6 +52,11 @@ class EventCall final : public grpc::ClientReadReactor<mimic::v1::Event> {
   EventFn on_event_;
   DoneFn on_done_;
 };
+
+// Raises this process's soft limit of open files to its hard limit: the controller holds one
+// connection per agent in flight (thousands at a large concurrency), past the usual soft
+// limit of 1024. Returns the soft limit now.
+uint64_t RaiseOpenFileLimit();
 
 // Blocking unary helpers for CLI commands (not used on the fan-out path).
 absl::StatusOr<mimic::v1::Facts> GetFactsBlocking(mimic::v1::Agent::Stub* stub, int timeout_ms);

@@ -70,7 +70,9 @@ class FleetRunner {
         progress_(progress),
         rollout_id_(rollout_id),
         timeout_seconds_(timeout_seconds),
-        max_attempts_(max_attempts) {}
+        max_attempts_(max_attempts) {
+    RaiseOpenFileLimit();  // a connection per host in flight
+  }
 
   // The rollout's secret values (each host's plan, the inventory's vars): every event and
   // error received is scrubbed of them before the audit, the reports or the output see it.
@@ -117,6 +119,7 @@ class FleetRunner {
       }
       all_done = true;
       for (HostJob* j : jobs) all_done = all_done && j->done;
+      ReleaseFinishedChannels();
       if (all_done) break;
       mu_.AwaitWithDeadline(absl::Condition(&changed_),
                             absl::Now() + absl::FromChrono(next_wake - Clock::now()));
@@ -132,6 +135,24 @@ class FleetRunner {
       it = stubs_.emplace(h.name, mimic::v1::Agent::NewStub(MakeAgentChannel(h, creds_))).first;
     }
     return it->second.get();
+  }
+
+  // A finished host's channel (its connection, TLS state and buffers) is closed at once, so
+  // memory and open files follow the hosts in flight, not the hosts of the rollout. Closed
+  // outside the lock: closing may run gRPC's work on this thread.
+  void ReleaseFinishedChannels() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_hosts_.empty()) return;
+    std::vector<std::unique_ptr<mimic::v1::Agent::Stub>> closing;
+    for (const std::string& name : finished_hosts_) {
+      auto it = stubs_.find(name);
+      if (it == stubs_.end()) continue;
+      closing.push_back(std::move(it->second));
+      stubs_.erase(it);
+    }
+    finished_hosts_.clear();
+    mu_.Unlock();
+    closing.clear();
+    mu_.Lock();
   }
 
   void Start(HostJob* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -215,6 +236,7 @@ class FleetRunner {
         // event held; the agent never starts a run twice.
         j->not_before = Clock::now() + std::chrono::milliseconds(250 << (j->attempts - 1));
       }
+      if (j->done) finished_hosts_.push_back(j->host->name);
       report = j->outcome;
     }
     if (report_now) progress_->HostDone(report);
@@ -229,6 +251,7 @@ class FleetRunner {
   absl::Mutex mu_;
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> finished_hosts_ ABSL_GUARDED_BY(mu_);  // channels to close
   absl::Status audit_error_ ABSL_GUARDED_BY(mu_);  // the first failed AppendEvent
   common::SecretScrubber secrets_;
 };
@@ -579,6 +602,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
       RETURN_IF_ERROR(audit->RecordBatch({rollout_id, stage.name, static_cast<int>(bi), names}));
       std::vector<std::unique_ptr<HostJob>> owned;
       std::vector<HostJob*> jobs;
+      std::vector<Audit::RunRegistration> registrations;
       for (const common::Host* h : batches[bi]) {
         auto job = std::make_unique<HostJob>();
         job->host = h;
@@ -611,11 +635,13 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
             job->outcome.message = p->second.message;
           }
         }
-        RETURN_IF_ERROR(audit->RegisterRun(job->plan.run_id(), rollout_id, h->name, stage.name,
-                                           static_cast<int>(bi), mode));
+        registrations.push_back(
+            {job->plan.run_id(), h->name, stage.name, static_cast<int>(bi), mode});
         jobs.push_back(job.get());
         owned.push_back(std::move(job));
       }
+      // One commit for the batch's runs (thousands of hosts: one fsync, not one per host).
+      RETURN_IF_ERROR(audit->RegisterRuns(rollout_id, registrations));
       progress.BeginBatch(stage.name, static_cast<int>(bi), static_cast<int>(batches.size()), names);
       const int concurrency = stage.concurrency > 0 ? stage.concurrency : inv.controller.concurrency;
       const int batch_size = static_cast<int>(jobs.size());
@@ -708,6 +734,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   AddInventorySecrets(inv, &runner.secrets());
   std::vector<std::unique_ptr<HostJob>> owned;
   std::vector<HostJob*> jobs;
+  std::vector<Audit::RunRegistration> registrations;
   std::map<std::string, int> rollbacks_so_far;
   for (const RunRecord& r : detail.runs) {
     if (r.mode == "rollback") ++rollbacks_so_far[r.host];
@@ -735,8 +762,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
     job->outcome.host = h->name;
     job->outcome.stage = r.stage;
     job->outcome.run_id = job->plan.run_id();
-    RETURN_IF_ERROR(audit->RegisterRun(job->plan.run_id(), rollout_id, h->name, r.stage, -1,
-                                       mimic::v1::MODE_ROLLBACK));
+    registrations.push_back({job->plan.run_id(), h->name, r.stage, -1, mimic::v1::MODE_ROLLBACK});
     jobs.push_back(job.get());
     owned.push_back(std::move(job));
   }
@@ -744,6 +770,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
     return absl::InvalidArgumentError(absl::StrCat("rollout ", rollout_id,
                                                    " has no applied runs on the selected hosts"));
   }
+  RETURN_IF_ERROR(audit->RegisterRuns(rollout_id, registrations));
   progress.Note(absl::StrCat("rolling back ", jobs.size(), " hosts of rollout ", rollout_id));
   runner.RunBatch(jobs, inv.controller.concurrency, [] { return false; });
   RETURN_IF_ERROR(audit->Flush());
