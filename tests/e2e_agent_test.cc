@@ -318,6 +318,33 @@ TEST_F(AgentTest, CancelStopsTheRunBeforeItsNextStep) {
   EXPECT_EQ(resp.state(), "finished");
 }
 
+// A refused plan's message quotes what was wrong with it: a secret value of the plan (here an
+// operator pasted the database password into the wrong parameter) is scrubbed before the
+// refusal is logged by the agent or sent back to the controller.
+TEST_F(AgentTest, RefusalsNeitherLogNorReturnThePlansSecrets) {
+  constexpr char kSecret[] = "Rf8-refused-Pw-0c3e";
+  auto agent = StartAgent();
+  auto stub = mimic::v1::Agent::NewStub(Channel(*agent));
+  mimic::v1::RunRequest req;
+  *req.mutable_plan() = Plan("run-refused");
+  (*req.mutable_plan()->mutable_vars())["db_password"] = kSecret;
+  for (mimic::v1::StepSpec& s : *req.mutable_plan()->mutable_steps()) {
+    if (s.name() == "merge_config") (*s.mutable_params())["conflict"] = kSecret;
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  grpc::Status st;
+  Drain(stub->Run(&ctx, req).get(), &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("param conflict = \"<redacted>\""));
+  EXPECT_THAT(st.error_message(), ::testing::Not(HasSubstr(kSecret)));
+  agent->Kill(SIGTERM);  // its log is complete
+  absl::StatusOr<std::string> log = common::ReadFile(agent->log_path());
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_THAT(*log, HasSubstr("run run-refused refused"));
+  EXPECT_THAT(*log, ::testing::Not(HasSubstr(kSecret)));
+}
+
 }  // namespace
 }  // namespace mimic::testing
 

@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -171,6 +172,15 @@ Case HomeCase(std::string name, std::vector<std::string> steps,
 }
 
 void MakeFifo(const std::string& path) { ASSERT_EQ(mkfifo(path.c_str(), 0644), 0) << path; }
+// `at` becomes a second name of a new file `name` in the case's outside/ folder (outside the
+// allowed roots, which are the two homes); whatever was at `at` is replaced.
+void HardLinkOutside(Env& e, const std::string& name, const std::string& at) {
+  const std::string outside = e.dir + "/outside/" + name;
+  Write(outside, "root:$6$hostile$NotToBeCopiedAnywhere:19000:0:99999:7:::\n");
+  std::error_code ec;
+  std::filesystem::remove(at, ec);
+  ASSERT_EQ(link(outside.c_str(), at.c_str()), 0) << at << ": " << std::strerror(errno);
+}
 void Symlink(const std::string& to, const std::string& at) {
   std::error_code ec;
   std::filesystem::remove(at, ec);
@@ -388,31 +398,61 @@ std::vector<Case> Cases() {
                                                       0, std::string(kCapps).size() - 1));
                        },
                        {"carbonapps"}));
+  // FIFOs and devices in a home are refused (preflight names the first), nothing written.
   c.push_back(HomeCase("home_fifo_capp", {"copy_carbonapps"},
-                       [](Env& e) {
-                         e.check = true;
-                         MakeFifo(e.source + kCapps + "evil.car");
-                       },
-                       {"evil.car", "not a regular file; skipped"}, 0));
+                       [](Env& e) { MakeFifo(e.source + kCapps + "evil.car"); },
+                       {"evil.car", "a FIFO"}));
   c.push_back(HomeCase("home_fifo_keystore", {"copy_keystores"},
-                       [](Env& e) {
-                         e.check = true; MakeFifo(e.source + "/repository/resources/security/x.jks"); },
-                       {"x.jks", "not a regular file; skipped"}, 0));
+                       [](Env& e) { MakeFifo(e.source + "/repository/resources/security/x.jks"); },
+                       {"x.jks", "a FIFO"}));
   c.push_back(HomeCase("home_device_in_dropins", {"copy_custom_components"},
                        [](Env& e) {
-                         e.check = true;
                          ASSERT_EQ(mknod((e.source + "/dropins/zero.jar").c_str(), S_IFCHR | 0644,
                                          makedev(1, 5)),
                                    0);
                        },
-                       {"zero.jar", "not a regular file; skipped"}, 0));
+                       {"zero.jar", "a device"}));
   c.push_back(HomeCase("home_fifo_deployment_artifact", {"copy_deployment"},
                        [](Env& e) {
-                         e.check = true;
                          MakeFifo(e.source +
                                   "/repository/deployment/server/synapse-configs/default/api/x.xml");
                        },
-                       {"x.xml", "not a regular file; skipped"}, 0));
+                       {"x.xml", "a FIFO"}));
+  c.push_back(HomeCase("home_fifo_in_target_conf", {"merge_config"},
+                       [](Env& e) { MakeFifo(e.target + "/conf/extra.toml"); },
+                       {"conf/extra.toml", "a FIFO"}));
+  // Hard links: a file of a home that has another name (perhaps outside the allowed roots:
+  // here a shadow-like file beside the homes) is neither read nor replaced.
+  c.push_back(HomeCase("home_capp_hardlinked_outside", {"copy_carbonapps"},
+                       [](Env& e) {
+                         HardLinkOutside(e, "shadow", e.source + kCapps + "shadow.car");
+                       },
+                       {"shadow.car", "2 names (hard links)"}));
+  c.push_back(HomeCase("home_toml_hardlinked_outside", {"merge_config"},
+                       [](Env& e) { HardLinkOutside(e, "shadow", e.source + kToml); },
+                       {"conf/deployment.toml", "2 names (hard links)"}));
+  c.push_back(HomeCase(
+      "home_keystore_hardlinked_outside", {"copy_keystores"},
+      [](Env& e) {
+        HardLinkOutside(e, "shadow", e.source + "/repository/resources/security/stolen.jks");
+      },
+      {"stolen.jks", "2 names (hard links)"}));
+  // A target file a write would replace, linked to a file outside: the write would split the
+  // link silently (mimic replaces files by rename, so the other name would keep its bytes).
+  c.push_back(HomeCase("home_target_toml_hardlinked_outside", {"merge_config"},
+                       [](Env& e) { HardLinkOutside(e, "managed.toml", e.target + kToml); },
+                       {"conf/deployment.toml", "2 names (hard links)"}));
+  c.push_back(HomeCase("home_target_capp_hardlinked_outside", {"copy_carbonapps"},
+                       [](Env& e) {
+                         const std::string capps = e.source + kCapps;
+                         std::string name;
+                         for (const auto& f : std::filesystem::directory_iterator(capps)) {
+                           if (f.path().extension() == ".car") name = f.path().filename();
+                         }
+                         ASSERT_FALSE(name.empty());
+                         HardLinkOutside(e, "old.car", e.target + kCapps + name);
+                       },
+                       {"carbonapps/", "2 names (hard links)"}));
   c.push_back(HomeCase(
       "home_toml_invalid_utf8", {"merge_config"},
       [](Env& e) {

@@ -556,10 +556,37 @@ TEST_F(RolloutTest, LogsAndAuditListing) {
   EXPECT_THAT(whole.output, HasSubstr("audit: intact: "));
   CommandResult exported = Mimic("audit export -o head.txt");
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
-  EXPECT_THAT(ReadText(dir_ + "/head.txt"), HasSubstr("format mimic-audit-head-v1"));
+  EXPECT_THAT(ReadText(dir_ + "/head.txt"), HasSubstr("format mimic-audit-head-v2"));
   CommandResult against = Mimic("audit verify --against head.txt");
   EXPECT_EQ(against.exit_code, 0) << against.output;
   EXPECT_THAT(against.output, HasSubstr("extends the head exported"));
+  // The auditor's check needs the public key only; the private key is never printed.
+  const std::string head_key = dir_ + "/controller-state/audit-head.key";
+  const std::string private_pem = ReadText(head_key);
+  ASSERT_THAT(private_pem, HasSubstr("PRIVATE KEY"));
+  const std::string private_line = private_pem.substr(private_pem.find('\n') + 1, 40);
+  EXPECT_THAT(exported.output, HasSubstr("--public-key " + head_key + ".pub"));
+  CommandResult genuine =
+      Mimic("audit verify --against head.txt --public-key " + ShellQuote(head_key + ".pub"));
+  EXPECT_EQ(genuine.exit_code, 0) << genuine.output;
+  EXPECT_THAT(genuine.output, HasSubstr("genuine"));
+  CommandResult given_private =
+      Mimic("audit verify --against head.txt --public-key " + ShellQuote(head_key));
+  EXPECT_EQ(given_private.exit_code, 1) << given_private.output;
+  EXPECT_THAT(given_private.output, HasSubstr("holds a private key"));
+  for (const CommandResult* r : {&exported, &genuine, &given_private}) {
+    EXPECT_THAT(r->output, Not(HasSubstr(private_line)));
+  }
+  EXPECT_THAT(ReadText(dir_ + "/head.txt"), Not(HasSubstr(private_line)));
+  std::string head_text = ReadText(dir_ + "/head.txt");
+  const size_t at = head_text.find("\nentries ");
+  ASSERT_NE(at, std::string::npos);
+  head_text.replace(at, 9, "\nentries 1");  // entries N -> 1N
+  WriteText(dir_ + "/edited-head.txt", head_text);
+  CommandResult edited =
+      Mimic("audit verify --against edited-head.txt --public-key " + ShellQuote(head_key + ".pub"));
+  EXPECT_EQ(edited.exit_code, 2) << edited.output;
+  EXPECT_THAT(edited.output, HasSubstr("FORGED"));
   CommandResult edit = RunCommand("sqlite3 " + ShellQuote(dir_ + "/controller-state/audit.db") +
                                   " \"UPDATE runs SET message = 'all fine' WHERE rollout_id = '" +
                                   bad.id + "'\"");

@@ -446,8 +446,19 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::Find(const std::string& ru
   return it->second;
 }
 
-absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan& in,
+absl::StatusOr<std::shared_ptr<RunState>> RunManager::StartOrGet(const HostPlan& plan,
                                                                  bool* existed) {
+  absl::StatusOr<std::shared_ptr<RunState>> run = Start(plan, existed);
+  if (run.ok()) return run;
+  // A refusal may quote the plan (a parameter's value, a path): it is logged by the agent and
+  // sent to the controller, so the plan's secrets are scrubbed from it as from its events.
+  common::SecretScrubber secrets;
+  common::AddPlanSecrets(plan, &secrets);
+  return absl::Status(run.status().code(),
+                      common::RedactText(secrets.Scrub(std::string(run.status().message()))));
+}
+
+absl::StatusOr<std::shared_ptr<RunState>> RunManager::Start(const HostPlan& in, bool* existed) {
   *existed = false;
   if (!ValidRunId(in.run_id())) {
     return absl::InvalidArgumentError(

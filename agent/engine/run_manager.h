@@ -142,7 +142,8 @@ class RunManager {
   // Starts the plan's run on the executor, or returns the existing run with that run_id
   // (`*existed` = true). Refuses synchronously, writing nothing, when the plan is malformed,
   // its homes leave the allowed roots (PERMISSION_DENIED) or another run holds the target MI
-  // home (FAILED_PRECONDITION).
+  // home (FAILED_PRECONDITION). A refusal's message holds no secret value of the plan
+  // (scrubbed as its events are), so it may be logged and sent as it is.
   absl::StatusOr<std::shared_ptr<RunState>> StartOrGet(const mimic::v1::HostPlan& plan,
                                                        bool* existed);
   // NOT_FOUND when the agent knows no such run.
@@ -171,6 +172,9 @@ class RunManager {
   const common::PathGuard& guard() const { return guard_; }
 
  private:
+  // StartOrGet before its refusal is scrubbed.
+  absl::StatusOr<std::shared_ptr<RunState>> Start(const mimic::v1::HostPlan& plan,
+                                                  bool* existed);
   std::string RunDir(const std::string& run_id) const;
   // Whether another process runs `run_id` (whose journal is `events`) now: it holds the lock of
   // the run's target home.

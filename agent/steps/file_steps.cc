@@ -1,5 +1,7 @@
 #include "agent/steps/file_steps.h"
 
+#include <sys/stat.h>
+
 #include <set>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/engine/change_set.h"
 #include "common/base/fs.h"
+#include "common/base/path_guard.h"
 #include "common/mi/home_paths.h"
 #include "common/mi/hl7_names.h"
 #include "common/mi/mi_version.h"
@@ -67,12 +70,26 @@ absl::Status Walk(const StepContext& ctx, const std::string& home, const std::st
                                                        : "dangling symlink skipped"));
       continue;
     }
-    StepLog(ctx, LogLevel::kWarning, absl::StrCat(abs, ": not a regular file; skipped"));
+    // FIFOs, sockets and devices were refused by the guard (common::RefusedFileKind).
+    return absl::FailedPreconditionError(absl::StrCat(abs, ": not a file mimic can copy"));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+std::string FirstRefusedFile(const std::string& home, const std::string& rel_dir) {
+  std::error_code ec;
+  const std::string dir = common::JoinPath(home, rel_dir);
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    if (std::string why = common::RefusedFileKind(st); !why.empty()) {
+      return absl::StrCat(it->path().string(), ": ", why);
+    }
+  }
+  return "";
+}
 
 absl::StatusOr<Homes> ResolveHomes(const StepContext& ctx) {
   if (ctx.guard == nullptr) return absl::InvalidArgumentError("step run without a path guard");

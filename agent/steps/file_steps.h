@@ -42,8 +42,13 @@ absl::StatusOr<Versions> ResolveVersions(const StepContext& ctx, const Homes& ho
 // ("repository/deployment/server/carbonapps/a.car"). A missing directory gives an empty list.
 // Every entry is checked by ctx.guard: a symlink leading outside the allowed roots fails with
 // the guard's message; a symlink to a file inside the roots is listed (its target's bytes are
-// what will be read); symlinked directories, dangling links and special files are skipped with
-// a warning log line.
+// what will be read); symlinked directories and dangling links are skipped with a warning log
+// line. A FIFO, socket, device or hard-linked file fails with the guard's message naming it
+// (common::RefusedFileKind).
+// The first file under `home`/`rel_dir` (recursively, symlinks not followed; a missing folder
+// has none) that common::RefusedFileKind refuses, as "PATH: why"; "" when there is none.
+std::string FirstRefusedFile(const std::string& home, const std::string& rel_dir);
+
 absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ctx,
                                                            const std::string& home,
                                                            const std::string& rel_dir);

@@ -3,6 +3,9 @@
 //   * the migration path is supported (downgrades and unknown versions refused) and matches the
 //     plan's migration_path ("auto" or an explicit "1.2.0->4.2.0");
 //   * the target MI is not running (a live pid in <target>/wso2carbon.pid);
+//   * neither home holds, where the steps read or write (conf, repository/deployment,
+//     repository/resources/security, lib, dropins, registry), a FIFO, socket, device or a file
+//     with hard links (common::RefusedFileKind);
 //   * the target's filesystem has room: (size of what later steps copy) * 2 + 10 MiB, or param
 //     min_free_mb;
 //   * with param require_java = "true": `java -version` (JAVA_HOME/bin/java when set, or param
@@ -52,6 +55,10 @@ namespace fs = std::filesystem;
 // What the later steps copy out of the source home.
 constexpr const char* kCopiedDirs[] = {"repository/deployment", "repository/resources/security",
                                        "lib", "dropins", "registry"};
+// Where the steps read and write, in either home: checked for files mimic refuses.
+constexpr const char* kScannedDirs[] = {"conf", "repository/deployment",
+                                        "repository/resources/security", "lib", "dropins",
+                                        "registry"};
 constexpr uint64_t kMiB = 1024 * 1024;
 
 // Bytes of the regular files under `dir` (symlinks not followed; missing dir = 0).
@@ -222,6 +229,17 @@ class PreflightStep final : public Step {
     }
     if (common::PidFileAlive(common::JoinPath(homes.source, "wso2carbon.pid"))) {
       StepLog(ctx, LogLevel::kInfo, "the source MI is running; mimic only reads it");
+    }
+
+    // Before anything is written: a FIFO, device or hard-linked file where the steps read or
+    // write is refused here, by name, rather than by the step that meets it.
+    for (const auto& [label, home] : {std::pair<const char*, const std::string&>{"source", homes.source},
+                                      {"target", homes.target}}) {
+      for (const char* rel : kScannedDirs) {
+        if (std::string found = FirstRefusedFile(home, rel); !found.empty()) {
+          return absl::FailedPreconditionError(absl::StrCat(label, " MI home: ", found));
+        }
+      }
     }
 
     ASSIGN_OR_RETURN(uint64_t needed, NeededBytes(ctx, homes));

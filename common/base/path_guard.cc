@@ -32,6 +32,24 @@ std::string Normalise(const std::string& path) {
 
 }  // namespace
 
+std::string RefusedFileKind(const struct stat& st) {
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) ||
+      S_ISBLK(st.st_mode)) {
+    return absl::StrCat(S_ISFIFO(st.st_mode)   ? "a FIFO (named pipe)"
+                        : S_ISSOCK(st.st_mode) ? "a socket"
+                                               : "a device",
+                        ", not a regular file: MI homes hold none, and mimic neither reads nor "
+                        "replaces one; remove it or move it out of the home");
+  }
+  if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+    return absl::StrCat(
+        "a file with ", st.st_nlink, " names (hard links): mimic cannot tell where the others "
+        "are (they may lie outside the allowed roots), so it neither reads nor replaces it; "
+        "give it a name of its own (cp -p FILE FILE.new && mv FILE.new FILE)");
+  }
+  return "";
+}
+
 PathGuard::PathGuard(std::vector<std::string> roots) {
   for (std::string& r : roots) {
     char buf[PATH_MAX];
@@ -76,6 +94,12 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
       bool ok = false;
       for (const std::string& r : roots_) ok = ok || Inside(buf, r);
       if (!ok) return refuse(absl::StrCat("symlink ", cur, " leads outside the allowed roots"));
+    }
+  }
+  struct stat st;
+  if (::stat(norm.c_str(), &st) == 0) {
+    if (std::string why = RefusedFileKind(st); !why.empty()) {
+      return absl::PermissionDeniedError(absl::StrCat(norm, ": ", why));
     }
   }
   return norm;

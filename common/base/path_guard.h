@@ -8,7 +8,18 @@
 
 #include "absl/status/statusor.h"
 
+struct stat;
+
 namespace mimic::common {
+
+// Why mimic neither reads nor replaces the file `st` describes, or "" when it may:
+//   * a FIFO, socket or device: a read would block or never end, and MI homes hold none;
+//   * a regular file with more than one name (hard links): by its path mimic cannot tell where
+//     its other names are (they may lie outside the allowed roots, e.g. /etc/shadow), so what
+//     it would read is not known to be the home's; and replacing it would silently split the
+//     link (writes are renames, so the other names would keep the old bytes).
+// Directories and symlinks are the walker's and the guard's business ("").
+std::string RefusedFileKind(const struct stat& st);
 
 class PathGuard {
  public:
@@ -19,6 +30,8 @@ class PathGuard {
   // root and no existing component of it is a symlink leading outside the roots (components
   // that do not exist yet are allowed: they will be created inside). Relative paths and paths
   // holding ".." components are refused outright. PERMISSION_DENIED names the path and the roots.
+  // An existing path whose file RefusedFileKind refuses (after an inside symlink) is
+  // PERMISSION_DENIED too, naming the path and why.
   absl::StatusOr<std::string> Resolve(const std::string& path) const;
 
   // Resolve(base + "/" + relative) after refusing a `relative` that is absolute or has "..".

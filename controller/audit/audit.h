@@ -26,12 +26,15 @@
 // entries and events into an empty database and compares every table the reports and
 // `mimic status` read (rollouts with their operator, scopes, stages, batches, approvals,
 // runs, steps, file and config changes, chain heads) row by row with what is stored.
+// One kind of entry belongs to no rollout (rollout_id ""): "head_key", recording the public
+// key (id, base64) of the Ed25519 head key that signs exported heads (ExportHead).
 #ifndef MIMIC_CONTROLLER_AUDIT_AUDIT_H_
 #define MIMIC_CONTROLLER_AUDIT_AUDIT_H_
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -229,21 +232,43 @@ struct AuditVerifyResult {
   // Rollouts begun by a mimic without the ledger: sealed as they were at the upgrade (their
   // rows then, their chain head then); nothing before the seal is vouched for.
   std::vector<std::string> legacy_rollouts;
+  // The head keys the ledger records (`mimic audit export` records each once): id -> public
+  // key (base64 of the raw Ed25519 key).
+  std::map<std::string, std::string> head_keys;
 };
 
 // A signed ledger head (`mimic audit export`): what the audit held at `at_us`. An auditor
 // keeps it away from the audit; VerifyAudit(..., &head) then finds a truncation after it.
+// Format 2 is also signed with the controller's Ed25519 head key, so that whoever holds only
+// its public key can tell the head is genuine; format 1 (HMAC only) heads are still read.
 struct AuditHead {
+  int format = 2;
   int64_t entries = 0;
   std::string head;  // mac of entry entries-1 (kGenesisHash when 0)
   int rollouts = 0;
   int64_t at_us = 0;
-  std::string key_id;
-  std::string hmac;  // HMAC-SHA256 of the fields above (FormatAuditHead's signed lines)
+  std::string key_id;             // of the HMAC signing key
+  std::string head_key_id;        // format 2: of the Ed25519 head key (HeadKeyId)
+  std::string head_public_key;    // format 2: its public key, base64 of the raw 32 bytes
+  std::string hmac;       // HMAC-SHA256 of the fields above (FormatAuditHead's signed lines)
+  std::string signature;  // format 2: base64 Ed25519 signature of the same lines
 };
 // The head as a small text file, and back (INVALID_ARGUMENT naming `name` and the line).
 std::string FormatAuditHead(const AuditHead& head);
 absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::string& name);
+
+// An Ed25519 public key's id: the first 16 hex digits of the sha256 of its raw 32 bytes.
+std::string HeadKeyId(const std::string& raw_public_key);
+// Checks a head with nothing but a public key (`public_key_pem`: the text of the head key's
+// .pub file, which an auditor keeps; `key_name` names it in errors): "" when the head is signed
+// by that key and unchanged, else what is wrong (signed by another key, edited, or unsigned).
+// INVALID_ARGUMENT when the text is not an Ed25519 public key in PEM (a private key is refused
+// without quoting it); FAILED_PRECONDITION for a format 1 head (it has no signature).
+absl::StatusOr<std::string> CheckHeadSignature(const AuditHead& head,
+                                               const std::string& public_key_pem,
+                                               const std::string& key_name);
+// The head key's default place: audit-head.key beside the signing key ("" when there is none).
+std::string DefaultHeadKeyPath(const std::string& signing_key_path);
 
 // The key file's default place for an audit url: "audit.key" next to a SQLite database,
 // `state_dir`/audit.key for PostgreSQL ("" when no state dir is known).
@@ -258,7 +283,10 @@ struct AuditOptions {
   // (the inventory's [audit] signing_key, default <state_dir>/audit.key). Only writes, verify
   // and export need the key: an audit opens for reading without it.
   std::string signing_key_path;
-  int batch_size = 1024;                                   // commit when this many are queued...
+  // The Ed25519 key `ExportHead` signs with (PKCS#8 PEM, made 0600 on first export, its public
+  // key beside it as <path>.pub). "" means DefaultHeadKeyPath(signing_key_path).
+  std::string head_key_path;
+  int batch_size = 1024;                                    // commit when this many are queued...
   absl::Duration flush_interval = absl::Milliseconds(50);  // ...or this long after the first
   absl::Duration busy_timeout = absl::Seconds(10);         // waiting for another writer's lock
   // Events accepted and not yet committed, at most: AppendEvent blocks beyond it (never drops).
@@ -385,8 +413,12 @@ class Audit {
   // rollout is unknown (NOT_FOUND).
   absl::StatusOr<AuditVerifyResult> VerifyAudit(const std::string& rollout_id = "",
                                                 const AuditHead* against = nullptr);
-  // The ledger's head now, signed with the key.
+  // The ledger's head now, signed with the key (HMAC) and the head key (Ed25519). The head
+  // key's public key is recorded in the ledger the first time it signs (one entry, so the head
+  // returned covers it); the key is made when missing.
   absl::StatusOr<AuditHead> ExportHead();
+  // Where ExportHead's head key is (its public key: this + ".pub").
+  std::string HeadKeyPath() const;
   // The signing key's id (loading or creating the key).
   absl::StatusOr<std::string> SigningKeyId();
 

@@ -5,6 +5,8 @@
 #ifndef MIMIC_CONTROLLER_AUDIT_AUDIT_INTERNAL_H_
 #define MIMIC_CONTROLLER_AUDIT_AUDIT_INTERNAL_H_
 
+#include <openssl/evp.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -88,6 +90,34 @@ class SigningKey {
  private:
   SigningKey(std::string key, std::string path);
   std::string key_;
+  std::string id_;
+  std::string path_;
+};
+
+// The controller's head key: an Ed25519 key pair that signs exported ledger heads, so an auditor
+// checks a head with the public key alone (CheckHeadSignature). The private key is a PKCS#8 PEM
+// file (0600, made on first use, never logged or stored in the audit); its public key is kept
+// beside it as `<path>.pub` (PEM, 0644), to hand to auditors.
+class HeadKey {
+ public:
+  // Loads the key at `path`, or makes it (a key another process made at the same moment wins).
+  // FAILED_PRECONDITION when the file is readable by group or others or holds no Ed25519 key;
+  // messages never hold the key.
+  static absl::StatusOr<std::unique_ptr<HeadKey>> LoadOrCreate(const std::string& path);
+  ~HeadKey();
+  HeadKey(const HeadKey&) = delete;
+  HeadKey& operator=(const HeadKey&) = delete;
+
+  const std::string& id() const { return id_; }
+  const std::string& public_key() const { return public_key_; }  // base64 of the raw 32 bytes
+  const std::string& path() const { return path_; }
+  // Base64 Ed25519 signature of `data`.
+  absl::StatusOr<std::string> Sign(absl::string_view data) const;
+
+ private:
+  HeadKey(EVP_PKEY* pkey, std::string path);
+  EVP_PKEY* pkey_;
+  std::string public_key_;
   std::string id_;
   std::string path_;
 };

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 #include <utility>
@@ -36,7 +38,9 @@ namespace {
 
 namespace v1 = ::mimic::v1;
 
-constexpr char kHeadFormat[] = "mimic-audit-head-v1";
+constexpr char kHeadFormatV1[] = "mimic-audit-head-v1";  // HMAC only
+constexpr char kHeadFormat[] = "mimic-audit-head-v2";    // HMAC and Ed25519
+constexpr char kHeadKeyKind[] = "head_key";             // the ledger entry of a head key
 
 void AppendLengthPrefixed(std::string& out, absl::string_view s) {
   AppendBigEndian64(out, s.size());
@@ -73,9 +77,50 @@ std::string Describe(const SqlRow& row) {
 
 // The signed lines of a head (FormatAuditHead writes them, ParseAuditHead reads them back).
 std::string SignedHeadText(const AuditHead& h) {
-  return absl::StrCat("format ", kHeadFormat, "\nentries ", h.entries, "\nhead ", h.head,
-                      "\nrollouts ", h.rollouts, "\nexported_at_us ", h.at_us, "\nkey_id ",
-                      h.key_id, "\n");
+  std::string text = absl::StrCat("format ", h.format == 1 ? kHeadFormatV1 : kHeadFormat,
+                                  "\nentries ", h.entries, "\nhead ", h.head, "\nrollouts ",
+                                  h.rollouts, "\nexported_at_us ", h.at_us, "\nkey_id ",
+                                  h.key_id, "\n");
+  if (h.format != 1) {
+    absl::StrAppend(&text, "head_key_id ", h.head_key_id, "\nhead_public_key ",
+                    h.head_public_key, "\n");
+  }
+  return text;
+}
+
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+
+// "" when `signature_b64` is raw_public_key's Ed25519 signature of `data`, else why not.
+std::string CheckEd25519(const std::string& raw_public_key, absl::string_view data,
+                         const std::string& signature_b64) {
+  std::string sig;
+  if (!absl::Base64Unescape(signature_b64, &sig) || sig.size() != 64) {
+    return "its signature is not an Ed25519 signature (base64 of 64 bytes)";
+  }
+  PkeyPtr pub(EVP_PKEY_new_raw_public_key(
+                  EVP_PKEY_ED25519, nullptr,
+                  reinterpret_cast<const unsigned char*>(raw_public_key.data()),
+                  raw_public_key.size()),
+              &EVP_PKEY_free);
+  MdCtxPtr ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (pub == nullptr || ctx == nullptr ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pub.get()) != 1) {
+    return "its public key is not an Ed25519 key";
+  }
+  if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    return "its Ed25519 signature does not verify: the file was edited or forged";
+  }
+  return "";
+}
+
+std::string RawPublicKey(EVP_PKEY* pkey) {
+  unsigned char raw[32];
+  size_t len = sizeof(raw);
+  if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1 || len != sizeof(raw)) return "";
+  return std::string(reinterpret_cast<const char*>(raw), len);
 }
 
 struct Entry {
@@ -164,6 +209,63 @@ std::string SigningKey::Mac(absl::string_view data) const {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(md), len));
 }
 
+namespace {
+
+// The text of the private key file at `path` (a regular file no one but its owner can read).
+// When it is missing and `make` is given, the file is made first from make()'s bytes: written
+// whole to a private temporary file (0600), then linked into place, so a key another controller
+// creates at the same moment is never overwritten (link fails, and theirs is read). `what` names
+// the key in messages, `missing` is the message when there is no file and no `make`; no message
+// holds the key.
+absl::StatusOr<std::string> ReadOrMakePrivateFile(
+    const std::string& path, absl::string_view what, const std::string& missing,
+    const std::function<absl::StatusOr<std::string>()>& make) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) {
+      if (!S_ISREG(st.st_mode)) {
+        return absl::FailedPreconditionError(absl::StrCat(what, " ", path, " is not a regular file"));
+      }
+      if ((st.st_mode & 077) != 0) {
+        return absl::FailedPreconditionError(
+            absl::StrFormat("%s %s can be read by others (mode %04o): chmod 600 %s", what, path,
+                            st.st_mode & 07777, path));
+      }
+      absl::StatusOr<std::string> text = common::ReadFile(path);
+      if (!text.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot read ", what, " ", path, ": ", text.status().message()));
+      }
+      return text;
+    }
+    if (errno == ENOENT && !make) return absl::FailedPreconditionError(missing);
+    if (errno != ENOENT) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot stat ", what, " ", path, ": ", std::strerror(errno)));
+    }
+    ASSIGN_OR_RETURN(std::string bytes, make());
+    const std::string tmp = absl::StrCat(path, ".new-", ::getpid());
+    absl::Status written = common::WriteFileAtomic(tmp, bytes, 0600);
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    RETURN_IF_ERROR(written);
+    const int rc = ::link(tmp.c_str(), path.c_str());
+    const int link_errno = errno;
+    ::unlink(tmp.c_str());
+    if (rc != 0 && link_errno != EEXIST) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create ", what, " ", path, ": ", std::strerror(link_errno)));
+    }
+    if (rc == 0) {
+      const std::string dir = common::Dirname(path);
+      RETURN_IF_ERROR(common::FsyncDir(dir.empty() ? "." : dir));
+      LOG(INFO) << "audit: created the " << what << " " << path;
+    }
+  }
+  return absl::InternalError(absl::StrCat("cannot load ", what, " ", path));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SigningKey>> SigningKey::LoadOrCreate(const std::string& path,
                                                                     bool create) {
   if (path.empty()) {
@@ -171,68 +273,142 @@ absl::StatusOr<std::unique_ptr<SigningKey>> SigningKey::LoadOrCreate(const std::
         "the audit has no signing key: set [audit] signing_key in the inventory (a PostgreSQL "
         "audit needs one; default <state_dir>/audit.key) or pass --signing-key FILE");
   }
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0) {
-      if (!S_ISREG(st.st_mode)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("audit signing key ", path, " is not a regular file"));
+  std::function<absl::StatusOr<std::string>()> make;
+  if (create) {
+    make = []() -> absl::StatusOr<std::string> {
+      unsigned char raw[32];
+      if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return absl::InternalError("cannot draw random bytes for the audit signing key");
       }
-      if ((st.st_mode & 077) != 0) {
-        return absl::FailedPreconditionError(
-            absl::StrFormat("audit signing key %s can be read by others (mode %04o): chmod 600 %s",
-                            path, st.st_mode & 07777, path));
-      }
-      absl::StatusOr<std::string> text = common::ReadFile(path);
-      if (!text.ok()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("cannot read audit signing key ", path, ": ", text.status().message()));
-      }
-      std::string hex(absl::StripAsciiWhitespace(*text));
-      const bool is_hex = std::all_of(hex.begin(), hex.end(), [](char c) {
-        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-      });
-      if (hex.size() != 64 || !is_hex) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "audit signing key ", path, " does not hold a key (64 hex characters expected)"));
-      }
-      return std::unique_ptr<SigningKey>(new SigningKey(absl::HexStringToBytes(hex), path));
-    }
-    if (errno == ENOENT && !create) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the audit's signing key ", path, " is missing: only the key that signed the audit ",
-          "can verify it (--signing-key FILE, or [audit] signing_key in the inventory)"));
-    }
-    if (errno != ENOENT) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot stat audit signing key ", path, ": ", std::strerror(errno)));
-    }
-    // A new key: written whole to a private temporary file, then linked into place, so a
-    // key another controller creates at the same moment is never overwritten (link fails,
-    // and the loop loads theirs).
-    unsigned char raw[32];
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-      return absl::InternalError("cannot draw random bytes for the audit signing key");
-    }
-    std::string hex =
-        absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
-    OPENSSL_cleanse(raw, sizeof(raw));
-    const std::string tmp = absl::StrCat(path, ".new-", ::getpid());
-    RETURN_IF_ERROR(common::WriteFileAtomic(tmp, hex + "\n", 0600));
-    const int rc = ::link(tmp.c_str(), path.c_str());
-    const int link_errno = errno;
-    ::unlink(tmp.c_str());
-    if (rc != 0 && link_errno != EEXIST) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create audit signing key ", path, ": ", std::strerror(link_errno)));
-    }
-    if (rc == 0) {
-      const std::string dir = common::Dirname(path);
-      RETURN_IF_ERROR(common::FsyncDir(dir.empty() ? "." : dir));
-      LOG(INFO) << "audit: created the signing key " << path;
-    }
+      std::string hex = absl::BytesToHexString(
+          absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+      OPENSSL_cleanse(raw, sizeof(raw));
+      return hex + "\n";
+    };
   }
-  return absl::InternalError(absl::StrCat("cannot load audit signing key ", path));
+  ASSIGN_OR_RETURN(
+      std::string text,
+      ReadOrMakePrivateFile(
+          path, "audit signing key",
+          absl::StrCat("the audit's signing key ", path, " is missing: only the key that signed ",
+                       "the audit can verify it (--signing-key FILE, or [audit] signing_key in ",
+                       "the inventory)"),
+          make));
+  std::string hex(absl::StripAsciiWhitespace(text));
+  OPENSSL_cleanse(text.data(), text.size());
+  const bool is_hex = std::all_of(hex.begin(), hex.end(), [](char c) {
+    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+  });
+  if (hex.size() != 64 || !is_hex) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "audit signing key ", path, " does not hold a key (64 hex characters expected)"));
+  }
+  return std::unique_ptr<SigningKey>(new SigningKey(absl::HexStringToBytes(hex), path));
+}
+
+HeadKey::HeadKey(EVP_PKEY* pkey, std::string path) : pkey_(pkey), path_(std::move(path)) {
+  const std::string raw = RawPublicKey(pkey_);
+  public_key_ = absl::Base64Escape(raw);
+  id_ = HeadKeyId(raw);
+}
+
+HeadKey::~HeadKey() { EVP_PKEY_free(pkey_); }
+
+absl::StatusOr<std::unique_ptr<HeadKey>> HeadKey::LoadOrCreate(const std::string& path) {
+  if (path.empty()) {
+    return absl::FailedPreconditionError(
+        "the audit has no head key: an audit in memory cannot export a signed head");
+  }
+  auto make = []() -> absl::StatusOr<std::string> {
+    EVP_PKEY* made = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    if (made == nullptr) return absl::InternalError("cannot make an Ed25519 key");
+    PkeyPtr key(made, &EVP_PKEY_free);
+    BioPtr bio(BIO_new(BIO_s_mem()), &BIO_free);
+    if (bio == nullptr ||
+        PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+      return absl::InternalError("cannot encode the Ed25519 head key");
+    }
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    std::string pem(data, static_cast<size_t>(n));
+    OPENSSL_cleanse(data, static_cast<size_t>(n));
+    return pem;
+  };
+  ASSIGN_OR_RETURN(std::string pem,
+                   ReadOrMakePrivateFile(path, "audit head key", "", make));
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  EVP_PKEY* pkey =
+      bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  if (pkey == nullptr || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519) {
+    EVP_PKEY_free(pkey);
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit head key ", path, " does not hold an Ed25519 private key (PEM)"));
+  }
+  std::unique_ptr<HeadKey> key(new HeadKey(pkey, path));
+  // The public half beside it, for auditors (written again when someone removed it).
+  const std::string pub_path = path + ".pub";
+  if (!common::PathExists(pub_path)) {
+    BioPtr out(BIO_new(BIO_s_mem()), &BIO_free);
+    char* data = nullptr;
+    if (out == nullptr || PEM_write_bio_PUBKEY(out.get(), pkey) != 1) {
+      return absl::InternalError("cannot encode the head key's public key");
+    }
+    const long n = BIO_get_mem_data(out.get(), &data);
+    RETURN_IF_ERROR(common::WriteFileAtomic(pub_path, std::string(data, static_cast<size_t>(n)),
+                                            0644));
+  }
+  return key;
+}
+
+absl::StatusOr<std::string> HeadKey::Sign(absl::string_view data) const {
+  MdCtxPtr ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  unsigned char sig[64];
+  size_t len = sizeof(sig);
+  if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey_) != 1 ||
+      EVP_DigestSign(ctx.get(), sig, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1) {
+    return absl::InternalError("cannot sign the audit head with the head key");
+  }
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(sig), len));
+}
+
+std::string HeadKeyId(const std::string& raw_public_key) {
+  return common::Sha256Hex(raw_public_key).substr(0, 16);
+}
+
+std::string DefaultHeadKeyPath(const std::string& signing_key_path) {
+  if (signing_key_path.empty()) return "";
+  const std::string dir = common::Dirname(signing_key_path);
+  return dir.empty() ? "audit-head.key" : common::JoinPath(dir, "audit-head.key");
+}
+
+absl::StatusOr<std::string> CheckHeadSignature(const AuditHead& head,
+                                               const std::string& public_key_pem,
+                                               const std::string& key_name) {
+  BioPtr bio(BIO_new_mem_buf(public_key_pem.data(), static_cast<int>(public_key_pem.size())),
+             &BIO_free);
+  PkeyPtr pub(bio == nullptr ? nullptr : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr),
+              &EVP_PKEY_free);
+  if (pub == nullptr || EVP_PKEY_get_base_id(pub.get()) != EVP_PKEY_ED25519) {
+    const bool is_private = absl::StrContains(public_key_pem, "PRIVATE KEY");
+    return absl::InvalidArgumentError(absl::StrCat(
+        key_name, ": ",
+        is_private ? "holds a private key: give the public key (the head key's .pub file), and "
+                     "keep the private key where only the controller reads it"
+                   : "is not an Ed25519 public key in PEM (the head key's .pub file)"));
+  }
+  const std::string raw = RawPublicKey(pub.get());
+  if (head.format == 1) {
+    return absl::FailedPreconditionError(
+        "the head is format 1 (HMAC only, exported by an older mimic): only the signing key can "
+        "check it (mimic audit verify --against FILE, on the controller)");
+  }
+  if (head.head_key_id != HeadKeyId(raw) || head.head_public_key != absl::Base64Escape(raw)) {
+    return absl::StrCat("the head names head key ", head.head_key_id, ", not ", key_name,
+                        " (key ", HeadKeyId(raw), "): it was signed by another key");
+  }
+  return CheckEd25519(raw, SignedHeadText(head), head.signature);
 }
 
 std::string DefaultSigningKeyPath(const std::string& url_or_path, const std::string& state_dir) {
@@ -330,8 +506,11 @@ std::string FormatAuditHead(const AuditHead& h) {
       "# mimic audit head, exported ",
       absl::FormatTime(absl::RFC3339_sec, absl::FromUnixMicros(h.at_us), absl::UTCTimeZone()),
       ". Keep it away from the audit database and its signing key;\n"
-      "# `mimic audit verify --against FILE` checks that the audit still extends it.\n",
-      SignedHeadText(h), "hmac ", h.hmac, "\n");
+      "# `mimic audit verify --against FILE` checks that the audit still extends it;\n"
+      "# `mimic audit verify --against FILE --public-key audit-head.key.pub` checks its\n"
+      "# signature with the head key's public key alone.\n",
+      SignedHeadText(h), "hmac ", h.hmac, "\n",
+      h.format == 1 ? "" : absl::StrCat("signature ", h.signature, "\n"));
 }
 
 absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::string& name) {
@@ -349,7 +528,11 @@ absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::str
     };
     if (!seen.emplace(kv.first, kv.second).second) return bad("given twice");
     if (kv.first == "format") {
-      if (kv.second != kHeadFormat) return bad(absl::StrCat("must be ", kHeadFormat));
+      if (kv.second == kHeadFormatV1) {
+        h.format = 1;
+      } else if (kv.second != kHeadFormat) {
+        return bad(absl::StrCat("must be ", kHeadFormat, " (or ", kHeadFormatV1, ")"));
+      }
     } else if (kv.first == "entries") {
       if (!absl::SimpleAtoi(kv.second, &h.entries) || h.entries < 0) return bad("not a count");
     } else if (kv.first == "head") {
@@ -362,12 +545,22 @@ absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::str
       h.key_id = kv.second;
     } else if (kv.first == "hmac") {
       h.hmac = kv.second;
+    } else if (kv.first == "head_key_id") {
+      h.head_key_id = kv.second;
+    } else if (kv.first == "head_public_key") {
+      h.head_public_key = kv.second;
+    } else if (kv.first == "signature") {
+      h.signature = kv.second;
     } else {
       return bad("unknown key");
     }
   }
-  for (const char* key :
-       {"format", "entries", "head", "rollouts", "exported_at_us", "key_id", "hmac"}) {
+  std::vector<const char*> keys = {"format",         "entries", "head", "rollouts",
+                                   "exported_at_us", "key_id",  "hmac"};
+  if (h.format != 1) {
+    for (const char* k : {"head_key_id", "head_public_key", "signature"}) keys.push_back(k);
+  }
+  for (const char* key : keys) {
     if (!seen.contains(key)) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": key '", key, "' is missing (not a `mimic audit export` file?)"));
@@ -384,20 +577,50 @@ absl::StatusOr<std::string> Audit::SigningKeyId() {
   return key_->id();
 }
 
+std::string Audit::HeadKeyPath() const {
+  return options_.head_key_path.empty() ? DefaultHeadKeyPath(options_.signing_key_path)
+                                        : options_.head_key_path;
+}
+
 absl::StatusOr<AuditHead> Audit::ExportHead() {
   absl::MutexLock l(&db_mu_);
   RETURN_IF_ERROR(EnsureKeyToCheck());
   RETURN_IF_ERROR(SealLegacyIfPending());
+  ASSIGN_OR_RETURN(std::unique_ptr<HeadKey> head_key, HeadKey::LoadOrCreate(HeadKeyPath()));
+  // The head key's public key is recorded in the ledger (once), so the audit says which key
+  // signs its heads and a head signed by a key it never recorded is refused (VerifyAudit).
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
-                   db_->Query("SELECT idx, mac FROM ledger ORDER BY idx DESC LIMIT 1"));
+                   db_->Query("SELECT body FROM ledger WHERE rollout_id = '' AND kind = ?",
+                              {kHeadKeyKind}));
+  bool recorded = false;
+  for (const SqlRow& row : rows) {
+    absl::StatusOr<std::vector<SqlValue>> v = DecodeValues(row[0].raw_text());
+    recorded = recorded || (v.ok() && v->size() == 2 && (*v)[0].AsText() == head_key->id() &&
+                            (*v)[1].AsText() == head_key->public_key());
+  }
+  if (!recorded) {
+    RETURN_IF_ERROR(InWriteTxn([&]() -> absl::Status {
+      RETURN_IF_ERROR(PrepareLedger());
+      return AppendLedgerEntry("", kHeadKeyKind,
+                               EncodeValues({head_key->id(), head_key->public_key()}),
+                               AuditNowMicros());
+    }));
+    LOG(INFO) << "audit: head key " << head_key->id() << " (" << head_key->path()
+              << ".pub) recorded in the ledger";
+  }
+  ASSIGN_OR_RETURN(rows, db_->Query("SELECT idx, mac FROM ledger ORDER BY idx DESC LIMIT 1"));
   AuditHead h;
   h.entries = rows.empty() ? 0 : rows[0][0].AsInt() + 1;
   h.head = rows.empty() ? kGenesisHash : rows[0][1].AsText();
-  ASSIGN_OR_RETURN(rows, db_->Query("SELECT COUNT(DISTINCT rollout_id) FROM ledger"));
+  ASSIGN_OR_RETURN(rows,
+                   db_->Query("SELECT COUNT(DISTINCT rollout_id) FROM ledger WHERE rollout_id <> ''"));
   h.rollouts = rows.empty() ? 0 : static_cast<int>(rows[0][0].AsInt());
   h.at_us = AuditNowMicros();
   h.key_id = key_->id();
+  h.head_key_id = head_key->id();
+  h.head_public_key = head_key->public_key();
   h.hmac = key_->Mac(SignedHeadText(h));
+  ASSIGN_OR_RETURN(h.signature, head_key->Sign(SignedHeadText(h)));
   return h;
 }
 
@@ -462,8 +685,19 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
       absl::StatusOr<std::vector<SqlValue>> values = DecodeValues(body);
       if (!values.ok())
         return fail(absl::StrCat("ledger entry #", idx, ": ", values.status().message()));
-      if (!entries.contains(rollout_id)) order.push_back(rollout_id);
-      if (only.empty() || rollout_id == only) {
+      if (rollout_id.empty()) {
+        // The ledger's own records, of no rollout: the head keys.
+        if (kind != kHeadKeyKind || values->size() != 2) {
+          return fail(absl::StrCat("ledger entry #", idx, " (", kind,
+                                   ") belongs to no rollout and records no head key"));
+        }
+        r.head_keys[(*values)[0].AsText()] = (*values)[1].AsText();
+      } else if (!entries.contains(rollout_id)) {
+        order.push_back(rollout_id);
+      }
+      if (rollout_id.empty()) {
+        // recorded above
+      } else if (only.empty() || rollout_id == only) {
         entries[rollout_id].push_back(Entry{idx, kind, std::move(*values)});
       } else {
         entries[rollout_id];  // known, not replayed
@@ -497,6 +731,20 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
         return fail(absl::StrCat("ledger entry #", against->entries - 1,
                                  " is not the head exported: the ledger was rewritten after "
                                  "the export"));
+      }
+    }
+    // A format 2 head: signed by a head key the ledger recorded.
+    if (against->format != 1) {
+      auto known_key = r.head_keys.find(against->head_key_id);
+      std::string raw;
+      if (known_key == r.head_keys.end() || known_key->second != against->head_public_key ||
+          !absl::Base64Unescape(known_key->second, &raw)) {
+        return fail(absl::StrCat("the exported head is signed by head key ",
+                                 against->head_key_id, ", which this audit never recorded"));
+      }
+      if (std::string p = CheckEd25519(raw, SignedHeadText(*against), against->signature);
+          !p.empty()) {
+        return fail(absl::StrCat("the exported head: ", p));
       }
     }
   }

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/base/fs.h"
+#include "controller/audit/audit_internal.h"
 #include "controller/audit/audit_test_fixture.h"
 
 namespace mimic::controller {
@@ -350,6 +352,130 @@ TEST_F(AuditLedgerTest, ExportedHeadFindsATruncation) {
   EXPECT_FALSE(v.ok() && v->ok);
   EXPECT_EQ(ParseAuditHead("format nonsense\n", "head.txt").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The exported head is signed with the controller's Ed25519 head key: an auditor holding
+// only its public key tells a genuine head from a forged or edited one, or one signed by
+// another key; the private key is 0600 and appears nowhere else.
+TEST_F(AuditLedgerTest, ExportedHeadIsCheckedWithThePublicKeyAlone) {
+  TwoRollouts();
+  AuditHead head;
+  {
+    auto a = OpenAudit();
+    absl::StatusOr<AuditHead> h = a->ExportHead();
+    ASSERT_TRUE(h.ok()) << h.status();
+    head = *h;
+    EXPECT_EQ(a->HeadKeyPath(), dir_ + "/audit-head.key");
+  }
+  const std::string key_path = dir_ + "/audit-head.key";
+  struct stat st;
+  ASSERT_EQ(stat(key_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  absl::StatusOr<std::string> private_pem = common::ReadFile(key_path);
+  absl::StatusOr<std::string> public_pem = common::ReadFile(key_path + ".pub");
+  ASSERT_TRUE(private_pem.ok() && public_pem.ok());
+  EXPECT_THAT(*private_pem, HasSubstr("BEGIN PRIVATE KEY"));
+  EXPECT_THAT(*public_pem, HasSubstr("BEGIN PUBLIC KEY"));
+  EXPECT_EQ(head.format, 2);
+  EXPECT_EQ(head.head_key_id.size(), 16u);
+  EXPECT_EQ(head.rollouts, 2);
+
+  // The file round-trips and holds no part of the private key.
+  const std::string text = FormatAuditHead(head);
+  EXPECT_THAT(text, HasSubstr("format mimic-audit-head-v2"));
+  std::string private_body = *private_pem;
+  for (const char* marker : {"-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "\n"}) {
+    for (size_t at; (at = private_body.find(marker)) != std::string::npos;) {
+      private_body.erase(at, strlen(marker));
+    }
+  }
+  ASSERT_GT(private_body.size(), 40u);
+  EXPECT_EQ(text.find(private_body.substr(20, 20)), std::string::npos);
+  absl::StatusOr<AuditHead> parsed = ParseAuditHead(text, "head.txt");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+
+  // Genuine: with the public key alone, and against the audit (which recorded the key).
+  absl::StatusOr<std::string> problem = CheckHeadSignature(*parsed, *public_pem, "head.pub");
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  EXPECT_EQ(*problem, "");
+  absl::StatusOr<AuditVerifyResult> v = Verify("", &*parsed);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->rollouts, 2);
+  ASSERT_TRUE(v->head_keys.contains(head.head_key_id));
+  EXPECT_EQ(v->head_keys[head.head_key_id], head.head_public_key);
+  if (!pg_) {
+    std::ifstream in(path_, std::ios::binary);
+    std::string db(std::istreambuf_iterator<char>(in), {});
+    EXPECT_EQ(db.find(private_body.substr(20, 20)), std::string::npos);
+  }
+
+  // Forged: the numbers edited (a cut-back audit passed off as the whole).
+  AuditHead edited = *parsed;
+  edited.entries = 3;
+  edited.rollouts = 1;
+  problem = CheckHeadSignature(edited, *public_pem, "head.pub");
+  ASSERT_TRUE(problem.ok());
+  EXPECT_THAT(*problem, HasSubstr("does not verify"));
+
+  // Forged: signed by another key (the forger's own, named in the file): refused by the
+  // public key the auditor keeps, and by the audit, which never recorded that key.
+  absl::StatusOr<std::unique_ptr<HeadKey>> other = HeadKey::LoadOrCreate(dir_ + "/other.key");
+  ASSERT_TRUE(other.ok()) << other.status();
+  AuditHead resigned = edited;
+  resigned.head_key_id = (*other)->id();
+  resigned.head_public_key = (*other)->public_key();
+  absl::StatusOr<AuditHead> with_other =
+      ParseAuditHead(FormatAuditHead(resigned), "head.txt");  // signature of the old text
+  ASSERT_TRUE(with_other.ok());
+  // Re-signed by the other key over its own lines.
+  {
+    AuditHead h = *with_other;
+    h.signature = "";
+    std::string lines = FormatAuditHead(h);
+    lines = lines.substr(lines.find("format "));
+    lines = lines.substr(0, lines.find("hmac "));
+    absl::StatusOr<std::string> sig = (*other)->Sign(lines);
+    ASSERT_TRUE(sig.ok());
+    resigned.signature = *sig;
+  }
+  absl::StatusOr<std::string> other_pub = common::ReadFile(dir_ + "/other.key.pub");
+  ASSERT_TRUE(other_pub.ok());
+  problem = CheckHeadSignature(resigned, *other_pub, "other.pub");
+  ASSERT_TRUE(problem.ok());
+  EXPECT_EQ(*problem, "") << "the forger's head is consistent in itself";
+  problem = CheckHeadSignature(resigned, *public_pem, "head.pub");
+  ASSERT_TRUE(problem.ok());
+  EXPECT_THAT(*problem, HasSubstr("another key"));
+  v = Verify("", &resigned);
+  EXPECT_FALSE(v.ok() && v->ok);
+
+  // Not a public key: a private key is refused without a word of it; nonsense is refused.
+  problem = CheckHeadSignature(*parsed, *private_pem, "audit-head.key");
+  EXPECT_EQ(problem.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(problem.status().message()), HasSubstr("holds a private key"));
+  EXPECT_EQ(std::string(problem.status().message()).find(private_body.substr(20, 20)),
+            std::string::npos);
+  EXPECT_EQ(CheckHeadSignature(*parsed, "nonsense", "x.pub").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // A second export records no second key; a chain modified after the export is found
+  // against the genuine head.
+  {
+    auto a = OpenAudit();
+    ASSERT_TRUE(a->ExportHead().ok());
+    absl::StatusOr<AuditVerifyResult> again = a->VerifyAudit();
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->head_keys.size(), 1u);
+  }
+  DropGuards();
+  ASSERT_EQ(
+      RawExec(absl::StrCat("DELETE FROM events WHERE rollout_id = '", kRollout, "' AND idx >= 16")),
+      0);
+  v = Verify("", &*parsed);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_FALSE(v->ok);
+  EXPECT_THAT(v->problem, HasSubstr(kRollout));
 }
 
 TEST_F(AuditLedgerTest, KeyFileIsPrivateAndNeverStored) {

@@ -51,6 +51,9 @@ const std::vector<FlagSpec>& Flags() {
       {"--rollout", "R", "only rollout R (its rows, chain and ledger entries)"},
       {"--against", "FILE",
        "also check the audit still extends a head written by `mimic audit export`"},
+      {"--public-key", "FILE",
+       "with --against: check the head's Ed25519 signature with this public key\n"
+       "alone (the head key's .pub file); no audit or signing key needed"},
       {"--signing-key", "FILE",
        "the audit's signing key (default: the inventory's [audit] signing_key, else\n"
        "audit.key next to a SQLite audit, <state_dir>/audit.key for PostgreSQL)"},
@@ -108,14 +111,19 @@ const std::vector<CommandSpec>& Commands() {
        {"--host", "--since", "--status", "--inventory", "--audit", "--output"}},
       {"audit verify",
        "[ROLLOUT | --rollout R] [--against FILE] [--inventory FILE | --audit URL]\n"
-       "          [--signing-key FILE]",
+       "          [--signing-key FILE] | --against FILE --public-key FILE",
        "Checks the signed ledger, every rollout's hash chain and every table the reports read:\n"
        "exit 0 intact, 2 when something was edited, added or deleted (the first finding is\n"
-       "named), 1 when it cannot be checked (no key, another key, a bad head file).",
-       {"--rollout", "--against", "--inventory", "--audit", "--signing-key"}},
+       "named), 1 when it cannot be checked (no key, another key, a bad head file).\n"
+       "With --public-key: checks only the exported head's Ed25519 signature, with the public\n"
+       "key alone (an auditor's check): exit 0 genuine, 2 forged, edited or another key's.",
+       {"--rollout", "--against", "--public-key", "--inventory", "--audit", "--signing-key"}},
       {"audit export", "[-o FILE] [--inventory FILE | --audit URL] [--signing-key FILE]",
-       "Writes the signed ledger head (count, time, key id, HMAC) for an auditor to keep\n"
-       "elsewhere; `audit verify --against FILE` later proves nothing was cut off since.",
+       "Writes the ledger head (count, time, key ids, HMAC, Ed25519 signature) for an auditor\n"
+       "to keep elsewhere; `audit verify --against FILE` later proves nothing was cut off\n"
+       "since, and `--public-key` checks the head with the head key's public key alone. The\n"
+       "head key (audit-head.key beside the signing key, 0600) is made on the first export;\n"
+       "its public key is audit-head.key.pub, and its id is recorded in the audit.",
        {"-o", "--inventory", "--audit", "--signing-key"}},
       {"logs", "ROLLOUT HOST [STEP] [--inventory FILE | --audit URL]",
        "The host's log lines and step results in the rollout, with their times.",
@@ -304,6 +312,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     else if (name == "--rollout") o.rollout = value;
     else if (name == "--against") o.against = value;
     else if (name == "--signing-key") o.signing_key = value;
+    else if (name == "--public-key") o.public_key = value;
     else if (name == "--check") o.check = true;
     else if (name == "--force") o.force = true;
     else if (name == "--port") {

@@ -34,6 +34,7 @@ struct CommandOptions {
   std::string rollout;         // audit verify: only this rollout
   std::string against;         // audit verify: an exported head file to check against
   std::string signing_key;     // the audit's signing key file (default: see AuditOptions)
+  std::string public_key;      // audit verify: the head key's public key (PEM) to check with
   std::vector<std::string> args;  // positional arguments after the command
 };
 
@@ -61,6 +62,9 @@ absl::StatusOr<std::unique_ptr<Audit>> OpenAuditFor(const CommandOptions& o);
 // rollout's chain and every table agree (and the audit extends the exported head), 2 when
 // something was edited, added or deleted (the first finding is named), 1 when it cannot be
 // checked (no key, another key, unknown rollout, a bad head file).
+// `mimic audit verify --against FILE --public-key PEM`: only the head's Ed25519 signature,
+// with the public key alone (no audit, no signing key): 0 genuine, 2 forged, edited or signed
+// by another key, 1 when a file cannot be read or is not a head or a public key.
 absl::StatusOr<int> CmdAuditVerify(const CommandOptions& o, std::FILE* out);
 // `mimic audit export [-o FILE]`: the signed ledger head (to stdout, or FILE).
 absl::StatusOr<int> CmdAuditExport(const CommandOptions& o, std::FILE* out);

@@ -109,6 +109,26 @@ absl::StatusOr<int> CmdAuditVerify(const CommandOptions& o, std::FILE* out) {
     ASSIGN_OR_RETURN(std::string text, common::ReadFile(o.against));
     ASSIGN_OR_RETURN(head, ParseAuditHead(text, o.against));
   }
+  if (!o.public_key.empty()) {
+    // The auditor's check: the head file and the public key, nothing of the controller's.
+    if (!head || !rollout.empty()) {
+      return absl::InvalidArgumentError(
+          "usage: mimic audit verify --against HEAD_FILE --public-key PUBLIC_KEY_FILE");
+    }
+    ASSIGN_OR_RETURN(std::string pem, common::ReadFile(o.public_key));
+    ASSIGN_OR_RETURN(std::string problem, CheckHeadSignature(*head, pem, o.public_key));
+    if (!problem.empty()) {
+      std::fprintf(out, "head %s: FORGED: %s\n", o.against.c_str(), problem.c_str());
+      return 2;
+    }
+    std::fprintf(out,
+                 "head %s: genuine: signed by head key %s (Ed25519); the audit held %lld ledger "
+                 "entries (head %s) and %d rollouts at %s\n",
+                 o.against.c_str(), head->head_key_id.c_str(),
+                 static_cast<long long>(head->entries), head->head.substr(0, 16).c_str(),
+                 head->rollouts, common::FormatTimeMicros(head->at_us).c_str());
+    return 0;
+  }
   ASSIGN_OR_RETURN(auto audit, OpenAuditFor(o));
   ASSIGN_OR_RETURN(AuditVerifyResult v, audit->VerifyAudit(rollout, head ? &*head : nullptr));
   const std::string what = rollout.empty() ? "audit" : absl::StrCat("rollout ", rollout);
@@ -149,9 +169,13 @@ absl::StatusOr<int> CmdAuditExport(const CommandOptions& o, std::FILE* out) {
     return 0;
   }
   RETURN_IF_ERROR(common::WriteFileAtomic(o.out_file, text, 0644));
-  std::fprintf(out, "audit head (%lld ledger entries, %d rollouts, signing key %s) written to %s\n",
+  std::fprintf(out,
+               "audit head (%lld ledger entries, %d rollouts, signing key %s, head key %s) "
+               "written to %s\nan auditor checks it with the public key %s.pub alone: mimic "
+               "audit verify --against %s --public-key %s.pub\n",
                static_cast<long long>(head.entries), head.rollouts, head.key_id.c_str(),
-               o.out_file.c_str());
+               head.head_key_id.c_str(), o.out_file.c_str(), audit->HeadKeyPath().c_str(),
+               o.out_file.c_str(), audit->HeadKeyPath().c_str());
   return 0;
 }
 
