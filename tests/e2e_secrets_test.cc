@@ -320,7 +320,9 @@ TEST_F(SecretsSuite, NoSecretInAnythingMimicWritesOrPrints) {
   EXPECT_NE(check.output.find("+    <Password><redacted></Password>"), std::string::npos)
       << check.output;
   EXPECT_NE(check.output.find("conf/deployment.toml"), std::string::npos) << check.output;
-  EXPECT_NE(apply.output.find("<Password><redacted></Password>"), std::string::npos)
+  // (JSON: protobuf writes '<' and '>' as \u003c, \u003e.)
+  EXPECT_NE(apply.output.find("Password\\u003e\\u003credacted\\u003e\\u003c/Password"),
+            std::string::npos)
       << apply.output;
 
   CommandResult fail =

@@ -896,7 +896,9 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       for (auto& c : applied) *sf.add_changes() = c;
       sf.set_status(applied.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
       sf.set_message(applied.empty() ? "target already as before run " + plan.rollback_run_id()
-                                     : absl::StrCat(applied.size(), " paths restored from run ",
+                                     : absl::StrCat(applied.size(),
+                                                    check ? " paths would be restored from run "
+                                                          : " paths restored from run ",
                                                     plan.rollback_run_id(), "'s snapshot"));
     }
     if (!st.ok()) {
