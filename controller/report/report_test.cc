@@ -738,6 +738,21 @@ TEST_F(ReportTest, DiffsAreStoredAndShownInEveryFormat) {
   for (const std::string* out : {&*json, &*junit, &*html}) {
     EXPECT_THAT(*out, Not(HasSubstr("Slipped-Pw-9")));
   }
+
+  // The stored diff is covered by the signed ledger: an edited one is found.
+  EXPECT_TRUE((*doc)["audit"]["verified"].boolean) << *json;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/audit.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE file_diffs SET diff = '+hostname = \"forged\"\n'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  json = ReportJson(*audit_, "r-1");
+  ASSERT_TRUE(json.ok()) << json.status();
+  doc = ParseJson(*json);
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_FALSE((*doc)["audit"]["verified"].boolean) << *json;
+  EXPECT_THAT((*doc)["audit"]["verify_problem"].string, HasSubstr("file_diffs"));
 }
 
 TEST_F(ReportTest, UnknownRollout) {
