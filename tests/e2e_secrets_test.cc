@@ -5,7 +5,8 @@
 // report format, `mimic status`, `mimic logs` and `mimic audit`, every byte mimic wrote or
 // printed is searched: command output, the audit database's file bytes, the reports, the
 // agents' logs, their raw journals and snapshot metadata, and the agents' event streams (read
-// over gRPC with Attach). None may hold any secret value, nor the random part of one (a value
+// over gRPC with Attach). The check, apply and rollbacks run with --diff, so every changed text
+// file's diff passes through the same output, audit and reports. None may hold any secret value, nor the random part of one (a value
 // cut in two by a redaction that stopped early). The migrated MI files themselves must carry
 // the secrets (checked too: that is what makes the search meaningful).
 #include <filesystem>
@@ -28,6 +29,8 @@ namespace mimic::testing {
 namespace {
 
 const std::vector<std::string> kHosts = {"mi-dev-1", "mi-prod-1"};
+constexpr char kCredsXml[] =
+    "repository/deployment/server/synapse-configs/default/local-entries/mimic-creds.xml";
 
 // Secret shape -> a distinctive value "S3cr3t-<shape>-<random>", the random part drawn from
 // letters that are not hex digits (so it cannot match inside a sha256).
@@ -96,6 +99,16 @@ class SecretsSuite : public ::testing::Test {
                     "key_password = \"", S()["key_password"], "\"\n",
                     "broker_url = \"amqp://mimic:", S()["toml_url_userinfo"], "@broker:5672\"\n");
     WriteText(path, toml);
+    // --diff shows the text of every file a run changes: an XML artifact copy_deployment brings
+    // holds secrets no configuration registers by value (only the diff lines' redaction hides
+    // them).
+    WriteText(Source(h) + "/" + kCredsXml,
+              absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+                           "<localEntry key=\"mimic-creds\" xmlns=\"http://ws.apache.org/ns/synapse\">\n",
+                           "    <Property name=\"ConnectionPassword\">", S()["xml_property"],
+                           "</Property>\n",
+                           "    <Password>", S()["xml_element"], "</Password>\n",
+                           "</localEntry>\n"));
     WriteText(Source(h) + "/conf/mimic-test-output.txt",
               absl::StrCat("keytool -list -storepass ", S()["output_storepass"], "\n",
                            "token accepted: Bearer ", S()["output_bearer"], "\n"));
@@ -151,6 +164,7 @@ class SecretsSuite : public ::testing::Test {
         "[migration]\npath = \"4.0.0->4.2.0\"\n",
         "\n[[steps]]\nname = \"preflight\"\n",
         "[[steps]]\nname = \"snapshot_target\"\n",
+        "[[steps]]\nname = \"copy_deployment\"\n",
         "[[steps]]\nname = \"copy_keystores\"\n",
         "[[steps]]\nname = \"merge_config\"\nparams = { conflict = \"source\" }\n",
         "[steps.settings.plan_settings]\nclient_secret = \"", S()["plan_settings_secret"], "\"\n",
@@ -159,7 +173,8 @@ class SecretsSuite : public ::testing::Test {
         "api_key = \"", S()["plan_param_api_key"], "\"\n",
         "\n[[steps]]\nname = \"exec\"\n",
         "params = { command = '''", ExecCommand(), "''' }\n",
-        SkipAllBut({"preflight", "snapshot_target", "copy_keystores", "merge_config", "exec"},
+        SkipAllBut({"preflight", "snapshot_target", "copy_deployment", "copy_keystores",
+                    "merge_config", "exec"},
                    "the secrets suite runs these steps only"),
         "\n[[stages]]\nname = \"dev\"\nenvironments = [\"dev\"]\n",
         "\n[[stages]]\nname = \"prod\"\nenvironments = [\"prod\"]\n");
@@ -271,12 +286,12 @@ TEST_F(SecretsSuite, NoSecretInAnythingMimicWritesOrPrints) {
   WritePlans();
   std::filesystem::create_directories(dir_ + "/reports");
 
-  CommandResult check = Mimic("run --inventory inventory.toml --plan plan.toml --check");
+  CommandResult check = Mimic("run --inventory inventory.toml --plan plan.toml --check --diff");
   ASSERT_EQ(check.exit_code, 0) << check.output;
   const std::string check_id = RolloutIdFrom(check.output);
 
   CommandResult apply =
-      Mimic("run --inventory inventory.toml --plan plan.toml --output json");
+      Mimic("run --inventory inventory.toml --plan plan.toml --output json --diff");
   ASSERT_EQ(apply.exit_code, 0) << apply.output;
   // The JSON output names the rollout in its first note.
   const size_t r_at = apply.output.find("r-");
@@ -297,7 +312,18 @@ TEST_F(SecretsSuite, NoSecretInAnythingMimicWritesOrPrints) {
                               "plan_settings_secret"}) {
       EXPECT_NE(merged.find(S()[shape]), std::string::npos) << h << " " << shape;
     }
+    const std::string creds = ReadText(Target(h) + "/" + kCredsXml);
+    EXPECT_NE(creds.find(S()["xml_property"]), std::string::npos) << h;
+    EXPECT_NE(creds.find(S()["xml_element"]), std::string::npos) << h;
   }
+  // Not vacuous: the diffs were shown, with the secrets' places redacted.
+  EXPECT_NE(check.output.find("+    <Password><redacted></Password>"), std::string::npos)
+      << check.output;
+  EXPECT_NE(check.output.find("conf/deployment.toml"), std::string::npos) << check.output;
+  // (JSON: protobuf writes '<' and '>' as \u003c, \u003e.)
+  EXPECT_NE(apply.output.find("Password\\u003e\\u003credacted\\u003e\\u003c/Password"),
+            std::string::npos)
+      << apply.output;
 
   CommandResult fail =
       Mimic("run --inventory inventory.toml --plan plan-fail.toml --limit mi-dev-1");
@@ -305,9 +331,10 @@ TEST_F(SecretsSuite, NoSecretInAnythingMimicWritesOrPrints) {
   const std::string fail_id = RolloutIdFrom(fail.output);
   ASSERT_FALSE(fail_id.empty()) << fail.output;
 
-  CommandResult rb = Mimic("rollback " + apply_id + " --inventory inventory.toml");
+  CommandResult rb = Mimic("rollback " + apply_id + " --inventory inventory.toml --diff");
   EXPECT_EQ(rb.exit_code, 0) << rb.output;
-  CommandResult rb_check = Mimic("rollback " + apply_id + " --inventory inventory.toml --check");
+  CommandResult rb_check =
+      Mimic("rollback " + apply_id + " --inventory inventory.toml --check --diff");
   (void)rb_check;
 
   for (const std::string& id : {check_id, apply_id, fail_id}) {

@@ -21,15 +21,17 @@ namespace {
 constexpr char kUsage[] =
     "usage: mimic-agent --config agent.toml\n"
     "       mimic-agent --version\n"
-    "       mimic-agent local --source MI_HOME --target MI_HOME [--check] [--json]\n"
+    "       mimic-agent local --source MI_HOME --target MI_HOME [--check] [--diff] [--json]\n"
     "                         [--plan plan.toml] [--state-dir DIR] [--root DIR]...\n"
-    "       mimic-agent local --rollback RUN_ID [--check] [--json] [--state-dir DIR]\n"
+    "       mimic-agent local --rollback RUN_ID [--check] [--diff] [--json] [--state-dir DIR]\n"
     "\n"
     "Serves mimic.v1.Agent over mutual TLS (see deploy/agent.toml.example); runs migration\n"
     "steps on this host's MI homes and journals every event under state_dir.\n"
     "Local mode reads and writes only the two MI homes and each --root (e.g. the folder\n"
     "holding the HL7 jars or the Data Mapper tool); its default step list leaves out\n"
     "backup_databases, migrate_userstore_db, verify and exec (give them with --plan).\n"
+    "--diff shows a unified diff of every text file changed (would change, with --check),\n"
+    "secrets redacted.\n"
     "Exit codes: 0 ok, 1 bad input or cannot start, 2 (local) a step failed.\n";
 
 // gRPC's log lines go to stderr as before; after a TLS handshake the agent refused, a line in

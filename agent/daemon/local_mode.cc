@@ -44,6 +44,7 @@ void PrintText(const mimic::v1::Event& e) {
     for (const auto& c : f.changes()) {
       std::printf("      %-7s %s\n", mimic::v1::Action_Name(c.action()).substr(7).c_str(),
                   Safe(c.path()).c_str());
+      std::fputs(common::IndentLines(c.diff(), "        ").c_str(), stdout);  // --diff
     }
     for (const auto& c : f.config_changes()) {
       std::printf("      %-7s %s = %s\n", Safe(c.action()).c_str(), Safe(c.key()).c_str(),
@@ -60,7 +61,7 @@ void PrintText(const mimic::v1::Event& e) {
 
 int LocalMain(int argc, char** argv) {
   std::string source, target, plan_path, rollback, state_dir = "/var/lib/mimic-agent/local";
-  bool check = false, json = false, force = false;
+  bool check = false, json = false, force = false, diff = false;
   std::vector<std::string> extra_roots;  // --root: more trees the steps may read (jars, backups)
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -83,6 +84,7 @@ int LocalMain(int argc, char** argv) {
     else if (a == "--check") check = true;
     else if (a == "--json") json = true;
     else if (a == "--force") force = true;
+    else if (a == "--diff") diff = true;
     else ok = false;
     if (!ok) {
       std::fprintf(stderr, "mimic-agent local: bad argument '%s' (see mimic-agent --help)\n",
@@ -149,6 +151,7 @@ int LocalMain(int argc, char** argv) {
     }
   }
   if (check && !rollback.empty()) plan.set_rollback_check(true);
+  plan.set_diffs(diff);
   Executor executor(1);
   // Local mode is the operator at the host's own shell: their plan may run their commands.
   RunManagerOptions run_options;

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/engine/change_set.h"
+#include "agent/engine/file_diffs.h"
 #include "agent/engine/snapshot.h"
 #include "agent/engine/step.h"
 #include "common/base/fs.h"
@@ -176,6 +177,22 @@ void BoundEvent(Event* e) {
   // Removing an element saves at least its size plus a tag and a length byte, so `size` never
   // falls below the event's real size.
   size_t size = e->ByteSizeLong();
+  // --diff text goes first (last file first): the list of changes is the record, the diff not.
+  int diffs_cut = 0;
+  for (int i = sf->changes_size() - 1; i >= 0 && size > budget; --i) {
+    mimic::v1::FileChange* c = sf->mutable_changes(i);
+    if (c->diff().empty()) continue;
+    size -= c->diff().size();
+    c->set_diff("... diff left out: event size limit\n");
+    size += c->diff().size();
+    ++diffs_cut;
+  }
+  if (size <= budget) {
+    absl::StrAppend(sf->mutable_message(), " [event size limit: ", diffs_cut,
+                    " diffs left out]");
+    BoundText(sf->mutable_message(), kMaxEventFieldBytes);
+    return;
+  }
   while (size > budget && sf->config_changes_size() > 0) {
     size -= sf->config_changes(sf->config_changes_size() - 1).ByteSizeLong() + 2;
     sf->mutable_config_changes()->RemoveLast();
@@ -702,6 +719,8 @@ class Emitter {
   }
 
   bool ok() const { return error_.ok(); }
+  // The run's secret values (every event is scrubbed of them; --diff lines too).
+  const common::SecretScrubber& secrets() const { return *secrets_; }
   // Why the run must stop, naming the state directory and the errno.
   std::string Failure() const {
     return absl::StrCat("the run's journal could not be written (agent state directory ",
@@ -818,6 +837,11 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
   }
   Emitter em(run.get(), plan.host(), std::move(journal), options_.state_dir,
              RunSecrets(plan, guard_));
+  // --diff: every diff line redacted by key pattern, then by the run's secret values.
+  FileDiffOptions diff_options;
+  diff_options.filter_line = [&em](std::string_view line) {
+    return em.secrets().Scrub(common::RedactText(line));
+  };
 
   Event started;
   *started.mutable_run_started()->mutable_plan() = RedactedPlan(plan);
@@ -872,15 +896,20 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     }
     if (st.ok()) {
       std::vector<mimic::v1::FileChange> applied;
+      std::map<std::string, std::string> diffs;  // before anything is restored
+      if (plan.diffs()) diffs = DiffChangeSet(*cs, nullptr, diff_options);
       if (check) {
         applied = DescribeChangeSet(*cs);
       } else {
         st = ApplyChangeSet(*cs, plan.target_home(), *snapshot, &applied, run->cancel_token());
       }
+      AttachDiffs(diffs, &applied);
       for (auto& c : applied) *sf.add_changes() = c;
       sf.set_status(applied.empty() ? mimic::v1::STEP_OK : mimic::v1::STEP_CHANGED);
       sf.set_message(applied.empty() ? "target already as before run " + plan.rollback_run_id()
-                                     : absl::StrCat(applied.size(), " paths restored from run ",
+                                     : absl::StrCat(applied.size(),
+                                                    check ? " paths would be restored from run "
+                                                          : " paths restored from run ",
                                                     plan.rollback_run_id(), "'s snapshot"));
     }
     if (!st.ok()) {
@@ -996,13 +1025,17 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
           st = absl::FailedPreconditionError(p->message);
         } else if (check) {
           changes = DescribeChangeSet(p->changes);
+          if (plan.diffs()) AttachDiffs(DiffChangeSet(p->changes, &overlay, diff_options), &changes);
           add_to_overlay(p->changes, &overlay);
         } else {
+          std::map<std::string, std::string> diffs;  // from the bytes before the step writes
+          if (plan.diffs()) diffs = DiffChangeSet(p->changes, nullptr, diff_options);
           st = snapshot->SaveAll(p->snapshot_paths);  // one manifest fsync for all
           if (st.ok()) {
             st = ApplyChangeSet(p->changes, plan.target_home(), *snapshot, &changes,
                                 run->cancel_token());
           }
+          AttachDiffs(diffs, &changes);
         }
         for (auto& c : changes) *sf.add_changes() = c;
         for (const auto& c : p->changes.config_changes) *sf.add_config_changes() = c;

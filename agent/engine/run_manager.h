@@ -27,7 +27,8 @@ inline constexpr char kAgentVersion[] = MIMIC_AGENT_VERSION;
 
 // Every event the agent builds is bounded (BoundEvent): each text field at most
 // kMaxEventFieldBytes (longer ones are cut, with "... [truncated: N bytes]"), the whole event at
-// most kMaxEventBytes (changes past it are dropped, counted in the step's message), far below
+// most kMaxEventBytes (--diff texts are left out first, then changes past it are dropped, each
+// counted in the step's message), far below
 // gRPC's 4 MiB message limit. Text fields are made valid UTF-8 (invalid bytes -> U+FFFD), as
 // proto3 `string` requires. The journal holds the bounded event, the same one that is streamed.
 inline constexpr size_t kMaxEventFieldBytes = 64 << 10;

@@ -240,6 +240,60 @@ void RedactKeyValues(std::string& text, std::vector<std::string>* found) {
   }
 }
 
+// Stage 4: XML. The text of an element named like a secret (<Password>, <ax:KeyPassword>) or
+// of one whose name/key attribute names a secret (<Property name="ConnectionPassword">,
+// <parameter name="keystore.password">), up to the next '<' or the end of the line.
+void RedactXmlElements(std::string& text, std::vector<std::string>* found) {
+  auto is_name_char = [](char c) { return IsKeyChar(c) || c == ':'; };
+  size_t pos = 0;
+  while ((pos = text.find('<', pos)) != std::string::npos) {
+    size_t i = pos + 1;
+    if (i >= text.size() || !std::isalpha(static_cast<unsigned char>(text[i]))) {
+      pos = i;  // a closing tag, a comment, a declaration, or no tag at all
+      continue;
+    }
+    size_t name_begin = i;
+    while (i < text.size() && is_name_char(text[i])) ++i;
+    std::string_view tag(text.data() + name_begin, i - name_begin);
+    if (size_t colon = tag.rfind(':'); colon != std::string_view::npos) tag.remove_prefix(colon + 1);
+    bool secret = IsSecretKey(tag);
+    // Attributes up to '>' (on this line).
+    while (i < text.size() && text[i] != '>' && text[i] != '\n' && text[i] != '<') {
+      if (!is_name_char(text[i])) {
+        ++i;
+        continue;
+      }
+      size_t a = i;
+      while (i < text.size() && is_name_char(text[i])) ++i;
+      const std::string attr = Lower(std::string_view(text).substr(a, i - a));
+      size_t k = SkipBlanks(text, i);
+      if (k >= text.size() || text[k] != '=') continue;
+      k = SkipBlanks(text, k + 1);
+      if (k >= text.size() || (text[k] != '"' && text[k] != '\'')) continue;
+      const char q = text[k];
+      size_t close = text.find(q, k + 1);
+      if (close == std::string::npos) break;
+      if ((attr == "name" || attr == "key") &&
+          IsSecretKey(std::string_view(text).substr(k + 1, close - k - 1))) {
+        secret = true;
+      }
+      i = close + 1;
+    }
+    if (i >= text.size() || text[i] != '>' || text[i - 1] == '/' || !secret) {
+      pos = i;
+      continue;
+    }
+    size_t begin = i + 1, end = begin;
+    while (end < text.size() && text[end] != '<' && text[end] != '\n' && text[end] != '\r') ++end;
+    std::string_view value = std::string_view(text).substr(begin, end - begin);
+    if (value.find_first_not_of(" \t") == std::string_view::npos) {
+      pos = end;
+      continue;
+    }
+    pos = ReplaceRange(text, begin, end, found);
+  }
+}
+
 }  // namespace
 
 bool IsSecretKey(std::string_view dotted_key) {
@@ -297,6 +351,7 @@ std::string RedactText(std::string_view text) {
   RedactSecretRefs(out);
   RedactUrlUserinfo(out, nullptr);
   RedactKeyValues(out, nullptr);
+  RedactXmlElements(out, nullptr);
   return out;
 }
 
@@ -306,6 +361,7 @@ std::vector<std::string> SecretsInText(std::string_view text) {
   RedactSecretRefs(out);
   RedactUrlUserinfo(out, &found);
   RedactKeyValues(out, &found);
+  RedactXmlElements(out, &found);
   return found;
 }
 

@@ -37,7 +37,9 @@ std::string RedactValue(std::string_view dotted_key, std::string_view value);
 // `key = value`, `key: value`, `key=value`, `--password value`, `-storepass value` (any flag
 // IsSecretKey takes), MySQL's `-p<pass>`, `-passin pass:X` / `-passout pass:X` (openssl),
 // `-u user:X` / `--user user:X` (curl), `Bearer X`, URL userinfo passwords
-// (scheme://user:pass@host), and every "$secret{...}".
+// (scheme://user:pass@host), every "$secret{...}", and in XML the text of an element named
+// like a secret (<Password>X</Password>) or naming one (<Property name="ConnectionPassword">X<),
+// up to the next '<' or the line's end.
 std::string RedactText(std::string_view text);
 
 // The secret values RedactText(text) hides (not the "$secret{...}" aliases): e.g. "X" for

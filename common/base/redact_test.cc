@@ -104,6 +104,29 @@ TEST(RedactTextTest, LeavesOrdinaryTextAlone) {
   EXPECT_EQ(RedactText(text), text);
 }
 
+// --diff lines of XML files (user-mgt.xml, master-datasources.xml, axis2.xml): an element
+// named like a secret, or a <Property name="..."> / <parameter name="..."> naming one.
+TEST(RedactTextTest, XmlElementsAndNamedProperties) {
+  EXPECT_EQ(RedactText("+    <Password>Xml-Pw-1</Password>"),
+            "+    <Password><redacted></Password>");
+  EXPECT_EQ(RedactText("<Property name=\"ConnectionPassword\">Xml-Pw-2</Property>"),
+            "<Property name=\"ConnectionPassword\"><redacted></Property>");
+  EXPECT_EQ(RedactText("<parameter name='keystore.password' locked=\"false\">Xml-Pw-3</parameter>"),
+            "<parameter name='keystore.password' locked=\"false\"><redacted></parameter>");
+  EXPECT_EQ(RedactText("<ax:KeyPassword svns:secretAlias=\"k\">Xml-Pw-4</ax:KeyPassword>"),
+            "<ax:KeyPassword svns:secretAlias=\"k\"><redacted></ax:KeyPassword>");
+  // Settings about secrets, other properties and empty or already hidden values stay.
+  for (const std::string same :
+       {"<Property name=\"PasswordJavaRegEx\">^[\\S]{5,30}$</Property>",
+        "<Property name=\"ConnectionURL\">jdbc:h2:./db</Property>", "<Password></Password>",
+        "<Password/>", "<Password><redacted></Password>", "</Password>"}) {
+    EXPECT_EQ(RedactText(same), same);
+  }
+  EXPECT_EQ(SecretsInText("<Password>Xml-Pw-5</Password>"), std::vector<std::string>{"Xml-Pw-5"});
+  const std::string once = RedactText("<Password>a</Password><Property name=\"password\">b</Property>");
+  EXPECT_EQ(RedactText(once), once);
+}
+
 TEST(RedactTextTest, Idempotent) {
   const std::string text = "password = \"x\"\n--password y\npostgresql://u:p@h/db $secret{z}";
   const std::string once = RedactText(text);

@@ -196,4 +196,25 @@ std::string EscapeControl(std::string_view s) {
   return out;
 }
 
+std::string IndentLines(std::string_view text, std::string_view indent) {
+  std::string out;
+  size_t b = 0;
+  while (b < text.size()) {
+    size_t e = text.find('\n', b);
+    if (e == std::string_view::npos) e = text.size();
+    std::string_view line = text.substr(b, e - b);
+    out.append(indent);
+    for (size_t t = 0; t <= line.size();) {  // tabs kept, everything else through EscapeControl
+      size_t tab = line.find('\t', t);
+      if (tab == std::string_view::npos) tab = line.size();
+      out += EscapeControl(line.substr(t, tab - t));
+      if (tab < line.size()) out += '\t';
+      t = tab + 1;
+    }
+    out += '\n';
+    b = e + 1;
+  }
+  return out;
+}
+
 }  // namespace mimic::common

@@ -48,6 +48,11 @@ std::string EnumWord(std::string_view name, std::string_view prefix);
 // invalid UTF-8 bytes -> U+FFFD.
 std::string EscapeControl(std::string_view s);
 
+// Multi-line agent text (a --diff) under a line of output: each line of `text` (split at '\n';
+// no final empty line) prefixed with `indent`, made safe as EscapeControl does except that tabs
+// are kept, and ended with '\n'. "" for "".
+std::string IndentLines(std::string_view text, std::string_view indent);
+
 }  // namespace mimic::common
 
 #endif  // MIMIC_COMMON_BASE_TEXT_H_

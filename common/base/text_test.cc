@@ -77,5 +77,12 @@ TEST(EnumWordTest, KnownAnswers) {
   EXPECT_EQ(EnumWord("STEP_", "STEP_"), "");
 }
 
+TEST(IndentLinesTest, EachLineIndentedAndSafe) {
+  EXPECT_EQ(IndentLines("", "  "), "");
+  EXPECT_EQ(IndentLines("-a\n+b\n", "    "), "    -a\n    +b\n");
+  EXPECT_EQ(IndentLines("x\ty\r\x1b[2J", "| "), "| x\ty\\r\\x1B[2J\n");
+  EXPECT_EQ(IndentLines("no newline", ""), "no newline\n");
+}
+
 }  // namespace
 }  // namespace mimic::common

@@ -78,6 +78,10 @@ std::vector<std::string> SchemaStatements(const std::string& blob_type) {
       "action TEXT NOT NULL, "
       "size BIGINT NOT NULL, sha256_before TEXT NOT NULL, sha256_after TEXT NOT NULL, "
       "note TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, seq, ord))",
+      // --diff: a file change's unified diff (redacted), when the run asked for diffs. Its own
+      // table so audits made before it need no migration (rows only for changes with a diff).
+      "CREATE TABLE IF NOT EXISTS file_diffs (run_id TEXT NOT NULL, seq BIGINT NOT NULL, "
+      "ord BIGINT NOT NULL, diff TEXT NOT NULL, PRIMARY KEY (run_id, seq, ord))",
       "CREATE TABLE IF NOT EXISTS config_changes (run_id TEXT NOT NULL, "
       "seq BIGINT NOT NULL, ord BIGINT NOT NULL, step_idx BIGINT NOT NULL, "
       "step TEXT NOT NULL, file TEXT NOT NULL, "
@@ -182,6 +186,9 @@ v1::Event Sanitized(const v1::Event& in) {
     case v1::Event::kStepFinished: {
       v1::StepFinished* f = e.mutable_step_finished();
       f->set_message(common::RedactText(f->message()));
+      for (v1::FileChange& c : *f->mutable_changes()) {
+        if (!c.diff().empty()) c.set_diff(common::RedactText(c.diff()));
+      }
       for (v1::ConfigChange& c : *f->mutable_config_changes()) {
         // "" (a key added or dropped: no value) stays "", as the agent reports it.
         auto redact = [&](const std::string& v) {
@@ -724,7 +731,8 @@ absl::Status ApplyEventKindRows(SqlDb& db, const v1::Event& e, int64_t now) {
               "mode = CASE WHEN mode = '' THEN ? ELSE mode END, "
               "stage = CASE WHEN stage = '' THEN ? ELSE stage END, "
               "agent_version = ?, source_version = ?, target_version = ? WHERE run_id = ?",
-              {time, ModeName(s.plan().mode()), s.plan().stage(), s.agent_version(),
+              {time, ModeName(s.plan().mode(), s.plan().rollback_check()), s.plan().stage(),
+               s.agent_version(),
                s.source_version(), s.target_version(), e.run_id()})
           .status();
     }
@@ -754,6 +762,12 @@ absl::Status ApplyEventKindRows(SqlDb& db, const v1::Event& e, int64_t now) {
                     {e.run_id(), e.seq(), i, f.index(), f.step(), c.path(), ActionName(c.action()),
                      c.size(), c.sha256_before(), c.sha256_after(), c.note()})
                 .status());
+        if (!c.diff().empty()) {
+          RETURN_IF_ERROR(db.Exec("INSERT INTO file_diffs (run_id, seq, ord, diff) "
+                                  "VALUES (?, ?, ?, ?) ON CONFLICT (run_id, seq, ord) DO NOTHING",
+                                  {e.run_id(), e.seq(), i, c.diff()})
+                              .status());
+        }
       }
       for (int i = 0; i < f.config_changes_size(); ++i) {
         const v1::ConfigChange& c = f.config_changes(i);  // already sanitized
@@ -918,8 +932,9 @@ absl::Status Audit::RecordApproval(const ApprovalRecord& a) {
 
 absl::Status Audit::RegisterRun(const std::string& run_id, const std::string& rollout_id,
                                 const std::string& host, const std::string& stage, int batch_idx,
-                                v1::Mode mode) {
-  return RegisterRuns(rollout_id, {RunRegistration{run_id, host, stage, batch_idx, mode}});
+                                v1::Mode mode, bool rollback_check) {
+  return RegisterRuns(rollout_id,
+                      {RunRegistration{run_id, host, stage, batch_idx, mode, rollback_check}});
 }
 
 absl::Status Audit::RegisterRuns(const std::string& rollout_id,
@@ -933,7 +948,8 @@ absl::Status Audit::RegisterRuns(const std::string& rollout_id,
   return InWriteTxn([&]() -> absl::Status {
     for (const RunRegistration& r : runs) {
       RETURN_IF_ERROR(Record(rollout_id, "run",
-                             {r.run_id, r.host, r.stage, r.batch_idx, ModeName(r.mode),
+                             {r.run_id, r.host, r.stage, r.batch_idx,
+                              ModeName(r.mode, r.rollback_check),
                               NowMicros()})
                           .status());
     }

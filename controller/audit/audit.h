@@ -66,11 +66,13 @@ std::string NewRolloutId();
 std::string FormatRolloutId(absl::Time t, uint32_t random);
 
 // The audit's names for the wire enums (these are what the status columns hold):
-// modes "apply" "check" "rollback"; step statuses "ok" "changed" "skipped" "failed";
+// modes "apply" "check" "rollback" "rollback-check" (a rollback --check: a dry run that writes
+// nothing); step statuses "ok" "changed" "skipped" "failed";
 // run statuses "running" "ok" "changed" "failed" "cancelled" "interrupted" (plus "pending":
 // registered, no event yet); actions "create" "update" "delete" "mkdir" "rmdir";
 // log levels "debug" "info" "warning" "error". Unspecified values give "".
-std::string ModeName(mimic::v1::Mode mode);
+std::string ModeName(mimic::v1::Mode mode, bool rollback_check = false);
+inline constexpr char kRollbackCheckMode[] = "rollback-check";
 std::string StepStatusName(mimic::v1::StepStatus status);
 std::string RunStatusName(mimic::v1::RunStatus status);
 std::string ActionName(mimic::v1::Action action);
@@ -175,6 +177,7 @@ struct FileChangeRecord {
   std::string sha256_before;
   std::string sha256_after;
   std::string note;
+  std::string diff;  // --diff: the change's unified diff, redacted ("" when none was asked for)
 };
 
 struct ConfigChangeRecord {
@@ -198,6 +201,9 @@ struct RolloutSummary {
   int hosts_ok = 0;       // IsSuccessStatus
   int hosts_failed = 0;   // IsFailureStatus
   int hosts_pending = 0;  // the rest: pending or running
+  // Hosts whose latest run that wrote (apply or rollback: dry runs are not counted) is a
+  // rollback that succeeded: back as before the rollout. Not in hosts_ok.
+  int hosts_rolled_back = 0;
 };
 
 struct RolloutDetail {
@@ -274,8 +280,12 @@ std::string DefaultHeadKeyPath(const std::string& signing_key_path);
 // `state_dir`/audit.key for PostgreSQL ("" when no state dir is known).
 std::string DefaultSigningKeyPath(const std::string& url_or_path, const std::string& state_dir);
 
-// Each host's latest run (by creation), in the order the hosts first appear in `runs`.
+// Each host's latest run (by creation), in the order the hosts first appear in `runs`. A dry
+// rollback (mode kRollbackCheckMode) wrote nothing, so it never stands for its host while the
+// host has another run.
 std::vector<RunRecord> LatestRunPerHost(const std::vector<RunRecord>& runs);
+// A rollback run (not a dry one) that succeeded: its host is back as before the rollout.
+bool IsRolledBack(const RunRecord& run);
 
 struct AuditOptions {
   // The controller's signing key (32 random bytes, hex, created 0600 on first use; never
@@ -348,13 +358,14 @@ class Audit {
   // its events arrived, fills in stage, batch and mode and keeps the rest.
   absl::Status RegisterRun(const std::string& run_id, const std::string& rollout_id,
                            const std::string& host, const std::string& stage, int batch_idx,
-                           mimic::v1::Mode mode);
+                           mimic::v1::Mode mode, bool rollback_check = false);
   struct RunRegistration {
     std::string run_id;
     std::string host;
     std::string stage;
     int batch_idx = -1;
     mimic::v1::Mode mode = mimic::v1::MODE_UNSPECIFIED;
+    bool rollback_check = false;  // a rollback --check (mode "rollback-check")
   };
   // RegisterRun for each of `runs` of one rollout, in one transaction (one commit for a whole
   // batch of hosts; each run still gets its own ledger entry, in order). Nothing is registered

@@ -450,6 +450,8 @@ const std::vector<AuditTable>& AuditTables() {
       {"file_changes",
        "run_id, seq, ord, step_idx, step, path, action, size, sha256_before, sha256_after, note",
        "file_changes", "run_id IN (SELECT run_id FROM runs WHERE rollout_id = ?)"},
+      {"file_diffs", "run_id, seq, ord, diff", "file_diffs",
+       "run_id IN (SELECT run_id FROM runs WHERE rollout_id = ?)"},
       {"config_changes",
        "run_id, seq, ord, step_idx, step, file, key, action, old_value, new_value, redacted, "
        "note",

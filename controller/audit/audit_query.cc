@@ -62,7 +62,10 @@ RunRecord RunFromRow(const SqlRow& row) {
 
 }  // namespace
 
-std::string ModeName(v1::Mode mode) { return common::EnumWord(v1::Mode_Name(mode), "MODE_"); }
+std::string ModeName(v1::Mode mode, bool rollback_check) {
+  if (mode == v1::MODE_ROLLBACK && rollback_check) return kRollbackCheckMode;
+  return common::EnumWord(v1::Mode_Name(mode), "MODE_");
+}
 
 std::string StepStatusName(v1::StepStatus status) {
   return common::EnumWord(v1::StepStatus_Name(status), "STEP_");
@@ -85,6 +88,10 @@ bool IsFailureStatus(const std::string& s) {
   return s == "failed" || s == "cancelled" || s == "interrupted";
 }
 
+bool IsRolledBack(const RunRecord& run) {
+  return run.mode == ModeName(v1::MODE_ROLLBACK) && IsSuccessStatus(run.status);
+}
+
 std::vector<RunRecord> LatestRunPerHost(const std::vector<RunRecord>& runs) {
   std::vector<RunRecord> out;
   std::map<std::string, size_t> pos;
@@ -92,7 +99,12 @@ std::vector<RunRecord> LatestRunPerHost(const std::vector<RunRecord>& runs) {
     auto [it, inserted] = pos.emplace(r.host, out.size());
     if (inserted) {
       out.push_back(r);
-    } else if (r.created_at_us >= out[it->second].created_at_us) {
+      continue;
+    }
+    const bool dry = r.mode == kRollbackCheckMode;
+    const bool held_dry = out[it->second].mode == kRollbackCheckMode;
+    if (dry && !held_dry) continue;
+    if ((held_dry && !dry) || r.created_at_us >= out[it->second].created_at_us) {
       out[it->second] = r;
     }
   }
@@ -127,7 +139,9 @@ absl::StatusOr<std::vector<RolloutSummary>> Audit::ListRollouts(int limit) {
     ASSIGN_OR_RETURN(std::vector<RunRecord> runs, RunsOf(s.rollout.id));
     for (const RunRecord& run : LatestRunPerHost(runs)) {
       ++s.hosts;
-      if (IsSuccessStatus(run.status)) {
+      if (IsRolledBack(run)) {
+        ++s.hosts_rolled_back;
+      } else if (IsSuccessStatus(run.status)) {
         ++s.hosts_ok;
       } else if (IsFailureStatus(run.status)) {
         ++s.hosts_failed;
@@ -281,9 +295,11 @@ absl::StatusOr<std::vector<FileChangeRecord>> Audit::FileChanges(const std::stri
   absl::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
-      db_->Query("SELECT run_id, seq, step_idx, step, path, action, size, "
-                 "sha256_before, sha256_after, note FROM file_changes WHERE run_id = ? "
-                 "ORDER BY seq, ord",
+      db_->Query("SELECT c.run_id, c.seq, c.step_idx, c.step, c.path, c.action, c.size, "
+                 "c.sha256_before, c.sha256_after, c.note, COALESCE(d.diff, '') "
+                 "FROM file_changes c LEFT JOIN file_diffs d "
+                 "ON d.run_id = c.run_id AND d.seq = c.seq AND d.ord = c.ord "
+                 "WHERE c.run_id = ? ORDER BY c.seq, c.ord",
                  {run_id}));
   std::vector<FileChangeRecord> out;
   out.reserve(rows.size());
@@ -291,7 +307,7 @@ absl::StatusOr<std::vector<FileChangeRecord>> Audit::FileChanges(const std::stri
     out.push_back(FileChangeRecord{
         row[0].AsText(), static_cast<uint64_t>(row[1].AsInt()), static_cast<int>(row[2].AsInt()),
         row[3].AsText(), row[4].AsText(), row[5].AsText(), static_cast<uint64_t>(row[6].AsInt()),
-        row[7].AsText(), row[8].AsText(), row[9].AsText()});
+        row[7].AsText(), row[8].AsText(), row[9].AsText(), row[10].AsText()});
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "controller/cli/cli_args.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,11 @@ const std::vector<FlagSpec>& Flags() {
        "$MIMIC_INVENTORY, the settings file's inventory, else inventory.toml)"},
       {"--plan", "FILE", "migration path, steps, stages"},
       {"--check", "", "dry run: every host reports the exact changes; nothing is written"},
+      {"--diff", "",
+       "show a unified diff of every text file changed (or, with --check, that\n"
+       "would change), secrets redacted; kept in the audit and the reports"},
+      {"-v", "", "more output: the steps' info log lines"},
+      {"-vv", "", "even more: debug log lines and every file changed, listed"},
       {"--stage", "NAME", "only this stage (approve: the stage to approve)"},
       {"--limit", "PATTERN",
        "hosts as Ansible patterns: all, host/group/environment names,\n"
@@ -74,27 +80,31 @@ const FlagSpec* FindFlag(const std::string& name) {
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> kCommands = {
       {"run",
-       "--plan plan.toml [--inventory FILE] [--check] [--stage NAME] [--limit PATTERN]\n"
-       "          [--output text|json] [--audit URL] [--force]",
+       "--plan plan.toml [--inventory FILE] [--check] [--diff] [--stage NAME]\n"
+       "          [--limit PATTERN] [--output text|json] [--audit URL] [--force] [-v|-vv]",
        "Rolls the plan out over the inventory's hosts, stage by stage, in batches, within the\n"
        "failure budgets and approval gates of the plan. --check is an exact dry run. When a host\n"
        "fails or is unreachable, a retry file names those hosts and the recap prints the commands\n"
        "that resume, rerun or roll them back.",
-       {"--plan", "--inventory", "--check", "--stage", "--limit", "--output", "--audit",
-        "--force"}},
+       {"--plan", "--inventory", "--check", "--diff", "--stage", "--limit", "--output", "--audit",
+        "--force", "-v", "-vv"}},
       {"resume",
-       "ROLLOUT [--inventory FILE] [--plan FILE] [--audit URL] [--output text|json] [--force]",
+       "ROLLOUT [--inventory FILE] [--plan FILE] [--audit URL] [--output text|json] [--force]\n"
+       "          [--diff] [-v|-vv]",
        "Finishes a rollout that stopped (a failure, a budget, a gate, a crash) inside the scope it\n"
        "started with: the same stage, limit and hosts. A changed plan is refused without --force.\n"
        "--limit and --stage, when given, must equal the rollout's own (widening needs a new run).",
-       {"--inventory", "--plan", "--limit", "--stage", "--audit", "--output", "--force"}},
+       {"--inventory", "--plan", "--limit", "--stage", "--audit", "--output", "--force", "--diff",
+        "-v", "-vv"}},
       {"rollback",
-       "ROLLOUT [--inventory FILE] [--limit PATTERN] [--check] [--force] [--audit URL]\n"
-       "          [--output text|json]",
+       "ROLLOUT [--inventory FILE] [--limit PATTERN] [--check] [--diff] [--force]\n"
+       "          [--audit URL] [--output text|json] [-v|-vv]",
        "Restores every host of the rollout (or those --limit selects, inside its scope) to the\n"
        "bytes, owners and modes its snapshot holds. A file changed since the run is refused\n"
-       "without --force. --check says what would be restored and writes nothing.",
-       {"--inventory", "--limit", "--check", "--force", "--audit", "--output"}},
+       "without --force. --check says what would be restored and writes nothing (every line\n"
+       "says so); --diff shows each text file's diff back to the snapshot's bytes.",
+       {"--inventory", "--limit", "--check", "--diff", "--force", "--audit", "--output", "-v",
+        "-vv"}},
       {"approve", "ROLLOUT [--stage NAME] [--inventory FILE] [--audit URL]",
        "Records the operator's approval of the stage waiting at its gate (the first one waiting\n"
        "when no stage is named).",
@@ -191,7 +201,8 @@ std::string Usage() {
       "  MIMIC_AUDIT       default for --audit\n"
       "  MIMIC_CONFIG      the settings file (else ./mimic.toml, ~/.mimic.toml,\n"
       "                    /etc/mimic/mimic.toml): inventory = ..., audit = ..., output = ...\n"
-      "  MIMIC_LOG_LEVEL   info (default), warning or error: the log lines on stderr\n\n"
+      "  MIMIC_LOG_LEVEL   info (default), warning or error: mimic's own log lines on\n"
+      "                    stderr (the agents' step log lines are -v and -vv)\n\n"
       "exit codes: 0 every host succeeded, 2 a host failed or the rollout stopped at a failure\n"
       "budget, 1 bad input or a local configuration error (the message names file, line and\n"
       "key).\n");
@@ -314,6 +325,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     else if (name == "--signing-key") o.signing_key = value;
     else if (name == "--public-key") o.public_key = value;
     else if (name == "--check") o.check = true;
+    else if (name == "--diff") o.diff = true;
+    else if (name == "-v") o.verbosity = std::max(o.verbosity, 1);
+    else if (name == "-vv") o.verbosity = 2;
     else if (name == "--force") o.force = true;
     else if (name == "--port") {
       char* end = nullptr;

@@ -118,6 +118,35 @@ TEST(CliArgsTest, ParsesValuesAndSubcommands) {
   EXPECT_TRUE(ver->version);
 }
 
+TEST(CliArgsTest, DiffAndVerbosityWhereTheyMakeSense) {
+  Env env;
+  auto p = Parse("run --plan p.toml --check --diff -v", env);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->options.diff);
+  EXPECT_EQ(p->options.verbosity, 1);
+  auto vv = Parse("rollback R1 --check --diff -vv", env);
+  ASSERT_TRUE(vv.ok()) << vv.status();
+  EXPECT_TRUE(vv->options.diff);
+  EXPECT_EQ(vv->options.verbosity, 2);
+  auto r = Parse("resume R1 -vv -v --diff", env);  // -v after -vv keeps the higher level
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.verbosity, 2);
+  auto plain = Parse("run --plan p.toml", env);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->options.diff);
+  EXPECT_EQ(plain->options.verbosity, 0);
+  EXPECT_THAT(Error("status -v", env), HasSubstr("-v is not a flag of this command"));
+  EXPECT_THAT(Error("audit --diff", env), HasSubstr("--diff is not a flag of this command"));
+  EXPECT_THAT(Error("run --plan p -vvv", env), HasSubstr("unknown flag -vvv"));
+  for (const CommandSpec& c : Commands()) {
+    if (c.name == "run" || c.name == "resume" || c.name == "rollback") {
+      EXPECT_THAT(CommandHelp(c), HasSubstr("--diff")) << c.name;
+      EXPECT_THAT(CommandHelp(c), HasSubstr("-vv")) << c.name;
+    }
+  }
+  EXPECT_THAT(Usage(), HasSubstr("MIMIC_LOG_LEVEL"));
+}
+
 TEST(CliArgsTest, InventoryAndAuditFromEnvironmentAndSettingsFile) {
   Env env;
   // Built-in default.

@@ -44,6 +44,8 @@ absl::StatusOr<int> CmdRun(const CommandOptions& o, std::FILE* out) {
   r.stage = o.stage;
   r.audit_url = o.audit_url;
   r.json = o.output == "json";
+  r.diff = o.diff;
+  r.verbosity = o.verbosity;
   return RunRollout(r, out);
 }
 
@@ -58,6 +60,8 @@ absl::StatusOr<int> CmdResume(const CommandOptions& o, std::FILE* out) {
   r.resume_rollout_id = o.args[0];
   r.force = o.force;
   r.json = o.output == "json";
+  r.diff = o.diff;
+  r.verbosity = o.verbosity;
   return RunRollout(r, out);
 }
 
@@ -71,6 +75,8 @@ absl::StatusOr<int> CmdRollback(const CommandOptions& o, std::FILE* out) {
   r.check = o.check;
   r.force = o.force;
   r.json = o.output == "json";
+  r.diff = o.diff;
+  r.verbosity = o.verbosity;
   return RollbackRollout(r, out);
 }
 

@@ -24,6 +24,8 @@ struct CommandOptions {
   std::string output = "text";  // run: text | json
   bool check = false;
   bool force = false;
+  bool diff = false;   // --diff: unified diffs of the files changed
+  int verbosity = 0;   // -v 1, -vv 2
   std::string out_file;  // -o: report / inventory import output
   int port = 7443;       // inventory import: agent port when a host has none
   bool inventory_set = false;  // --inventory was given (cancel: else the rollout's own)

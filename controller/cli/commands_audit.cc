@@ -236,21 +236,22 @@ absl::StatusOr<int> CmdAuditList(const CommandOptions& o, std::FILE* out) {
     std::fputs("no runs match\n", out);
     return 0;
   }
-  size_t wr = 7, wh = 4, ws = 5;
+  size_t wr = 7, wh = 4, ws = 5, wm = 8;
   for (const RunRecord& r : rows) {
     wr = std::max(wr, r.rollout_id.size());
     wh = std::max(wh, r.host.size());
     ws = std::max(ws, r.stage.size());
+    wm = std::max(wm, r.mode.size());  // "rollback-check": a dry rollback
   }
-  std::fprintf(out, "%-24s  %-*s  %-*s  %-*s  %-8s  %-11s  %s\n", "TIME", static_cast<int>(wr),
-               "ROLLOUT", static_cast<int>(wh), "HOST", static_cast<int>(ws), "STAGE", "MODE",
-               "STATUS", "MESSAGE");
+  std::fprintf(out, "%-24s  %-*s  %-*s  %-*s  %-*s  %-11s  %s\n", "TIME", static_cast<int>(wr),
+               "ROLLOUT", static_cast<int>(wh), "HOST", static_cast<int>(ws), "STAGE",
+               static_cast<int>(wm), "MODE", "STATUS", "MESSAGE");
   for (const RunRecord& r : rows) {
     std::string line = absl::StrFormat(
-        "%-24s  %-*s  %-*s  %-*s  %-8s  %-11s  %s", TimeOrDash(when(r)), static_cast<int>(wr),
+        "%-24s  %-*s  %-*s  %-*s  %-*s  %-11s  %s", TimeOrDash(when(r)), static_cast<int>(wr),
         r.rollout_id, static_cast<int>(wh), r.host, static_cast<int>(ws),
-        r.stage.empty() ? "-" : r.stage, r.mode.empty() ? "-" : r.mode, r.status,
-        OneLine(r.message));
+        r.stage.empty() ? "-" : r.stage, static_cast<int>(wm), r.mode.empty() ? "-" : r.mode,
+        r.status, OneLine(r.message));
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::fprintf(out, "%s\n", line.c_str());
   }
@@ -289,7 +290,7 @@ absl::StatusOr<int> CmdLogs(const CommandOptions& o, std::FILE* out) {
     std::string line;
     if (e.has_run_started()) {
       const auto& s = e.run_started();
-      line = absl::StrCat("run ", e.run_id(), " started (", ModeName(s.plan().mode()), ", agent ",
+      line = absl::StrCat("run ", e.run_id(), " started (", ModeName(s.plan().mode(), s.plan().rollback_check()), ", agent ",
                           s.agent_version(), s.source_version().empty() ? "" : ", source MI ",
                           s.source_version(), s.target_version().empty() ? "" : ", target MI ",
                           s.target_version(), ")");

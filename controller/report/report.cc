@@ -93,6 +93,7 @@ void WriteStep(JsonWriter& w, const StepRecord& s, const std::vector<FileChangeR
     w.StringField("sha256_before", f.sha256_before);
     w.StringField("sha256_after", f.sha256_after);
     if (!f.note.empty()) w.StringField("note", f.note);
+    if (!f.diff.empty()) w.StringField("diff", f.diff);
     w.EndObject();
   }
   w.EndArray();
@@ -308,10 +309,12 @@ absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_
   w.EndArray();
 
   std::set<std::string> latest;
-  int hosts_ok = 0, hosts_failed = 0, hosts_pending = 0;
+  int hosts_ok = 0, hosts_failed = 0, hosts_pending = 0, hosts_rolled_back = 0;
   for (const RunRecord& run : LatestRunPerHost(d.runs)) {
     latest.insert(run.run_id);
-    if (IsSuccessStatus(run.status)) {
+    if (IsRolledBack(run)) {
+      ++hosts_rolled_back;
+    } else if (IsSuccessStatus(run.status)) {
       ++hosts_ok;
     } else if (IsFailureStatus(run.status)) {
       ++hosts_failed;
@@ -366,6 +369,7 @@ absl::StatusOr<std::string> ReportJson(Audit& audit, const std::string& rollout_
   w.IntField("hosts_ok", hosts_ok);
   w.IntField("hosts_failed", hosts_failed);
   w.IntField("hosts_pending", hosts_pending);
+  w.IntField("hosts_rolled_back", hosts_rolled_back);
   WriteStepCounts(w, total, "steps_");
   w.IntField("files", total.files);
   w.IntField("config_changes", total.config_changes);
@@ -529,6 +533,30 @@ std::string NextCommands(const std::string& rollout_id, const std::vector<HostRe
   return out;
 }
 
+std::string NextRollbackCommands(const std::string& rollout_id,
+                                 const std::vector<HostRecap>& rows, bool check,
+                                 const std::string& limit) {
+  if (check) {
+    return absl::StrCat("next:\n  mimic rollback ", rollout_id,
+                        limit.empty() ? "" : absl::StrCat(" --limit '", limit, "'"),
+                        "   # restore for real what this dry run listed\n");
+  }
+  std::vector<std::string> hosts = HostsToRetry(rows);
+  if (hosts.empty()) return "";
+  const std::string hosts_limit = absl::StrJoin(hosts, ",");
+  return absl::StrCat("not restored: ", absl::StrJoin(hosts, ", "), "\nnext:\n",
+                      "  mimic rollback ", rollout_id, " --limit ", hosts_limit,
+                      "           # again, once the cause is fixed\n",
+                      "  mimic rollback ", rollout_id, " --limit ", hosts_limit,
+                      " --force   # also over files changed since the run\n");
+}
+
+std::string RolloutStatusWord(const RolloutSummary& s) {
+  if (s.hosts_rolled_back == 0) return s.rollout.status;
+  if (s.hosts_rolled_back == s.hosts) return "rolled back";
+  return absl::StrCat(s.rollout.status, ", partly rolled back");
+}
+
 std::string StatusListing(const std::vector<RolloutSummary>& rollouts) {
   std::vector<std::vector<std::string>> cells;
   for (const RolloutSummary& s : rollouts) {
@@ -537,14 +565,16 @@ std::string StatusListing(const std::vector<RolloutSummary>& rollouts) {
                      r.plan_sha256.empty() ? "-" : r.plan_sha256.substr(0, 12),
                      r.check_mode ? "check" : "apply", absl::StrCat(s.hosts),
                      absl::StrCat(s.hosts_ok), absl::StrCat(s.hosts_failed),
-                     absl::StrCat(s.hosts_pending), r.status});
+                     absl::StrCat(s.hosts_pending), absl::StrCat(s.hosts_rolled_back),
+                     RolloutStatusWord(s)});
   }
   // Columns (README "Reading status and audit"): MODE check = a dry run; HOSTS in the rollout;
   // OK / FAILED / PENDING = hosts whose latest run succeeded, failed (failed, cancelled,
-  // interrupted) or has not finished.
-  return FormatTable(
-      {"ID", "STARTED", "OPERATOR", "PLAN", "MODE", "HOSTS", "OK", "FAILED", "PENDING", "STATUS"},
-      cells, {false, false, false, false, false, true, true, true, true, false});
+  // interrupted) or has not finished; ROLLED_BACK = hosts a rollback put back.
+  return FormatTable({"ID", "STARTED", "OPERATOR", "PLAN", "MODE", "HOSTS", "OK", "FAILED",
+                      "PENDING", "ROLLED_BACK", "STATUS"},
+                     cells,
+                     {false, false, false, false, false, true, true, true, true, true, false});
 }
 
 std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts) {
@@ -559,7 +589,8 @@ std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts) {
                     ",\"mode\":\"", r.check_mode ? "check" : "apply", "\"",
                     ",\"hosts\":", s.hosts, ",\"ok\":", s.hosts_ok,
                     ",\"failed\":", s.hosts_failed, ",\"pending\":", s.hosts_pending,
-                    ",\"status\":", common::JsonQuote(r.status), "}");
+                    ",\"rolled_back\":", s.hosts_rolled_back,
+                    ",\"status\":", common::JsonQuote(RolloutStatusWord(s)), "}");
   }
   absl::StrAppend(&out, "]}\n");
   return out;
@@ -569,7 +600,18 @@ std::string RolloutStatusText(const RolloutDetail& d) {
   const RolloutRecord& r = d.rollout;
   std::string out;
   absl::StrAppend(&out, "Rollout    ", r.id, "\n");
-  absl::StrAppend(&out, "Status     ", r.status, r.check_mode ? " (check)" : "", "\n");
+  RolloutSummary summary;
+  summary.rollout = r;
+  for (const RunRecord& run : LatestRunPerHost(d.runs)) {
+    ++summary.hosts;
+    if (IsRolledBack(run)) ++summary.hosts_rolled_back;
+  }
+  absl::StrAppend(&out, "Status     ", RolloutStatusWord(summary), r.check_mode ? " (check)" : "",
+                  summary.hosts_rolled_back > 0 && summary.hosts_rolled_back < summary.hosts
+                      ? absl::StrCat(" (", summary.hosts_rolled_back, " of ", summary.hosts,
+                                     " hosts rolled back)")
+                      : "",
+                  "\n");
   if (!r.message.empty()) absl::StrAppend(&out, "Message    ", Shorten(r.message, 100), "\n");
   absl::StrAppend(&out, "Plan       ", common::EscapeControl(r.plan_path), " (sha256 ",
                   r.plan_sha256, ")\n");
@@ -584,8 +626,23 @@ std::string RolloutStatusText(const RolloutDetail& d) {
                     FormatDuration(r.finished_at_us - r.started_at_us), ")\n");
   }
   out += '\n';
+  // Every run, each host's together (oldest first) where the host's first run sits in plan
+  // order: a rollback never hides the run it undid.
+  std::map<std::string, int> host_rank;
+  for (const RunRecord& run : RunsInPlanOrder(d, d.runs)) {
+    if (run.batch_idx >= 0) host_rank.emplace(run.host, static_cast<int>(host_rank.size()));
+  }
+  std::vector<RunRecord> runs = d.runs;
+  std::stable_sort(runs.begin(), runs.end(), [&](const RunRecord& a, const RunRecord& b) {
+    auto rank = [&](const RunRecord& r) {
+      auto it = host_rank.find(r.host);
+      return it == host_rank.end() ? INT_MAX : it->second;
+    };
+    return std::make_tuple(rank(a), a.host, a.created_at_us) <
+           std::make_tuple(rank(b), b.host, b.created_at_us);
+  });
   std::vector<std::vector<std::string>> cells;
-  for (const RunRecord& run : RunsInPlanOrder(d, LatestRunPerHost(d.runs))) {
+  for (const RunRecord& run : runs) {
     int64_t duration = -1;
     if (run.started_at_us != 0) {
       duration =
@@ -593,7 +650,12 @@ std::string RolloutStatusText(const RolloutDetail& d) {
     }
     cells.push_back({run.host, run.stage.empty() ? "-" : run.stage,
                      run.batch_idx < 0 ? "-" : absl::StrCat(run.batch_idx), run.run_id,
-                     run.mode.empty() ? "-" : run.mode, run.status, absl::StrCat(run.last_seq),
+                     run.mode.empty() ? "-" : run.mode,
+                     IsRolledBack(run) ? "rolled back"
+                     : run.mode == kRollbackCheckMode && IsSuccessStatus(run.status)
+                         ? run.status + " (dry run)"
+                         : run.status,
+                     absl::StrCat(run.last_seq),
                      FormatTimeUtc(run.started_at_us),
                      run.finished_at_us != 0 ? FormatDuration(duration) : "-",
                      run.source_version.empty() && run.target_version.empty()

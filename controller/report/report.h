@@ -69,7 +69,9 @@ class JsonWriter {
 //    "hosts": [{host, stage, batch, run_id, mode, status, message, source_version,
 //               target_version, started_at, finished_at, duration_ms,
 //               steps: [{name, status, message, duration_ms,
-//                        changes: [{path, action, size, sha256_before, sha256_after}],
+//                        changes: [{path, action, size, sha256_before, sha256_after,
+//                                   note (when any), diff (--diff runs: the unified diff,
+//                                   redacted; absent otherwise)}],
 //                        config_changes: [{file, key, action, old_value, new_value,
 //                                          redacted, note}]}],
 //               summary: {ok, changed, skipped, failed, files, config_changes}}],
@@ -130,17 +132,31 @@ std::vector<std::string> HostsToRetry(const std::vector<HostRecap>& rows);
 std::string NextCommands(const std::string& rollout_id, const std::vector<HostRecap>& rows,
                          const std::string& retry_file, bool check);
 
+// What to type after `mimic rollback`: after a dry run (`check`), the command that restores for
+// real (with `limit` when one was given); after hosts that were not restored, the commands that
+// try them again (--limit naming them), with and without --force. "" when nothing is left.
+std::string NextRollbackCommands(const std::string& rollout_id,
+                                 const std::vector<HostRecap>& rows, bool check,
+                                 const std::string& limit);
+
 // `mimic status`: one line per rollout, in the given order (ListRollouts gives newest first):
-// ID STARTED OPERATOR PLAN (sha256, 12 characters) HOSTS ("ok/failed", "+N" more while
-// pending) STATUS (" (check)" added for check-mode rollouts).
+// ID STARTED OPERATOR PLAN (sha256, 12 characters) MODE HOSTS OK FAILED PENDING ROLLED_BACK
+// STATUS (RolloutStatusWord).
 std::string StatusListing(const std::vector<RolloutSummary>& rollouts);
 // The same as JSON (`mimic status --output json`): {"schema_version":1,"rollouts":[{"id",
-// "started_at","operator","plan_sha256","mode","hosts","ok","failed","pending","status"}]}.
+// "started_at","operator","plan_sha256","mode","hosts","ok","failed","pending","rolled_back",
+// "status"}]} (status as RolloutStatusWord).
 std::string StatusListingJson(const std::vector<RolloutSummary>& rollouts);
 
-// `mimic status ROLLOUT`: the rollout's header lines, then one line per host (its latest
-// run): HOST STAGE BATCH RUN MODE STATUS SEQ STARTED DURATION MESSAGE.
+// `mimic status ROLLOUT`: the rollout's header lines, then one line per run (each host's runs
+// together, oldest first, hosts in plan order: a rollback shows under the run it undid):
+// HOST STAGE BATCH RUN MODE STATUS SEQ STARTED DURATION VERSIONS MESSAGE. STATUS says
+// "rolled back" for a rollback that succeeded and adds " (dry run)" to a rollback --check's.
 std::string RolloutStatusText(const RolloutDetail& detail);
+
+// A rollout's STATUS in `mimic status`: its own status, "rolled back" when a rollback put every
+// host back, "<status>, partly rolled back" when only some.
+std::string RolloutStatusWord(const RolloutSummary& summary);
 
 // Aligned plain-text table: columns separated by two spaces, each as wide as its widest cell
 // (in UTF-8 code points); columns flagged in `right_align` are right-aligned; no trailing

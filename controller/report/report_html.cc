@@ -40,6 +40,9 @@ tr.batch td{font-size:12px;color:#464d59}tr.batch td.name{padding-left:22px}
 div.failure{border-left:4px solid #d93636;padding:2px 0 2px 12px;margin:12px 0}
 p.legend span{display:inline-block;padding:1px 10px;margin-right:6px;border:1px solid #d5d9e0}
 p.muted{color:#6b7280}
+details.diff summary{cursor:pointer;font-size:12px;color:#464d59}
+pre.diff span.add{background:#e6ffec;color:#0b5d1e}pre.diff span.del{background:#ffebe9;
+ color:#8a0f0f}pre.diff span.hunk{color:#0b3d91}
 )css";
 
 std::string H(std::string_view s) { return XmlEscape(s); }
@@ -323,6 +326,30 @@ void Failures(std::string& out, const RolloutRecord& rollout, const std::vector<
   out += body.empty() ? "<p class=\"muted\">None.</p>\n" : body;
 }
 
+// A --diff change's diff, folded under its path: added lines green, removed red.
+std::string DiffBlock(std::string_view diff) {
+  if (diff.empty()) return "";
+  std::string out = "<details class=\"diff\"><summary>diff</summary><pre class=\"diff\">";
+  for (size_t b = 0; b < diff.size();) {
+    size_t e = diff.find('\n', b);
+    if (e == std::string_view::npos) e = diff.size();
+    std::string_view line = diff.substr(b, e - b);
+    const bool header = line.starts_with("--- ") || line.starts_with("+++ ");
+    const char* cls = header                     ? nullptr
+                      : line.starts_with("@@")   ? "hunk"
+                      : line.starts_with("+")    ? "add"
+                      : line.starts_with("-")    ? "del"
+                                                 : nullptr;
+    if (cls != nullptr) {
+      absl::StrAppend(&out, "<span class=\"", cls, "\">", H(line), "</span>\n");
+    } else {
+      absl::StrAppend(&out, H(line), "\n");
+    }
+    b = e + 1;
+  }
+  return out + "</pre></details>";
+}
+
 void Changes(std::string& out, const std::vector<RunData>& runs) {
   out += "<h2>Changes per host</h2>\n";
   bool any = false;
@@ -339,8 +366,9 @@ void Changes(std::string& out, const std::vector<RunData>& runs) {
         absl::StrAppend(
             &out, "<tr><td>", H(f.step), "</td><td>", H(f.action), "</td><td><code>", H(f.path),
             "</code>", f.note.empty() ? "" : "<br><small>" + H(f.note) + "</small>",
-            "</td><td class=\"num\">", f.size, "</td><td><code>", H(Short(f.sha256_before)),
-            "</code></td><td><code>", H(Short(f.sha256_after)), "</code></td></tr>\n");
+            DiffBlock(f.diff), "</td><td class=\"num\">", f.size, "</td><td><code>",
+            H(Short(f.sha256_before)), "</code></td><td><code>", H(Short(f.sha256_after)),
+            "</code></td></tr>\n");
       }
       out += "</table>\n";
     }

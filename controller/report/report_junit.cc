@@ -57,12 +57,14 @@ struct Suite {
 // Log text by step name ("" for lines outside a step), in event order.
 using StepLogs = std::map<std::string, std::string>;
 
-// "create /opt/mi/x.car (4096 bytes)" lines of a step's file changes.
+// "create /opt/mi/x.car (4096 bytes)" lines of a step's file changes, each followed by its
+// diff (--diff runs) indented.
 std::string FileLines(const std::vector<FileChangeRecord>& files, int step_idx) {
   std::string out;
   for (const FileChangeRecord& f : files) {
     if (f.step_idx != step_idx) continue;
     absl::StrAppend(&out, f.action, " ", f.path, " (", f.size, " bytes)\n");
+    absl::StrAppend(&out, common::IndentLines(f.diff, "    "));
   }
   return out;
 }

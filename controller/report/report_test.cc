@@ -348,11 +348,11 @@ TEST(StatusListingTest, Rollouts) {
   b.hosts_ok = 12;
   EXPECT_EQ(StatusListing({a, b}),
             "ID                        STARTED               OPERATOR  PLAN          MODE   "
-            "HOSTS  OK  FAILED  PENDING  STATUS\n"
+            "HOSTS  OK  FAILED  PENDING  ROLLED_BACK  STATUS\n"
             "r-20261122-214640-ab12cd  2026-11-21T22:26:40Z  alice     0123456789ab  apply  "
-            "    5   2       1        2  running\n"
+            "    5   2       1        2            0  running\n"
             "r-20261121-080000-000001  2026-11-20T18:40:00Z  -         -             check  "
-            "   12  12       0        0  ok\n");
+            "   12  12       0        0            0  ok\n");
 }
 
 TEST(StatusListingTest, OneRollout) {
@@ -409,6 +409,9 @@ TEST(StatusListingTest, OneRollout) {
             "\n"
             "HOST  STAGE  BATCH  RUN     MODE   STATUS   SEQ  STARTED               DURATION  "
             "VERSIONS      MESSAGE\n"
+            // Every run: the retried host's failed first run stays in view.
+            "mi-d  dev        0  run-d1  apply  failed     3  -                            -  "
+            "-\n"
             "mi-d  dev        0  run-d2  apply  running    4  2026-11-21T22:26:40Z         -  "
             "-\n"
             "mi-p  prod       0  run-p   apply  failed     7  2026-11-21T22:26:40Z      2.0s  "
@@ -611,6 +614,147 @@ TEST_F(ReportTest, ReportsSayWhenATableWasTamperedWith) {
   EXPECT_THAT(*html, HasSubstr("tampered"));
 }
 
+// After `mimic rollback`, status does not say ok for the host, keeps the apply run in view,
+// and a rollback --check (a dry run) neither counts as the host's state nor hides it.
+TEST_F(ReportTest, RolledBackHostsAreShownAsSuchWithTheRunTheyUndid) {
+  ASSERT_TRUE(audit_->BeginRollout({.id = "r-1", .plan_sha256 = "abc", .status = "running"}).ok());
+  ASSERT_TRUE(audit_->RecordStage({"r-1", "dev", 0, "ok", 1795300000000000, 0}).ok());
+  auto run = [&](const std::string& id, const std::string& host, int batch, v1::Mode mode,
+                 bool rollback_check, v1::RunStatus status) {
+    ASSERT_TRUE(audit_->RegisterRun(id, "r-1", host, "dev", batch, mode, rollback_check).ok());
+    v1::Event e = Event(id, host, 1);
+    e.mutable_run_started()->mutable_plan()->set_mode(mode);
+    e.mutable_run_started()->mutable_plan()->set_rollback_check(rollback_check);
+    Append(e);
+    e = Event(id, host, 2);
+    e.mutable_run_finished()->set_status(status);
+    Append(e);
+  };
+  run("r-1.a", "mi-a", 0, v1::MODE_APPLY, false, v1::RUN_CHANGED);
+  run("r-1.b", "mi-b", 0, v1::MODE_APPLY, false, v1::RUN_CHANGED);
+  run("r-1.a.rollback1", "mi-a", -1, v1::MODE_ROLLBACK, false, v1::RUN_CHANGED);
+  run("r-1.b.rollback1-check", "mi-b", -1, v1::MODE_ROLLBACK, true, v1::RUN_CHANGED);
+  ASSERT_TRUE(audit_->FinishRollout("r-1", "ok", "").ok());
+  ASSERT_TRUE(audit_->Flush().ok());
+
+  absl::StatusOr<std::vector<RolloutSummary>> list = audit_->ListRollouts(10);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].hosts, 2);
+  EXPECT_EQ((*list)[0].hosts_ok, 1);  // mi-b: its dry rollback changed nothing
+  EXPECT_EQ((*list)[0].hosts_rolled_back, 1);
+  const std::string listing = StatusListing(*list);
+  EXPECT_THAT(listing, HasSubstr("ROLLED_BACK  STATUS\n"));
+  EXPECT_THAT(listing, HasSubstr("        0            1  ok, partly rolled back\n")) << listing;
+  EXPECT_THAT(StatusListingJson(*list),
+              HasSubstr("\"rolled_back\":1,\"status\":\"ok, partly rolled back\""));
+
+  absl::StatusOr<RolloutDetail> d = audit_->GetRollout("r-1");
+  ASSERT_TRUE(d.ok()) << d.status();
+  const std::string text = RolloutStatusText(*d);
+  EXPECT_THAT(text, HasSubstr("Status     ok, partly rolled back (1 of 2 hosts rolled back)\n"));
+  // Every run, the rollback under the apply run it undid.
+  const size_t apply_a = text.find("r-1.a  "), back_a = text.find("r-1.a.rollback1 ");
+  const size_t apply_b = text.find("r-1.b  "), dry_b = text.find("r-1.b.rollback1-check");
+  ASSERT_NE(apply_a, std::string::npos) << text;
+  ASSERT_NE(back_a, std::string::npos) << text;
+  ASSERT_NE(apply_b, std::string::npos) << text;
+  ASSERT_NE(dry_b, std::string::npos) << text;
+  EXPECT_LT(apply_a, back_a);
+  EXPECT_LT(back_a, apply_b);
+  EXPECT_LT(apply_b, dry_b);
+  EXPECT_THAT(text, HasSubstr("rollback        rolled back"));
+  EXPECT_THAT(text, HasSubstr("rollback-check  changed (dry run)"));
+
+  // The JSON report counts the host as rolled back, not ok; each run keeps its mode.
+  absl::StatusOr<std::string> json_text = ReportJson(*audit_, "r-1");
+  ASSERT_TRUE(json_text.ok()) << json_text.status();
+  std::optional<Json> json = ParseJson(*json_text);
+  ASSERT_TRUE(json.has_value()) << *json_text;
+  EXPECT_EQ((*json)["summary"]["hosts_ok"].number, 1);
+  EXPECT_EQ((*json)["summary"]["hosts_rolled_back"].number, 1);
+  EXPECT_THAT(*json_text, HasSubstr("\"mode\": \"rollback-check\""));
+
+  // Rolled back everywhere: the rollout says so.
+  run("r-1.b.rollback2", "mi-b", -1, v1::MODE_ROLLBACK, false, v1::RUN_OK);
+  ASSERT_TRUE(audit_->Flush().ok());
+  list = audit_->ListRollouts(10);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ((*list)[0].hosts_ok, 0);
+  EXPECT_EQ(RolloutStatusWord((*list)[0]), "rolled back");
+}
+
+// --diff: a change's diff is kept in the audit and every report format shows it.
+TEST_F(ReportTest, DiffsAreStoredAndShownInEveryFormat) {
+  ASSERT_TRUE(audit_->BeginRollout({.id = "r-1", .plan_sha256 = "abc", .status = "running"}).ok());
+  ASSERT_TRUE(audit_->RecordStage({"r-1", "dev", 0, "ok", 1795300000000000, 0}).ok());
+  ASSERT_TRUE(audit_->RegisterRun("run-1", "r-1", "mi-1", "dev", 0, v1::MODE_APPLY).ok());
+  v1::Event e = Event("run-1", "mi-1", 1);
+  e.mutable_run_started();
+  Append(e);
+  e = Event("run-1", "mi-1", 2);
+  v1::StepFinished* f = e.mutable_step_finished();
+  f->set_step("merge_config");
+  f->set_status(v1::STEP_CHANGED);
+  v1::FileChange* fc = f->add_changes();
+  fc->set_path("/opt/mi/conf/deployment.toml");
+  fc->set_action(v1::ACTION_UPDATE);
+  fc->set_diff(
+      "--- /opt/mi/conf/deployment.toml\n+++ /opt/mi/conf/deployment.toml\n@@ -1,2 +1,2 @@\n"
+      "-hostname = \"old-host\"\n+hostname = \"new-host\"\n"
+      "+password = \"Slipped-Pw-9\"\n");  // not redacted by the agent: the audit redacts again
+  fc = f->add_changes();
+  fc->set_path("/opt/mi/conf/plain.txt");
+  fc->set_action(v1::ACTION_CREATE);
+  Append(e);
+  e = Event("run-1", "mi-1", 3);
+  e.mutable_run_finished()->set_status(v1::RUN_CHANGED);
+  Append(e);
+  ASSERT_TRUE(audit_->Flush().ok());
+
+  absl::StatusOr<std::vector<FileChangeRecord>> files = audit_->FileChanges("run-1");
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_THAT((*files)[0].diff, HasSubstr("+hostname = \"new-host\"\n"));
+  EXPECT_THAT((*files)[0].diff, HasSubstr("+password = \"<redacted>\""));
+  EXPECT_EQ((*files)[1].diff, "");
+
+  absl::StatusOr<std::string> json = ReportJson(*audit_, "r-1");
+  ASSERT_TRUE(json.ok()) << json.status();
+  std::optional<Json> doc = ParseJson(*json);
+  ASSERT_TRUE(doc.has_value()) << *json;
+  const Json& changes = (*doc)["hosts"].array[0]["steps"].array[0]["changes"];
+  ASSERT_EQ(changes.array.size(), 2u);
+  EXPECT_THAT(changes.array[0]["diff"].string, HasSubstr("-hostname = \"old-host\"\n"));
+  EXPECT_EQ(changes.array[1]["diff"].type, Json::Type::kNull);  // absent: no diff
+
+  absl::StatusOr<std::string> junit = ReportJunit(*audit_, "r-1");
+  ASSERT_TRUE(junit.ok()) << junit.status();
+  EXPECT_THAT(*junit, HasSubstr("    +hostname = &quot;new-host&quot;\n"));
+  absl::StatusOr<std::string> html = ReportHtml(*audit_, "r-1");
+  ASSERT_TRUE(html.ok()) << html.status();
+  EXPECT_THAT(*html, HasSubstr("<span class=\"add\">+hostname = &quot;new-host&quot;</span>"));
+  EXPECT_THAT(*html, HasSubstr("<span class=\"del\">-hostname = &quot;old-host&quot;</span>"));
+  for (const std::string* out : {&*json, &*junit, &*html}) {
+    EXPECT_THAT(*out, Not(HasSubstr("Slipped-Pw-9")));
+  }
+
+  // The stored diff is covered by the signed ledger: an edited one is found.
+  EXPECT_TRUE((*doc)["audit"]["verified"].boolean) << *json;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/audit.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE file_diffs SET diff = '+hostname = \"forged\"\n'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  json = ReportJson(*audit_, "r-1");
+  ASSERT_TRUE(json.ok()) << json.status();
+  doc = ParseJson(*json);
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_FALSE((*doc)["audit"]["verified"].boolean) << *json;
+  EXPECT_THAT((*doc)["audit"]["verify_problem"].string, HasSubstr("file_diffs"));
+}
+
 TEST_F(ReportTest, UnknownRollout) {
   EXPECT_EQ(ReportJson(*audit_, "r-none").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(BuildRecap(*audit_, "r-none").status().code(), absl::StatusCode::kNotFound);
@@ -664,7 +808,8 @@ TEST(StatusListingJsonTest, NumbersAreNumbersAndModeIsSaid) {
   EXPECT_EQ(StatusListingJson({a}),
             "{\"schema_version\":1,\"rollouts\":[{\"id\":\"r-1\",\"started_at\":"
             "\"2026-11-21T22:26:40Z\",\"operator\":\"al\\\"ice\",\"plan_sha256\":\"abc\","
-            "\"mode\":\"check\",\"hosts\":3,\"ok\":2,\"failed\":1,\"pending\":0,\"status\":\"ok\"}]}\n");
+            "\"mode\":\"check\",\"hosts\":3,\"ok\":2,\"failed\":1,\"pending\":0,"
+            "\"rolled_back\":0,\"status\":\"ok\"}]}\n");
   EXPECT_EQ(StatusListingJson({}), "{\"schema_version\":1,\"rollouts\":[]}\n");
 }
 

@@ -26,6 +26,22 @@ std::string StepStatusWord(mimic::v1::StepStatus s) {
 // Agent-sent text on one line: a newline in a file name cannot print a fake "FAILED" line.
 std::string Safe(std::string_view s) { return common::EscapeControl(s); }
 
+// What happened (or, in a dry run, would happen) to one file.
+std::string FileVerb(mimic::v1::Action a, bool dry_run, bool rollback) {
+  std::string verb;
+  switch (a) {
+    case mimic::v1::ACTION_CREATE: verb = rollback ? "restore" : "create"; break;
+    case mimic::v1::ACTION_DELETE: verb = "delete"; break;
+    case mimic::v1::ACTION_MKDIR: verb = "make dir"; break;
+    case mimic::v1::ACTION_RMDIR: verb = "remove dir"; break;
+    default: verb = rollback ? "restore" : "update"; break;
+  }
+  if (dry_run) return "would " + verb;
+  if (verb == "make dir") return "made dir";
+  if (verb == "remove dir") return "removed dir";
+  return verb.back() == 'e' ? verb + "d" : verb + "ed";
+}
+
 }  // namespace
 
 void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
@@ -57,30 +73,36 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
                            StepStatusWord(f.status()), Safe(f.message()));
     if (f.changes_size() > 0) absl::StrAppend(&line, " [", f.changes_size(), " files]");
     if (dry_run_) absl::StrAppend(&line, " (dry run: nothing written)");
-    if (dry_run_) {
-      int listed = 0;
-      for (const auto& c : f.changes()) {
-        if (++listed > kMaxListedFiles) {
-          absl::StrAppend(&line, "\n", std::string(prefix.size(), ' '), "   ... and ",
-                          f.changes_size() - kMaxListedFiles,
-                          " more (mimic report ROLLOUT --format json lists every file)");
-          break;
-        }
-        const char* verb = c.action() == mimic::v1::ACTION_CREATE   ? "would create"
-                           : c.action() == mimic::v1::ACTION_DELETE ? "would delete"
-                                                                    : "would update";
-        absl::StrAppend(&line, "\n", std::string(prefix.size(), ' '), "   ", verb, " ",
-                        Safe(c.path()));
+    const std::string indent(prefix.size() + 3, ' ');
+    const bool all = verbosity_ >= 2;
+    int listed = 0;
+    for (const auto& c : f.changes()) {
+      if (!dry_run_ && !all && c.diff().empty()) continue;
+      if (!all && ++listed > kMaxListedFiles) {
+        absl::StrAppend(&line, "\n", indent, "... and ", f.changes_size() - kMaxListedFiles,
+                        " more (mimic report ROLLOUT --format json lists every file)");
+        break;
+      }
+      absl::StrAppend(&line, "\n", indent, FileVerb(c.action(), dry_run_, rollback_), " ",
+                      Safe(c.path()));
+      if (!c.diff().empty()) {
+        std::string diff = common::IndentLines(c.diff(), indent + "  ");
+        diff.pop_back();  // PrintLocked ends the line
+        absl::StrAppend(&line, "\n", diff);
       }
     }
-  } else if (e.has_log() && e.log().level() >= mimic::v1::LOG_WARNING) {
+  } else if (e.has_log() &&
+             e.log().level() >= (verbosity_ >= 2   ? mimic::v1::LOG_DEBUG
+                                 : verbosity_ == 1 ? mimic::v1::LOG_INFO
+                                                   : mimic::v1::LOG_WARNING)) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(e.log().step()),
-                           e.log().level() == mimic::v1::LOG_WARNING ? "warning" : "error",
-                           Safe(e.log().text()));
+                           LogLevelName(e.log().level()), Safe(e.log().text()));
+    if (dry_run_) absl::StrAppend(&line, " (dry run)");
   } else if (e.has_run_finished()) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, "(run)",
                            mimic::v1::RunStatus_Name(e.run_finished().status()).substr(4),
                            Safe(e.run_finished().message()));
+    if (dry_run_) absl::StrAppend(&line, " (dry run: nothing written)");
   } else {
     if (live_) PrintLocked("");  // the running step changed: redraw the status line
     return;

@@ -37,8 +37,16 @@ class Progress {
   // The live status line as it is now ("" when not live).
   std::string StatusLine();
   // Dry runs (run --check, rollback --check): under each step, the files it would change, one
-  // per line ("would create PATH", at most kMaxListedFiles per step), not only their count.
+  // per line ("would create PATH", at most kMaxListedFiles per step), not only their count;
+  // every line of a host's run says "(dry run: nothing written)" or "would ...".
   void SetDryRun(bool dry_run) { dry_run_ = dry_run; }
+  // A rollback: files are "restored" (a file the run created is "deleted").
+  void SetRollback(bool rollback) { rollback_ = rollback; }
+  // 0: step results, warnings and errors. 1 (-v): also the steps' info log lines. 2 (-vv): also
+  // debug lines, and every file each step changed (not only in dry runs), without the
+  // kMaxListedFiles cut. At any level a file whose change carries a diff (--diff) is listed with
+  // its diff indented under it.
+  void SetVerbosity(int verbosity) { verbosity_ = verbosity; }
   static constexpr int kMaxListedFiles = 50;
 
  private:
@@ -50,6 +58,8 @@ class Progress {
   bool json_;
   bool live_;
   bool dry_run_ = false;
+  bool rollback_ = false;
+  int verbosity_ = 0;
   std::string stage_ ABSL_GUARDED_BY(mu_);
   int batch_ ABSL_GUARDED_BY(mu_) = 0;
   int batches_ ABSL_GUARDED_BY(mu_) = 0;

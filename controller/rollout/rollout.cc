@@ -544,7 +544,8 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
   }
 
   Progress progress(out, opt.json, isatty(fileno(out)) != 0);
-  progress.SetDryRun(opt.check);
+  progress.SetDryRun(check);  // a resumed check rollout is a dry run too
+  progress.SetVerbosity(opt.verbosity);
   progress.Note(absl::StrCat(opt.resume_rollout_id.empty() ? "rollout " : "resuming rollout ",
                              rollout_id, check ? " (check: nothing is written)" : "",
                              " plan ", plan.sha256.substr(0, 12), " operator ", op_user,
@@ -610,6 +611,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
         job->batch = static_cast<int>(bi);
         ASSIGN_OR_RETURN(job->plan, CompileHostPlan(plan, *h, rollout_id, mode));
         job->plan.set_stage(stage.name);
+        job->plan.set_diffs(opt.diff);
         job->plan.set_operator_(op_subject.empty() ? op_user : op_user + " (" + op_subject + ")");
         job->outcome.host = h->name;
         job->outcome.stage = stage.name;
@@ -729,6 +731,8 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   ASSIGN_OR_RETURN(auto creds, ControllerCredentials(inv));
   Progress progress(out, opt.json);
   progress.SetDryRun(opt.check);
+  progress.SetRollback(true);
+  progress.SetVerbosity(opt.verbosity);
   const std::string rollout_id = opt.rollout_id;
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, 3600, 4);
   AddInventorySecrets(inv, &runner.secrets());
@@ -736,8 +740,10 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   std::vector<HostJob*> jobs;
   std::vector<Audit::RunRegistration> registrations;
   std::map<std::string, int> rollbacks_so_far;
-  for (const RunRecord& r : detail.runs) {
-    if (r.mode == "rollback") ++rollbacks_so_far[r.host];
+  for (const RunRecord& r : detail.runs) {  // a new run id for each rollback, dry ones too
+    if (r.mode == ModeName(mimic::v1::MODE_ROLLBACK) || r.mode == kRollbackCheckMode) {
+      ++rollbacks_so_far[r.host];
+    }
   }
   // Inside the rollout's scope only (its apply runs are there; this holds it so).
   std::set<std::string> in_scope(detail.rollout.scope.hosts.begin(),
@@ -756,13 +762,15 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
     job->plan.set_rollback_check(opt.check);
     job->plan.set_rollback_run_id(r.run_id);
     job->plan.set_force(opt.force);
+    job->plan.set_diffs(opt.diff);
     job->plan.set_operator_(common::OsUser());
     job->plan.set_run_id(absl::StrCat(r.run_id, ".rollback", ++rollbacks_so_far[r.host],
                                       opt.check ? "-check" : ""));
     job->outcome.host = h->name;
     job->outcome.stage = r.stage;
     job->outcome.run_id = job->plan.run_id();
-    registrations.push_back({job->plan.run_id(), h->name, r.stage, -1, mimic::v1::MODE_ROLLBACK});
+    registrations.push_back(
+        {job->plan.run_id(), h->name, r.stage, -1, mimic::v1::MODE_ROLLBACK, opt.check});
     jobs.push_back(job.get());
     owned.push_back(std::move(job));
   }
@@ -771,12 +779,23 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
                                                    " has no applied runs on the selected hosts"));
   }
   RETURN_IF_ERROR(audit->RegisterRuns(rollout_id, registrations));
-  progress.Note(absl::StrCat("rolling back ", jobs.size(), " hosts of rollout ", rollout_id));
+  progress.Note(opt.check ? absl::StrCat("rollback check of ", jobs.size(), " hosts of rollout ",
+                                         rollout_id, " (dry run: nothing written)")
+                          : absl::StrCat("rolling back ", jobs.size(), " hosts of rollout ",
+                                         rollout_id));
   runner.RunBatch(jobs, inv.controller.concurrency, [] { return false; });
   RETURN_IF_ERROR(audit->Flush());
   std::vector<HostOutcome> outcomes;
   for (HostJob* j : jobs) outcomes.push_back(j->outcome);
-  if (!opt.json) std::fprintf(out, "\n%s", RecapTable(outcomes).c_str());
+  if (!opt.json) {
+    std::fprintf(out, "\n%s", RecapTable(outcomes).c_str());
+    std::fprintf(out, "rollback %sof rollout %s: %s\n", opt.check ? "check " : "",
+                 rollout_id.c_str(),
+                 opt.check ? "dry run, nothing was written"
+                           : (ExitCode(outcomes, false) == 0 ? "hosts restored"
+                                                             : "not every host was restored"));
+    std::fputs(NextRollbackCommands(rollout_id, outcomes, opt.check, opt.limit).c_str(), out);
+  }
   return ExitCode(outcomes, false);
 }
 

@@ -30,6 +30,8 @@ struct RolloutOptions {
   std::string resume_rollout_id;  // `mimic resume`: continue this rollout
   bool force = false;             // resume with a changed plan
   bool json = false;              // --output json
+  bool diff = false;              // --diff: agents send each text file's diff (HostPlan.diffs)
+  int verbosity = 0;              // -v 1: info log lines; -vv 2: debug lines, every file
   int max_attempts = 4;           // connection attempts per host before "unreachable"
 };
 
@@ -47,6 +49,8 @@ struct RollbackOptions {
   bool check = false;
   bool force = false;  // restore even files changed since the run wrote them
   bool json = false;
+  bool diff = false;   // as RolloutOptions
+  int verbosity = 0;
 };
 
 // Rolls back every host of a rollout (or those in `limit`) through its agent's snapshot of

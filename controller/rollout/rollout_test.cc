@@ -1,6 +1,7 @@
 #include "controller/rollout/rollout.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "common/config/plan.h"
 #include "controller/rollout/progress.h"
@@ -157,6 +158,117 @@ TEST(ProgressTest, DryRunListsTheFilesEachStepWouldChange) {
   EXPECT_THAT(render(false, 3), Not(HasSubstr("would")));
   std::string many = render(true, Progress::kMaxListedFiles + 7);
   EXPECT_THAT(many, HasSubstr("... and 7 more"));
+}
+
+namespace {
+
+// What `p` printed for `events` (each event of host h1 in stage prod).
+std::string Render(const std::function<void(Progress&)>& setup,
+                   const std::vector<mimic::v1::Event>& events) {
+  std::FILE* f = std::tmpfile();
+  Progress p(f, /*json=*/false, /*live=*/false);
+  setup(p);
+  for (const auto& e : events) p.Event("prod", e);
+  std::rewind(f);
+  std::string text(1 << 16, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  return text;
+}
+
+mimic::v1::Event MergeStepWithDiff() {
+  mimic::v1::Event e;
+  e.set_host("h1");
+  auto* sf = e.mutable_step_finished();
+  sf->set_step("merge_config");
+  sf->set_status(mimic::v1::STEP_CHANGED);
+  auto* c = sf->add_changes();
+  c->set_path("/opt/mi/conf/deployment.toml");
+  c->set_action(mimic::v1::ACTION_UPDATE);
+  c->set_diff("--- /opt/mi/conf/deployment.toml\n+++ /opt/mi/conf/deployment.toml\n"
+              "@@ -1 +1 @@\n-hostname = \"a\"\n+hostname = \"b\"\x1b[2J\n");
+  auto* d = sf->add_changes();
+  d->set_path("/opt/mi/conf/other.xml");
+  d->set_action(mimic::v1::ACTION_CREATE);
+  return e;
+}
+
+mimic::v1::Event Log(mimic::v1::LogLevel level, const std::string& text) {
+  mimic::v1::Event e;
+  e.set_host("h1");
+  e.mutable_log()->set_step("merge_config");
+  e.mutable_log()->set_level(level);
+  e.mutable_log()->set_text(text);
+  return e;
+}
+
+}  // namespace
+
+TEST(ProgressTest, DiffsAreShownIndentedUnderTheirFile) {
+  const std::string apply = Render([](Progress&) {}, {MergeStepWithDiff()});
+  EXPECT_THAT(apply, HasSubstr("updated /opt/mi/conf/deployment.toml\n"));
+  EXPECT_THAT(apply, HasSubstr("  -hostname = \"a\"\n"));
+  EXPECT_THAT(apply, HasSubstr("  +hostname = \"b\"\\x1B[2J\n"));  // escaped, one line
+  EXPECT_EQ(apply.find('\x1B'), std::string::npos);
+  EXPECT_THAT(apply, Not(HasSubstr("other.xml")));  // no diff, not -vv, not a dry run
+  const std::string check =
+      Render([](Progress& p) { p.SetDryRun(true); }, {MergeStepWithDiff()});
+  EXPECT_THAT(check, HasSubstr("would update /opt/mi/conf/deployment.toml\n"));
+  EXPECT_THAT(check, HasSubstr("would create /opt/mi/conf/other.xml"));
+  EXPECT_THAT(check, HasSubstr("@@ -1 +1 @@"));
+}
+
+TEST(ProgressTest, VerbosityAddsInfoThenDebugLinesAndEveryFile) {
+  const std::vector<mimic::v1::Event> events = {
+      Log(mimic::v1::LOG_DEBUG, "debug detail"), Log(mimic::v1::LOG_INFO, "info detail"),
+      Log(mimic::v1::LOG_WARNING, "warning detail"), MergeStepWithDiff()};
+  const std::string quiet = Render([](Progress&) {}, events);
+  EXPECT_THAT(quiet, HasSubstr("warning detail"));
+  EXPECT_THAT(quiet, Not(HasSubstr("info detail")));
+  const std::string v = Render([](Progress& p) { p.SetVerbosity(1); }, events);
+  EXPECT_THAT(v, HasSubstr("info     info detail"));
+  EXPECT_THAT(v, Not(HasSubstr("debug detail")));
+  EXPECT_THAT(v, Not(HasSubstr("other.xml")));
+  const std::string vv = Render([](Progress& p) { p.SetVerbosity(2); }, events);
+  EXPECT_THAT(vv, HasSubstr("debug    debug detail"));
+  EXPECT_THAT(vv, HasSubstr("created /opt/mi/conf/other.xml"));  // every file at -vv
+}
+
+TEST(ProgressTest, RollbackCheckSaysOnEveryLineThatNothingIsWritten) {
+  mimic::v1::Event step;
+  step.set_host("h1");
+  auto* sf = step.mutable_step_finished();
+  sf->set_step("rollback");
+  sf->set_status(mimic::v1::STEP_CHANGED);
+  for (auto a : {mimic::v1::ACTION_UPDATE, mimic::v1::ACTION_CREATE, mimic::v1::ACTION_DELETE}) {
+    auto* c = sf->add_changes();
+    c->set_path("/opt/mi/f" + std::to_string(a));
+    c->set_action(a);
+  }
+  mimic::v1::Event fin;
+  fin.set_host("h1");
+  fin.mutable_run_finished()->set_status(mimic::v1::RUN_CHANGED);
+  const std::string text = Render(
+      [](Progress& p) {
+        p.SetDryRun(true);
+        p.SetRollback(true);
+        p.SetVerbosity(1);
+      },
+      {Log(mimic::v1::LOG_INFO, "planning"), step, fin});
+  size_t lines = 0;
+  for (size_t b = 0; b < text.size();) {
+    size_t e = text.find('\n', b);
+    const std::string line = text.substr(b, e - b);
+    EXPECT_TRUE(line.find("would ") != std::string::npos ||
+                line.find("(dry run") != std::string::npos)
+        << line;
+    ++lines;
+    b = e + 1;
+  }
+  EXPECT_EQ(lines, 6u) << text;
+  EXPECT_THAT(text, HasSubstr("would restore /opt/mi/f2"));  // an updated file: restored
+  EXPECT_THAT(text, HasSubstr("would restore /opt/mi/f1"));  // a deleted one: restored
+  EXPECT_THAT(text, HasSubstr("would delete /opt/mi/f3"));   // one the run created
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ _mimic_agent() {
   if [ "$COMP_CWORD" -eq 1 ]; then
     COMPREPLY=($(compgen -W "--config --help --version local" -- "$cur"))
   elif [ "${COMP_WORDS[1]}" = local ]; then
-    COMPREPLY=($(compgen -W "--source --target --check --json --plan --state-dir --root --rollback --force" -- "$cur"))
+    COMPREPLY=($(compgen -W "--source --target --check --diff --json --plan --state-dir --root --rollback --force" -- "$cur"))
   fi
 }
 complete -F _mimic_agent mimic-agent
