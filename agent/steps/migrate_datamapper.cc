@@ -249,8 +249,9 @@ class MigrateDatamapperStep final : public Step {
       ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
       CappToMigrate c;
       c.path = path;
-      ASSIGN_OR_RETURN(c.bytes, ReadWithSha(ctx, path, &c.sha256));
-      // The stylesheets first: most CApps have none, and the rest is inflated only to re-pack.
+      ASSIGN_OR_RETURN(c.bytes, ReadPlanned(ctx, path));
+      // The stylesheets first: most CApps have none, and the rest is inflated (and the bytes
+      // hashed) only to re-pack.
       absl::StatusOr<std::vector<common::ZipEntry>> entries =
           common::ReadZipFromBytes(c.bytes, path, common::StyleSheetEntriesOnly());
       if (entries.ok()) c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
@@ -260,6 +261,7 @@ class MigrateDatamapperStep final : public Step {
       }
       if (c.stylesheets == 0) continue;
       common::MigrateCappEntries(&*entries, nullptr);
+      c.sha256 = common::Sha256Hex(c.bytes);
       RETURN_IF_ERROR(CheckWritable(ctx, path, c.sha256));
       stylesheets += c.stylesheets;
       if (ctx.Param("tool_jar").empty()) {
