@@ -19,7 +19,7 @@
 namespace mimic::common {
 
 struct PathGuard::FolderCache {
-  static constexpr size_t kMaxFolders = 1 << 16;
+  static constexpr size_t kMaxFolders = 8192;  // ~1 MiB at most; then it starts again
   absl::Mutex mu;
   // Confined folder (normalised path) -> (st_dev, st_ino) when it was found confined.
   absl::flat_hash_map<std::string, std::pair<dev_t, ino_t>> folders ABSL_GUARDED_BY(mu);
