@@ -8,7 +8,7 @@
 #            forks = min(N, 50), then one `sync -f`
 #   check    `mimic run --check` with N real mimic-agent processes on 127.0.0.1, mutual TLS,
 #            audit on (SQLite in the controller's state dir), concurrency N
-#   apply    `mimic run`, same (10 steps per host: snapshot, copies, Data Mapper, merge, ...)
+#   apply    `mimic run`, same (11 steps per host: snapshot, copies, Data Mapper, merge, ...)
 #   cat      `cat` of every file of both homes of every host to /dev/null (the bytes a check
 #            reads, once)
 # Each trial starts from a fresh copy of the fleet (untimed, then `sync`); page cache warm for
@@ -65,6 +65,7 @@ state_dir = "$work/agents/$h-state"
 allowed_roots = ["$run/$h"]
 port_file = "$work/agents/$h.port"
 executor_threads = 1
+allowed_client_subjects = ["mimic-controller"]
 [tls]
 cert = "$work/certs/$h.pem"
 key = "$work/certs/$h.key"
@@ -86,6 +87,8 @@ path = "4.0.0->4.2.0"
 name = "preflight"
 [[steps]]
 name = "snapshot_target"
+[[steps]]
+name = "migrate_userstore_config"
 [[steps]]
 name = "copy_carbonapps"
 [[steps]]

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,11 @@ uint32_t Crc(std::string_view bytes) {
   uint32_t c = 0xFFFFFFFFu;
   for (unsigned char b : bytes) c = table[(c ^ b) & 0xff] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
+}
+
+std::function<void(const std::string&, uint64_t)>& SyncHook() {
+  static auto* hook = new std::function<void(const std::string&, uint64_t)>();
+  return *hook;
 }
 
 std::string Errno(int err) { return absl::StrCat(std::strerror(err), " (errno ", err, ")"); }
@@ -82,7 +88,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& path) 
 
 Journal::~Journal() { ::close(fd_); }
 
-absl::Status Journal::Append(const mimic::v1::Event& event, uint64_t* offset) {
+absl::Status Journal::Append(const mimic::v1::Event& event, uint64_t* offset, bool sync) {
   if (!broken_.ok()) return broken_;
   std::string body;
   if (!event.SerializeToString(&body)) return absl::InternalError("cannot serialise event");
@@ -96,34 +102,53 @@ absl::Status Journal::Append(const mimic::v1::Event& event, uint64_t* offset) {
   rec += body;
   const char* p = rec.data();
   size_t n = rec.size();
-  const char* what = nullptr;
-  int err = 0;
   while (n > 0) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      what = "write";
-      err = errno;
-      break;
+      return Fail("write", errno);
     }
     p += w;
     n -= static_cast<size_t>(w);
   }
-  if (what == nullptr && ::fdatasync(fd_) != 0) {
-    what = "fsync";
-    err = errno;
-  }
-  if (what != nullptr) {
-    // Cut the partial record off so the file ends at a record boundary; if that fails too,
-    // recovery finds a torn tail and truncates it.
-    if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) (void)::fdatasync(fd_);
-    broken_ = absl::UnavailableError(
-        absl::StrCat("cannot ", what, " the run journal ", path_, ": ", Errno(err)));
-    return broken_;
-  }
   if (offset != nullptr) *offset = size_;
   size_ += rec.size();
+  if (sync) return Sync();
   return absl::OkStatus();
+}
+
+absl::Status Journal::Sync() {
+  if (!broken_.ok()) return broken_;
+  if (durable_ == size_) return absl::OkStatus();
+  if (::fdatasync(fd_) != 0) {
+    const int err = errno;
+    // What the failed sync covered is in an unknown state: none of it counts.
+    size_ = durable_;
+    return Fail("fsync", err);
+  }
+  durable_ = size_;
+  if (SyncHook()) SyncHook()(path_, durable_);
+  return absl::OkStatus();
+}
+
+absl::Status Journal::Fail(const char* what, int err) {
+  // Cut the partial record off so the file ends at a record boundary, and make what was
+  // written before durable; if that fails, cut back to what is known durable. A failure here
+  // leaves a torn tail that recovery truncates.
+  if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0 && ::fdatasync(fd_) == 0) {
+    durable_ = size_;
+  } else if (::ftruncate(fd_, static_cast<off_t>(durable_)) == 0) {
+    (void)::fdatasync(fd_);
+    size_ = durable_;
+  }
+  if (SyncHook()) SyncHook()(path_, durable_);
+  broken_ = absl::UnavailableError(
+      absl::StrCat("cannot ", what, " the run journal ", path_, ": ", Errno(err)));
+  return broken_;
+}
+
+void SetJournalSyncHookForTesting(std::function<void(const std::string&, uint64_t)> hook) {
+  SyncHook() = std::move(hook);
 }
 
 absl::StatusOr<JournalContents> Journal::Read(const std::string& path) {

@@ -67,6 +67,36 @@ TEST(JournalTest, AppendsAndReadsBackInOrder) {
   EXPECT_EQ(Journal::ReadAt(path, offsets[41] + 1).status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(JournalTest, UnsyncedAppendsBecomeDurableWithTheNextSync) {
+  std::string path = TempFile();
+  std::vector<uint64_t> syncs;
+  SetJournalSyncHookForTesting([&](const std::string& p, uint64_t durable) {
+    if (p == path) syncs.push_back(durable);
+  });
+  {
+    auto j = Journal::Open(path);
+    ASSERT_TRUE(j.ok()) << j.status();
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_TRUE((*j)->Append(Ev(i, "line"), nullptr, /*sync=*/false).ok());
+    }
+    EXPECT_EQ((*j)->durable_size(), 0u);
+    EXPECT_GT((*j)->size(), 0u);
+    EXPECT_TRUE(syncs.empty());
+    ASSERT_TRUE((*j)->Sync().ok());
+    EXPECT_EQ((*j)->durable_size(), (*j)->size());
+    ASSERT_TRUE((*j)->Sync().ok());  // nothing new: no second fdatasync
+    ASSERT_TRUE((*j)->Append(Ev(4, "line"), nullptr, /*sync=*/false).ok());
+    ASSERT_TRUE((*j)->Append(Ev(5, "step event")).ok());  // syncs both
+    EXPECT_EQ((*j)->durable_size(), (*j)->size());
+    EXPECT_EQ(syncs, (std::vector<uint64_t>{syncs[0], (*j)->size()}));
+  }
+  SetJournalSyncHookForTesting(nullptr);
+  auto c = Journal::Read(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->events.size(), 5u);
+  EXPECT_EQ(c->offsets[3], syncs[0]);
+}
+
 TEST(JournalTest, TornTailIsReportedAndTruncatedRecordsBeforeKept) {
   std::string path = TempFile();
   std::string data = ThreeRecords(path);

@@ -21,6 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/engine/change_set.h"
 #include "agent/engine/file_diffs.h"
 #include "agent/engine/snapshot.h"
@@ -680,49 +682,60 @@ void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
 namespace {
 
 // Emits the events of one run: every secret value of the run hidden (common::ScrubEvent), bounded
-// and valid UTF-8 (BoundEvent), journal first (fsynced),
-// then the in-memory log that streams read. The first journal error stops the emitter: that
-// event and every later one is neither journaled nor streamed, except the run's last word
-// (EmitLastWord: the failed step, the run's end), which is streamed from memory so the controller learns why the run stopped.
+// and valid UTF-8 (BoundEvent), journal first, then the in-memory log that streams read. An
+// event is streamed only once it is durable: a log line is written to the journal unsynced and
+// held back until the next other event's fdatasync covers it (group commit: one sync per step
+// event, not per line), or, when none comes within `flush_delay`, until a flusher thread syncs
+// it; so a step result or state change is never acknowledged before it is on disk, and a line
+// streamed is never lost to a crash. The first journal error stops the emitter: that event and
+// every later one is neither journaled nor streamed (the held-back lines that the journal still
+// made durable are), except the run's last word (EmitLastWord: the failed step, the run's
+// end), which is streamed from memory so the controller learns why the run stopped.
 class Emitter {
  public:
   Emitter(RunState* run, std::string host, std::unique_ptr<Journal> journal,
-          std::string state_dir, std::unique_ptr<common::SecretScrubber> secrets)
+          std::string state_dir, std::unique_ptr<common::SecretScrubber> secrets,
+          absl::Duration flush_delay)
       : run_(run), host_(std::move(host)), journal_(std::move(journal)),
-        state_dir_(std::move(state_dir)), secrets_(std::move(secrets)) {}
+        state_dir_(std::move(state_dir)), secrets_(std::move(secrets)),
+        flush_delay_(flush_delay) {
+    if (journal_ != nullptr) flusher_ = std::thread([this] { FlushLoop(); });
+  }
+  ~Emitter() {
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+      if (error_.ok()) FlushLocked();
+    }
+    if (flusher_.joinable()) flusher_.join();
+  }
+  Emitter(const Emitter&) = delete;
+  Emitter& operator=(const Emitter&) = delete;
 
   // False when the event was not emitted because the journal failed (now or before).
   bool Emit(Event e) {
-    if (!error_.ok()) return false;
-    Stamp(&e);
-    int64_t offset = -1;
-    if (journal_ != nullptr) {
-      uint64_t at = 0;
-      if (absl::Status st = journal_->Append(e, &at); !st.ok()) {
-        error_ = st;
-        --seq_;  // not emitted: the run's last word takes this number
-        LOG(ERROR) << "run " << run_->run_id() << ": " << st << "; the run stops";
-        return false;
-      }
-      offset = static_cast<int64_t>(at);
-    }
-    run_->Publish(e, offset);
-    return true;
+    absl::MutexLock l(&mu_);
+    return EmitLocked(std::move(e));
   }
 
   // Emits the run_finished event; after a journal error, from memory only (an agent restart
   // then finds the run without it and marks it interrupted).
   void EmitLastWord(Event e) {
-    if (Emit(e)) return;
+    absl::MutexLock l(&mu_);
+    if (EmitLocked(e)) return;
     Stamp(&e);
     run_->Publish(e, -1);
   }
 
-  bool ok() const { return error_.ok(); }
+  bool ok() const {
+    absl::MutexLock l(&mu_);
+    return error_.ok();
+  }
   // The run's secret values (every event is scrubbed of them; --diff lines too).
   const common::SecretScrubber& secrets() const { return *secrets_; }
   // Why the run must stop, naming the state directory and the errno.
   std::string Failure() const {
+    absl::MutexLock l(&mu_);
     return absl::StrCat("the run's journal could not be written (agent state directory ",
                         state_dir_, "): ", error_.message(),
                         "; the run stopped; free space there, then roll back or run again");
@@ -737,7 +750,73 @@ class Emitter {
   }
 
  private:
-  void Stamp(Event* e) {
+  struct Held {
+    Event event;
+    uint64_t offset = 0, end = 0;
+  };
+
+  bool EmitLocked(Event e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!error_.ok()) return false;
+    Stamp(&e);
+    if (journal_ == nullptr) {
+      run_->Publish(e, -1);
+      return true;
+    }
+    const bool hold = e.has_log();
+    uint64_t at = 0;
+    if (absl::Status st = journal_->Append(e, &at, /*sync=*/!hold); !st.ok()) {
+      Stop(st, /*numbered=*/1);
+      return false;
+    }
+    held_.push_back(Held{std::move(e), at, journal_->size()});
+    if (!hold) PublishDurable();
+    return true;
+  }
+
+  // Syncs the held-back lines and streams them.
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (journal_ == nullptr || held_.empty() || !error_.ok()) return;
+    if (absl::Status st = journal_->Sync(); !st.ok()) {
+      Stop(st, /*numbered=*/0);
+      return;
+    }
+    PublishDurable();
+  }
+
+  // Streams the held events the journal has made durable, in order.
+  void PublishDurable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t n = 0;
+    for (; n < held_.size() && held_[n].end <= journal_->durable_size(); ++n) {
+      run_->Publish(held_[n].event, static_cast<int64_t>(held_[n].offset));
+    }
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+
+  // `numbered`: events stamped but neither journaled nor held (the one that failed).
+  void Stop(const absl::Status& st, int numbered) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    error_ = st;
+    PublishDurable();  // what the journal still made durable before it failed
+    // The rest is not streamed; their numbers go to the run's last word.
+    seq_ -= held_.size() + static_cast<uint64_t>(numbered);
+    held_.clear();
+    LOG(ERROR) << "run " << run_->run_id() << ": " << st << "; the run stops";
+  }
+
+  // Syncs held-back lines no later event has covered within flush_delay_.
+  void FlushLoop() {
+    absl::MutexLock l(&mu_);
+    for (;;) {
+      mu_.Await(absl::Condition(this, &Emitter::StopOrHeld));
+      if (stop_) return;
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), flush_delay_);
+      if (stop_) return;
+      FlushLocked();
+    }
+  }
+
+  bool StopOrHeld() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || !held_.empty(); }
+
+  void Stamp(Event* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     e->set_run_id(run_->run_id());
     e->set_host(host_);
     e->set_seq(++seq_);
@@ -750,9 +829,14 @@ class Emitter {
   std::string host_;
   std::unique_ptr<Journal> journal_;
   std::string state_dir_;
-  uint64_t seq_ = 0;
-  absl::Status error_;
   std::unique_ptr<common::SecretScrubber> secrets_;
+  const absl::Duration flush_delay_;
+  mutable absl::Mutex mu_;
+  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);  // journaled, not yet known durable
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread flusher_;  // last: started once the rest is set up
 };
 
 int64_t Micros(std::chrono::steady_clock::time_point since) {
@@ -836,7 +920,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     }
   }
   Emitter em(run.get(), plan.host(), std::move(journal), options_.state_dir,
-             RunSecrets(plan, guard_));
+             RunSecrets(plan, guard_), options_.log_flush_delay);
   // --diff: every diff line redacted by key pattern, then by the run's secret values.
   FileDiffOptions diff_options;
   diff_options.filter_line = [&em](std::string_view line) {

@@ -122,6 +122,10 @@ struct RunManagerOptions {
   // cancel check (a cancel that arrives while it blocks stops the run before that step); may
   // block. Tests inject a gate here to hold a run at a named step; null in production.
   std::function<void(const std::string& run_id, int index)> before_step;
+  // A run's log lines are streamed once durable: synced with the run's next other event (one
+  // fdatasync per step event, not per line), or by a flusher after this delay when no event
+  // comes sooner (a long step's lines still stream). Tests set an infinite delay.
+  absl::Duration log_flush_delay = absl::Milliseconds(100);
 };
 
 class RunManager {

@@ -13,11 +13,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/engine/change_set.h"
+#include "agent/engine/journal.h"
 #include "agent/engine/snapshot.h"
 #include "agent/engine/step_test_util.h"
 #include "common/base/fs.h"
@@ -635,6 +638,63 @@ TEST_F(RunManagerTest, FinishedRunsKeepNoEventsInMemoryAndStillReplay) {
   EXPECT_LE(m->EventsInMemory(), kMaxMemoryOnlyRuns * (1 + 1 + 5 + 1 + 1));
   EXPECT_FALSE(m->Find("check-0").ok());
   EXPECT_TRUE(m->Find(absl::StrCat("check-", kMaxMemoryOnlyRuns + 4)).ok());
+}
+
+// Group commit: a log line is streamed only once the journal has it on disk, and a run syncs
+// its journal once per other event (run start, step start and end, run end), not per line.
+TEST_F(RunManagerTest, LogLinesStreamOnlyOnceDurableOneSyncPerStepEvent) {
+  const std::string id = "group";
+  const std::string jpath = state_ + "/runs/" + id + "/journal";
+  absl::Mutex mu;
+  uint64_t durable = 0;
+  int syncs = 0;
+  std::map<uint64_t, uint64_t> durable_at_publish;  // seq -> durable bytes when streamed
+  SetJournalSyncHookForTesting([&](const std::string& p, uint64_t d) {
+    if (p != jpath) return;
+    absl::MutexLock l(&mu);
+    durable = d;
+    ++syncs;
+  });
+  RunManagerOptions o;
+  o.state_dir = state_;
+  o.allowed_roots = {(root_ / "homes").string()};
+  o.make_step = &MakeFake;
+  o.log_flush_delay = absl::InfiniteDuration();  // only events sync: the count is exact
+  RunManager* manager = nullptr;
+  std::shared_ptr<RunState> watched;
+  int sub = -1;
+  o.before_step = [&](const std::string& run_id, int index) {
+    if (index != 0) return;
+    watched = *manager->Find(run_id);
+    sub = watched->Subscribe([&] {
+      absl::MutexLock l(&mu);
+      const uint64_t seq = watched->Summary().last_seq();
+      if (!durable_at_publish.count(seq)) durable_at_publish[seq] = durable;
+    });
+  };
+  RunManager m(std::move(o), &executor_);
+  manager = &m;
+  auto run = RunToEnd(m, Plan(id, {"log20x100", "log20x100", "log3x10"}));
+  ASSERT_NE(run, nullptr);
+  watched->Unsubscribe(sub);
+  SetJournalSyncHookForTesting(nullptr);
+
+  const std::vector<Event> events = All(*run);
+  auto journal = Journal::Read(jpath);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  ASSERT_EQ(journal->events.size(), events.size());
+  absl::MutexLock l(&mu);
+  int logs = 0;
+  for (size_t i = 1; i < events.size(); ++i) {  // run_started was streamed before the watch
+    const uint64_t end = i + 1 < journal->offsets.size() ? journal->offsets[i + 1]
+                                                         : journal->valid_end;
+    ASSERT_TRUE(durable_at_publish.count(events[i].seq())) << i;
+    EXPECT_LE(end, durable_at_publish[events[i].seq()])
+        << "streamed before it was durable: " << events[i].DebugString();
+    logs += events[i].has_log();
+  }
+  EXPECT_GE(logs, 43);
+  EXPECT_EQ(syncs, 1 + 3 * 2 + 1);  // run start, step starts and ends, run end
 }
 
 // A run plans a file step once: the plan snapshot_target made ahead is the one reported (check)

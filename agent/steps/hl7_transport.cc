@@ -268,10 +268,13 @@ absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection
       return !(absl::EndsWith(entry, "/") || absl::EndsWith(lower, ".jar") ||
                absl::EndsWith(lower, ".class") || absl::EndsWith(lower, ".zip"));
     };
+    // Decided on the central directory; of what is read, a binary entry (a NUL byte in its
+    // head) is passed over after that head: synapse artifacts are text.
     common::ZipLimits limits;
     limits.want_content = [&](const common::ZipEntry& e) {
       return scanned(e.name) && e.size <= kMaxScannedBytes;
     };
+    limits.skip_binary = true;
     absl::StatusOr<std::vector<common::ZipEntry>> entries = common::ReadZip(path, limits);
     if (!entries.ok()) {
       StepLog(ctx, LogLevel::kWarning,
@@ -281,6 +284,7 @@ absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection
     for (const common::ZipEntry& e : *entries) {
       if (!scanned(e.name)) continue;
       const std::string where = absl::StrCat(rel, "!", Printable(e.name));
+      if (e.binary) continue;
       if (!e.content_read) {
         StepLog(ctx, LogLevel::kWarning,
                 absl::StrCat(where, ": larger than 16 MiB; not scanned for HL7 use"));

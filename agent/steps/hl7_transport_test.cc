@@ -236,5 +236,22 @@ TEST_F(Hl7TransportTest, TargetTomlMustEnableTheTransportWith4xClassNames) {
                                 "class names (org.wso2.carbon.business.messaging.hl7.*)"));
 }
 
+TEST_F(Hl7TransportTest, Hl7BinaryCappEntryIsNotScannedTextIsWhateverItsName) {
+  // A bundled binary (a NUL byte in its head) that happens to hold the bytes "hl7://" is no
+  // synapse artifact; a text entry is scanned whatever its name.
+  Write(root_ / "capp/Lib_1.0.0/lib.bin", std::string("\x7f" "ELF\0\0\0", 7) + "hl7://x");
+  Write(root_ / "capp/artifacts.xml", "<artifacts/>");
+  Zip(root_ / "capp", src_ / "repository/deployment/server/carbonapps/Lib_1.0.0.car");
+  absl::StatusOr<StepPlan> plan = PlanStep("hl7_transport");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->message, "HL7 not used");
+
+  Write(root_ / "capp2/Ep_1.0.0/endpoint.bin", "<address uri=\"hl7://lab:1\"/>");
+  Zip(root_ / "capp2", src_ / "repository/deployment/server/carbonapps/Ep_1.0.0.car");
+  plan = PlanStep("hl7_transport");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(plan->message, HasSubstr("Ep_1.0.0.car!Ep_1.0.0/endpoint.bin: hl7:// endpoint"));
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::generated_homes

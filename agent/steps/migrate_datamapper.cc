@@ -249,14 +249,19 @@ class MigrateDatamapperStep final : public Step {
       ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
       CappToMigrate c;
       c.path = path;
-      ASSIGN_OR_RETURN(c.bytes, ReadWithSha(ctx, path, &c.sha256));
+      ASSIGN_OR_RETURN(c.bytes, ReadPlanned(ctx, path));
+      // The stylesheets first: most CApps have none, and the rest is inflated (and the bytes
+      // hashed) only to re-pack.
       absl::StatusOr<std::vector<common::ZipEntry>> entries =
-          common::ReadZipFromBytes(c.bytes, path);
+          common::ReadZipFromBytes(c.bytes, path, common::StyleSheetEntriesOnly());
+      if (entries.ok()) c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
+      if (entries.ok() && c.stylesheets > 0) entries = common::ReadZipFromBytes(c.bytes, path);
       if (!entries.ok()) {
         return common::AnnotateAfter(entries.status(), "; nothing was migrated");
       }
-      c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
       if (c.stylesheets == 0) continue;
+      common::MigrateCappEntries(&*entries, nullptr);
+      c.sha256 = common::Sha256Hex(c.bytes);
       RETURN_IF_ERROR(CheckWritable(ctx, path, c.sha256));
       stylesheets += c.stylesheets;
       if (ctx.Param("tool_jar").empty()) {
@@ -329,9 +334,13 @@ ConvertedCheck DatamapperConvertedCheck(const StepContext& ctx) {
     ASSIGN_OR_RETURN(std::string source_bytes, common::ReadFile(source_path));
     std::string migrated;
     if (absl::EndsWithIgnoreCase(source_path, ".car")) {
-      auto entries = common::ReadZipFromBytes(source_bytes, source_path);
+      auto entries =
+          common::ReadZipFromBytes(source_bytes, source_path, common::StyleSheetEntriesOnly());
       if (!entries.ok()) return false;  // the copy goes ahead; migrate_datamapper reports it
       if (common::MigrateCappEntries(&*entries, nullptr) == 0) return false;
+      entries = common::ReadZipFromBytes(source_bytes, source_path);
+      if (!entries.ok()) return false;
+      common::MigrateCappEntries(&*entries, nullptr);
       ASSIGN_OR_RETURN(migrated, common::WriteZip(*entries));
     } else if (common::IsXsltStyleSheetName(common::Basename(source_path))) {
       int n = 0;

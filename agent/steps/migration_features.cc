@@ -32,7 +32,8 @@ absl::Status DetectDatamapper(const StepContext& ctx, const Homes& homes,
       continue;
     }
     ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel));
-    absl::StatusOr<std::vector<common::ZipEntry>> entries = common::ReadZip(path);
+    absl::StatusOr<std::vector<common::ZipEntry>> entries =
+        common::ReadZip(path, common::StyleSheetEntriesOnly());
     if (!entries.ok()) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("cannot read ", rel, " for Data Mapper stylesheets: ",

@@ -5,12 +5,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/base/fs.h"
 
 namespace mimic::common {
+
+struct PathGuard::FolderCache {
+  static constexpr size_t kMaxFolders = 8192;  // ~1 MiB at most; then it starts again
+  absl::Mutex mu;
+  // Confined folder (normalised path) -> (st_dev, st_ino) when it was found confined.
+  absl::flat_hash_map<std::string, std::pair<dev_t, ino_t>> folders ABSL_GUARDED_BY(mu);
+  std::atomic<uint64_t> checked{0};
+};
+
 namespace {
 
 bool Inside(const std::string& path, const std::string& root) {
@@ -50,7 +65,7 @@ std::string RefusedFileKind(const struct stat& st) {
   return "";
 }
 
-PathGuard::PathGuard(std::vector<std::string> roots) {
+PathGuard::PathGuard(std::vector<std::string> roots) : cache_(std::make_shared<FolderCache>()) {
   for (std::string& r : roots) {
     char buf[PATH_MAX];
     if (::realpath(r.c_str(), buf) != nullptr) {
@@ -81,11 +96,37 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
     }
   }
   if (root == nullptr) return refuse("outside the allowed roots");
-  // Walk the existing components below the root; a symlink must resolve inside the roots.
-  std::string cur = *root;
-  std::string rest = norm.substr(root->size());
+  // Start below the deepest remembered folder that is still the one checked (a folder whose
+  // path now leads elsewhere, through a swapped component or symlink, has another inode). A
+  // folder moved out of the roots whole keeps its inode: what lies beneath it is still
+  // checked, and writes walk down from the root with O_NOFOLLOW regardless (change_set).
+  size_t start = root->size();
+  for (size_t cut = norm.rfind('/'); cut != std::string::npos && cut > root->size();
+       cut = norm.rfind('/', cut - 1)) {
+    const std::string folder = norm.substr(0, cut);
+    std::pair<dev_t, ino_t> id;
+    {
+      absl::MutexLock l(&cache_->mu);
+      auto it = cache_->folders.find(folder);
+      if (it == cache_->folders.end()) continue;
+      id = it->second;
+    }
+    cache_->checked.fetch_add(1, std::memory_order_relaxed);
+    struct stat st;
+    if (::stat(folder.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == id.first &&
+        st.st_ino == id.second) {
+      start = cut;
+      break;
+    }
+    absl::MutexLock l(&cache_->mu);
+    cache_->folders.erase(folder);
+  }
+  // Walk the existing components below it; a symlink must resolve inside the roots.
+  std::string cur = norm.substr(0, start);
+  std::string rest = norm.substr(start);
   for (absl::string_view comp : absl::StrSplit(rest, '/', absl::SkipEmpty())) {
     cur = JoinPath(cur, std::string(comp));
+    cache_->checked.fetch_add(1, std::memory_order_relaxed);
     struct stat st;
     if (::lstat(cur.c_str(), &st) != 0) break;  // does not exist yet: created inside
     if (S_ISLNK(st.st_mode)) {
@@ -94,6 +135,12 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
       bool ok = false;
       for (const std::string& r : roots_) ok = ok || Inside(buf, r);
       if (!ok) return refuse(absl::StrCat("symlink ", cur, " leads outside the allowed roots"));
+      if (::stat(cur.c_str(), &st) != 0) break;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      absl::MutexLock l(&cache_->mu);
+      if (cache_->folders.size() >= FolderCache::kMaxFolders) cache_->folders.clear();
+      cache_->folders[cur] = {st.st_dev, st.st_ino};
     }
   }
   struct stat st;
@@ -103,6 +150,10 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
     }
   }
   return norm;
+}
+
+uint64_t PathGuard::components_checked() const {
+  return cache_->checked.load(std::memory_order_relaxed);
 }
 
 absl::StatusOr<std::string> PathGuard::ResolveUnder(const std::string& base,

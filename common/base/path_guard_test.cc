@@ -49,5 +49,41 @@ TEST_F(PathGuardTest, SymlinkOutIsRefusedSymlinkInIsAllowed) {
   EXPECT_TRUE(g.Resolve(base_ + "/root/in/file").ok());
 }
 
+TEST_F(PathGuardTest, RememberedFoldersSaveTheWalk) {
+  PathGuard g({base_ + "/root"});
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/a/b/c/d").ok());
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/a/b/c/d/f1").ok());
+  const uint64_t first = g.components_checked();
+  EXPECT_GE(first, 6u);  // mi a b c d f1
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/a/b/c/d/f2").ok());
+  EXPECT_EQ(g.components_checked() - first, 2u);  // d (stat) and f2 (lstat)
+}
+
+TEST_F(PathGuardTest, ARememberedFolderSwappedForASymlinkOutIsRefused) {
+  PathGuard g({base_ + "/root"});
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/conf/sub").ok());
+  ASSERT_TRUE(MakeDirs(base_ + "/outside/sub").ok());
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/conf/sub/x").ok());
+  // The deepest folder swapped.
+  ASSERT_EQ(::rename((base_ + "/root/mi/conf/sub").c_str(), (base_ + "/root/mi/old").c_str()), 0);
+  ASSERT_EQ(symlink((base_ + "/outside/sub").c_str(), (base_ + "/root/mi/conf/sub").c_str()), 0);
+  auto r = g.Resolve(base_ + "/root/mi/conf/sub/x");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  // A folder higher up swapped: the remembered deeper path now leads outside.
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/a/b/c").ok());
+  ASSERT_TRUE(MakeDirs(base_ + "/outside/a/b/c").ok());
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/a/b/c/x").ok());
+  ASSERT_EQ(::rename((base_ + "/root/mi/a").c_str(), (base_ + "/root/mi/a-old").c_str()), 0);
+  ASSERT_EQ(symlink((base_ + "/outside/a").c_str(), (base_ + "/root/mi/a").c_str()), 0);
+  r = g.Resolve(base_ + "/root/mi/a/b/c/x");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_NE(r.status().message().find("symlink"), std::string::npos);
+  // A file beneath a remembered folder swapped for a symlink out.
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/old/f").ok());
+  ASSERT_EQ(symlink("/etc/passwd", (base_ + "/root/mi/old/f").c_str()), 0);
+  EXPECT_EQ(g.Resolve(base_ + "/root/mi/old/f").status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 }  // namespace
 }  // namespace mimic::common

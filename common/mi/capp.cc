@@ -3,7 +3,15 @@
 #include <sys/stat.h>
 #include <zip.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -67,17 +75,21 @@ absl::StatusOr<std::string> ExtractionKey(const std::string& label, const std::s
   return key;
 }
 
-// Reads exactly `size` bytes of entry `index`, CRC-checked, never more.
+// Reads exactly `size` bytes of entry `index`, CRC-checked, never more. With `sniff`, stops
+// after the first kZipSniffBytes when they hold a NUL byte: *binary set, "" returned.
 absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_t size,
-                                      const std::string& label, const std::string& name) {
+                                      const std::string& label, const std::string& name,
+                                      bool sniff, bool* binary) {
   ZipFilePtr zf(zip_fopen_index(za, index, 0));
   if (zf == nullptr) {
     return Hostile(label, name, absl::StrCat("cannot be opened: ", ZipErrorText(za)));
   }
   std::string data(size, '\0');
   zip_uint64_t got = 0;
+  const zip_uint64_t head = sniff ? std::min<zip_uint64_t>(size, kZipSniffBytes) : 0;
   while (got < size) {
-    zip_int64_t n = zip_fread(zf.get(), data.data() + got, size - got);
+    const zip_uint64_t want = got < head ? head - got : size - got;
+    zip_int64_t n = zip_fread(zf.get(), data.data() + got, want);
     if (n < 0) {
       return Hostile(
           label, name,
@@ -85,6 +97,10 @@ absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_
     }
     if (n == 0) break;
     got += static_cast<zip_uint64_t>(n);
+    if (got == head && std::memchr(data.data(), '\0', head) != nullptr) {
+      *binary = true;
+      return std::string();
+    }
   }
   if (got != size) {
     return Hostile(label, name, absl::StrCat("holds ", got, " bytes, not the declared ", size));
@@ -125,40 +141,31 @@ std::string FirstDuplicateName(const std::string& b) {
   return "";
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const ZipLimits& limits) {
-  if (!IsRegularFile(path)) {
-    return absl::NotFoundError(absl::StrCat(path, " is not a regular file"));
-  }
-  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  return ReadZipFromBytes(bytes, path, limits);
-}
-
-absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
-                                                       const std::string& label,
-                                                       const ZipLimits& limits) {
+// Opens the archive read by `src` (taken over, also on failure). `bytes` gives the archive's
+// bytes to name a duplicate entry (libzip does not say which one).
+absl::StatusOr<ZipPtr> OpenArchive(zip_source_t* src, const std::string& label,
+                                   const std::function<std::string()>& bytes) {
+  SourcePtr owned(src);
   zip_error_t err;
   zip_error_init(&err);
-  SourcePtr src(zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err));
-  if (src == nullptr) {
-    std::string text = ZipErrorText(&err);
-    zip_error_fini(&err);
-    return absl::InternalError(absl::StrCat(label, ": ", text));
-  }
-  ZipPtr za(zip_open_from_source(src.get(), ZIP_RDONLY | ZIP_CHECKCONS, &err));
+  ZipPtr za(zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &err));
   if (za == nullptr) {
     const bool duplicate = zip_error_code_zip(&err) == ZIP_ER_EXISTS;
     std::string text = ZipErrorText(&err);
     zip_error_fini(&err);
-    if (duplicate) return Hostile(label, FirstDuplicateName(bytes), "is a duplicate name");
+    if (duplicate) return Hostile(label, FirstDuplicateName(bytes()), "is a duplicate name");
     return absl::InvalidArgumentError(absl::StrCat(label, " is not a valid zip archive: ", text));
   }
-  src.release();  // owned by the archive now
+  owned.release();  // owned by the archive now
   zip_error_fini(&err);
+  return za;
+}
 
-  const zip_int64_t count = zip_get_num_entries(za.get(), 0);
-  if (count < 0) return absl::InternalError(absl::StrCat(label, ": ", ZipErrorText(za.get())));
+// Checks every entry's metadata, then reads the content `limits` asks for.
+absl::StatusOr<std::vector<ZipEntry>> ReadEntries(zip_t* za, const std::string& label,
+                                                  const ZipLimits& limits) {
+  const zip_int64_t count = zip_get_num_entries(za, 0);
+  if (count < 0) return absl::InternalError(absl::StrCat(label, ": ", ZipErrorText(za)));
   if (static_cast<uint64_t>(count) > limits.max_entries) {
     return absl::InvalidArgumentError(absl::StrCat("refusing archive ", label, ": ", count,
                                                    " entries (limit ", limits.max_entries, ")"));
@@ -170,10 +177,10 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
   std::set<std::string> keys;
   uint64_t total = 0;
   for (zip_int64_t i = 0; i < count; ++i) {
-    const char* raw = zip_get_name(za.get(), i, ZIP_FL_ENC_RAW);
+    const char* raw = zip_get_name(za, i, ZIP_FL_ENC_RAW);
     if (raw == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat(label, ": entry #", i, " has no name: ", ZipErrorText(za.get())));
+          absl::StrCat(label, ": entry #", i, " has no name: ", ZipErrorText(za)));
     }
     ZipEntry& e = entries[i];
     e.name = raw;
@@ -183,15 +190,15 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
 
     zip_stat_t st;
     zip_stat_init(&st);
-    if (zip_stat_index(za.get(), i, ZIP_FL_ENC_RAW, &st) != 0) {
-      return Hostile(label, e.name, absl::StrCat("cannot be read: ", ZipErrorText(za.get())));
+    if (zip_stat_index(za, i, ZIP_FL_ENC_RAW, &st) != 0) {
+      return Hostile(label, e.name, absl::StrCat("cannot be read: ", ZipErrorText(za)));
     }
     const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
     if ((st.valid & need) != need) return Hostile(label, e.name, "has no sizes");
     if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE) {
       return Hostile(label, e.name, "is encrypted");
     }
-    if (zip_file_get_external_attributes(za.get(), i, 0, &e.opsys, &e.external_attributes) != 0) {
+    if (zip_file_get_external_attributes(za, i, 0, &e.opsys, &e.external_attributes) != 0) {
       return Hostile(label, e.name, "has unreadable attributes");
     }
     if (e.opsys == ZIP_OPSYS_UNIX) {
@@ -228,10 +235,65 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
   // Second pass: the content, exactly the declared sizes, CRC-checked.
   for (zip_int64_t i = 0; i < count; ++i) {
     if ((sizes[i] == 0 && entries[i].is_dir) || !entries[i].content_read) continue;
-    ASSIGN_OR_RETURN(entries[i].data, ReadEntry(za.get(), i, sizes[i], label, entries[i].name));
+    ASSIGN_OR_RETURN(entries[i].data, ReadEntry(za, i, sizes[i], label, entries[i].name,
+                                                limits.skip_binary, &entries[i].binary));
+    if (entries[i].binary) entries[i].content_read = false;
   }
   return entries;
 }
+
+}  // namespace
+
+absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const ZipLimits& limits) {
+  if (!IsRegularFile(path)) {
+    return absl::NotFoundError(absl::StrCat(path, " is not a regular file"));
+  }
+  // Read through a file source: libzip reads the central directory and then only what is
+  // inflated, never the bulk of entries passed over.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    std::string msg = absl::StrCat("open ", path, ": ", std::strerror(e));
+    return e == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg);
+  }
+  FILE* file = ::fdopen(fd, "rb");
+  if (file == nullptr) {
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  }
+  zip_error_t err;
+  zip_error_init(&err);
+  zip_source_t* src = zip_source_filep_create(file, 0, -1, &err);
+  if (src == nullptr) {
+    std::fclose(file);
+    std::string text = ZipErrorText(&err);
+    zip_error_fini(&err);
+    return absl::InternalError(absl::StrCat(path, ": ", text));
+  }
+  zip_error_fini(&err);
+  ASSIGN_OR_RETURN(ZipPtr za, OpenArchive(src, path, [&path] {
+                     absl::StatusOr<std::string> bytes = ReadFile(path);
+                     return bytes.ok() ? *bytes : std::string();
+                   }));
+  return ReadEntries(za.get(), path, limits);
+}
+
+absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
+                                                       const std::string& label,
+                                                       const ZipLimits& limits) {
+  zip_error_t err;
+  zip_error_init(&err);
+  zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);
+  if (src == nullptr) {
+    std::string text = ZipErrorText(&err);
+    zip_error_fini(&err);
+    return absl::InternalError(absl::StrCat(label, ": ", text));
+  }
+  zip_error_fini(&err);
+  ASSIGN_OR_RETURN(ZipPtr za, OpenArchive(src, label, [&bytes] { return bytes; }));
+  return ReadEntries(za.get(), label, limits);
+}
+
 
 absl::StatusOr<std::string> WriteZip(const std::vector<ZipEntry>& entries) {
   std::set<std::string> names;
@@ -331,6 +393,12 @@ std::string MigrateXsltStyleSheet(const std::string& text, int* replacements) {
 
 bool IsXsltStyleSheetName(const std::string& name) {
   return absl::EndsWith(name, "_xsltStyleSheet.xml");
+}
+
+ZipLimits StyleSheetEntriesOnly() {
+  ZipLimits limits;
+  limits.want_content = [](const ZipEntry& e) { return !e.is_dir && IsXsltStyleSheetName(e.name); };
+  return limits;
 }
 
 int MigrateCappEntries(std::vector<ZipEntry>* entries, std::vector<std::string>* changed_names) {

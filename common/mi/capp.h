@@ -36,6 +36,9 @@ struct ZipEntry {
   // read), and false when ZipLimits::want_content passed the content over (data is then "").
   uint64_t size = 0;
   bool content_read = true;
+  // Set by reading with ZipLimits::skip_binary: the head of the content held a NUL byte, so
+  // the rest was not read (content_read is then false and data "").
+  bool binary = false;
 
   // The UNIX permission bits when the entry came from a UNIX host, else 0.
   uint32_t unix_mode() const { return opsys == 3 ? (external_attributes >> 16) & 07777 : 0; }
@@ -50,10 +53,16 @@ struct ZipLimits {
   // unset. The others pass the name, type and encryption checks; as nothing of them is
   // inflated, the CRC, ratio and max_total_bytes checks do not apply to them.
   std::function<bool(const ZipEntry&)> want_content;
+  // Of the entries whose content is read, those with a NUL byte in their first kZipSniffBytes
+  // (git's rule for binary files) are passed over after that head: `binary` set and nothing
+  // more read (so not CRC-checked; the metadata checks above still apply to them).
+  bool skip_binary = false;
 };
+inline constexpr uint64_t kZipSniffBytes = 8000;
 
 // Reads the archive at `path` / held in `bytes` (`label` names it in messages). Entries in
-// archive order, content decompressed and CRC-checked. INVALID_ARGUMENT naming the archive and
+// archive order, content decompressed and CRC-checked. From `path`, only the central
+// directory, the local headers and the entries whose content is read are read from the file. INVALID_ARGUMENT naming the archive and
 // the entry for a hostile or corrupt archive (see the file comment), NOT_FOUND / INTERNAL when
 // the file cannot be read.
 absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path,
@@ -80,6 +89,10 @@ std::string MigrateXsltStyleSheet(const std::string& text, int* replacements);
 
 // True for the entries WSO2's tool rewrites: names ending with "_xsltStyleSheet.xml".
 bool IsXsltStyleSheetName(const std::string& name);
+
+// Limits that read the content of the stylesheet entries only (IsXsltStyleSheetName): enough
+// for MigrateCappEntries to count what it would change, without inflating the rest.
+ZipLimits StyleSheetEntriesOnly();
 
 // Applies MigrateXsltStyleSheet to every stylesheet entry of `entries` (other entries are not
 // touched). Returns the number of entries changed; `changed_names` (may be null) gets their names.

@@ -285,6 +285,45 @@ TEST_F(CappTest, WantContentReadsOnlyTheChosenEntries) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
+  // A stored entry holding a NUL byte early and, past the sniffed head, bytes that no longer
+  // match its CRC: passed over as binary after its head, so the damage is never read.
+  std::string blob(64 << 10, 'b');
+  blob[10] = '\0';
+  std::vector<ZipEntry> entries(3);
+  entries[0] = {"a.xml", "<a>hl7://lab:1</a>"};
+  entries[1] = {"lib.bin", blob};
+  entries[1].compression = kZipStore;
+  entries[2] = {"text.bin", "no nul here"};
+  absl::StatusOr<std::string> bytes = WriteZip(entries);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  const size_t at = bytes->find(std::string(1, '\0') + "bbbb") + 40000;
+  ASSERT_EQ((*bytes)[at], 'b');
+  (*bytes)[at] = 'c';
+  const std::string path = Path("binary.car");
+  Save(path, *bytes);
+
+  EXPECT_EQ(ReadZip(path).status().code(), absl::StatusCode::kInvalidArgument);  // CRC
+  ZipLimits limits;
+  limits.skip_binary = true;
+  absl::StatusOr<std::vector<ZipEntry>> back = ReadZip(path, limits);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 3u);
+  EXPECT_TRUE((*back)[0].content_read);
+  EXPECT_FALSE((*back)[0].binary);
+  EXPECT_EQ((*back)[0].data, "<a>hl7://lab:1</a>");
+  EXPECT_FALSE((*back)[1].content_read);
+  EXPECT_TRUE((*back)[1].binary);
+  EXPECT_EQ((*back)[1].data, "");
+  EXPECT_EQ((*back)[1].size, blob.size());
+  EXPECT_TRUE((*back)[2].content_read);
+  EXPECT_EQ((*back)[2].data, "no nul here");
+  // The same from memory.
+  back = ReadZipFromBytes(*bytes, "memory", limits);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE((*back)[1].binary);
+}
+
 TEST_F(CappTest, RefusesZipBombsAndOversizedArchives) {
   absl::Status st = ReadHostile(
       "bomb.car", {{"artifacts.xml", "<artifacts/>"}, {"zeros", std::string(20 << 20, '\0')}});

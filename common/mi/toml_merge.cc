@@ -434,10 +434,14 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Doc> source, Doc::Parse(source_text, source_name));
   ASSIGN_OR_RETURN(std::unique_ptr<Doc> target, Doc::Parse(target_text, target_name));
+  // A fresh target is its version's shipped file: then the defaults are the target, parsed once.
   std::unique_ptr<Doc> defaults;
-  if (!opts.target_default_text.empty()) {
+  if (!opts.target_default_text.empty() && opts.target_default_text != target_text) {
     ASSIGN_OR_RETURN(defaults, Doc::Parse(opts.target_default_text, "default deployment.toml"));
   }
+  const Doc* default_doc = opts.target_default_text.empty() ? nullptr
+                           : defaults != nullptr           ? defaults.get()
+                                                           : target.get();
   std::vector<std::string> warnings;
   std::vector<Item> items = ItemsOf(*source);
   RETURN_IF_ERROR(ApplyRules(items, opts, /*overrides=*/false, warnings));
@@ -448,7 +452,7 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
     RETURN_IF_ERROR(ApplyRules(override_items, opts, /*overrides=*/true, warnings));
     Overlay(items, std::move(override_items));
   }
-  Merger merger(*target, defaults.get(), opts, target_name);
+  Merger merger(*target, default_doc, opts, target_name);
   for (const Item& it : items) RETURN_IF_ERROR(merger.Merge(it));
   MergeResult result;
   result.merged_text = merger.Render();
