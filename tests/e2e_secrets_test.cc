@@ -88,9 +88,13 @@ class SecretsSuite : public ::testing::Test {
     toml = absl::StrReplaceAll(
         toml, {{anchor, absl::StrCat(anchor, "parameter.\"java.naming.security.credentials\" = \"",
                                      S()["jndi_credentials"], "\"\n")}});
-    // The file ends in its [secrets] table.
-    absl::StrAppend(&toml, "extra_alias = \"[", S()["secrets_table"], "]\"\n",
-                    "\n[custom_settings]\n",
+    // One more alias in its [secrets] table (wherever that table is in the generated file).
+    const std::string secrets = "\n[secrets]\n";
+    ASSERT_NE(toml.find(secrets), std::string::npos);
+    toml = absl::StrReplaceAll(
+        toml, {{secrets, absl::StrCat(secrets, "extra_alias = \"[", S()["secrets_table"],
+                                      "]\"\n")}});
+    absl::StrAppend(&toml, "\n[custom_settings]\n",
                     "keystore_pass = \"", S()["keystore_pass"], "\"\n",
                     "ssl_passphrase = \"", S()["ssl_passphrase"], "\"\n",
                     "client_secret = \"", S()["client_secret"], "\"\n",
