@@ -9,7 +9,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <dirent.h>
 
 #include <cstring>
 #include <filesystem>
@@ -36,38 +35,21 @@ using ::testing::HasSubstr;
 // block), and with owners and link counts, so a changed owner or a new hard link shows.
 std::map<std::string, std::string> Snapshot(const std::string& root) {
   std::map<std::string, std::string> out;
-  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
-    const std::string dir = rel.empty() ? root : root + "/" + rel;
-    DIR* d = opendir(dir.c_str());
-    if (d == nullptr) return;
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
+  ForEachEntry(root, [&](const std::string& r, const std::string& full, const struct stat& st) {
+    std::string meta = absl::StrCat(st.st_mode, " ", st.st_uid, ":", st.st_gid, " ", st.st_nlink);
+    if (S_ISDIR(st.st_mode)) {
+      out[r] = "dir " + meta;
+    } else if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
+      out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0));
+    } else if (S_ISREG(st.st_mode)) {
+      auto sha = common::Sha256File(full);
+      out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", meta);
+    } else {
+      out[r] = absl::StrCat("special ", meta, " ", st.st_rdev);
     }
-    closedir(d);
-    for (const std::string& n : names) {
-      const std::string r = rel.empty() ? n : rel + "/" + n;
-      const std::string full = root + "/" + r;
-      struct stat st;
-      if (lstat(full.c_str(), &st) != 0) continue;
-      std::string meta = absl::StrCat(st.st_mode, " ", st.st_uid, ":", st.st_gid, " ", st.st_nlink);
-      if (S_ISDIR(st.st_mode)) {
-        out[r] = "dir " + meta;
-        walk(r);
-      } else if (S_ISLNK(st.st_mode)) {
-        char buf[4096];
-        ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
-        out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0));
-      } else if (S_ISREG(st.st_mode)) {
-        auto sha = common::Sha256File(full);
-        out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", meta);
-      } else {
-        out[r] = absl::StrCat("special ", meta, " ", st.st_rdev);
-      }
-    }
-  };
-  walk("");
+  });
   return out;
 }
 

@@ -55,27 +55,11 @@ CommandResult Rollback(const Homes& h, const std::string& run_id, const std::str
 // rel path -> "uid:gid mode" for everything under `root`, symlinks not followed.
 std::map<std::string, std::string> Owners(const std::string& root) {
   std::map<std::string, std::string> out;
-  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
-    const std::string dir = rel.empty() ? root : root + "/" + rel;
-    DIR* d = opendir(dir.c_str());
-    if (d == nullptr) return;
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-      const std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    for (const std::string& n : names) {
-      const std::string r = rel.empty() ? n : rel + "/" + n;
-      struct stat st;
-      if (lstat((root + "/" + r).c_str(), &st) != 0) continue;
-      char mode[16];
-      std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
-      out[r] = std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) + " " + mode;
-      if (S_ISDIR(st.st_mode)) walk(r);
-    }
-  };
-  walk("");
+  ForEachEntry(root, [&](const std::string& r, const std::string&, const struct stat& st) {
+    char mode[16];
+    std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
+    out[r] = std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) + " " + mode;
+  });
   return out;
 }
 

@@ -95,8 +95,33 @@ namespace {
 // path -> what TreeHash (owners false) or TreeState (owners true) records for it.
 std::map<std::string, std::string> WalkTree(const std::string& root, bool owners) {
   std::map<std::string, std::string> out;
+  ForEachEntry(root, [&](const std::string& r, const std::string& full, const struct stat& st) {
+    char mode[16];
+    std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
+    const std::string owner = owners ? absl::StrCat(" ", st.st_uid, ":", st.st_gid) : "";
+    if (S_ISDIR(st.st_mode)) {
+      out[r] = absl::StrCat("dir ", mode, owner);
+    } else if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
+      out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0), owner);
+    } else if (S_ISREG(st.st_mode) || !owners) {
+      auto sha = common::Sha256File(full);
+      out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", mode, owner);
+    } else {
+      out[r] = absl::StrCat("other ", mode, owner);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+void ForEachEntry(const std::string& root,
+                  const std::function<void(const std::string& rel, const std::string& full,
+                                           const struct stat& st)>& visit) {
   std::function<void(const std::string&)> walk = [&](const std::string& rel) {
-    std::string dir = rel.empty() ? root : root + "/" + rel;
+    const std::string dir = rel.empty() ? root : root + "/" + rel;
     DIR* d = opendir(dir.c_str());
     if (d == nullptr) return;
     std::vector<std::string> names;
@@ -106,33 +131,16 @@ std::map<std::string, std::string> WalkTree(const std::string& root, bool owners
     }
     closedir(d);
     for (const std::string& n : names) {
-      std::string r = rel.empty() ? n : rel + "/" + n;
-      std::string full = root + "/" + r;
+      const std::string r = rel.empty() ? n : rel + "/" + n;
+      const std::string full = root + "/" + r;
       struct stat st;
       if (lstat(full.c_str(), &st) != 0) continue;
-      char mode[16];
-      std::snprintf(mode, sizeof(mode), "%o", st.st_mode & 07777);
-      const std::string owner = owners ? absl::StrCat(" ", st.st_uid, ":", st.st_gid) : "";
-      if (S_ISDIR(st.st_mode)) {
-        out[r] = absl::StrCat("dir ", mode, owner);
-        walk(r);
-      } else if (S_ISLNK(st.st_mode)) {
-        char buf[4096];
-        ssize_t len = readlink(full.c_str(), buf, sizeof(buf));
-        out[r] = absl::StrCat("link ", std::string(buf, len > 0 ? len : 0), owner);
-      } else if (S_ISREG(st.st_mode) || !owners) {
-        auto sha = common::Sha256File(full);
-        out[r] = absl::StrCat(sha.ok() ? *sha : "?", " ", mode, owner);
-      } else {
-        out[r] = absl::StrCat("other ", mode, owner);
-      }
+      visit(r, full, st);
+      if (S_ISDIR(st.st_mode)) walk(r);
     }
   };
   walk("");
-  return out;
 }
-
-}  // namespace
 
 std::map<std::string, std::string> TreeHash(const std::string& root) {
   return WalkTree(root, /*owners=*/false);

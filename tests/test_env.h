@@ -3,6 +3,7 @@
 #ifndef MIMIC_TESTS_TEST_ENV_H_
 #define MIMIC_TESTS_TEST_ENV_H_
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <functional>
@@ -36,6 +37,13 @@ void MakeCerts(const std::string& out_dir, const std::vector<std::string>& hosts
 // `make-mi-home VERSION DEST --profile PROFILE [--hostname NAME]` makes it.
 void MakeMiHome(const std::string& version, const std::string& dest, const std::string& profile,
                 const std::string& hostname = "");
+
+// Calls visit(rel, full, st) for every entry under `root` (lstat: symlinks are not followed;
+// entries that vanish are skipped), each directory before what it holds. The one tree walker of
+// the tests.
+void ForEachEntry(const std::string& root,
+                  const std::function<void(const std::string& rel, const std::string& full,
+                                           const struct stat& st)>& visit);
 
 // path (relative to root) -> "sha256 mode" for every regular file and symlink; directories
 // as "dir mode". Two equal maps mean byte-for-byte equal trees.
