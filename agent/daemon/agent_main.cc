@@ -10,6 +10,7 @@
 
 #include "agent/daemon/agent_config.h"
 #include "agent/daemon/service.h"
+#include "common/base/local_time.h"
 #include "common/base/logging.h"
 #include "mimic/version.h"
 
@@ -102,6 +103,9 @@ int ServeMain(const std::string& config_path, const BeforeStepHook& before_step)
 }  // namespace
 
 int AgentMain(int argc, char** argv, const BeforeStepHook& before_step) {
+  // Before any thread: every zip the steps read would otherwise cost a stat of /etc/localtime
+  // per entry (libzip's mktime).
+  common::PinLocalTimeZone();
   if (argc >= 2 && std::strcmp(argv[1], "local") == 0) return LocalMain(argc, argv);
   if (argc == 3 && std::strcmp(argv[1], "--config") == 0) return ServeMain(argv[2], before_step);
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {

@@ -1,6 +1,7 @@
 #include "common/base/path_guard.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/base/fs.h"
@@ -54,9 +55,31 @@ TEST_F(PathGuardTest, RememberedFoldersSaveTheWalk) {
   ASSERT_TRUE(MakeDirs(base_ + "/root/mi/a/b/c/d").ok());
   ASSERT_TRUE(g.Resolve(base_ + "/root/mi/a/b/c/d/f1").ok());
   const uint64_t first = g.components_checked();
-  EXPECT_GE(first, 6u);  // mi a b c d f1
+  EXPECT_EQ(first, 6u);  // mi a b c d f1 (missing: nothing more to ask)
   ASSERT_TRUE(g.Resolve(base_ + "/root/mi/a/b/c/d/f2").ok());
   EXPECT_EQ(g.components_checked() - first, 2u);  // d (stat) and f2 (lstat)
+}
+
+// An existing file beneath a remembered folder costs two stats: the folder's, and the file's
+// lstat, which also judges its kind (no third stat of the path).
+TEST_F(PathGuardTest, AnExistingFileCostsOneLstatOfItsOwn) {
+  PathGuard g({base_ + "/root"});
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/d").ok());
+  ASSERT_TRUE(WriteFileAtomic(base_ + "/root/mi/d/f", "x").ok());
+  ASSERT_TRUE(WriteFileAtomic(base_ + "/root/mi/d/g", "y").ok());
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/d/f").ok());
+  const uint64_t first = g.components_checked();
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/d/g").ok());
+  EXPECT_EQ(g.components_checked() - first, 2u);
+  // The kind is still judged on that answer: a hard-linked file, a FIFO, and an inside symlink
+  // to a FIFO beneath the remembered folder are refused.
+  ASSERT_EQ(::link((base_ + "/root/mi/d/g").c_str(), (base_ + "/outside/g").c_str()), 0);
+  EXPECT_EQ(g.Resolve(base_ + "/root/mi/d/g").status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_EQ(::mkfifo((base_ + "/root/mi/d/p").c_str(), 0600), 0);
+  EXPECT_EQ(g.Resolve(base_ + "/root/mi/d/p").status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_EQ(symlink((base_ + "/root/mi/d/p").c_str(), (base_ + "/root/mi/d/lp").c_str()), 0);
+  EXPECT_EQ(g.Resolve(base_ + "/root/mi/d/lp").status().code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(PathGuardTest, ARememberedFolderSwappedForASymlinkOutIsRefused) {

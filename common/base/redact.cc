@@ -158,7 +158,7 @@ void RedactKeyValues(std::string& text, std::vector<std::string>* found) {
     bool is_flag = token.starts_with("-");
     bool boundary =
         start == 0 || text[start - 1] == ' ' || text[start - 1] == '\t' || text[start - 1] == '\n';
-    const std::string low = Lower(token);
+    const std::string low = is_flag ? Lower(token) : std::string();  // only flags are compared
     // openssl's `-passin pass:X` / `-passout pass:X` (env:VAR and file:PATH name no secret).
     if (is_flag && boundary && (low == "-passin" || low == "-passout" || low == "--passin" ||
                                 low == "--passout" || low == "-pass")) {
@@ -296,7 +296,30 @@ void RedactXmlElements(std::string& text, std::vector<std::string>* found) {
 
 }  // namespace
 
+namespace {
+
+// Every key IsSecretKey accepts holds one of these, ASCII case aside (each accepted word and
+// "secrets" does): most keys and words of a text hold none, and are answered without splitting.
+bool HoldsSecretStem(std::string_view key) {
+  static constexpr std::string_view kStems[] = {"pass",  "pwd", "secret",       "token",
+                                                "credential", "key", "authorization"};
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (size_t i = 0; i < key.size(); ++i) {
+    const char c = lower(key[i]);
+    for (std::string_view stem : kStems) {
+      if (c != stem[0] || key.size() - i < stem.size()) continue;
+      size_t k = 1;
+      while (k < stem.size() && lower(key[i + k]) == stem[k]) ++k;
+      if (k == stem.size()) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 bool IsSecretKey(std::string_view dotted_key) {
+  if (!HoldsSecretStem(dotted_key)) return false;
   std::vector<std::string_view> parts;
   for (size_t b = 0;;) {
     size_t e = dotted_key.find('.', b);

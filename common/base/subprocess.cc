@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base/local_time.h"
 
 extern char** environ;
 
@@ -76,7 +77,7 @@ std::vector<std::string> ChildEnv(const SubprocessOptions& o) {
       const bool replaced = std::any_of(o.env.begin(), o.env.end(), [&](const std::string& add) {
         return std::string_view(add).substr(0, add.find('=')) == name;
       });
-      if (!replaced) out.emplace_back(kv);
+      if (!replaced && kv != PinnedTimeZoneEntry()) out.emplace_back(kv);
     }
   }
   out.insert(out.end(), o.env.begin(), o.env.end());

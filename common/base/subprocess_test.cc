@@ -1,5 +1,7 @@
 #include "common/base/subprocess.h"
 
+#include "common/base/local_time.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -98,6 +100,32 @@ TEST(SubprocessTest, EnvironmentAddedOrReplaced) {
   r = RunSubprocess(o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->stdout_text, "/child-b\n");
+}
+
+// The TZ the agent pins for itself (common/base/local_time.h) is not a child's: a child sees
+// TZ unset, as the process was started, unless the caller gives one.
+TEST(SubprocessTest, APinnedTimeZoneIsNotPassedOn) {
+  ::unsetenv("TZ");
+  PinLocalTimeZone();
+  ASSERT_NE(::getenv("TZ"), nullptr);
+  EXPECT_STREQ(::getenv("TZ"), ":/etc/localtime");
+  EXPECT_EQ(PinnedTimeZoneEntry(), "TZ=:/etc/localtime");
+  SubprocessOptions o = Sh("echo \"${TZ-unset}\"");
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "unset\n");
+  o.env = {"TZ=UTC"};
+  r = RunSubprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "UTC\n");
+  // A TZ the process was started with is left alone, and passed on.
+  ::setenv("TZ", "Europe/Paris", 1);
+  PinLocalTimeZone();
+  EXPECT_STREQ(::getenv("TZ"), "Europe/Paris");
+  r = RunSubprocess(Sh("echo \"${TZ-unset}\""));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "Europe/Paris\n");
+  ::unsetenv("TZ");
 }
 
 TEST(SubprocessTest, WorkingDirectoryAndStdin) {
