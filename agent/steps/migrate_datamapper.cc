@@ -84,6 +84,31 @@ absl::StatusOr<std::string> ReadWithSha(const StepContext& ctx, const std::strin
   return bytes;
 }
 
+// The entries of the CApp at `path` as it will be when this step applies, read with `limits`
+// (an earlier step's planned write counts, as in ReadPlanned). From a file (the target's own,
+// or the source an earlier step copies over it) libzip reads only the central directory and
+// the entries asked for, not the whole CApp. (ReadZip opens regular files only: a CApp the
+// guard let through as a symlink inside the roots is read whole, as ReadPlanned reads it.)
+absl::StatusOr<std::vector<common::ZipEntry>> ReadPlannedCapp(const StepContext& ctx,
+                                                             const std::string& path,
+                                                             const common::ZipLimits& limits) {
+  std::string file = path;
+  if (ctx.overlay != nullptr) {
+    auto it = ctx.overlay->find(path);
+    if (it != ctx.overlay->end()) {
+      const FileOp& op = it->second;
+      if (op.kind == FileOp::Kind::kDelete) return absl::NotFoundError(path + " will be deleted");
+      if (op.kind == FileOp::Kind::kWrite) {
+        if (op.has_content) return common::ReadZipFromBytes(op.content, path, limits);
+        file = op.source_path;
+      }
+    }
+  }
+  if (common::IsRegularFile(file)) return common::ReadZip(file, limits);
+  ASSIGN_OR_RETURN(std::string bytes, ReadPlanned(ctx, path));
+  return common::ReadZipFromBytes(bytes, path, limits);
+}
+
 // Before planning a write over `path`: it must still be the regular file read with `sha256`.
 // FAILED_PRECONDITION for a symlink or anything else ApplyChangeSet would refuse to write over.
 absl::Status CheckWritable(const StepContext& ctx, const std::string& path,
@@ -249,18 +274,19 @@ class MigrateDatamapperStep final : public Step {
       ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(target, rel));
       CappToMigrate c;
       c.path = path;
-      ASSIGN_OR_RETURN(c.bytes, ReadPlanned(ctx, path));
-      // The stylesheets first: most CApps have none, and the rest is inflated (and the bytes
-      // hashed) only to re-pack.
+      // The stylesheets first, from the central directory: most CApps have none, and only a
+      // CApp to re-pack is read whole, inflated and hashed (the bytes the plan is made of).
       absl::StatusOr<std::vector<common::ZipEntry>> entries =
-          common::ReadZipFromBytes(c.bytes, path, common::StyleSheetEntriesOnly());
-      if (entries.ok()) c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
-      if (entries.ok() && c.stylesheets > 0) entries = common::ReadZipFromBytes(c.bytes, path);
+          ReadPlannedCapp(ctx, path, common::StyleSheetEntriesOnly());
+      if (entries.ok() && common::MigrateCappEntries(&*entries, nullptr) > 0) {
+        ASSIGN_OR_RETURN(c.bytes, ReadPlanned(ctx, path));
+        entries = common::ReadZipFromBytes(c.bytes, path);
+        if (entries.ok()) c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
+      }
       if (!entries.ok()) {
         return common::AnnotateAfter(entries.status(), "; nothing was migrated");
       }
       if (c.stylesheets == 0) continue;
-      common::MigrateCappEntries(&*entries, nullptr);
       c.sha256 = common::Sha256Hex(c.bytes);
       RETURN_IF_ERROR(CheckWritable(ctx, path, c.sha256));
       stylesheets += c.stylesheets;
