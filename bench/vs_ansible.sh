@@ -115,10 +115,16 @@ TOML
 
 # Agent footprint: resident set of each idle agent (before any run) and its peak after all runs.
 rss_of() { awk -v f="$1" '$1 == f":" {print $2}' "/proc/$2/status"; }
+# CPU seconds (user + system) the agents have used so far, all of them together.
+agents_cpu() {
+  local p tot=0 tck; tck=$(getconf CLK_TCK)
+  for p in "${pids[@]}"; do tot=$((tot + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  awk -v t="$tot" -v c="$tck" 'BEGIN{printf "%.3f", t/c}'
+}
 agent_kib() { local m=0 v; for p in "${pids[@]}"; do v=$(rss_of "$1" "$p"); [ "${v:-0}" -gt "$m" ] && m=$v; done; echo "$m"; }
 idle_rss=$(agent_kib VmRSS)
 
-cps=() ans=() chk=() app=() cats=() chk_rss=() app_rss=()
+cps=() ans=() chk=() app=() cats=() chk_rss=() app_rss=() chk_cpu=() chk_acpu=() app_cpu=() app_acpu=() cat_cpu=()
 for t in $(seq "$trials"); do
   fresh
   # cp -a of the bytes the migration copies, then on disk.
@@ -137,8 +143,9 @@ for t in $(seq "$trials"); do
 
   # cat of both homes: what a check reads, once.
   t0=$(now)
-  find "$run" -type f -print0 | xargs -0 cat > /dev/null
+  /usr/bin/time -f "%U %S" -o "$work/time.cat" sh -c 'find "$1" -type f -print0 | xargs -0 cat > /dev/null' _ "$run"
   cats+=("$(elapsed "$t0")")
+  cat_cpu+=("$(awk '{printf "%.3f", $1 + $2}' "$work/time.cat")")
 
   if [ -z "${SKIP_ANSIBLE:-}" ] && [ "$t" -le "$ansible_trials" ]; then
     t0=$(now)
@@ -154,16 +161,19 @@ for t in $(seq "$trials"); do
   rm -rf "$work/state"
   for mode in check apply; do
     flag=; [ "$mode" = check ] && flag=--check
+    a0=$(agents_cpu)
     t0=$(now)
-    (cd "$work" && /usr/bin/time -f "%M" -o "$work/time.$mode" "$build/bin/mimic" run \
+    (cd "$work" && /usr/bin/time -f "%M %U %S" -o "$work/time.$mode" "$build/bin/mimic" run \
       --inventory inventory.toml --plan plan.toml $flag > "$work/mimic-$mode.out" 2>&1) ||
       { tail -30 "$work/mimic-$mode.out"; exit 1; }
     e=$(elapsed "$t0")
-    if [ "$mode" = check ]; then chk+=("$e"); chk_rss+=("$(cat "$work/time.$mode")");
-    else app+=("$e"); app_rss+=("$(cat "$work/time.$mode")"); fi
+    acpu=$(awk -v a="$a0" -v b="$(agents_cpu)" 'BEGIN{printf "%.3f", b-a}')
+    rss=$(awk '{print $1}' "$work/time.$mode"); ccpu=$(awk '{printf "%.3f", $2 + $3}' "$work/time.$mode")
+    if [ "$mode" = check ]; then chk+=("$e"); chk_rss+=("$rss"); chk_cpu+=("$ccpu"); chk_acpu+=("$acpu");
+    else app+=("$e"); app_rss+=("$rss"); app_cpu+=("$ccpu"); app_acpu+=("$acpu"); fi
   done
   a=skipped; [ ${#ans[@]} -ge "$t" ] && a=${ans[-1]}
-  echo "trial $t: cp ${cps[-1]} s, cat ${cats[-1]} s, ansible $a s, check ${chk[-1]} s, apply ${app[-1]} s" >&2
+  echo "trial $t: cp ${cps[-1]} s, cat ${cats[-1]} s (CPU ${cat_cpu[-1]} s), ansible $a s, check ${chk[-1]} s (CPU: controller ${chk_cpu[-1]} s, agents ${chk_acpu[-1]} s), apply ${app[-1]} s (CPU: controller ${app_cpu[-1]} s, agents ${app_acpu[-1]} s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 peak_rss=$(agent_kib VmHWM)
@@ -176,5 +186,6 @@ echo
 echo "| hosts | cp -a | Ansible $(ansible --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1) | mimic --check | mimic apply | cat | Ansible / mimic | mimic / cp | check / cat |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 echo "| $hosts | $cp_m s | $ans_m s | $chk_m s | $app_m s | $cat_m s | ${r_ans}x | ${r_cp}x | ${r_cat}x |"
+echo "(CPU seconds, medians: cat $(median "${cat_cpu[@]}"); check: controller $(median "${chk_cpu[@]}"), agents $(median "${chk_acpu[@]}"); apply: controller $(median "${app_cpu[@]}"), agents $(median "${app_acpu[@]}"))"
 echo "(medians of $trials trials, Ansible of ${#ans[@]}; controller peak RSS check $(median "${chk_rss[@]}") KiB, apply $(median "${app_rss[@]}") KiB; agent RSS idle max ${idle_rss} KiB, peak max ${peak_rss} KiB)"
-echo "hosts=$hosts trials=$trials cp_s=$cp_m ansible_s=$ans_m check_s=$chk_m apply_s=$app_m cat_s=$cat_m ratio_vs_ansible=$r_ans ratio_vs_cp=$r_cp check_vs_cat=$r_cat controller_rss_kib=$(median "${app_rss[@]}") agent_idle_rss_kib=$idle_rss agent_peak_rss_kib=$peak_rss"
+echo "hosts=$hosts trials=$trials cp_s=$cp_m ansible_s=$ans_m check_s=$chk_m apply_s=$app_m cat_s=$cat_m ratio_vs_ansible=$r_ans ratio_vs_cp=$r_cp check_vs_cat=$r_cat controller_rss_kib=$(median "${app_rss[@]}") agent_idle_rss_kib=$idle_rss agent_peak_rss_kib=$peak_rss cat_cpu_s=$(median "${cat_cpu[@]}") check_controller_cpu_s=$(median "${chk_cpu[@]}") check_agents_cpu_s=$(median "${chk_acpu[@]}") apply_controller_cpu_s=$(median "${app_cpu[@]}") apply_agents_cpu_s=$(median "${app_acpu[@]}") load=$(cut -d' ' -f1 /proc/loadavg)"

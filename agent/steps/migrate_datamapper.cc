@@ -97,14 +97,12 @@ absl::StatusOr<std::vector<common::ZipEntry>> ReadPlannedCapp(const StepContext&
     auto it = ctx.overlay->find(path);
     if (it != ctx.overlay->end()) {
       const FileOp& op = it->second;
-      if (op.kind == FileOp::Kind::kDelete) return absl::NotFoundError(path + " will be deleted");
-      if (op.kind == FileOp::Kind::kWrite) {
-        if (op.has_content) return common::ReadZipFromBytes(op.content, path, limits);
-        file = op.source_path;
-      }
+      // A copy an earlier step plans is read from its source; planned bytes or a planned
+      // delete are ReadPlanned's.
+      file = op.kind == FileOp::Kind::kWrite && !op.has_content ? op.source_path : "";
     }
   }
-  if (common::IsRegularFile(file)) return common::ReadZip(file, limits);
+  if (!file.empty() && common::IsRegularFile(file)) return common::ReadZip(file, limits);
   ASSIGN_OR_RETURN(std::string bytes, ReadPlanned(ctx, path));
   return common::ReadZipFromBytes(bytes, path, limits);
 }
