@@ -1,6 +1,12 @@
 #include "controller/rollout/rollout.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 
 #include "common/config/plan.h"
@@ -269,6 +275,75 @@ TEST(ProgressTest, RollbackCheckSaysOnEveryLineThatNothingIsWritten) {
   EXPECT_THAT(text, HasSubstr("would restore /opt/mi/f2"));  // an updated file: restored
   EXPECT_THAT(text, HasSubstr("would restore /opt/mi/f1"));  // a deleted one: restored
   EXPECT_THAT(text, HasSubstr("would delete /opt/mi/f3"));   // one the run created
+}
+
+// A listening socket that never accepts: the kernel completes each TCP connect, then nothing
+// answers (a host whose agent hangs before the TLS/HTTP2 handshake).
+class BlackHole {
+ public:
+  BlackHole() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "black hole socket";
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~BlackHole() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A call whose connection never comes up ends: the watchdog cancels it after the connect
+// timeout, tries again on a new channel, then reports the host unreachable (it hung for good
+// with 2,000 hosts at once: gRPC's own connect timeout left calls neither connected nor failed).
+TEST(RunRolloutTest, AHostThatNeverConnectsIsUnreachableAfterTheConnectTimeout) {
+  std::string dir = ::testing::TempDir() + "rollout-connect-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  BlackHole hole;
+  ASSERT_NE(hole.port(), 0);
+  std::ofstream(dir + "/inventory.toml")
+      << "[controller]\nstate_dir = \"state\"\nplaintext = true\n"
+      << "[hosts.silent]\naddress = \"127.0.0.1:" << hole.port() << "\"\n"
+      << "environment = \"prod\"\n"
+      << "vars = { source_home = \"/nowhere/wso2mi-4.0.0\", target_home = \"/nowhere/wso2mi-4.2.0\" }\n";
+  std::ofstream plan(dir + "/plan.toml");
+  plan << "[migration]\npath = \"4.0.0->4.2.0\"\n";
+  for (const char* step : {"preflight", "snapshot_target", "migrate_userstore_config",
+                           "copy_secondary_userstores", "copy_carbonapps", "copy_registry",
+                           "copy_deployment", "migrate_datamapper", "copy_custom_components",
+                           "copy_keystores", "merge_config", "hl7_transport"}) {
+    plan << "[[steps]]\nname = \"" << step << "\"\n";
+  }
+  plan.close();
+  RolloutOptions opt;
+  opt.inventory_path = dir + "/inventory.toml";
+  opt.plan_path = dir + "/plan.toml";
+  opt.check = true;
+  opt.max_attempts = 2;
+  opt.connect.connect_timeout_ms = 200;
+  std::FILE* out = std::tmpfile();
+  ASSERT_NE(out, nullptr);
+  absl::StatusOr<int> code = RunRollout(opt, out);
+  std::rewind(out);
+  std::string text(1 << 16, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 2) << text;
+  EXPECT_THAT(text, HasSubstr("unreachable")) << text;
+  EXPECT_THAT(text, HasSubstr("after 2 attempts: not connected within 200ms")) << text;
+  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace
