@@ -555,6 +555,11 @@ absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& 
     return absl::InvalidArgumentError(
         absl::StrCat("audit event of run ", event.run_id(), " has seq 0"));
   }
+  Pending pending{rollout_id, Sanitized(event), {}};
+  if (!pending.event.SerializeToString(&pending.payload)) {
+    return absl::InternalError(
+        absl::StrCat("cannot serialize event ", event.run_id(), "#", event.seq()));
+  }
   absl::MutexLock l(&mu_);
   auto room = [this]() {
     return appended_ - done_ < static_cast<uint64_t>(options_.max_queued) || stop_ || failed_;
@@ -566,7 +571,7 @@ absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& 
   }
   if (stop_) return absl::FailedPreconditionError("the audit is closing");
   if (failed_) return write_error_;
-  queue_.push_back(Pending{rollout_id, event});
+  queue_.push_back(std::move(pending));
   ++appended_;
   return absl::OkStatus();
 }
@@ -685,12 +690,8 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
         it = heads.emplace(p.rollout_id, std::move(h)).first;
       }
       Head& head = it->second;
-      v1::Event e = Sanitized(p.event);
-      std::string payload;
-      if (!e.SerializeToString(&payload)) {
-        return absl::InternalError(
-            absl::StrCat("cannot serialize event ", e.run_id(), "#", e.seq()));
-      }
+      const v1::Event& e = p.event;
+      const std::string& payload = p.payload;
       std::string hash = EventChainHash(head.hash, e.run_id(), e.seq(), payload);
       EventColumns c = DerivedColumns(e);
       ASSIGN_OR_RETURN(
@@ -703,7 +704,7 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
                      c.step, c.status, c.message, SqlValue::Blob(payload), head.hash, hash}));
       if (inserted == 0) continue;  // a repeat of a stored event: not chained again
       head = Head{head.from, head.count + 1, std::move(hash), true};
-      stored[p.rollout_id].push_back(std::move(e));
+      stored[p.rollout_id].push_back(e);
     }
     for (const auto& [rollout_id, head] : heads) {
       if (!head.dirty) continue;

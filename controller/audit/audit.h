@@ -434,9 +434,12 @@ class Audit {
   absl::StatusOr<std::string> SigningKeyId();
 
  private:
+  // An event as it is stored: sanitized and serialized by AppendEvent, on the caller's thread
+  // (in parallel, off the one writer thread).
   struct Pending {
     std::string rollout_id;
-    mimic::v1::Event event;
+    mimic::v1::Event event;  // Sanitized()
+    std::string payload;     // event serialized
   };
 
   Audit(std::unique_ptr<SqlDb> db, const AuditOptions& options);

@@ -147,9 +147,9 @@ class SqliteDb final : public SqlDb {
   // Prepared statements are cached by their SQL text: the writer runs the same handful of
   // statements for every event.
   absl::StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, const std::vector<SqlValue>& params) {
-    std::string key(sql);
-    auto it = cache_.find(key);
+    auto it = cache_.find(sql);  // no copy of the text on a hit
     if (it == cache_.end()) {
+      std::string key(sql);
       sqlite3_stmt* raw = nullptr;
       int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()),
                                   SQLITE_PREPARE_PERSISTENT, &raw, nullptr);

@@ -55,30 +55,44 @@ std::shared_ptr<grpc::Channel> MakeAgentChannel(const common::Host& host,
   return grpc::CreateCustomChannel(host.address, creds, args);
 }
 
-EventCall::EventCall(std::chrono::system_clock::time_point deadline, EventFn on_event,
-                     DoneFn on_done)
-    : on_event_(std::move(on_event)), on_done_(std::move(on_done)) {
-  ctx_.set_deadline(deadline);
+void CallCanceller::Cancel() {
+  absl::MutexLock l(&mu_);
+  if (ctx_ != nullptr) ctx_->TryCancel();  // OnDone follows on a gRPC thread, never inline
 }
 
-void EventCall::StartRun(mimic::v1::Agent::Stub* stub, const mimic::v1::RunRequest& req,
-                         std::chrono::system_clock::time_point deadline, EventFn on_event,
-                         DoneFn on_done) {
+EventCall::EventCall(std::chrono::system_clock::time_point deadline, EventFn on_event,
+                     DoneFn on_done)
+    : on_event_(std::move(on_event)),
+      on_done_(std::move(on_done)),
+      canceller_(std::make_shared<CallCanceller>()) {
+  ctx_.set_deadline(deadline);
+  absl::MutexLock l(&canceller_->mu_);
+  canceller_->ctx_ = &ctx_;
+}
+
+std::shared_ptr<CallCanceller> EventCall::StartRun(mimic::v1::Agent::Stub* stub,
+                                                   const mimic::v1::RunRequest& req,
+                                                   std::chrono::system_clock::time_point deadline,
+                                                   EventFn on_event, DoneFn on_done) {
   auto* call = new EventCall(deadline, std::move(on_event), std::move(on_done));
+  std::shared_ptr<CallCanceller> canceller = call->canceller_;
   call->run_req_ = req;
   stub->async()->Run(&call->ctx_, &call->run_req_, call);
   call->StartRead(&call->event_);
-  call->StartCall();
+  call->StartCall();  // the call may be done and gone from here on
+  return canceller;
 }
 
-void EventCall::StartAttach(mimic::v1::Agent::Stub* stub, const mimic::v1::AttachRequest& req,
-                            std::chrono::system_clock::time_point deadline, EventFn on_event,
-                            DoneFn on_done) {
+std::shared_ptr<CallCanceller> EventCall::StartAttach(
+    mimic::v1::Agent::Stub* stub, const mimic::v1::AttachRequest& req,
+    std::chrono::system_clock::time_point deadline, EventFn on_event, DoneFn on_done) {
   auto* call = new EventCall(deadline, std::move(on_event), std::move(on_done));
+  std::shared_ptr<CallCanceller> canceller = call->canceller_;
   call->attach_req_ = req;
   stub->async()->Attach(&call->ctx_, &call->attach_req_, call);
   call->StartRead(&call->event_);
   call->StartCall();
+  return canceller;
 }
 
 void EventCall::OnReadDone(bool ok) {
@@ -94,6 +108,10 @@ void EventCall::OnDone(const grpc::Status& s) {
   // would join itself and free the queue it still polls (heap corruption, seen at 200 hosts).
   DoneFn done = std::move(on_done_);
   const grpc::Status status = Described(s);
+  {
+    absl::MutexLock l(&canceller_->mu_);  // a Cancel() in progress finishes first
+    canceller_->ctx_ = nullptr;
+  }
   delete this;
   done(status);
 }

@@ -10,7 +10,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/config/inventory.h"
 #include "mimic/v1/agent.grpc.pb.h"
 
@@ -25,20 +27,33 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ControllerCredentials(
 std::shared_ptr<grpc::Channel> MakeAgentChannel(const common::Host& host,
                                                 std::shared_ptr<grpc::ChannelCredentials> creds);
 
+// Cancels one EventCall from any thread; does nothing once the call is done (it may be gone).
+class CallCanceller {
+ public:
+  void Cancel();
+
+ private:
+  friend class EventCall;
+  absl::Mutex mu_;
+  grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // null once the call is done
+};
+
 // Streams the events of Run (or Attach when `attach` is set). Calls `on_event` for each event
 // and then `on_done` exactly once with the final status, both on gRPC threads: they must not
-// block. Deletes itself (dropping its reference to the channel) before on_done.
+// block. Deletes itself (dropping its reference to the channel) before on_done. Returns what
+// cancels it (on_done then gets CANCELLED unless the call had already ended).
 class EventCall final : public grpc::ClientReadReactor<mimic::v1::Event> {
  public:
   using EventFn = std::function<void(const mimic::v1::Event&)>;
   using DoneFn = std::function<void(const grpc::Status&)>;
 
-  static void StartRun(mimic::v1::Agent::Stub* stub, const mimic::v1::RunRequest& req,
-                       std::chrono::system_clock::time_point deadline, EventFn on_event,
-                       DoneFn on_done);
-  static void StartAttach(mimic::v1::Agent::Stub* stub, const mimic::v1::AttachRequest& req,
-                          std::chrono::system_clock::time_point deadline, EventFn on_event,
-                          DoneFn on_done);
+  static std::shared_ptr<CallCanceller> StartRun(mimic::v1::Agent::Stub* stub,
+                                                 const mimic::v1::RunRequest& req,
+                                                 std::chrono::system_clock::time_point deadline,
+                                                 EventFn on_event, DoneFn on_done);
+  static std::shared_ptr<CallCanceller> StartAttach(
+      mimic::v1::Agent::Stub* stub, const mimic::v1::AttachRequest& req,
+      std::chrono::system_clock::time_point deadline, EventFn on_event, DoneFn on_done);
 
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& s) override;
@@ -51,6 +66,7 @@ class EventCall final : public grpc::ClientReadReactor<mimic::v1::Event> {
   mimic::v1::Event event_;
   EventFn on_event_;
   DoneFn on_done_;
+  std::shared_ptr<CallCanceller> canceller_;
 };
 
 // Raises this process's soft limit of open files to its hard limit: the controller holds one

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -41,6 +42,12 @@ struct HostJob {
   int attempts = 0;
   bool done = false;
   bool in_flight = false;
+  // The current attempt: its call, when it started, whether it is connected (an event came,
+  // or its channel was seen READY), whether the connection watchdog cancelled it.
+  std::shared_ptr<CallCanceller> call;
+  Clock::time_point started;
+  bool connected = false;
+  bool connect_timed_out = false;
   Clock::time_point not_before;
   bool got_finish = false;
   HostOutcome outcome;
@@ -60,17 +67,21 @@ std::string OutcomeStatus(mimic::v1::RunStatus s) {
 
 bool Succeeded(const HostOutcome& o) { return o.status == "ok" || o.status == "changed"; }
 
-// Drives batches of host jobs against the agents with at most `concurrency` in flight.
+// Drives batches of host jobs against the agents with at most `concurrency` in flight, of
+// which at most `limits.max_connecting` not connected yet (see RolloutOptions).
 class FleetRunner {
  public:
   FleetRunner(std::shared_ptr<grpc::ChannelCredentials> creds, Audit* audit, Progress* progress,
-              const std::string& rollout_id, int64_t timeout_seconds, int max_attempts)
+              const std::string& rollout_id, int64_t timeout_seconds, int max_attempts,
+              const ConnectLimits& limits)
       : creds_(std::move(creds)),
         audit_(audit),
         progress_(progress),
         rollout_id_(rollout_id),
         timeout_seconds_(timeout_seconds),
-        max_attempts_(max_attempts) {
+        max_attempts_(max_attempts),
+        max_connecting_(std::max(1, limits.max_connecting)),
+        connect_timeout_(std::chrono::milliseconds(std::max(1, limits.connect_timeout_ms))) {
     RaiseOpenFileLimit();  // a connection per host in flight
   }
 
@@ -93,11 +104,12 @@ class FleetRunner {
     bool stopping = false;
     for (;;) {
       int in_flight = 0;
-      bool all_done = true;
+      int connecting = 0;
       Clock::time_point next_wake = Clock::now() + std::chrono::seconds(1);
+      WatchConnections(jobs, &next_wake);
       for (HostJob* j : jobs) {
         if (j->in_flight) ++in_flight;
-        if (!j->done) all_done = false;
+        if (j->in_flight && !j->connected) ++connecting;
       }
       if (!stopping && (stop() || !audit_error_.ok())) stopping = true;
       for (HostJob* j : jobs) {
@@ -114,10 +126,12 @@ class FleetRunner {
           next_wake = std::min(next_wake, j->not_before);
           continue;
         }
+        if (connecting >= max_connecting_) continue;  // woken when one connects or ends
         Start(j);
         ++in_flight;
+        ++connecting;
       }
-      all_done = true;
+      bool all_done = true;
       for (HostJob* j : jobs) all_done = all_done && j->done;
       ReleaseFinishedChannels();
       if (all_done) break;
@@ -129,12 +143,50 @@ class FleetRunner {
   }
 
  private:
-  mimic::v1::Agent::Stub* StubFor(const common::Host& h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  struct AgentConnection {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<mimic::v1::Agent::Stub> stub;
+  };
+
+  AgentConnection& ConnectionFor(const common::Host& h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = stubs_.find(h.name);
     if (it == stubs_.end()) {
-      it = stubs_.emplace(h.name, mimic::v1::Agent::NewStub(MakeAgentChannel(h, creds_))).first;
+      AgentConnection c;
+      c.channel = MakeAgentChannel(h, creds_);
+      c.stub = mimic::v1::Agent::NewStub(c.channel);
+      it = stubs_.emplace(h.name, std::move(c)).first;
     }
-    return it->second.get();
+    return it->second;
+  }
+
+  // The connection watchdog. A call not connected after connect_timeout_ (no event, and its
+  // channel not READY) is cancelled: OnDone then counts a failed attempt and closes the
+  // channel, so the next attempt connects afresh. gRPC's own connect timeout is not enough:
+  // with thousands of TLS handshakes at once, attempts timed out and gRPC 1.51 left most calls
+  // neither connected nor failed, for good (the 2,000-host stall). Cancels outside the lock.
+  void WatchConnections(std::vector<HostJob*>& jobs, Clock::time_point* next_wake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const Clock::time_point now = Clock::now();
+    std::vector<std::shared_ptr<CallCanceller>> cancel;
+    for (HostJob* j : jobs) {
+      if (!j->in_flight || j->connected || j->connect_timed_out) continue;
+      auto conn = stubs_.find(j->host->name);
+      if (conn != stubs_.end() &&
+          conn->second.channel->GetState(false) == GRPC_CHANNEL_READY) {
+        j->connected = true;  // connected; the agent may take its time to answer
+        continue;
+      }
+      if (now - j->started < connect_timeout_) {
+        *next_wake = std::min(*next_wake, j->started + connect_timeout_);
+        continue;
+      }
+      j->connect_timed_out = true;
+      if (j->call != nullptr) cancel.push_back(j->call);
+    }
+    if (cancel.empty()) return;
+    mu_.Unlock();
+    for (const auto& c : cancel) c->Cancel();
+    mu_.Lock();
   }
 
   // A finished host's channel (its connection, TLS state and buffers) is closed at once, so
@@ -142,7 +194,7 @@ class FleetRunner {
   // outside the lock: closing may run gRPC's work on this thread.
   void ReleaseFinishedChannels() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_hosts_.empty()) return;
-    std::vector<std::unique_ptr<mimic::v1::Agent::Stub>> closing;
+    std::vector<AgentConnection> closing;
     for (const std::string& name : finished_hosts_) {
       auto it = stubs_.find(name);
       if (it == stubs_.end()) continue;
@@ -157,13 +209,18 @@ class FleetRunner {
 
   void Start(HostJob* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     j->in_flight = true;
+    j->started = Clock::now();
+    j->connected = false;
+    j->connect_timed_out = false;
     ++j->attempts;
     mimic::v1::RunRequest req;
     *req.mutable_plan() = j->plan;
     req.set_from_seq(j->last_seq + 1);
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds_);
-    EventCall::StartRun(
-        StubFor(*j->host), req, deadline, [this, j](const mimic::v1::Event& e) { OnEvent(j, e); },
+    // OnDone may run before StartRun returns: it takes mu_, held here, so j->call is set first.
+    j->call = EventCall::StartRun(
+        ConnectionFor(*j->host).stub.get(), req, deadline,
+        [this, j](const mimic::v1::Event& e) { OnEvent(j, e); },
         [this, j](const grpc::Status& s) { OnDone(j, s); });
   }
 
@@ -173,6 +230,10 @@ class FleetRunner {
     common::ScrubEvent(&e, secrets_);  // the one place the controller takes events in
     {
       absl::MutexLock l(&mu_);
+      if (!j->connected) {
+        j->connected = true;
+        changed_ = true;  // a connection slot is free: RunBatch may start the next host
+      }
       if (e.seq() <= j->last_seq) return;  // already held (a replay overlapping what we had)
       j->last_seq = e.seq();
       HostOutcome& o = j->outcome;
@@ -217,7 +278,13 @@ class FleetRunner {
     {
       absl::MutexLock l(&mu_);
       j->in_flight = false;
+      j->call.reset();
       changed_ = true;
+      const std::string why =
+          j->connect_timed_out
+              ? absl::StrCat("not connected within ",
+                             absl::FormatDuration(absl::FromChrono(connect_timeout_)))
+              : secrets_.Scrub(common::RedactText(s.error_message()));
       if (j->got_finish) {
         j->done = true;
       } else if (IsRefusal(s.error_code())) {
@@ -228,15 +295,16 @@ class FleetRunner {
       } else if (j->attempts >= max_attempts_) {
         j->done = true;
         j->outcome.status = "unreachable";
-        j->outcome.message = absl::StrCat("after ", j->attempts, " attempts: ",
-                                          secrets_.Scrub(common::RedactText(s.error_message())));
+        j->outcome.message = absl::StrCat("after ", j->attempts, " attempts: ", why);
         report_now = true;
       } else {
         // Lost the stream or could not connect: re-send Run with the same run_id from the last
         // event held; the agent never starts a run twice.
         j->not_before = Clock::now() + std::chrono::milliseconds(250 << (j->attempts - 1));
       }
-      if (j->done) finished_hosts_.push_back(j->host->name);
+      // A finished host's channel is closed, and so is one the watchdog gave up on (the next
+      // attempt connects on a new one).
+      if (j->done || j->connect_timed_out) finished_hosts_.push_back(j->host->name);
       report = j->outcome;
     }
     if (report_now) progress_->HostDone(report);
@@ -248,9 +316,11 @@ class FleetRunner {
   const std::string rollout_id_;
   const int64_t timeout_seconds_;
   const int max_attempts_;
+  const int max_connecting_;
+  const Clock::duration connect_timeout_;
   absl::Mutex mu_;
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AgentConnection> stubs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> finished_hosts_ ABSL_GUARDED_BY(mu_);  // channels to close
   absl::Status audit_error_ ABSL_GUARDED_BY(mu_);  // the first failed AppendEvent
   common::SecretScrubber secrets_;
@@ -552,7 +622,7 @@ absl::StatusOr<int> RunRollout(const RolloutOptions& opt, std::FILE* out) {
                              op_subject.empty() ? "" : " (" + op_subject + ")"));
   progress.Note("scope: " + DescribeScope(scope));
   FleetRunner runner(creds, audit.get(), &progress, rollout_id, plan.timeout_seconds,
-                     opt.max_attempts);
+                     opt.max_attempts, opt.connect);
   for (const mimic::v1::HostPlan& hp : compiled) common::AddPlanSecrets(hp, &runner.secrets());
   AddInventorySecrets(inv, &runner.secrets());
 
@@ -734,7 +804,7 @@ absl::StatusOr<int> RollbackRollout(const RollbackOptions& opt, std::FILE* out) 
   progress.SetRollback(true);
   progress.SetVerbosity(opt.verbosity);
   const std::string rollout_id = opt.rollout_id;
-  FleetRunner runner(creds, audit.get(), &progress, rollout_id, 3600, 4);
+  FleetRunner runner(creds, audit.get(), &progress, rollout_id, 3600, 4, ConnectLimits{});
   AddInventorySecrets(inv, &runner.secrets());
   std::vector<std::unique_ptr<HostJob>> owned;
   std::vector<HostJob*> jobs;

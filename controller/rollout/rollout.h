@@ -20,6 +20,16 @@ namespace mimic::controller {
 // The step names the agent's catalogue knows (the controller validates plans against it).
 const std::vector<std::string>& StepCatalogue();
 
+// How hosts connect. At most `max_connecting` hosts' calls are started and not connected yet
+// (no event received, channel not READY), whatever the concurrency: thousands of TLS
+// handshakes at once starve each other past gRPC's connect timeout. A call not connected
+// after `connect_timeout_ms` is cancelled and counts as a failed attempt (max_attempts); the
+// next attempt dials on a new channel.
+struct ConnectLimits {
+  int max_connecting = 64;
+  int connect_timeout_ms = 30000;
+};
+
 struct RolloutOptions {
   std::string inventory_path;
   std::string plan_path;
@@ -33,6 +43,7 @@ struct RolloutOptions {
   bool diff = false;              // --diff: agents send each text file's diff (HostPlan.diffs)
   int verbosity = 0;              // -v 1: info log lines; -vv 2: debug lines, every file
   int max_attempts = 4;           // connection attempts per host before "unreachable"
+  ConnectLimits connect;
 };
 
 // Runs (or resumes) a rollout. Returns the exit code: 0 when every host succeeded, 2 when a

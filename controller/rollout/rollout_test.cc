@@ -1,11 +1,24 @@
 #include "controller/rollout/rollout.h"
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
 #include <functional>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
 
 #include "common/config/plan.h"
 #include "controller/rollout/progress.h"
 #include "gmock/gmock.h"
+#include "mimic/v1/agent.grpc.pb.h"
 #include "gtest/gtest.h"
 
 namespace mimic::controller {
@@ -269,6 +282,203 @@ TEST(ProgressTest, RollbackCheckSaysOnEveryLineThatNothingIsWritten) {
   EXPECT_THAT(text, HasSubstr("would restore /opt/mi/f2"));  // an updated file: restored
   EXPECT_THAT(text, HasSubstr("would restore /opt/mi/f1"));  // a deleted one: restored
   EXPECT_THAT(text, HasSubstr("would delete /opt/mi/f3"));   // one the run created
+}
+
+// A listening socket on 127.0.0.1 that never accepts by itself: the kernel completes each TCP
+// connect, then nothing answers (an agent that hangs before the TLS/HTTP2 handshake).
+class Listener {
+ public:
+  Listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "listening socket";
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~Listener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A plaintext inventory of hosts h0, h1, ... at these ports and the 4.0.0 -> 4.2.0 plan, in a
+// fresh folder; returns the options to run them (check mode).
+RolloutOptions WriteRollout(const std::vector<int>& ports) {
+  std::string dir = ::testing::TempDir() + "rollout-connect-XXXXXX";
+  EXPECT_NE(::mkdtemp(dir.data()), nullptr);
+  std::ofstream inv(dir + "/inventory.toml");
+  inv << "[controller]\nstate_dir = \"state\"\nplaintext = true\n";
+  for (size_t i = 0; i < ports.size(); ++i) {
+    inv << "[hosts.h" << i << "]\naddress = \"127.0.0.1:" << ports[i] << "\"\n"
+        << "environment = \"prod\"\n"
+        << "vars = { source_home = \"/nowhere/wso2mi-4.0.0\", "
+           "target_home = \"/nowhere/wso2mi-4.2.0\" }\n";
+  }
+  inv.close();
+  std::ofstream plan(dir + "/plan.toml");
+  plan << "[migration]\npath = \"4.0.0->4.2.0\"\n";
+  for (const char* step : {"preflight", "snapshot_target", "migrate_userstore_config",
+                           "copy_secondary_userstores", "copy_carbonapps", "copy_registry",
+                           "copy_deployment", "migrate_datamapper", "copy_custom_components",
+                           "copy_keystores", "merge_config", "hl7_transport"}) {
+    plan << "[[steps]]\nname = \"" << step << "\"\n";
+  }
+  plan.close();
+  RolloutOptions opt;
+  opt.inventory_path = dir + "/inventory.toml";
+  opt.plan_path = dir + "/plan.toml";
+  opt.check = true;
+  return opt;
+}
+
+// Runs the rollout; returns its exit code and output.
+std::pair<int, std::string> RunAndRead(const RolloutOptions& opt) {
+  std::FILE* out = std::tmpfile();
+  EXPECT_NE(out, nullptr);
+  absl::StatusOr<int> code = RunRollout(opt, out);
+  std::rewind(out);
+  std::string text(1 << 16, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  EXPECT_TRUE(code.ok()) << code.status();
+  return {code.ok() ? *code : -1, text};
+}
+
+// A call whose connection never comes up ends: the watchdog cancels it after the connect
+// timeout, tries again on a new channel, then reports the host unreachable (it hung for good
+// with 2,000 hosts at once: gRPC's own connect timeout left calls neither connected nor failed).
+TEST(RunRolloutTest, AHostThatNeverConnectsIsUnreachableAfterTheConnectTimeout) {
+  Listener hole;
+  ASSERT_NE(hole.port(), 0);
+  RolloutOptions opt = WriteRollout({hole.port()});
+  opt.max_attempts = 2;
+  opt.connect.connect_timeout_ms = 200;
+  auto [code, text] = RunAndRead(opt);
+  EXPECT_EQ(code, 2) << text;
+  EXPECT_THAT(text, HasSubstr("unreachable")) << text;
+  EXPECT_THAT(text, HasSubstr("after 2 attempts: not connected within 200ms")) << text;
+}
+
+// Answers Run with the run's end (status ok) at once.
+class FinishAtOnce final : public mimic::v1::Agent::CallbackService {
+  grpc::ServerWriteReactor<mimic::v1::Event>* Run(grpc::CallbackServerContext*,
+                                                  const mimic::v1::RunRequest* req) override {
+    class Stream final : public grpc::ServerWriteReactor<mimic::v1::Event> {
+     public:
+      explicit Stream(const mimic::v1::HostPlan& plan) {
+        e_.set_run_id(plan.run_id());
+        e_.set_host(plan.host());
+        e_.set_seq(1);
+        e_.mutable_run_finished()->set_status(mimic::v1::RUN_OK);
+        StartWrite(&e_);
+      }
+      void OnWriteDone(bool ok) override {
+        Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      mimic::v1::Event e_;
+    };
+    return new Stream(req->plan());
+  }
+};
+
+// Copies bytes both ways between two sockets until one side closes, then closes both.
+void Pipe(int a, int b) {
+  pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+  char buf[16384];
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) break;
+    bool closed = false;
+    for (int i = 0; i < 2 && !closed; ++i) {
+      if (fds[i].revents == 0) continue;
+      ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0 || ::write(fds[1 - i].fd, buf, n) != n) closed = true;
+    }
+    if (closed) break;
+  }
+  ::close(a);
+  ::close(b);
+}
+
+// However high the concurrency, no more than max_connecting hosts are connecting at once (the
+// 2,000-host stall: 2,000 TLS handshakes at once ran past gRPC's connect timeout). Each host's
+// connection is held, unanswered, until the test lets it through to a real agent service;
+// the test lets one through only when two are held, and the rest once every host has dialled.
+TEST(RunRolloutTest, AtMostMaxConnectingHostsConnectAtOnce) {
+  FinishAtOnce service;
+  int agent_port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &agent_port);
+  b.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  constexpr int kHosts = 6;
+  std::vector<std::unique_ptr<Listener>> hosts;
+  std::vector<int> ports;
+  for (int i = 0; i < kHosts; ++i) {
+    hosts.push_back(std::make_unique<Listener>());
+    ports.push_back(hosts.back()->port());
+  }
+  std::atomic<bool> stop{false};
+  size_t most_held = 0;
+  std::vector<std::thread> pipes;
+  std::thread gate([&] {
+    std::deque<int> held;  // accepted, not let through yet
+    int accepted = 0;
+    auto let_through = [&] {
+      int client = held.front();
+      held.pop_front();
+      int agent = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(agent_port);
+      if (::connect(agent, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        ADD_FAILURE() << "connect to the agent service";
+      }
+      pipes.emplace_back(Pipe, client, agent);
+    };
+    std::vector<pollfd> fds;
+    for (const auto& h : hosts) fds.push_back({h->fd(), POLLIN, 0});
+    while (!stop) {
+      ::poll(fds.data(), fds.size(), 50);  // 50 ms: only to look at `stop`
+      for (pollfd& p : fds) {  // every connection that came, before letting any through
+        if ((p.revents & POLLIN) == 0) continue;
+        int c = ::accept(p.fd, nullptr, nullptr);
+        if (c < 0) continue;
+        held.push_back(c);
+        ++accepted;
+      }
+      most_held = std::max(most_held, held.size());
+      if (held.size() >= 2) let_through();
+      if (accepted >= kHosts) {
+        while (!held.empty()) let_through();
+      }
+    }
+  });
+  RolloutOptions opt = WriteRollout(ports);
+  opt.connect.max_connecting = 2;
+  opt.connect.connect_timeout_ms = 600000;  // the watchdog stays out of it
+  auto [code, text] = RunAndRead(opt);
+  stop = true;
+  gate.join();
+  server->Shutdown();
+  for (std::thread& t : pipes) t.join();
+  EXPECT_EQ(code, 0) << text;
+  EXPECT_LE(most_held, 2u) << text;
 }
 
 }  // namespace
