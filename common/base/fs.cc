@@ -64,6 +64,11 @@ std::function<void(const std::string&, uint64_t)>& CopyHook() {
   return *hook;
 }
 
+std::function<void(const std::string&)>& CommitHook() {
+  static auto* hook = new std::function<void(const std::string&)>();
+  return *hook;
+}
+
 // Creates a temporary sibling of `name` in `dir_fd`, writes it through `fill`, gives it mode and
 // owner and closes it, unsynced. The temporary is removed on any error.
 absl::StatusOr<std::string> StageTempAt(int dir_fd, const std::string& name,
@@ -381,6 +386,8 @@ void StagedWrite::Discard() {
 
 absl::Status StagedWrite::Commit() {
   if (dir_fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(display_, ": not staged"));
+  // The fault campaigns' hook: the temporary is durable, not yet renamed.
+  if (CommitHook()) CommitHook()(display_);
   if (::renameat(dir_fd_, tmp_.c_str(), dir_fd_, name_.c_str()) != 0) {
     absl::Status st = ErrnoError("rename to", display_);
     Discard();
@@ -479,6 +486,10 @@ std::string TempPrefix(const std::string& name) { return absl::StrCat(".", name,
 
 void SetCopyProgressHookForTesting(std::function<void(const std::string&, uint64_t)> hook) {
   CopyHook() = std::move(hook);
+}
+
+void SetCommitHookForTesting(std::function<void(const std::string&)> hook) {
+  CommitHook() = std::move(hook);
 }
 
 absl::Status FsyncDir(const std::string& dir) {

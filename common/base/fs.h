@@ -103,6 +103,9 @@ std::string TempPrefix(const std::string& name);
 // and once after an atomic write of bytes has written them all (before fsync and rename), with
 // the final path's display name and the bytes written so far. Null (the default) = none.
 void SetCopyProgressHookForTesting(std::function<void(const std::string& display, uint64_t bytes)>);
+// Test hook (injected by tests/ binaries only): called by StagedWrite::Commit just before it
+// renames a synced temporary into place, with the final path's display name. Null = none.
+void SetCommitHookForTesting(std::function<void(const std::string& display)>);
 
 // Creates `path` and its missing parents; each directory it creates is made durable (its parent
 // is fsynced). OK when `path` already is a directory.
