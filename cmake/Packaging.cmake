@@ -22,7 +22,9 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME mimic-agent)
 set(CPACK_COMPONENT_AGENT_DESCRIPTION
     "mimic agent: runs migration steps on a WSO2 Micro Integrator host\n The daemon the mimic controller drives over gRPC with mutual TLS. It runs each\n migration step locally, journals it, snapshots what it replaces and can roll back.")
-set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "adduser, openssl")
+# libgit2 is loaded on the first diff (common/base/text_diff), so shlibdeps does not see it.
+string(REGEX MATCH "^[0-9]+\\.[0-9]+" MIMIC_LIBGIT2_PACKAGE_ABI "${LIBGIT2_VERSION}")
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "adduser, openssl, libgit2-${MIMIC_LIBGIT2_PACKAGE_ABI}")
 set(CPACK_DEBIAN_AGENT_PACKAGE_SUGGESTS "default-jre-headless")
 set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/deploy/debian/agent/postinst

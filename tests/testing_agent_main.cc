@@ -98,37 +98,45 @@ int main(int argc, char** argv) {
       args.erase(args.begin() + 1, args.begin() + 3);
     }
     if (!hold_copy.empty() || !write_log.empty() || hold_write > 0) {
+      // A write point: a chunk written into a temporary (bytes so far), or a synced temporary
+      // about to be renamed into place (bytes -1, logged as "commit").
+      auto point = [dir, write_log, hold_write](const std::string& display, int64_t bytes) {
+        const int step = g_step;
+        if (step < 0) return;  // not in a run's step (the port file at start)
+        static std::mutex mu;
+        static long chunks = 0;
+        std::lock_guard<std::mutex> l(mu);
+        ++chunks;
+        const std::string line = std::to_string(step) + "\t" +
+                                 (bytes < 0 ? std::string("commit") : std::to_string(bytes)) +
+                                 "\t" + display + "\n";
+        if (!write_log.empty()) {
+          if (FILE* f = std::fopen(write_log.c_str(), "a")) {
+            std::fputs(line.c_str(), f);
+            std::fclose(f);
+          }
+        }
+        if (hold_write > 0 && chunks == hold_write) {
+          const std::string tmp = dir + "/held-write.tmp";
+          if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+            std::fputs(line.c_str(), f);
+            std::fclose(f);
+            std::rename(tmp.c_str(), (dir + "/held-write").c_str());
+          }
+          for (;;) ::pause();  // held mid-write until the test kills the process
+        }
+      };
       mimic::common::SetCopyProgressHookForTesting(
-          [dir, hold_copy, write_log, hold_write](const std::string& display, uint64_t bytes) {
+          [dir, hold_copy, point](const std::string& display, uint64_t bytes) {
             if (!hold_copy.empty() && bytes >= (1u << 20) &&
                 mimic::common::Basename(display) == hold_copy) {
               Touch(dir + "/copying-" + hold_copy);
               for (;;) ::pause();  // held mid-write until the test kills the process
             }
-            const int step = g_step;
-            if (step < 0) return;  // not in a run's step (the port file at start)
-            static std::mutex mu;
-            static long chunks = 0;
-            std::lock_guard<std::mutex> l(mu);
-            ++chunks;
-            const std::string line =
-                std::to_string(step) + "\t" + std::to_string(bytes) + "\t" + display + "\n";
-            if (!write_log.empty()) {
-              if (FILE* f = std::fopen(write_log.c_str(), "a")) {
-                std::fputs(line.c_str(), f);
-                std::fclose(f);
-              }
-            }
-            if (hold_write > 0 && chunks == hold_write) {
-              const std::string tmp = dir + "/held-write.tmp";
-              if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-                std::fputs(line.c_str(), f);
-                std::fclose(f);
-                std::rename(tmp.c_str(), (dir + "/held-write").c_str());
-              }
-              for (;;) ::pause();  // held mid-write until the test kills the process
-            }
+            point(display, static_cast<int64_t>(bytes));
           });
+      mimic::common::SetCommitHookForTesting(
+          [point](const std::string& display) { point(display, -1); });
     }
   }
   args.push_back(nullptr);

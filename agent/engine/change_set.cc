@@ -312,8 +312,17 @@ bool RecordAhead(const std::string& root, const FileOp& op, Snapshot& snapshot) 
              .ok();
 }
 
-absl::Status ApplyWrite(const std::string& root, const FileOp& op, Snapshot& snapshot,
-                        std::vector<FileChange>* applied, DirSyncs& syncs) {
+// A write whose temporary is complete but not yet durable nor renamed (see ApplyChangeSet).
+struct PendingWrite {
+  const FileOp* op;
+  common::StagedWrite staged;
+};
+
+// Checks `op` and stages its bytes in a temporary beside its path (StagedWrite); the snapshot
+// records it first. CommitWrites makes it durable and puts it in place.
+absl::Status StageWrite(const std::string& root, const FileOp& op, Snapshot& snapshot,
+                        std::vector<FileChange>* applied, DirSyncs& syncs,
+                        std::vector<PendingWrite>& pending) {
   struct stat st{};
   ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, true, &st, &syncs));
   // The written file keeps the owner and group of the file it replaces, or takes its folder's.
@@ -327,30 +336,61 @@ absl::Status ApplyWrite(const std::string& root, const FileOp& op, Snapshot& sna
   }
   RETURN_IF_ERROR(snapshot.Save(op.path));
   RETURN_IF_ERROR(snapshot.RecordWritten(op.path, op.new_sha256));
-  // The file is fsynced before its rename; the folder's fsync waits for the end of the change
-  // set (DirSyncs). The bytes are hashed as they are written.
-  std::string written;
-  common::AtomicWriteOptions wo;
-  wo.sync_dir = false;
-  wo.sha256_out = &written;
-  syncs.Add(b.dir.get(), common::Dirname(op.path));
-  if (op.has_content) {
-    RETURN_IF_ERROR(common::WriteFileAtomicAt(b.dir.get(), b.name, op.path, op.content, op.mode,
-                                              uid, gid, &wo));
-  } else {
-    RETURN_IF_ERROR(common::CopyFileAtomicAt(op.source_path, b.dir.get(), b.name, op.path,
-                                             op.mode, uid, gid, &wo));
-  }
-  if (written != op.new_sha256) {
-    // Keep the snapshot truthful so a rollback restores this path without force.
-    RETURN_IF_ERROR(snapshot.RecordWritten(op.path, written));
-    return absl::DataLossError(absl::StrCat(
-        op.path, ": the written file has sha256 ", written, " but ", op.new_sha256, " was planned",
-        op.has_content ? "" : absl::StrCat(" (did ", op.source_path, " change during the copy?)"),
-        "; the original is in the run's snapshot"));
-  }
-  if (applied != nullptr) applied->push_back(DescribeOp(op));
+  absl::StatusOr<common::StagedWrite> w =
+      op.has_content
+          ? common::StageWriteAt(b.dir.get(), b.name, op.path, op.content, op.mode, uid, gid)
+          : common::StageCopyAt(op.source_path, b.dir.get(), b.name, op.path, op.mode, uid, gid);
+  RETURN_IF_ERROR(w.status());
+  pending.push_back(PendingWrite{&op, *std::move(w)});
   return absl::OkStatus();
+}
+
+// Makes every pending write durable (SyncStaged), then, in order, re-checks that its path still
+// holds op.expected_sha256 (the guard runs again just before the rename), renames it into place
+// and verifies the bytes written. Stops at the first failure; the writes not renamed are
+// discarded (their temporaries removed).
+absl::Status CommitWrites(Snapshot& snapshot,
+                          std::vector<FileChange>* applied, DirSyncs& syncs,
+                          std::vector<PendingWrite>& pending) {
+  std::vector<common::StagedWrite*> staged;
+  staged.reserve(pending.size());
+  for (PendingWrite& p : pending) staged.push_back(&p.staged);
+  absl::Status st = common::SyncStaged(staged);
+  for (PendingWrite& p : pending) {
+    if (!st.ok()) break;
+    const FileOp& op = *p.op;
+    // The entry in the folder the write was staged in (reached without a symlink then).
+    const int dir_fd = p.staged.dir_fd();
+    const std::string name = common::Basename(op.path);
+    absl::StatusOr<std::string> current = ShaAt(dir_fd, name, op.path);
+    if (!current.ok()) {
+      st = current.status();
+      break;
+    }
+    if (*current != op.expected_sha256) {
+      st = absl::FailedPreconditionError(Mismatch(op, *current));
+      break;
+    }
+    syncs.Add(dir_fd, common::Dirname(op.path));
+    st = p.staged.Commit();
+    if (!st.ok()) break;
+    if (p.staged.sha256() != op.new_sha256) {
+      // Keep the snapshot truthful so a rollback restores this path without force.
+      st = snapshot.RecordWritten(op.path, p.staged.sha256());
+      if (st.ok()) {
+        st = absl::DataLossError(absl::StrCat(
+            op.path, ": the written file has sha256 ", p.staged.sha256(), " but ",
+            op.new_sha256, " was planned",
+            op.has_content ? ""
+                           : absl::StrCat(" (did ", op.source_path, " change during the copy?)"),
+            "; the original is in the run's snapshot"));
+      }
+      break;
+    }
+    if (applied != nullptr) applied->push_back(DescribeOp(op));
+  }
+  pending.clear();  // what was not renamed is discarded
+  return st;
 }
 
 absl::Status ApplyDelete(const std::string& root, const FileOp& op, Snapshot& snapshot,
@@ -460,11 +500,25 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
   RETURN_IF_ERROR(snapshot.Flush());
   DirSyncs syncs;
   absl::Status st;
+  // Writes are staged (temporaries written, not yet synced nor renamed) and committed together:
+  // before any other kind of op, before a second write of a path already pending, every
+  // kMaxPending writes (each holds a folder descriptor) and at the end.
+  constexpr size_t kMaxPending = 256;
+  std::vector<PendingWrite> pending;
+  std::set<std::string> pending_paths;
+  auto commit = [&]() -> absl::Status {
+    pending_paths.clear();
+    if (pending.empty()) return absl::OkStatus();
+    return CommitWrites(snapshot, applied, syncs, pending);
+  };
   for (const FileOp& op : changes.ops) {
     if (cancel != nullptr && cancel->load()) {
-      st = absl::CancelledError(absl::StrCat(
-          "cancelled after ", done, " of ", changes.ops.size(),
-          " changes (each one made is in the run's snapshot; the rest were not begun)"));
+      st = commit();
+      if (st.ok()) {
+        st = absl::CancelledError(absl::StrCat(
+            "cancelled after ", done, " of ", changes.ops.size(),
+            " changes (each one made is in the run's snapshot; the rest were not begun)"));
+      }
       break;
     }
     ++done;
@@ -473,9 +527,15 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
           absl::StrCat("change set path \"", op.path, "\" is not absolute"));
       break;
     }
+    if (op.kind != FileOp::Kind::kWrite || pending_paths.count(op.path) > 0 ||
+        pending.size() >= kMaxPending) {
+      st = commit();
+      if (!st.ok()) break;
+    }
     switch (op.kind) {
       case FileOp::Kind::kWrite:
-        st = ApplyWrite(root, op, snapshot, applied, syncs);
+        st = StageWrite(root, op, snapshot, applied, syncs, pending);
+        if (st.ok()) pending_paths.insert(op.path);
         break;
       case FileOp::Kind::kDelete:
         st = ApplyDelete(root, op, snapshot, applied, syncs);
@@ -492,6 +552,9 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
     }
     if (!st.ok()) break;
   }
+  // The writes checked and staged before a failure are made as they would have been before it.
+  absl::Status committed = commit();
+  if (st.ok()) st = committed;
   // What was done is made durable on failure too: a reported change is on disk.
   absl::Status synced = syncs.SyncAll();
   return st.ok() ? synced : st;

@@ -35,9 +35,12 @@ mimic::v1::FileChange DescribeOp(const FileOp& op);
 // "PATH changed since the plan was made (expected sha256 X, found Y); not overwritten" when not;
 // records missing parent directories it creates (they are created one level at a time); saves
 // the original into `snapshot` and records the sha256 it writes before the first write of the
-// path; writes atomically (temporary sibling, fsync, rename) with op.mode; then verifies the
-// written file's sha256 equals op.new_sha256 (DATA_LOSS otherwise; the snapshot still restores
-// it). A write or delete also refuses (FAILED_PRECONDITION) a file the snapshot saved ahead that
+// path; writes atomically with op.mode: the bytes go to a temporary sibling, and the writes of
+// consecutive kWrite ops are made durable together (common::SyncStaged: one syncfs) before
+// each is, in order, re-checked (expected sha256 again) and renamed into place, so a crash
+// never leaves a torn file in place, only temporaries (TempPrefix) beside recorded paths; then
+// verifies the written file's sha256 equals op.new_sha256 (DATA_LOSS otherwise; the snapshot
+// still restores it). Every folder changed is fsynced before the call returns. A write or delete also refuses (FAILED_PRECONDITION) a file the snapshot saved ahead that
 // changed since (Snapshot::CheckUnchanged). A written file takes op.uid/op.gid, else the owner
 // and group of the file it replaces, else of its folder; a made folder those of its parent. kDelete unlinks; kMkdir creates the directory (nothing when it is already a directory);
 // kRmdir removes an empty directory (nothing when absent; FAILED_PRECONDITION when not empty).

@@ -579,6 +579,75 @@ TEST_F(ChangeSetTest, RecordingAheadStopsAtTheFirstOpThatWouldFail) {
   EXPECT_THAT(manifest, Not(HasSubstr((target_ / "conf/c.txt").string())));
 }
 
+// The temporaries of a change set's writes are all written before the first is synced and
+// renamed (one sync for all): while the last is written, the others are temporaries beside
+// their paths, and nothing is in place yet.
+TEST_F(ChangeSetTest, WritesAreStagedThenMadeDurableAndRenamedTogether) {
+  Write(root_ / "src/x.car", std::string(200000, 'x'));
+  ChangeSet cs;
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/a.txt").string(), "new a\n").value());
+  cs.ops.push_back(
+      *MakeCopyOp((root_ / "src/x.car").string(), (target_ / "apps/x.car").string()).value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/c.txt").string(), "new c\n").value());
+  AddParentDirOps(&cs);
+  const std::string last = (target_ / "conf/c.txt").string();
+  std::string a_then;
+  bool x_there = true;
+  std::vector<std::string> temps_then;
+  common::SetCopyProgressHookForTesting([&](const std::string& display, uint64_t) {
+    if (display != last) return;
+    a_then = Read(target_ / "conf/a.txt");
+    x_there = fs::exists(target_ / "apps/x.car");
+    for (const auto& dir : {target_ / "conf", target_ / "apps"}) {
+      for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.path().filename().string().find(".mimic-tmp-") != std::string::npos) {
+          temps_then.push_back(e.path().filename().string());
+        }
+      }
+    }
+  });
+  std::vector<mimic::v1::FileChange> applied;
+  absl::Status st = ApplyAs("r1", cs, &applied);
+  common::SetCopyProgressHookForTesting(nullptr);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(a_then, "original a\n");
+  EXPECT_FALSE(x_there);
+  EXPECT_THAT(temps_then, SizeIs(3));  // a.txt's, x.car's and c.txt's (being written)
+  EXPECT_THAT(applied, SizeIs(4));
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "new a\n");
+  EXPECT_EQ(Read(target_ / "conf/c.txt"), "new c\n");
+  EXPECT_EQ(Read(target_ / "apps/x.car"), std::string(200000, 'x'));
+  for (const auto& e : fs::recursive_directory_iterator(target_)) {
+    EXPECT_EQ(e.path().filename().string().find(".mimic-tmp-"), std::string::npos) << e.path();
+  }
+}
+
+// The expected-sha256 guard runs again just before each staged write is renamed: a file changed
+// after its write was staged is not overwritten, and the staged writes not renamed are removed.
+TEST_F(ChangeSetTest, AFileChangedWhileItsWriteWasStagedIsNotOverwritten) {
+  ChangeSet cs;
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/a.txt").string(), "new a\n").value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/b.txt").string(), "new b\n").value());
+  cs.ops.push_back(*MakeWriteOp((target_ / "conf/c.txt").string(), "new c\n").value());
+  const std::string last = (target_ / "conf/c.txt").string();
+  common::SetCopyProgressHookForTesting([&](const std::string& display, uint64_t) {
+    if (display == last) Write(target_ / "conf/b.txt", "edited behind mimic's back\n");
+  });
+  std::vector<mimic::v1::FileChange> applied;
+  absl::Status st = ApplyAs("r1", cs, &applied);
+  common::SetCopyProgressHookForTesting(nullptr);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(st.message(), HasSubstr("conf/b.txt changed since the plan was made"));
+  ASSERT_THAT(applied, SizeIs(1));
+  EXPECT_EQ(applied[0].path(), (target_ / "conf/a.txt").string());
+  EXPECT_EQ(Read(target_ / "conf/a.txt"), "new a\n");
+  EXPECT_EQ(Read(target_ / "conf/b.txt"), "edited behind mimic's back\n");
+  EXPECT_FALSE(fs::exists(target_ / "conf/c.txt"));
+  for (const auto& e : fs::recursive_directory_iterator(target_)) {
+    EXPECT_EQ(e.path().filename().string().find(".mimic-tmp-"), std::string::npos) << e.path();
+  }
+}
+
 TEST_F(ChangeSetTest, DanglingSymlinkInTheSourceIsReported) {
   fs::create_directories(root_ / "src");
   fs::create_symlink(root_ / "gone/app.car", root_ / "src/app.car");

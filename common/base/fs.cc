@@ -64,12 +64,17 @@ std::function<void(const std::string&, uint64_t)>& CopyHook() {
   return *hook;
 }
 
-// Writes through `fill` into a temporary sibling of `name` in `dir_fd`, gives it mode and owner,
-// fsyncs, renames into place and fsyncs the directory.
-absl::Status AtomicWriteAt(int dir_fd, const std::string& name, const std::string& display,
-                           uint32_t mode, int64_t uid, int64_t gid,
-                           const std::function<absl::Status(int fd)>& fill,
-                           bool sync_dir = true) {
+std::function<void(const std::string&)>& CommitHook() {
+  static auto* hook = new std::function<void(const std::string&)>();
+  return *hook;
+}
+
+// Creates a temporary sibling of `name` in `dir_fd`, writes it through `fill`, gives it mode and
+// owner and closes it, unsynced. The temporary is removed on any error.
+absl::StatusOr<std::string> StageTempAt(int dir_fd, const std::string& name,
+                                        const std::string& display, uint32_t mode, int64_t uid,
+                                        int64_t gid, const std::function<absl::Status(int fd)>& fill,
+                                        bool sync) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string tmp = absl::StrCat(TempPrefix(name), rng() % 1000000000);
   const std::string tmp_display = JoinPath(Dirname(display), tmp);
@@ -93,16 +98,30 @@ absl::Status AtomicWriteAt(int dir_fd, const std::string& name, const std::strin
   }
   // After fchown: a chown clears set-id bits, so the mode comes last.
   if (st.ok() && ::fchmod(fd, mode & 07777) != 0) st = ErrnoError("chmod", tmp_display);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoError("fsync", tmp_display);
+  if (st.ok() && sync && ::fsync(fd) != 0) st = ErrnoError("fsync", tmp_display);
+  // Unsynced: start writing the bytes out now, so the sync pass mostly waits for writes issued.
+  if (st.ok() && !sync) (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   ::close(fd);
-  if (st.ok() && ::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
-    st = ErrnoError("rename to", display);
-  }
   if (!st.ok()) {
     ::unlinkat(dir_fd, tmp.c_str(), 0);
     return st;
   }
-  if (sync_dir && ::fsync(dir_fd) != 0 && errno != EINVAL) {
+  return tmp;
+}
+
+// Writes through `fill` into a temporary sibling of `name` in `dir_fd`, gives it mode and owner,
+// fsyncs, renames into place and fsyncs the directory.
+absl::Status AtomicWriteAt(int dir_fd, const std::string& name, const std::string& display,
+                           uint32_t mode, int64_t uid, int64_t gid,
+                           const std::function<absl::Status(int fd)>& fill) {
+  ASSIGN_OR_RETURN(std::string tmp,
+                   StageTempAt(dir_fd, name, display, mode, uid, gid, fill, /*sync=*/true));
+  if (::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
+    absl::Status st = ErrnoError("rename to", display);
+    ::unlinkat(dir_fd, tmp.c_str(), 0);
+    return st;
+  }
+  if (::fsync(dir_fd) != 0 && errno != EINVAL) {
     return ErrnoError("fsync directory of", display);
   }
   return absl::OkStatus();
@@ -337,43 +356,140 @@ absl::Status CopyFileAtomic(const std::string& from, const std::string& path, ui
   return st;
 }
 
-absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
-                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid,
-                               const AtomicWriteOptions* options) {
-  const AtomicWriteOptions o = options != nullptr ? *options : AtomicWriteOptions();
-  RETURN_IF_ERROR(AtomicWriteAt(
-      dir_fd, name, display, mode, uid, gid,
-      [&](int fd) {
-        RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), display));
-        // The fault campaigns' hook: a write is in flight (temp file written, not renamed).
-        if (CopyHook()) CopyHook()(display, bytes.size());
-        return absl::OkStatus();
-      },
-      o.sync_dir));
-  if (o.sha256_out != nullptr) *o.sha256_out = Sha256Hex(bytes);
+StagedWrite::~StagedWrite() { Discard(); }
+
+StagedWrite::StagedWrite(StagedWrite&& o) noexcept
+    : dir_fd_(o.dir_fd_), tmp_(std::move(o.tmp_)), name_(std::move(o.name_)),
+      display_(std::move(o.display_)), sha256_(std::move(o.sha256_)) {
+  o.dir_fd_ = -1;
+}
+
+StagedWrite& StagedWrite::operator=(StagedWrite&& o) noexcept {
+  if (this != &o) {
+    Discard();
+    dir_fd_ = o.dir_fd_;
+    tmp_ = std::move(o.tmp_);
+    name_ = std::move(o.name_);
+    display_ = std::move(o.display_);
+    sha256_ = std::move(o.sha256_);
+    o.dir_fd_ = -1;
+  }
+  return *this;
+}
+
+void StagedWrite::Discard() {
+  if (dir_fd_ < 0) return;
+  if (!tmp_.empty()) ::unlinkat(dir_fd_, tmp_.c_str(), 0);
+  ::close(dir_fd_);
+  dir_fd_ = -1;
+}
+
+absl::Status StagedWrite::Commit() {
+  if (dir_fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(display_, ": not staged"));
+  // The fault campaigns' hook: the temporary is durable, not yet renamed.
+  if (CommitHook()) CommitHook()(display_);
+  if (::renameat(dir_fd_, tmp_.c_str(), dir_fd_, name_.c_str()) != 0) {
+    absl::Status st = ErrnoError("rename to", display_);
+    Discard();
+    return st;
+  }
+  tmp_.clear();
+  ::close(dir_fd_);
+  dir_fd_ = -1;
   return absl::OkStatus();
 }
 
-absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::string& name,
-                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid,
-                              const AtomicWriteOptions* options) {
-  const AtomicWriteOptions o = options != nullptr ? *options : AtomicWriteOptions();
+absl::Status StagedWrite::Stage(int dir_fd, const std::string& name, const std::string& display,
+                                uint32_t mode, int64_t uid, int64_t gid,
+                                const std::function<absl::Status(int fd)>& fill) {
+  Discard();
+  const int own = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return ErrnoError("open the directory of", display);
+  absl::StatusOr<std::string> tmp =
+      StageTempAt(own, name, display, mode, uid, gid, fill, /*sync=*/false);
+  if (!tmp.ok()) {
+    ::close(own);
+    return tmp.status();
+  }
+  dir_fd_ = own;
+  tmp_ = *std::move(tmp);
+  name_ = name;
+  display_ = display;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StagedWrite> StageWriteAt(int dir_fd, const std::string& name,
+                                         const std::string& display, const std::string& bytes,
+                                         uint32_t mode, int64_t uid, int64_t gid) {
+  StagedWrite w;
+  RETURN_IF_ERROR(w.Stage(dir_fd, name, display, mode, uid, gid, [&](int fd) {
+    RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), display));
+    if (CopyHook()) CopyHook()(display, bytes.size());
+    return absl::OkStatus();
+  }));
+  w.sha256_ = Sha256Hex(bytes);
+  return w;
+}
+
+absl::StatusOr<StagedWrite> StageCopyAt(const std::string& from, int dir_fd,
+                                        const std::string& name, const std::string& display,
+                                        uint32_t mode, int64_t uid, int64_t gid) {
   int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return ErrnoError("open", from);
   Sha256 hash;
-  absl::Status st = AtomicWriteAt(
-      dir_fd, name, display, mode, uid, gid,
-      [&](int fd) { return CopyInto(in, fd, from, display, o.sha256_out ? &hash : nullptr); },
-      o.sync_dir);
+  StagedWrite w;
+  absl::Status st = w.Stage(dir_fd, name, display, mode, uid, gid,
+                            [&](int fd) { return CopyInto(in, fd, from, display, &hash); });
   ::close(in);
-  if (st.ok() && o.sha256_out != nullptr) *o.sha256_out = hash.Hex();
-  return st;
+  RETURN_IF_ERROR(st);
+  w.sha256_ = hash.Hex();
+  return w;
+}
+
+absl::Status SyncStaged(const std::vector<StagedWrite*>& writes) {
+  if (writes.empty()) return absl::OkStatus();
+  // One syncfs per filesystem writes every temporary's bytes and inode together; it reports
+  // a writeback error of that filesystem since the descriptor was opened. Where it fails, each
+  // temporary is fsynced on its own so the error names its file.
+  std::vector<std::pair<dev_t, int>> done;
+  bool fallback = false;
+  for (StagedWrite* w : writes) {
+    struct stat st;
+    if (w->dir_fd_ < 0 || ::fstat(w->dir_fd_, &st) != 0) {
+      fallback = true;
+      break;
+    }
+    bool seen = false;
+    for (const auto& d : done) seen = seen || d.first == st.st_dev;
+    if (seen) continue;
+    if (::syncfs(w->dir_fd_) != 0) {
+      fallback = true;
+      break;
+    }
+    done.emplace_back(st.st_dev, w->dir_fd_);
+  }
+  if (!fallback) return absl::OkStatus();
+  for (StagedWrite* w : writes) {
+    if (w->dir_fd_ < 0) continue;
+    const std::string tmp_display = JoinPath(Dirname(w->display_), w->tmp_);
+    const int fd = ::openat(w->dir_fd_, w->tmp_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open", tmp_display);
+    const bool ok = ::fsync(fd) == 0;
+    absl::Status st = ok ? absl::OkStatus() : ErrnoError("fsync", tmp_display);
+    ::close(fd);
+    RETURN_IF_ERROR(st);
+  }
+  return absl::OkStatus();
 }
 
 std::string TempPrefix(const std::string& name) { return absl::StrCat(".", name, ".mimic-tmp-"); }
 
 void SetCopyProgressHookForTesting(std::function<void(const std::string&, uint64_t)> hook) {
   CopyHook() = std::move(hook);
+}
+
+void SetCommitHookForTesting(std::function<void(const std::string&)> hook) {
+  CommitHook() = std::move(hook);
 }
 
 absl::Status FsyncDir(const std::string& dir) {

@@ -46,26 +46,56 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& bytes,
 absl::Status CopyFileAtomic(const std::string& from, const std::string& path,
                             uint32_t mode = 0644);
 
-// Writes into directory `dir_fd` (an open directory), entry `name`, atomically: a temporary
-// sibling named TempPrefix(name) + digits (created O_EXCL|O_NOFOLLOW), filled, given `mode` and
-// the owner `uid`/`gid` (-1 = leave as created), fsynced, renamed over `name`, `dir_fd` fsynced.
-// `display` names the file in errors. PERMISSION_DENIED when the owner cannot be given (an agent
-// that is not root replacing another user's file); the temporary file is removed on any error.
-// `options` (may be null) lets a caller that writes many files batch the directory's fsync
-// (sync_dir = false: the caller must fsync `dir_fd` before it reports the write done; the file
-// itself is always fsynced before the rename, so a crash never leaves a torn file in place) and
-// receive the sha256 of the bytes written, hashed as they were written (sha256_out).
-struct AtomicWriteOptions {
-  bool sync_dir = true;
-  std::string* sha256_out = nullptr;
+// Atomic writes into directory `dir_fd` (an open directory), entry `name`, whose durability is
+// paid once for many files (ApplyChangeSet's change sets). StageWriteAt / StageCopyAt create a
+// temporary sibling named TempPrefix(name) + digits (O_EXCL|O_NOFOLLOW), fill it, give it `mode`
+// and the owner `uid`/`gid` (-1 = leave as created; PERMISSION_DENIED when it cannot be given)
+// and start writing it out, unsynced and not renamed; `display` names the file in errors; the
+// temporary is removed on any error. SyncStaged makes every staged temporary durable: one
+// syncfs per filesystem (where syncfs fails, an fsync of each temporary, the first error naming
+// its file). Commit renames the temporary over the entry (the caller fsyncs the directory before
+// it reports the write done). Commit only after SyncStaged returned OK, so a crash never leaves
+// a torn file in place: before its rename, a write is only a temporary (TempPrefix) beside its
+// entry. A StagedWrite not committed removes its temporary when discarded or destroyed.
+class StagedWrite {
+ public:
+  StagedWrite() = default;
+  ~StagedWrite();
+  StagedWrite(StagedWrite&& o) noexcept;
+  StagedWrite& operator=(StagedWrite&& o) noexcept;
+  StagedWrite(const StagedWrite&) = delete;
+  StagedWrite& operator=(const StagedWrite&) = delete;
+
+  // The sha256 of the bytes written, hashed as they were written.
+  const std::string& sha256() const { return sha256_; }
+  // The folder the temporary is in (-1 once committed or discarded).
+  int dir_fd() const { return dir_fd_; }
+  // Renames the temporary over the entry; on error the temporary is removed.
+  absl::Status Commit();
+  // Removes the temporary (nothing once committed).
+  void Discard();
+
+ private:
+  friend absl::StatusOr<StagedWrite> StageWriteAt(int, const std::string&, const std::string&,
+                                                  const std::string&, uint32_t, int64_t, int64_t);
+  friend absl::StatusOr<StagedWrite> StageCopyAt(const std::string&, int, const std::string&,
+                                                 const std::string&, uint32_t, int64_t, int64_t);
+  friend absl::Status SyncStaged(const std::vector<StagedWrite*>& writes);
+  absl::Status Stage(int dir_fd, const std::string& name, const std::string& display,
+                     uint32_t mode, int64_t uid, int64_t gid,
+                     const std::function<absl::Status(int fd)>& fill);
+
+  int dir_fd_ = -1;  // owned: a duplicate of the folder's descriptor
+  std::string tmp_, name_, display_, sha256_;
 };
-absl::Status WriteFileAtomicAt(int dir_fd, const std::string& name, const std::string& display,
-                               const std::string& bytes, uint32_t mode, int64_t uid, int64_t gid,
-                               const AtomicWriteOptions* options = nullptr);
-// Same, copying the content of file `from`.
-absl::Status CopyFileAtomicAt(const std::string& from, int dir_fd, const std::string& name,
-                              const std::string& display, uint32_t mode, int64_t uid, int64_t gid,
-                              const AtomicWriteOptions* options = nullptr);
+absl::StatusOr<StagedWrite> StageWriteAt(int dir_fd, const std::string& name,
+                                         const std::string& display, const std::string& bytes,
+                                         uint32_t mode, int64_t uid, int64_t gid);
+absl::StatusOr<StagedWrite> StageCopyAt(const std::string& from, int dir_fd,
+                                        const std::string& name, const std::string& display,
+                                        uint32_t mode, int64_t uid, int64_t gid);
+absl::Status SyncStaged(const std::vector<StagedWrite*>& writes);
+
 // ".<name>.mimic-tmp-": every temporary file of an atomic write of `name` starts with it, so
 // what a crash between create and rename leaves can be found and removed.
 std::string TempPrefix(const std::string& name);
@@ -73,6 +103,9 @@ std::string TempPrefix(const std::string& name);
 // and once after an atomic write of bytes has written them all (before fsync and rename), with
 // the final path's display name and the bytes written so far. Null (the default) = none.
 void SetCopyProgressHookForTesting(std::function<void(const std::string& display, uint64_t bytes)>);
+// Test hook (injected by tests/ binaries only): called by StagedWrite::Commit just before it
+// renames a synced temporary into place, with the final path's display name. Null = none.
+void SetCommitHookForTesting(std::function<void(const std::string& display)>);
 
 // Creates `path` and its missing parents; each directory it creates is made durable (its parent
 // is fsynced). OK when `path` already is a directory.

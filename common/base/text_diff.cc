@@ -1,5 +1,6 @@
 #include "common/base/text_diff.h"
 
+#include <dlfcn.h>
 #include <git2.h>
 
 #include <memory>
@@ -7,25 +8,73 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/base/status_macros.h"
 
 namespace mimic::common {
 namespace {
 
-// libgit2 keeps global state (allocators, thread-local errors) set up once per process; it is
-// never shut down, so pointers it hands out stay valid until exit.
-void InitLibgit2() {
-  static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+// libgit2 (and the 13 libraries it pulls in: mbedTLS, libssh2, Kerberos, PCRE2...) is loaded
+// when the first diff or merge is asked for, not at start: an idle agent does not map it
+// (1.4 MiB of its resident set). Its global state (allocators, thread-local errors) is set up
+// once; it is never unloaded nor shut down, so pointers it hands out stay valid until exit.
+struct Git {
+  decltype(&git_libgit2_init) libgit2_init;
+  decltype(&git_error_last) error_last;
+  decltype(&git_patch_from_buffers) patch_from_buffers;
+  decltype(&git_patch_free) patch_free;
+  decltype(&git_patch_num_hunks) patch_num_hunks;
+  decltype(&git_patch_get_hunk) patch_get_hunk;
+  decltype(&git_patch_get_line_in_hunk) patch_get_line_in_hunk;
+  decltype(&git_merge_file) merge_file;
+  decltype(&git_merge_file_result_free) merge_file_result_free;
+};
+
+template <typename F>
+bool Bind(void* lib, const char* name, F* f) {
+  *f = reinterpret_cast<F>(::dlsym(lib, name));
+  return *f != nullptr;
 }
 
-std::string LastGitError(std::string_view what) {
-  const git_error* e = git_error_last();
+absl::StatusOr<const Git*> LoadGit() {
+  static const absl::StatusOr<const Git*> loaded = []() -> absl::StatusOr<const Git*> {
+    void* lib = ::dlopen(MIMIC_LIBGIT2_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* e = ::dlerror();
+      return absl::InternalError(std::string("cannot load " MIMIC_LIBGIT2_SONAME
+                                             " (line diffs and merges): ") +
+                                 (e != nullptr ? e : "unknown error"));
+    }
+    auto* g = new Git();
+    if (!Bind(lib, "git_libgit2_init", &g->libgit2_init) ||
+        !Bind(lib, "git_error_last", &g->error_last) ||
+        !Bind(lib, "git_patch_from_buffers", &g->patch_from_buffers) ||
+        !Bind(lib, "git_patch_free", &g->patch_free) ||
+        !Bind(lib, "git_patch_num_hunks", &g->patch_num_hunks) ||
+        !Bind(lib, "git_patch_get_hunk", &g->patch_get_hunk) ||
+        !Bind(lib, "git_patch_get_line_in_hunk", &g->patch_get_line_in_hunk) ||
+        !Bind(lib, "git_merge_file", &g->merge_file) ||
+        !Bind(lib, "git_merge_file_result_free", &g->merge_file_result_free)) {
+      delete g;
+      return absl::InternalError(MIMIC_LIBGIT2_SONAME " lacks a function mimic uses");
+    }
+    if (g->libgit2_init() < 0) {
+      delete g;
+      return absl::InternalError("libgit2 could not be initialised");
+    }
+    return g;
+  }();
+  return loaded;
+}
+
+std::string LastGitError(const Git& git, std::string_view what) {
+  const git_error* e = git.error_last();
   return std::string(what) + ": " +
          (e != nullptr && e->message != nullptr ? e->message : "libgit2");
 }
 
 struct PatchDeleter {
-  void operator()(git_patch* p) const { git_patch_free(p); }
+  const Git* git;
+  void operator()(git_patch* p) const { git->patch_free(p); }
 };
 
 std::string_view WithoutNewline(const char* p, size_t n) {
@@ -49,30 +98,30 @@ absl::StatusOr<std::string> UnifiedDiff(std::string_view before, std::string_vie
     return std::string("Binary files ").append(before_label).append(" and ").append(after_label)
         .append(" differ\n");
   }
-  InitLibgit2();
+  ASSIGN_OR_RETURN(const Git* git, LoadGit());
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   opts.flags |= GIT_DIFF_FORCE_TEXT;
   opts.context_lines = static_cast<uint32_t>(options.context_lines < 0 ? 0 : options.context_lines);
   git_patch* raw = nullptr;
-  if (git_patch_from_buffers(&raw, before.data(), before.size(), nullptr, after.data(),
+  if (git->patch_from_buffers(&raw, before.data(), before.size(), nullptr, after.data(),
                              after.size(), nullptr, &opts) != 0) {
-    return absl::InternalError(LastGitError("diff"));
+    return absl::InternalError(LastGitError(*git, "diff"));
   }
-  std::unique_ptr<git_patch, PatchDeleter> patch(raw);
+  std::unique_ptr<git_patch, PatchDeleter> patch(raw, PatchDeleter{git});
   std::string out = std::string("--- ").append(before_label).append("\n+++ ").append(after_label)
       .append("\n");
-  const size_t hunks = git_patch_num_hunks(patch.get());
+  const size_t hunks = git->patch_num_hunks(patch.get());
   for (size_t h = 0; h < hunks; ++h) {
     const git_diff_hunk* hunk = nullptr;
     size_t lines = 0;
-    if (git_patch_get_hunk(&hunk, &lines, patch.get(), h) != 0) {
-      return absl::InternalError(LastGitError("diff hunk"));
+    if (git->patch_get_hunk(&hunk, &lines, patch.get(), h) != 0) {
+      return absl::InternalError(LastGitError(*git, "diff hunk"));
     }
     out.append(WithoutNewline(hunk->header, hunk->header_len)).push_back('\n');
     for (size_t l = 0; l < lines; ++l) {
       const git_diff_line* line = nullptr;
-      if (git_patch_get_line_in_hunk(&line, patch.get(), h, l) != 0) {
-        return absl::InternalError(LastGitError("diff line"));
+      if (git->patch_get_line_in_hunk(&line, patch.get(), h, l) != 0) {
+        return absl::InternalError(LastGitError(*git, "diff line"));
       }
       switch (line->origin) {
         case GIT_DIFF_LINE_CONTEXT_EOFNL:
@@ -101,7 +150,7 @@ absl::StatusOr<Merge3Result> Merge3(std::string_view base, std::string_view ours
   if (LooksBinary(base) || LooksBinary(ours) || LooksBinary(theirs)) {
     return absl::InvalidArgumentError("three-way merge of binary content");
   }
-  InitLibgit2();
+  ASSIGN_OR_RETURN(const Git* git, LoadGit());
   git_merge_file_input in_base = GIT_MERGE_FILE_INPUT_INIT;
   git_merge_file_input in_ours = GIT_MERGE_FILE_INPUT_INIT;
   git_merge_file_input in_theirs = GIT_MERGE_FILE_INPUT_INIT;
@@ -117,13 +166,13 @@ absl::StatusOr<Merge3Result> Merge3(std::string_view base, std::string_view ours
   opts.their_label = labels.theirs.c_str();
   opts.flags = GIT_MERGE_FILE_STYLE_DIFF3;
   git_merge_file_result res = {};
-  if (git_merge_file(&res, &in_base, &in_ours, &in_theirs, &opts) != 0) {
-    return absl::InternalError(LastGitError("three-way merge"));
+  if (git->merge_file(&res, &in_base, &in_ours, &in_theirs, &opts) != 0) {
+    return absl::InternalError(LastGitError(*git, "three-way merge"));
   }
   Merge3Result out;
   out.clean = res.automergeable != 0;
   out.text.assign(res.ptr != nullptr ? res.ptr : "", res.len);
-  git_merge_file_result_free(&res);
+  git->merge_file_result_free(&res);
   if (out.clean) return out;
 
   // Read the conflicts back from the markers libgit2 wrote (it reports none otherwise).

@@ -1,9 +1,12 @@
 // Fault campaign 1: a real agent killed with SIGKILL at seeded points inside every step of a
 // full 4.0.0 -> 4.2.0 plan, over gRPC. Each trial lands its kill one of two ways, both
 // measured in events, never in time:
-//   write  the testing agent (--hold-write N) blocks in the middle of the N-th chunk an atomic
-//          write or copy writes (its temporary file exists, not yet renamed; snapshot saves
-//          count too), N drawn among the chunks of the trial's step in an uninterrupted run;
+//   write  the testing agent (--hold-write N) blocks at the N-th write point: in the middle of a
+//          chunk an atomic write or copy writes (its temporary file exists, not yet renamed;
+//          snapshot saves count too; the change set's earlier writes are temporaries too, not
+//          yet synced), or just before a synced temporary of a change set is renamed into place
+//          (some of its writes renamed, the others not), N drawn among the write points of the
+//          trial's step in an uninterrupted run;
 //   event  the kill comes as the client receives the K-th event, K drawn among the events of
 //          the trial's step.
 // After a restart of the agent: the run is INTERRUPTED; every event the client had received is
