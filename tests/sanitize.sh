@@ -4,8 +4,9 @@
 #   asan  the whole suite (but the fuzz label) under AddressSanitizer + UndefinedBehaviorSanitizer:
 #         build-asan/ with MIMIC_SANITIZE=address,undefined
 #   tsan  the concurrency tests under ThreadSanitizer: build-tsan/ with MIMIC_SANITIZE=thread;
-#         the engine (run manager, executor, journal), the audit writer, the rollout and the
-#         end-to-end tests with real agents
+#         the lock itself (common/base/mutex.h, in common_base_test), the engine (run manager,
+#         executor, journal), the audit writer, the rollout and the end-to-end tests with real
+#         agents
 #
 # MIMIC_SANITIZE_TARGETS="t1 t2" builds only those targets (then pass -R to pick the tests).
 # One command each: configures (once), builds what the tests need, runs them; exit status is
@@ -27,7 +28,7 @@ case "$mode" in
   tsan)
     sanitize=thread
     build=${MIMIC_SANITIZE_BUILD_DIR:-$src/build-tsan}
-    select=(-R '^(agent_engine_test|controller_audit_test|controller_rollout_test|e2e_.*)$')
+    select=(-R '^(common_base_test|agent_engine_test|controller_audit_test|controller_rollout_test|e2e_.*)$')
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$src/tests/tsan.supp}
     ;;
   *)
@@ -49,7 +50,7 @@ if [ -n "${MIMIC_SANITIZE_TARGETS:-}" ]; then
 elif [ "$mode" = asan ]; then
   nice cmake --build "$build" -j"${MIMIC_SANITIZE_JOBS:-2}"
 else
-  nice cmake --build "$build" -j"${MIMIC_SANITIZE_JOBS:-2}" --target agent_engine_test \
+  nice cmake --build "$build" -j"${MIMIC_SANITIZE_JOBS:-2}" --target common_base_test agent_engine_test \
     controller_audit_test controller_rollout_test mimic mimic-agent mimic-agent-testing \
     make-mi-home $(cd "$src/tests" && ls e2e_*_test.cc | sed 's/\.cc$//')
 fi

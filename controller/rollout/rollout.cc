@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "absl/time/clock.h"
 #include "common/config/host_pattern.h"
 #include "common/config/catalogue.h"
@@ -80,7 +80,7 @@ class FleetRunner {
 
   // The audit's error once appending an event failed (the rollout must stop); OK before.
   absl::Status AuditError() {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     return audit_error_;
   }
 
@@ -89,7 +89,7 @@ class FleetRunner {
   // stopped early.
   bool RunBatch(std::vector<HostJob*>& jobs, int concurrency,
                 const std::function<bool()>& stop) {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     bool stopping = false;
     for (;;) {
       int in_flight = 0;
@@ -172,7 +172,7 @@ class FleetRunner {
     mimic::v1::Event e = received;
     common::ScrubEvent(&e, secrets_);  // the one place the controller takes events in
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       if (e.seq() <= j->last_seq) return;  // already held (a replay overlapping what we had)
       j->last_seq = e.seq();
       HostOutcome& o = j->outcome;
@@ -198,7 +198,7 @@ class FleetRunner {
     if (absl::Status st = audit_->AppendEvent(rollout_id_, e); !st.ok()) {
       bool first = false;
       {
-        absl::MutexLock l(&mu_);
+        common::MutexLock l(&mu_);
         first = audit_error_.ok();
         if (first) audit_error_ = st;
         changed_ = true;
@@ -215,7 +215,7 @@ class FleetRunner {
     HostOutcome report;
     bool report_now = false;
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       j->in_flight = false;
       changed_ = true;
       if (j->got_finish) {
@@ -248,7 +248,7 @@ class FleetRunner {
   const std::string rollout_id_;
   const int64_t timeout_seconds_;
   const int max_attempts_;
-  absl::Mutex mu_;
+  common::Mutex mu_;
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<mimic::v1::Agent::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> finished_hosts_ ABSL_GUARDED_BY(mu_);  // channels to close
