@@ -7,8 +7,6 @@
 // here tells TSan what the mutex did, as an instrumented Abseil does: __tsan_mutex_* around the
 // real call, memory accesses inside it ignored (which covers a Condition that another thread's
 // Unlock evaluates). In every other build each call is absl::Mutex's, inlined.
-//
-// Also here: TsanRelease/TsanAcquire for hand-offs through code TSan cannot see (gRPC's threads).
 #ifndef MIMIC_COMMON_BASE_MUTEX_H_
 #define MIMIC_COMMON_BASE_MUTEX_H_
 
@@ -47,33 +45,29 @@ class ABSL_LOCKABLE Mutex {
   // Held on entry and on return; released while waiting (to TSan: always, whether or not absl
   // had to wait, which only adds ordering that holding the lock already implies).
   void Await(const absl::Condition& cond) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    ReleaseForWait();
-    mu_.Await(cond);
-    ReacquireAfterWait();
+    Waiting([&] { mu_.Await(cond); return true; });
   }
   // False when the time ran out with `cond` still false (the lock is held either way).
   bool AwaitWithTimeout(const absl::Condition& cond, absl::Duration timeout)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    ReleaseForWait();
-    bool met = mu_.AwaitWithTimeout(cond, timeout);
-    ReacquireAfterWait();
-    return met;
+    return Waiting([&] { return mu_.AwaitWithTimeout(cond, timeout); });
   }
   bool AwaitWithDeadline(const absl::Condition& cond, absl::Time deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    ReleaseForWait();
-    bool met = mu_.AwaitWithDeadline(cond, deadline);
-    ReacquireAfterWait();
-    return met;
+    return Waiting([&] { return mu_.AwaitWithDeadline(cond, deadline); });
   }
 
  private:
-  void ReleaseForWait() {
+  // Runs `wait` (one of absl's Await calls) as, to TSan, an unlock then a lock.
+  template <typename Wait>
+  bool Waiting(Wait wait) {
     MIMIC_TSAN_ANNOTATE(__tsan_mutex_pre_unlock(this, 0));
     MIMIC_TSAN_ANNOTATE(__tsan_mutex_post_unlock(this, 0));
     MIMIC_TSAN_ANNOTATE(__tsan_mutex_pre_lock(this, 0));
+    bool met = wait();
+    MIMIC_TSAN_ANNOTATE(__tsan_mutex_post_lock(this, 0, 0));
+    return met;
   }
-  void ReacquireAfterWait() { MIMIC_TSAN_ANNOTATE(__tsan_mutex_post_lock(this, 0, 0)); }
 
   absl::Mutex mu_;
 };
@@ -89,17 +83,6 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
  private:
   Mutex* const mu_;
 };
-
-// A hand-off through code TSan does not see (a gRPC reactor's member written before
-// StartWrite/Finish and read in OnWriteDone/OnDone on a gRPC thread): TsanRelease(&x) on the
-// giving side before the hand-off, TsanAcquire(&x) on the taking side, orders the two for TSan.
-// No-ops in other builds.
-inline void TsanRelease([[maybe_unused]] const void* addr) {
-  MIMIC_TSAN_ANNOTATE(__tsan_release(const_cast<void*>(addr)));
-}
-inline void TsanAcquire([[maybe_unused]] const void* addr) {
-  MIMIC_TSAN_ANNOTATE(__tsan_acquire(const_cast<void*>(addr)));
-}
 
 }  // namespace mimic::common
 
