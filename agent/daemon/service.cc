@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "absl/time/time.h"
 #include "agent/steps/migration_features.h"
 #include "agent/steps/steps.h"
@@ -47,7 +47,7 @@ class EventStream final : public grpc::ServerWriteReactor<Event> {
 
   void OnWriteDone(bool ok) override {
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       writing_ = false;
       if (!ok) {
         FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream write failed"));
@@ -59,7 +59,7 @@ class EventStream final : public grpc::ServerWriteReactor<Event> {
   }
 
   void OnCancel() override {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     FinishLocked(grpc::Status::CANCELLED);
   }
 
@@ -70,7 +70,7 @@ class EventStream final : public grpc::ServerWriteReactor<Event> {
 
  private:
   void Pump() {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     if (writing_ || finished_) return;
     std::vector<Event> next;
     bool done = false;
@@ -92,7 +92,7 @@ class EventStream final : public grpc::ServerWriteReactor<Event> {
 
   std::shared_ptr<RunState> run_;
   int sub_ = 0;
-  absl::Mutex mu_;
+  common::Mutex mu_;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

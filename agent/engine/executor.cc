@@ -9,14 +9,14 @@ Executor::Executor(int threads) {
 
 Executor::~Executor() {
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     stopping_ = true;
   }
   for (std::thread& t : threads_) t.join();
 }
 
 void Executor::Schedule(std::function<void()> fn) {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   queue_.push_back(std::move(fn));
 }
 
@@ -24,7 +24,7 @@ void Executor::Loop() {
   for (;;) {
     std::function<void()> fn;
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
           +[](Executor* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
             return e->stopping_ || !e->queue_.empty();

@@ -21,7 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "absl/time/time.h"
 #include "agent/engine/change_set.h"
 #include "agent/engine/file_diffs.h"
@@ -227,7 +227,7 @@ void RunState::Events(uint64_t from_seq, size_t max, std::vector<Event>* out,
                       bool* finished) const {
   std::vector<std::pair<Entry, std::optional<Event>>> got;
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     auto it = std::lower_bound(index_.begin(), index_.end(), from_seq,
                                [](const Entry& e, uint64_t seq) { return e.seq < seq; });
     for (; it != index_.end() && got.size() < max; ++it) {
@@ -261,25 +261,25 @@ void RunState::Events(uint64_t from_seq, size_t max, std::vector<Event>* out,
 }
 
 size_t RunState::events_in_memory() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return memory_.size();
 }
 
 int RunState::Subscribe(std::function<void()> cb) {
-  absl::MutexLock l(&subs_mu_);
+  common::MutexLock l(&subs_mu_);
   int id = next_sub_++;
   subs_[id] = std::move(cb);
   return id;
 }
 
 void RunState::Unsubscribe(int id) {
-  absl::MutexLock l(&subs_mu_);
+  common::MutexLock l(&subs_mu_);
   subs_.erase(id);
 }
 
 void RunState::Publish(const Event& e, int64_t journal_offset) {
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     index_.push_back({e.seq(), journal_offset});
     memory_[e.seq()] = e;
     summary_.set_run_id(run_id_);
@@ -305,17 +305,17 @@ void RunState::Publish(const Event& e, int64_t journal_offset) {
       }
     }
   }
-  absl::MutexLock l(&subs_mu_);
+  common::MutexLock l(&subs_mu_);
   for (auto& [id, cb] : subs_) cb();
 }
 
 mimic::v1::RunSummary RunState::Summary() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return summary_;
 }
 
 bool RunState::finished() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return finished_;
 }
 
@@ -452,14 +452,14 @@ absl::Status RunManager::Recover() {
         LOG(ERROR) << "run " << id << ": " << rm;
       }
     }
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     runs_[id] = run;
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<RunState>> RunManager::Find(const std::string& run_id) {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   auto it = runs_.find(run_id);
   if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id, " on this agent"));
   return it->second;
@@ -484,7 +484,7 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::Start(const HostPlan& in, 
         absl::StrCat("run_id '", in.run_id(), "' must be 1-128 characters of [A-Za-z0-9._-]"));
   }
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     auto it = runs_.find(in.run_id());
     if (it != runs_.end()) {
       *existed = true;
@@ -600,7 +600,7 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::Start(const HostPlan& in, 
       plan.run_id(), RunDir(plan.run_id()),
       journaled ? common::JoinPath(RunDir(plan.run_id()), "journal") : "");
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     if (shutting_down_) {
       if (lock_fd >= 0) ::close(lock_fd);
       return absl::UnavailableError("the agent is shutting down; no new run starts");
@@ -631,7 +631,7 @@ absl::Status RunManager::Cancel(const std::string& run_id, std::string* state) {
 
 std::vector<mimic::v1::RunSummary> RunManager::List(const std::string& rollout_id) {
   std::vector<mimic::v1::RunSummary> out;
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   for (auto& [id, run] : runs_) {
     mimic::v1::RunSummary s = run->Summary();
     if (rollout_id.empty() || s.rollout_id() == rollout_id) out.push_back(s);
@@ -655,21 +655,21 @@ void RunManager::PruneMemoryOnlyRuns() {
 }
 
 size_t RunManager::EventsInMemory() {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   size_t n = 0;
   for (auto& [id, run] : runs_) n += run->events_in_memory();
   return n;
 }
 
 void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
-  absl::Mutex mu;
+  common::Mutex mu;
   bool done = false;
   int id = run->Subscribe([&] {
-    absl::MutexLock l(&mu);
+    common::MutexLock l(&mu);
     done = run->finished();
   });
   {
-    absl::MutexLock l(&mu);
+    common::MutexLock l(&mu);
     done = done || run->finished();
     mu.Await(absl::Condition(&done));
   }
@@ -703,7 +703,7 @@ class Emitter {
   }
   ~Emitter() {
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       stop_ = true;
       if (error_.ok()) FlushLocked();
     }
@@ -714,28 +714,28 @@ class Emitter {
 
   // False when the event was not emitted because the journal failed (now or before).
   bool Emit(Event e) {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     return EmitLocked(std::move(e));
   }
 
   // Emits the run_finished event; after a journal error, from memory only (an agent restart
   // then finds the run without it and marks it interrupted).
   void EmitLastWord(Event e) {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     if (EmitLocked(e)) return;
     Stamp(&e);
     run_->Publish(e, -1);
   }
 
   bool ok() const {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     return error_.ok();
   }
   // The run's secret values (every event is scrubbed of them; --diff lines too).
   const common::SecretScrubber& secrets() const { return *secrets_; }
   // Why the run must stop, naming the state directory and the errno.
   std::string Failure() const {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     return absl::StrCat("the run's journal could not be written (agent state directory ",
                         state_dir_, "): ", error_.message(),
                         "; the run stopped; free space there, then roll back or run again");
@@ -804,7 +804,7 @@ class Emitter {
 
   // Syncs held-back lines no later event has covered within flush_delay_.
   void FlushLoop() {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     for (;;) {
       mu_.Await(absl::Condition(this, &Emitter::StopOrHeld));
       if (stop_) return;
@@ -831,7 +831,7 @@ class Emitter {
   std::string state_dir_;
   std::unique_ptr<common::SecretScrubber> secrets_;
   const absl::Duration flush_delay_;
-  mutable absl::Mutex mu_;
+  mutable common::Mutex mu_;
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   std::vector<Held> held_ ABSL_GUARDED_BY(mu_);  // journaled, not yet known durable
@@ -848,13 +848,13 @@ int64_t Micros(std::chrono::steady_clock::time_point since) {
 }  // namespace
 
 int RunManager::BeginShutdown() {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   shutting_down_ = true;
   return queued_;
 }
 
 int RunManager::InterruptRunning() {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   int n = 0;
   for (auto& [id, run] : runs_) {
     if (run->finished()) continue;
@@ -867,21 +867,21 @@ int RunManager::InterruptRunning() {
 bool RunManager::WaitAllFinished(absl::Time deadline) {
   std::vector<std::shared_ptr<RunState>> going;
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     for (auto& [id, run] : runs_) {
       if (!run->finished()) going.push_back(run);
     }
   }
   for (const std::shared_ptr<RunState>& run : going) {
-    absl::Mutex mu;
+    common::Mutex mu;
     bool done = false;
     int id = run->Subscribe([&] {
-      absl::MutexLock l(&mu);
+      common::MutexLock l(&mu);
       done = run->finished();
     });
     bool in_time;
     {
-      absl::MutexLock l(&mu);
+      common::MutexLock l(&mu);
       done = done || run->finished();
       in_time = mu.AwaitWithDeadline(absl::Condition(&done), deadline);
     }
@@ -894,7 +894,7 @@ bool RunManager::WaitAllFinished(absl::Time deadline) {
 void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_fd) {
   bool dropped = false;  // queued when the agent began to shut down: not run
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     --queued_;
     dropped = shutting_down_;
   }

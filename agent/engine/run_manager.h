@@ -12,7 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "absl/time/time.h"
 #include "agent/engine/executor.h"
 #include "agent/engine/journal.h"
@@ -98,12 +98,12 @@ class RunState {
   const std::string run_id_;
   const std::string run_dir_;
   const std::string journal_path_;
-  mutable absl::Mutex mu_;
+  mutable common::Mutex mu_;
   std::vector<Entry> index_ ABSL_GUARDED_BY(mu_);  // ascending seq
   std::map<uint64_t, mimic::v1::Event> memory_ ABSL_GUARDED_BY(mu_);  // by seq
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   mimic::v1::RunSummary summary_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex subs_mu_;
+  common::Mutex subs_mu_;
   std::map<int, std::function<void()>> subs_ ABSL_GUARDED_BY(subs_mu_);
   int next_sub_ ABSL_GUARDED_BY(subs_mu_) = 1;
   std::atomic<bool> cancel_{false};
@@ -197,7 +197,7 @@ class RunManager {
   const RunManagerOptions options_;
   Executor* const executor_;
   const common::PathGuard guard_;
-  absl::Mutex mu_;
+  common::Mutex mu_;
   std::map<std::string, std::shared_ptr<RunState>> runs_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   int queued_ ABSL_GUARDED_BY(mu_) = 0;  // scheduled, not yet begun

@@ -18,7 +18,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "agent/engine/change_set.h"
 #include "agent/engine/journal.h"
 #include "agent/engine/snapshot.h"
@@ -645,13 +645,13 @@ TEST_F(RunManagerTest, FinishedRunsKeepNoEventsInMemoryAndStillReplay) {
 TEST_F(RunManagerTest, LogLinesStreamOnlyOnceDurableOneSyncPerStepEvent) {
   const std::string id = "group";
   const std::string jpath = state_ + "/runs/" + id + "/journal";
-  absl::Mutex mu;
+  common::Mutex mu;
   uint64_t durable = 0;
   int syncs = 0;
   std::map<uint64_t, uint64_t> durable_at_publish;  // seq -> durable bytes when streamed
   SetJournalSyncHookForTesting([&](const std::string& p, uint64_t d) {
     if (p != jpath) return;
-    absl::MutexLock l(&mu);
+    common::MutexLock l(&mu);
     durable = d;
     ++syncs;
   });
@@ -667,7 +667,7 @@ TEST_F(RunManagerTest, LogLinesStreamOnlyOnceDurableOneSyncPerStepEvent) {
     if (index != 0) return;
     watched = *manager->Find(run_id);
     sub = watched->Subscribe([&] {
-      absl::MutexLock l(&mu);
+      common::MutexLock l(&mu);
       const uint64_t seq = watched->Summary().last_seq();
       if (!durable_at_publish.count(seq)) durable_at_publish[seq] = durable;
     });
@@ -683,7 +683,7 @@ TEST_F(RunManagerTest, LogLinesStreamOnlyOnceDurableOneSyncPerStepEvent) {
   auto journal = Journal::Read(jpath);
   ASSERT_TRUE(journal.ok()) << journal.status();
   ASSERT_EQ(journal->events.size(), events.size());
-  absl::MutexLock l(&mu);
+  common::MutexLock l(&mu);
   int logs = 0;
   for (size_t i = 1; i < events.size(); ++i) {  // run_started was streamed before the watch
     const uint64_t end = i + 1 < journal->offsets.size() ? journal->offsets[i + 1]

@@ -14,7 +14,7 @@
 #include <random>
 #include <unordered_map>
 
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -227,7 +227,7 @@ constexpr int64_t kRacyMarginNs = 50'000'000;
 constexpr int64_t kCoarseRacyMarginNs = 3'000'000'000;
 
 struct HashCache {
-  absl::Mutex mu;
+  Mutex mu;
   std::unordered_map<HashKey, std::string, HashKeyHash> map ABSL_GUARDED_BY(mu);
   HashCacheStats stats ABSL_GUARDED_BY(mu);
 };
@@ -258,7 +258,7 @@ absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& display) {
   const HashKey key = KeyOf(before);
   HashCache& c = Cache();
   if (cacheable) {
-    absl::MutexLock l(&c.mu);
+    MutexLock l(&c.mu);
     auto it = c.map.find(key);
     if (it != c.map.end()) {
       ++c.stats.hits;
@@ -282,7 +282,7 @@ absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& display) {
   std::string hex = h.Hex();
   struct stat after;
   const bool same = ::fstat(fd, &after) == 0 && KeyOf(after) == key && off == key.size;
-  absl::MutexLock l(&c.mu);
+  MutexLock l(&c.mu);
   ++c.stats.misses;
   c.stats.bytes_hashed += off;
   // Timestamps without nanoseconds come from a coarse filesystem (seconds, or two on FAT):
@@ -299,13 +299,13 @@ absl::StatusOr<std::string> Sha256Fd(int fd, const std::string& display) {
 
 HashCacheStats GetHashCacheStats() {
   HashCache& c = Cache();
-  absl::MutexLock l(&c.mu);
+  MutexLock l(&c.mu);
   return c.stats;
 }
 
 void ClearHashCache() {
   HashCache& c = Cache();
-  absl::MutexLock l(&c.mu);
+  MutexLock l(&c.mu);
   c.map.clear();
 }
 

@@ -14,14 +14,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "common/base/fs.h"
 
 namespace mimic::common {
 
 struct PathGuard::FolderCache {
   static constexpr size_t kMaxFolders = 8192;  // ~1 MiB at most; then it starts again
-  absl::Mutex mu;
+  Mutex mu;
   // Confined folder (normalised path) -> (st_dev, st_ino) when it was found confined.
   absl::flat_hash_map<std::string, std::pair<dev_t, ino_t>> folders ABSL_GUARDED_BY(mu);
   std::atomic<uint64_t> checked{0};
@@ -107,7 +107,7 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
     const std::string folder = norm.substr(0, cut);
     std::pair<dev_t, ino_t> id;
     {
-      absl::MutexLock l(&cache_->mu);
+      MutexLock l(&cache_->mu);
       auto it = cache_->folders.find(folder);
       if (it == cache_->folders.end()) continue;
       id = it->second;
@@ -119,7 +119,7 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
       start = cut;
       break;
     }
-    absl::MutexLock l(&cache_->mu);
+    MutexLock l(&cache_->mu);
     cache_->folders.erase(folder);
   }
   // Walk the existing components below it; a symlink must resolve inside the roots.
@@ -153,7 +153,7 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
     }
     last = st;
     if (S_ISDIR(st.st_mode)) {
-      absl::MutexLock l(&cache_->mu);
+      MutexLock l(&cache_->mu);
       if (cache_->folders.size() >= FolderCache::kMaxFolders) cache_->folders.clear();
       cache_->folders[cur] = {st.st_dev, st.st_ino};
     }

@@ -395,7 +395,7 @@ void SecretScrubber::Add(std::string_view value) {
   while (!value.empty() && IsSpace(value.front())) value.remove_prefix(1);
   while (!value.empty() && IsSpace(value.back())) value.remove_suffix(1);
   if (value.empty() || HoldsSecretReference(value)) return;  // an alias: RedactText hides it
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   AddOne(value);
   if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
       value.back() == value.front()) {
@@ -437,7 +437,7 @@ void SecretScrubber::AddFoundIn(std::string_view text) {
 
 std::string SecretScrubber::Scrub(std::string_view text) const {
   std::string out(text);
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   for (const std::string& v : values_) {
     for (size_t pos = 0; (pos = out.find(v, pos)) != std::string::npos;) {
       out.replace(pos, v.size(), kRedacted);
@@ -448,7 +448,7 @@ std::string SecretScrubber::Scrub(std::string_view text) const {
 }
 
 bool SecretScrubber::Holds(std::string_view text) const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   for (const std::string& v : values_) {
     if (text.find(v) != std::string_view::npos) return true;
   }
@@ -456,7 +456,7 @@ bool SecretScrubber::Holds(std::string_view text) const {
 }
 
 size_t SecretScrubber::size() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return values_.size();
 }
 

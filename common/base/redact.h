@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 
 namespace mimic::common {
 
@@ -72,7 +72,7 @@ class SecretScrubber {
 
  private:
   void AddOne(std::string_view value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::string> values_ ABSL_GUARDED_BY(mu_);  // unique, longest first
 };
 

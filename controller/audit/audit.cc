@@ -396,7 +396,7 @@ absl::StatusOr<std::unique_ptr<Audit>> Audit::Open(const std::string& url_or_pat
   }
   std::unique_ptr<Audit> audit(new Audit(std::move(db), opts));
   {
-    absl::MutexLock l(&audit->db_mu_);
+    common::MutexLock l(&audit->db_mu_);
     if (absl::Status st = audit->InitSchema(); !st.ok()) {
       return common::Annotate(st, absl::StrCat("audit database ", path));
     }
@@ -410,7 +410,7 @@ Audit::Audit(std::unique_ptr<SqlDb> db, const AuditOptions& options)
 
 Audit::~Audit() {
   {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     stop_ = true;
   }
   if (writer_.joinable()) writer_.join();
@@ -560,7 +560,7 @@ absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& 
     return absl::InternalError(
         absl::StrCat("cannot serialize event ", event.run_id(), "#", event.seq()));
   }
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   auto room = [this]() {
     return appended_ - done_ < static_cast<uint64_t>(options_.max_queued) || stop_ || failed_;
   };
@@ -577,7 +577,7 @@ absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& 
 }
 
 absl::Status Audit::Flush() {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   const uint64_t target = appended_;
   ++flush_waiters_;
   auto settled = [&]() { return done_ >= target || failed_; };
@@ -588,7 +588,7 @@ absl::Status Audit::Flush() {
 }
 
 AuditStats Audit::Stats() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return AuditStats{appended_ - done_, blocked_producers_, failed_, failed_commits_};
 }
 
@@ -603,7 +603,7 @@ void Audit::WriterLoop() {
   int failures = 0;  // consecutive failed commits
   while (true) {
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       mu_.Await(absl::Condition(this, &Audit::HasWork));
       if (queue_.empty()) return;  // stopping, and everything is written
       if (!BatchReady()) {
@@ -614,10 +614,10 @@ void Audit::WriterLoop() {
     {
       // db_mu_ is taken before the batch leaves the queue, so LastSeq() (which holds db_mu_
       // while it looks at the database and then the queue) never misses an event in flight.
-      absl::MutexLock db_lock(&db_mu_);
+      common::MutexLock db_lock(&db_mu_);
       std::vector<Pending> batch;
       {
-        absl::MutexLock l(&mu_);
+        common::MutexLock l(&mu_);
         size_t n = std::min(queue_.size(), static_cast<size_t>(options_.batch_size));
         batch.reserve(n);
         for (size_t i = 0; i < n; ++i) {
@@ -627,7 +627,7 @@ void Audit::WriterLoop() {
       }
       absl::Status st = options_.before_commit ? options_.before_commit() : absl::OkStatus();
       if (st.ok()) st = CommitBatch(batch);
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       if (st.ok()) {
         done_ += batch.size();
         failures = 0;
@@ -850,7 +850,7 @@ absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
 
 absl::Status Audit::BeginRollout(const RolloutRecord& r) {
   if (r.id.empty()) return absl::InvalidArgumentError("rollout id is empty");
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                      db_->Query("SELECT id FROM rollouts WHERE id = ?", {r.id}));
@@ -885,7 +885,7 @@ absl::Status Audit::BeginRollout(const RolloutRecord& r) {
 }
 
 absl::Status Audit::ResumeRollout(const std::string& rollout_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t n, Record(rollout_id, "resume", {}));
     if (n == 0) return absl::NotFoundError(absl::StrCat("no rollout ", rollout_id));
@@ -896,7 +896,7 @@ absl::Status Audit::ResumeRollout(const std::string& rollout_id) {
 absl::Status Audit::FinishRollout(const std::string& rollout_id, const std::string& status,
                                   const std::string& message) {
   RETURN_IF_ERROR(Flush());
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t n, Record(rollout_id, "finish",
                                        {status, common::RedactText(message), NowMicros()}));
@@ -906,7 +906,7 @@ absl::Status Audit::FinishRollout(const std::string& rollout_id, const std::stri
 }
 
 absl::Status Audit::RecordStage(const StageRecord& s) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     return Record(s.rollout_id, "stage",
                   {s.name, s.idx, s.status, SqlValue::IntOrNull(s.started_at_us),
@@ -916,14 +916,14 @@ absl::Status Audit::RecordStage(const StageRecord& s) {
 }
 
 absl::Status Audit::RecordBatch(const BatchRecord& b) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     return Record(b.rollout_id, "batch", {b.stage, b.idx, absl::StrJoin(b.hosts, ",")}).status();
   });
 }
 
 absl::Status Audit::RecordApproval(const ApprovalRecord& a) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     return Record(a.rollout_id, "approval",
                   {a.stage, a.who, a.at_us != 0 ? a.at_us : NowMicros(), a.forced ? 1 : 0})
@@ -945,7 +945,7 @@ absl::Status Audit::RegisterRuns(const std::string& rollout_id,
       return absl::InvalidArgumentError("RegisterRun needs a run id and a rollout id");
     }
   }
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   return InWriteTxn([&]() -> absl::Status {
     for (const RunRegistration& r : runs) {
       RETURN_IF_ERROR(Record(rollout_id, "run",
@@ -961,7 +961,7 @@ absl::Status Audit::RegisterRuns(const std::string& rollout_id,
 // ---- Verification --------------------------------------------------------------------------
 
 absl::StatusOr<VerifyResult> Audit::VerifyChain(const std::string& rollout_id) {
-  absl::MutexLock l(&db_mu_);  // the whole walk sees one state of the chain
+  common::MutexLock l(&db_mu_);  // the whole walk sees one state of the chain
   return VerifyChainLocked(rollout_id, nullptr);
 }
 

@@ -43,7 +43,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "absl/time/time.h"
 #include "mimic/v1/agent.pb.h"
 
@@ -477,11 +477,11 @@ class Audit {
   const AuditOptions options_;
 
   // Lock order: db_mu_ before mu_.
-  absl::Mutex db_mu_;
+  common::Mutex db_mu_;
   std::unique_ptr<SqlDb> db_ ABSL_GUARDED_BY(db_mu_);
   std::unique_ptr<SigningKey> key_ ABSL_GUARDED_BY(db_mu_);  // loaded on first keyed use
 
-  mutable absl::Mutex mu_;
+  mutable common::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // events ever queued
   uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;      // of those, committed (or dropped at close)

@@ -574,7 +574,7 @@ absl::StatusOr<AuditHead> ParseAuditHead(const std::string& text, const std::str
 // ---- Verification ----------------------------------------------------------------------------
 
 absl::StatusOr<std::string> Audit::SigningKeyId() {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   RETURN_IF_ERROR(EnsureKeyToCheck());
   return key_->id();
 }
@@ -585,7 +585,7 @@ std::string Audit::HeadKeyPath() const {
 }
 
 absl::StatusOr<AuditHead> Audit::ExportHead() {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   RETURN_IF_ERROR(EnsureKeyToCheck());
   RETURN_IF_ERROR(SealLegacyIfPending());
   ASSIGN_OR_RETURN(std::unique_ptr<HeadKey> head_key, HeadKey::LoadOrCreate(HeadKeyPath()));
@@ -629,7 +629,7 @@ absl::StatusOr<AuditHead> Audit::ExportHead() {
 absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
                                                      const AuditHead* against) {
   constexpr int kPage = 1000;
-  absl::MutexLock l(&db_mu_);  // one state of the database throughout
+  common::MutexLock l(&db_mu_);  // one state of the database throughout
   RETURN_IF_ERROR(EnsureKeyToCheck());
   RETURN_IF_ERROR(SealLegacyIfPending());
   AuditVerifyResult r;

@@ -123,7 +123,7 @@ absl::StatusOr<std::vector<RunRecord>> Audit::RunsOf(const std::string& rollout_
 }
 
 absl::StatusOr<std::vector<RolloutSummary>> Audit::ListRollouts(int limit) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   std::string sql = absl::StrCat(kRolloutSelect, " ORDER BY r.started_at DESC, r.id DESC");
   std::vector<SqlValue> params;
   if (limit > 0) {
@@ -155,7 +155,7 @@ absl::StatusOr<std::vector<RolloutSummary>> Audit::ListRollouts(int limit) {
 }
 
 absl::StatusOr<RolloutDetail> Audit::GetRollout(const std::string& rollout_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kRolloutSelect, " WHERE r.id = ?"), {rollout_id}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("no rollout ", rollout_id));
@@ -219,7 +219,7 @@ absl::StatusOr<RolloutDetail> Audit::GetRollout(const std::string& rollout_id) {
 }
 
 absl::StatusOr<RunRecord> Audit::GetRun(const std::string& run_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query(absl::StrCat(kRunSelect, " WHERE run_id = ?"), {run_id}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
@@ -229,11 +229,11 @@ absl::StatusOr<RunRecord> Audit::GetRun(const std::string& run_id) {
 absl::StatusOr<uint64_t> Audit::LastSeq(const std::string& run_id) {
   // db_mu_ first: the writer holds it from taking a batch off the queue until the batch is
   // committed, so every event is either in the database or in the queue here.
-  absl::MutexLock db_lock(&db_mu_);
+  common::MutexLock db_lock(&db_mu_);
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT MAX(seq) FROM events WHERE run_id = ?", {run_id}));
   uint64_t last = rows.empty() ? 0 : static_cast<uint64_t>(rows[0][0].AsInt());
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   for (const Pending& p : queue_) {
     if (p.event.run_id() == run_id) last = std::max<uint64_t>(last, p.event.seq());
   }
@@ -243,7 +243,7 @@ absl::StatusOr<uint64_t> Audit::LastSeq(const std::string& run_id) {
 absl::StatusOr<std::vector<v1::Event>> Audit::Events(const std::string& rollout_id,
                                                      const std::string& host,
                                                      const std::string& step) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   std::string sql = "SELECT idx, payload FROM events WHERE rollout_id = ?";
   std::vector<SqlValue> params = {rollout_id};
   if (!host.empty()) {
@@ -270,14 +270,14 @@ absl::StatusOr<std::vector<v1::Event>> Audit::Events(const std::string& rollout_
 }
 
 absl::StatusOr<int64_t> Audit::EventCount(const std::string& rollout_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT COUNT(*) FROM events WHERE rollout_id = ?", {rollout_id}));
   return rows.empty() ? 0 : rows[0][0].AsInt();
 }
 
 absl::StatusOr<std::vector<StepRecord>> Audit::Steps(const std::string& run_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(std::vector<SqlRow> rows,
                    db_->Query("SELECT run_id, idx, name, status, message, duration_us "
                               "FROM steps WHERE run_id = ? ORDER BY idx",
@@ -292,7 +292,7 @@ absl::StatusOr<std::vector<StepRecord>> Audit::Steps(const std::string& run_id) 
 }
 
 absl::StatusOr<std::vector<FileChangeRecord>> Audit::FileChanges(const std::string& run_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
       db_->Query("SELECT c.run_id, c.seq, c.step_idx, c.step, c.path, c.action, c.size, "
@@ -313,7 +313,7 @@ absl::StatusOr<std::vector<FileChangeRecord>> Audit::FileChanges(const std::stri
 }
 
 absl::StatusOr<std::vector<ConfigChangeRecord>> Audit::ConfigChanges(const std::string& run_id) {
-  absl::MutexLock l(&db_mu_);
+  common::MutexLock l(&db_mu_);
   ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
       db_->Query("SELECT run_id, seq, step_idx, step, file, key, action, "

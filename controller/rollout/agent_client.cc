@@ -56,7 +56,7 @@ std::shared_ptr<grpc::Channel> MakeAgentChannel(const common::Host& host,
 }
 
 void CallCanceller::Cancel() {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   if (ctx_ != nullptr) ctx_->TryCancel();  // OnDone follows on a gRPC thread, never inline
 }
 
@@ -66,7 +66,7 @@ EventCall::EventCall(std::chrono::system_clock::time_point deadline, EventFn on_
       on_done_(std::move(on_done)),
       canceller_(std::make_shared<CallCanceller>()) {
   ctx_.set_deadline(deadline);
-  absl::MutexLock l(&canceller_->mu_);
+  common::MutexLock l(&canceller_->mu_);
   canceller_->ctx_ = &ctx_;
 }
 
@@ -109,7 +109,7 @@ void EventCall::OnDone(const grpc::Status& s) {
   DoneFn done = std::move(on_done_);
   const grpc::Status status = Described(s);
   {
-    absl::MutexLock l(&canceller_->mu_);  // a Cancel() in progress finishes first
+    common::MutexLock l(&canceller_->mu_);  // a Cancel() in progress finishes first
     canceller_->ctx_ = nullptr;
   }
   delete this;

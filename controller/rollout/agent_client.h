@@ -12,7 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "common/config/inventory.h"
 #include "mimic/v1/agent.grpc.pb.h"
 
@@ -34,7 +34,7 @@ class CallCanceller {
 
  private:
   friend class EventCall;
-  absl::Mutex mu_;
+  common::Mutex mu_;
   grpc::ClientContext* ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // null once the call is done
 };
 

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "absl/synchronization/notification.h"
+#include "common/base/mutex.h"
 #include "gtest/gtest.h"
 
 namespace mimic::controller {
@@ -75,16 +75,22 @@ TEST_F(AgentClientTest, TheCallHoldsNoChannelWhenOnDoneRuns) {
   int events = 0;
   long refs_at_done = -1;
   grpc::Status status;
-  absl::Notification done;
+  common::Mutex mu;  // the callbacks run on gRPC's threads
+  bool done = false;
   EventCall::StartRun(
       stub.get(), req, std::chrono::system_clock::now() + std::chrono::seconds(60),
-      [&](const v1::Event&) { ++events; },
+      [&](const v1::Event&) {
+        common::MutexLock l(&mu);
+        ++events;
+      },
       [&](const grpc::Status& s) {
+        common::MutexLock l(&mu);
         status = s;
         refs_at_done = channel.use_count();  // this test's and the stub's: no call's
-        done.Notify();
+        done = true;
       });
-  done.WaitForNotification();
+  common::MutexLock l(&mu);
+  mu.Await(absl::Condition(&done));
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(events, 2);
   EXPECT_EQ(refs_at_done, 2);

@@ -50,12 +50,12 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
     google::protobuf::util::JsonPrintOptions o;
     o.preserve_proto_field_names = true;
     (void)google::protobuf::util::MessageToJsonString(e, &body, o);
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     std::fprintf(out_, "{\"stage\":%s,\"event\":%s}\n", JsonQuote(stage).c_str(), body.c_str());
     std::fflush(out_);
     return;
   }
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   if (hosts_.count(e.host())) {
     if (e.has_step_started()) hosts_[e.host()] = Safe(e.step_started().step());
     if (e.has_run_finished()) {
@@ -119,7 +119,7 @@ void Progress::PrintLocked(const std::string& line) {
 
 void Progress::BeginBatch(const std::string& stage, int batch, int batches,
                           const std::vector<std::string>& hosts) {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   stage_ = stage;
   batch_ = batch;
   batches_ = batches;
@@ -129,7 +129,7 @@ void Progress::BeginBatch(const std::string& stage, int batch, int batches,
 }
 
 std::string Progress::StatusLine() {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return live_ ? StatusLineLocked() : "";
 }
 
@@ -157,7 +157,7 @@ std::string Progress::StatusLineLocked() {
 }
 
 void Progress::Note(const std::string& text) {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   if (json_) {
     std::fprintf(out_, "{\"note\":%s}\n", JsonQuote(text).c_str());
     std::fflush(out_);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "controller/report/report.h"
 #include "mimic/v1/agent.pb.h"
 
@@ -53,7 +53,7 @@ class Progress {
   void PrintLocked(const std::string& line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string StatusLineLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  common::Mutex mu_;
   std::FILE* out_;
   bool json_;
   bool live_;

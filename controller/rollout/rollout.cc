@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "absl/time/clock.h"
 #include "common/config/host_pattern.h"
 #include "common/config/catalogue.h"
@@ -91,7 +91,7 @@ class FleetRunner {
 
   // The audit's error once appending an event failed (the rollout must stop); OK before.
   absl::Status AuditError() {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     return audit_error_;
   }
 
@@ -100,7 +100,7 @@ class FleetRunner {
   // stopped early.
   bool RunBatch(std::vector<HostJob*>& jobs, int concurrency,
                 const std::function<bool()>& stop) {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     bool stopping = false;
     for (;;) {
       int in_flight = 0;
@@ -229,7 +229,7 @@ class FleetRunner {
     mimic::v1::Event e = received;
     common::ScrubEvent(&e, secrets_);  // the one place the controller takes events in
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       if (!j->connected) {
         j->connected = true;
         changed_ = true;  // a connection slot is free: RunBatch may start the next host
@@ -259,7 +259,7 @@ class FleetRunner {
     if (absl::Status st = audit_->AppendEvent(rollout_id_, e); !st.ok()) {
       bool first = false;
       {
-        absl::MutexLock l(&mu_);
+        common::MutexLock l(&mu_);
         first = audit_error_.ok();
         if (first) audit_error_ = st;
         changed_ = true;
@@ -276,7 +276,7 @@ class FleetRunner {
     HostOutcome report;
     bool report_now = false;
     {
-      absl::MutexLock l(&mu_);
+      common::MutexLock l(&mu_);
       j->in_flight = false;
       j->call.reset();
       changed_ = true;
@@ -318,7 +318,7 @@ class FleetRunner {
   const int max_attempts_;
   const int max_connecting_;
   const Clock::duration connect_timeout_;
-  absl::Mutex mu_;
+  common::Mutex mu_;
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, AgentConnection> stubs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> finished_hosts_ ABSL_GUARDED_BY(mu_);  // channels to close

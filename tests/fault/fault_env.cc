@@ -153,33 +153,33 @@ EventStream::~EventStream() {
 void EventStream::Read(std::unique_ptr<grpc::ClientReader<mimic::v1::Event>> reader) {
   mimic::v1::Event e;
   while (reader->Read(&e)) {
-    absl::MutexLock l(&mu_);
+    common::MutexLock l(&mu_);
     events_.push_back(e);
   }
   grpc::Status st = reader->Finish();
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   status_ = st;
   done_ = true;
 }
 
 size_t EventStream::count() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return events_.size();
 }
 
 std::vector<mimic::v1::Event> EventStream::events() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return events_;
 }
 
 bool EventStream::done() const {
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return done_;
 }
 
 grpc::Status EventStream::Wait() {
   if (thread_.joinable()) thread_.join();
-  absl::MutexLock l(&mu_);
+  common::MutexLock l(&mu_);
   return status_;
 }
 

@@ -18,7 +18,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/synchronization/mutex.h"
+#include "common/base/mutex.h"
 #include "mimic/v1/agent.grpc.pb.h"
 #include "mimic/v1/agent.pb.h"
 
@@ -87,7 +87,7 @@ class EventStream {
   grpc::ClientContext ctx_;
   mimic::v1::RunRequest run_req_;
   mimic::v1::AttachRequest attach_req_;
-  mutable absl::Mutex mu_;
+  mutable common::Mutex mu_;
   std::vector<mimic::v1::Event> events_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
