@@ -31,7 +31,9 @@ std::string* g_pristine = nullptr;
 
 class FleetTest : public ::testing::Test {
  protected:
+  // ControllerKillTest derives from this suite, so this runs once per suite: build once.
   static void SetUpTestSuite() {
+    if (g_pristine != nullptr) return;
     g_pristine = new std::string(MakeTempDir("pristine"));
     MakeCerts(*g_pristine + "/certs", kHosts);
     for (const std::string& h : kHosts) {
