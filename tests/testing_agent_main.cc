@@ -30,16 +30,16 @@
 //                      "<step index>\t<path>") and blocks for good: the test kills the process
 //                      in the middle of that write (its temporary file exists, not renamed).
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "agent/daemon/agent_main.h"
@@ -60,12 +60,23 @@ void Gate(const std::string& dir, const std::string& run_id, int index) {
   const std::string one = run_id + "-" + n;
   if (Exists(dir + "/release-all")) return;
   if (!Exists(dir + "/hold-" + n) && !Exists(dir + "/hold-" + one)) return;
+  // Watch the directory before saying "reached", so no release written after it is missed.
+  const int watch = ::inotify_init1(IN_CLOEXEC);
+  if (watch < 0 || ::inotify_add_watch(watch, dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+    std::perror("mimic-agent-testing: inotify on the gate directory");
+    std::abort();
+  }
   Touch(dir + "/reached-" + one);
-  // Waiting on the test's file, not on time: the poll interval only bounds the reaction.
+  // Waiting on the test's file: each file created in the directory wakes the read.
   while (!Exists(dir + "/release-" + n) && !Exists(dir + "/release-" + one) &&
          !Exists(dir + "/release-all")) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    alignas(inotify_event) char events[4096];
+    if (::read(watch, events, sizeof events) < 0 && errno != EINTR) {
+      std::perror("mimic-agent-testing: reading the gate directory's events");
+      std::abort();
+    }
   }
+  ::close(watch);
 }
 
 // The step the (one) run is in: set by the gate hook before each step; -1 before any.
