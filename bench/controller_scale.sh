@@ -61,6 +61,14 @@ steps=(preflight snapshot_target migrate_userstore_config copy_secondary_usersto
 } > "$work/plan.toml"
 
 now() { date +%s.%N; }
+# The simulated fleet's CPU ticks (user + system, all its processes), taken before and after
+# the rollout: its start-up (a TLS context per port) is left out.
+sim_ticks() {
+  local total=0 p
+  for p in "${pids[@]}"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$total"
+}
+sim_ticks0=$(sim_ticks)
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 t0=$(now)
 rc=0
@@ -68,15 +76,7 @@ rc=0
   --inventory inventory.toml --plan plan.toml > "$work/mimic.out" 2>&1) || rc=$?
 t1=$(now)
 load_during=$(cut -d' ' -f1 /proc/loadavg)
-# The simulated fleet's CPU (user + system, all its processes, start-up included), read
-# when the rollout ends.
-tck=$(getconf CLK_TCK)
-sim_ticks=0
-for p in "${pids[@]}"; do
-  t=$(awk '{print $14 + $15}' "/proc/$p/stat")
-  sim_ticks=$((sim_ticks + t))
-done
-sim_cpu_s=$(awk -v t="$sim_ticks" -v h="$tck" 'BEGIN{printf "%.2f", t/h}')
+sim_cpu_s=$(awk -v t="$(( $(sim_ticks) - sim_ticks0 ))" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t/h}')
 [ "$rc" -eq 0 ] || { tail -30 "$work/mimic.out"; echo "mimic run exited $rc" >&2; exit 1; }
 read -r rss_kib _ user_s sys_s < "$work/time.out"
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
