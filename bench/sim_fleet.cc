@@ -4,7 +4,8 @@
 // is answered at once, without touching disk, with the events a real agent sends for a no-op
 // migration: run_started; per step step_started, `--logs` info lines, step_finished "ok" with
 // no change; run_finished "ok". Runs are kept in memory (plan only) so a re-sent Run or an
-// Attach replays from the sequence number asked for; a run is never started twice.
+// Attach replays from the sequence number asked for; a run is never started twice. Unlike a
+// real agent it sends no TLS 1.3 session tickets (SendNoSessionTickets).
 //
 // Usage: sim-fleet --certs DIR --cert NAME --agents N --ports-file FILE [--logs 3]
 //   DIR holds ca.pem and NAME.pem/NAME.key (every simulated agent presents that certificate:
