@@ -5,9 +5,9 @@
 # migration (the 12 steps a 4.0.0 -> 4.2.0 plan requires, LOGS info lines each: 62 events per
 # host). One `mimic run` of the whole
 # fleet in one stage at concurrency N, audit on (SQLite with the keyed ledger in the state dir).
-# Measures: the rollout's wall time, the controller's peak RSS, the audit events it committed
-# per second of the rollout, the load average; then the audit writer alone (bin/audit-bench,
-# same events, no network). Prints a table and, last, one line of key=value figures.
+# Measures: the rollout's wall time, the controller's peak RSS and CPU, the simulated fleet's
+# CPU, the audit events it committed per second of the rollout, the load average; then the
+# audit writer alone (bin/audit-bench, same events, no network). Prints a table and, last, one line of key=value figures.
 #
 # Usage: bash bench/controller_scale.sh [N=2000]
 #   env: PER_PROCESS=500 LOGS=3 CONCURRENCY=N BENCH_DIR=/tmp/mimic-scale-N BUILD_DIR=build
@@ -61,6 +61,14 @@ steps=(preflight snapshot_target migrate_userstore_config copy_secondary_usersto
 } > "$work/plan.toml"
 
 now() { date +%s.%N; }
+# The simulated fleet's CPU ticks (user + system, all its processes), taken before and after
+# the rollout: its start-up (a TLS context per port) is left out.
+sim_ticks() {
+  local total=0 p
+  for p in "${pids[@]}"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$total"
+}
+sim_ticks0=$(sim_ticks)
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 t0=$(now)
 rc=0
@@ -68,6 +76,7 @@ rc=0
   --inventory inventory.toml --plan plan.toml > "$work/mimic.out" 2>&1) || rc=$?
 t1=$(now)
 load_during=$(cut -d' ' -f1 /proc/loadavg)
+sim_cpu_s=$(awk -v t="$(( $(sim_ticks) - sim_ticks0 ))" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t/h}')
 [ "$rc" -eq 0 ] || { tail -30 "$work/mimic.out"; echo "mimic run exited $rc" >&2; exit 1; }
 read -r rss_kib _ user_s sys_s < "$work/time.out"
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
@@ -86,7 +95,7 @@ alone_cpu_eps=$(sed -n 's/.*events_per_cpu_s=\([0-9]*\).*/\1/p' <<< "$alone")
 cpu_s=$(awk -v u="$user_s" -v s="$sys_s" 'BEGIN{printf "%.2f", u+s}')
 
 echo
-echo "| agents (simulated) | processes | events | rollout wall | controller peak RSS | controller CPU (user+sys) | audit events/s in the rollout | audit writer alone, events/s (per CPU s) | load avg (1 min) before / after |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-echo "| $hosts | $procs | $events | ${wall} s | $((rss_kib / 1024)) MiB | $cpu_s s | $rollout_eps | $alone_eps ($alone_cpu_eps) | $load_before / $load_during |"
-echo "agents=$hosts sim_processes=$procs events=$events wall_s=$wall controller_rss_kib=$rss_kib controller_cpu_s=$cpu_s rollout_events_per_s=$rollout_eps audit_alone_events_per_s=$alone_eps audit_alone_events_per_cpu_s=$alone_cpu_eps load_before=$load_before load_after=$load_during"
+echo "| agents (simulated) | processes | events | rollout wall | controller peak RSS | controller CPU (user+sys) | audit events/s in the rollout | simulated fleet CPU | audit writer alone, events/s (per CPU s) | load avg (1 min) before / after |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| $hosts | $procs | $events | ${wall} s | $((rss_kib / 1024)) MiB | $cpu_s s | $rollout_eps | $sim_cpu_s s | $alone_eps ($alone_cpu_eps) | $load_before / $load_during |"
+echo "agents=$hosts sim_processes=$procs events=$events wall_s=$wall controller_rss_kib=$rss_kib controller_cpu_s=$cpu_s sim_fleet_cpu_s=$sim_cpu_s rollout_events_per_s=$rollout_eps audit_alone_events_per_s=$alone_eps audit_alone_events_per_cpu_s=$alone_cpu_eps load_before=$load_before load_after=$load_during"

@@ -4,7 +4,8 @@
 // is answered at once, without touching disk, with the events a real agent sends for a no-op
 // migration: run_started; per step step_started, `--logs` info lines, step_finished "ok" with
 // no change; run_finished "ok". Runs are kept in memory (plan only) so a re-sent Run or an
-// Attach replays from the sequence number asked for; a run is never started twice.
+// Attach replays from the sequence number asked for; a run is never started twice. Unlike a
+// real agent it sends no TLS 1.3 session tickets (SendNoSessionTickets).
 //
 // Usage: sim-fleet --certs DIR --cert NAME --agents N --ports-file FILE [--logs 3]
 //   DIR holds ca.pem and NAME.pem/NAME.key (every simulated agent presents that certificate:
@@ -21,6 +22,9 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/bio.h>
+#include <openssl/conf.h>
+#include <openssl/ssl.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -62,6 +66,11 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
       return;
     }
     current_ = MakeSimEvent(plan_, next_++, g_logs_per_step);
+    if (next_ > SimEventCount(plan_, g_logs_per_step)) {
+      // The last event goes with the status (one round less; no OnWriteDone follows).
+      StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
     StartWrite(&current_);
   }
   const v1::HostPlan plan_;
@@ -142,6 +151,30 @@ class SimAgent final : public v1::Agent::CallbackService {
   std::map<std::string, v1::HostPlan> runs_ ABSL_GUARDED_BY(mu_);  // plans only: no disk
 };
 
+// OpenSSL 3.0's server sends two TLS 1.3 session tickets after each handshake, and making one
+// re-parses the session, the client's certificate included, through OpenSSL 3.0's slow decoders
+// (10 % of this process's CPU). The controller (gRPC 1.51 without a session cache) never resumes
+// a session, so the tickets are dropped on arrival: this simulated fleet sends none. OpenSSL
+// applies the "system_default" section of its configuration to every SSL_CTX, which is the only
+// way past gRPC 1.51 to SSL_CTX_set_num_tickets; loaded after the system's configuration, it
+// replaces that one's TLS defaults (gRPC sets its own protocol range).
+bool SendNoSessionTickets() {
+  static const char kConf[] =
+      "openssl_conf = openssl_init\n"
+      "[openssl_init]\nssl_conf = ssl_sect\n"
+      "[ssl_sect]\nsystem_default = sim_fleet_tls\n"
+      "[sim_fleet_tls]\nNumTickets = 0\n";
+  if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, nullptr) != 1) return false;
+  CONF* conf = NCONF_new(nullptr);
+  BIO* bio = BIO_new_mem_buf(kConf, -1);
+  long bad_line = 0;
+  bool ok = conf != nullptr && bio != nullptr && NCONF_load_bio(conf, bio, &bad_line) > 0 &&
+            CONF_modules_load(conf, nullptr, 0) > 0;
+  BIO_free(bio);
+  NCONF_free(conf);
+  return ok;
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: sim-fleet --certs DIR --cert NAME --agents N --ports-file FILE "
@@ -172,6 +205,13 @@ int main(int argc, char** argv) {
     }
   }
   if (certs.empty() || cert.empty() || ports_file.empty() || agents < 1) return Usage();
+  // Lock-order checking (on in Debian's Abseil build) on every lock of gRPC's and this
+  // process's absl::Mutex: a tool for tests, not for a benchmark's fleet.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (!SendNoSessionTickets()) {
+    std::fprintf(stderr, "sim-fleet: cannot configure OpenSSL to send no session tickets\n");
+    return 1;
+  }
   auto creds = mimic::common::MakeServerCredentials(certs + "/" + cert + ".pem",
                                                      certs + "/" + cert + ".key",
                                                      certs + "/ca.pem");

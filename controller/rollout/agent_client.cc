@@ -97,7 +97,7 @@ std::shared_ptr<CallCanceller> EventCall::StartAttach(
 
 void EventCall::OnReadDone(bool ok) {
   if (!ok) return;  // OnDone follows with the status
-  on_event_(event_);
+  on_event_(&event_);
   StartRead(&event_);
 }
 

@@ -40,11 +40,12 @@ class CallCanceller {
 
 // Streams the events of Run (or Attach when `attach` is set). Calls `on_event` for each event
 // and then `on_done` exactly once with the final status, both on gRPC threads: they must not
-// block. Deletes itself (dropping its reference to the channel) before on_done. Returns what
+// block. `on_event` gets the call's own message, which it may change (scrub in place, no copy):
+// the next read overwrites it. Deletes itself (dropping its reference to the channel) before on_done. Returns what
 // cancels it (on_done then gets CANCELLED unless the call had already ended).
 class EventCall final : public grpc::ClientReadReactor<mimic::v1::Event> {
  public:
-  using EventFn = std::function<void(const mimic::v1::Event&)>;
+  using EventFn = std::function<void(mimic::v1::Event*)>;
   using DoneFn = std::function<void(const grpc::Status&)>;
 
   static std::shared_ptr<CallCanceller> StartRun(mimic::v1::Agent::Stub* stub,

@@ -79,7 +79,7 @@ TEST_F(AgentClientTest, TheCallHoldsNoChannelWhenOnDoneRuns) {
   bool done = false;
   EventCall::StartRun(
       stub.get(), req, std::chrono::system_clock::now() + std::chrono::seconds(60),
-      [&](const v1::Event&) {
+      [&](v1::Event*) {
         common::MutexLock l(&mu);
         ++events;
       },

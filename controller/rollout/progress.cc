@@ -64,6 +64,14 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
           (st == mimic::v1::RUN_OK || st == mimic::v1::RUN_CHANGED) ? "done" : "failed";
     }
   }
+  const bool log_shown =
+      e.has_log() && e.log().level() >= (verbosity_ >= 2   ? mimic::v1::LOG_DEBUG
+                                         : verbosity_ == 1 ? mimic::v1::LOG_INFO
+                                                           : mimic::v1::LOG_WARNING);
+  if (!e.has_step_finished() && !log_shown && !e.has_run_finished()) {
+    if (live_) PrintLocked("");  // the running step changed: redraw the status line
+    return;  // nothing printed: no line made (most events of a large rollout)
+  }
   std::string line;
   const std::string prefix =
       absl::StrFormat("%s %-8s %-16s", Clock(e.time_unix_micros()), Safe(stage), Safe(e.host()));
@@ -91,10 +99,7 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
         absl::StrAppend(&line, "\n", diff);
       }
     }
-  } else if (e.has_log() &&
-             e.log().level() >= (verbosity_ >= 2   ? mimic::v1::LOG_DEBUG
-                                 : verbosity_ == 1 ? mimic::v1::LOG_INFO
-                                                   : mimic::v1::LOG_WARNING)) {
+  } else if (log_shown) {
     line = absl::StrFormat("%s %-24s %-8s %s", prefix, Safe(e.log().step()),
                            LogLevelName(e.log().level()), Safe(e.log().text()));
     if (dry_run_) absl::StrAppend(&line, " (dry run)");
@@ -103,9 +108,6 @@ void Progress::Event(const std::string& stage, const mimic::v1::Event& e) {
                            mimic::v1::RunStatus_Name(e.run_finished().status()).substr(4),
                            Safe(e.run_finished().message()));
     if (dry_run_) absl::StrAppend(&line, " (dry run: nothing written)");
-  } else {
-    if (live_) PrintLocked("");  // the running step changed: redraw the status line
-    return;
   }
   PrintLocked(line);
 }

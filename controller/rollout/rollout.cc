@@ -220,14 +220,15 @@ class FleetRunner {
     // OnDone may run before StartRun returns: it takes mu_, held here, so j->call is set first.
     j->call = EventCall::StartRun(
         ConnectionFor(*j->host).stub.get(), req, deadline,
-        [this, j](const mimic::v1::Event& e) { OnEvent(j, e); },
+        [this, j](mimic::v1::Event* e) { OnEvent(j, e); },
         [this, j](const grpc::Status& s) { OnDone(j, s); });
   }
 
   // gRPC thread: must not block for long. The audit queues; progress prints one line.
-  void OnEvent(HostJob* j, const mimic::v1::Event& received) {
-    mimic::v1::Event e = received;
-    common::ScrubEvent(&e, secrets_);  // the one place the controller takes events in
+  // `received` is the call's message, scrubbed in place (the next read overwrites it).
+  void OnEvent(HostJob* j, mimic::v1::Event* received) {
+    common::ScrubEvent(received, secrets_);  // the one place the controller takes events in
+    const mimic::v1::Event& e = *received;
     {
       common::MutexLock l(&mu_);
       if (!j->connected) {
