@@ -6,7 +6,8 @@
 # serves), from /proc/PID/smaps_rollup (Rss, Pss, Anonymous) and /proc/PID/status (Threads).
 # Peak: PEAK_RUNS (1) `mimic run` (apply) of one bench host (~9 MB payload, the vs_ansible plan)
 # against a fresh agent, then the agent's VmHWM.
-# Prints one line per start, then medians as the last line, key=value.
+# Prints one line per start, then medians as the last line, key=value (with the size of the
+# agent's code, `size`'s text: what it maps, not the file with its debug info).
 #
 # Environment: BUILD_DIR (./build), RUNS=5, PEAK_RUNS=1, BENCH_DIR=/tmp/mimic-agent-rss,
 # FLEET=/tmp/mimic-bench-20/fleetsrc/fleet/h001 (one host's source and target homes; made with
@@ -102,4 +103,4 @@ TOML
   stop_agent
 done
 
-echo "runs=$runs idle_rss_kib=$(median "${rss[@]}") idle_pss_kib=$(median "${pss[@]}") idle_anon_kib=$(median "${anon[@]}") threads=$(median "${thr[@]}") run_peak_rss_kib=$(median "${peaks[@]}") binary_bytes=$(stat -c %s "$build/bin/mimic-agent")"
+echo "runs=$runs idle_rss_kib=$(median "${rss[@]}") idle_pss_kib=$(median "${pss[@]}") idle_anon_kib=$(median "${anon[@]}") threads=$(median "${thr[@]}") run_peak_rss_kib=$(median "${peaks[@]}") agent_text_bytes=$(size "$build/bin/mimic-agent" | awk 'NR == 2 {print $1}')"
