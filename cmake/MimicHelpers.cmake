@@ -53,17 +53,23 @@ function(mimic_layer)
   set_property(GLOBAL APPEND PROPERTY MIMIC_LAYERS "${rel}: ${allowed} | ${tests_allowed}")
 endfunction()
 
-# mimic_link_rpc_statically(TARGET ROOT) -- links the executable TARGET, whose code is ROOT (a
+# mimic_link_static_deps(TARGET ROOT) -- links the executable TARGET, whose code is ROOT (a
 # mimic:: library) and its dependencies, with Debian's static archives of gRPC, protobuf and
-# Abseil (and what they use: upb, re2, c-ares, address_sorting) instead of their shared
-# libraries, and with relocations packed (DT_RELR) and unused sections dropped. Why: loading ~60
+# Abseil (and what they use: upb, re2, c-ares, address_sorting), toml++'s implementation
+# (common/config/toml_impl.cc) and the static libstdc++ and libgcc instead of their shared
+# libraries, with relocations packed (DT_RELR) and unused sections dropped. Why: loading ~60
 # shared libraries makes the dynamic linker read every one's symbol and relocation tables at
-# start, and each of those pages stays resident; an idle agent was ~4 MiB smaller linked this way
-# (bench/README.md, "Agent idle RSS"). OpenSSL (libssl, libcrypto) stays the system's shared
-# library, so its security updates reach the agent without a rebuild; the rest stays shared too.
-# Nothing else in the process may load the shared copies (two Abseils would each keep their own
-# state): agent_link_test checks the binary's NEEDED entries.
-function(mimic_link_rpc_statically target root)
+# start, and each of those pages stays resident; an idle agent was ~5.5 MiB smaller linked this
+# way (bench/README.md, "Agent idle RSS"). OpenSSL (libssl, libcrypto) stays the system's shared
+# library, so its security updates reach the agent without a rebuild; so do libc, libzip, zlib.
+# None of those loads a C++ library, so the process holds one copy of each (two Abseils or two
+# libstdc++s would each keep their own state): agent_link_test checks what the binary loads.
+# Sanitizer builds (MIMIC_SANITIZE) link as before: they look for bugs in mimic's code, and the
+# sanitizers' runtimes expect the C++ runtime shared.
+function(mimic_link_static_deps target root)
+  if(MIMIC_SANITIZE)
+    return()
+  endif()
   set(names grpc++ grpc gpr upb address_sorting re2 cares protobuf)
   set(archives "")
   foreach(n IN LISTS names)
@@ -106,7 +112,8 @@ function(mimic_link_rpc_statically target root)
       list(APPEND own ${t})
     endif()
   endforeach()
-  target_link_libraries(${target} PRIVATE -Wl,--start-group ${own} ${archives} -Wl,--end-group)
-  target_link_options(${target} PRIVATE LINKER:--as-needed LINKER:-z,pack-relative-relocs
-                      LINKER:--gc-sections LINKER:-O1)
+  target_link_libraries(${target} PRIVATE mimic_toml_impl
+                        -Wl,--start-group ${own} ${archives} -Wl,--end-group)
+  target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc LINKER:--as-needed
+                      LINKER:-z,pack-relative-relocs LINKER:--gc-sections LINKER:-O1)
 endfunction()
