@@ -59,7 +59,7 @@ endfunction()
 # (common/config/toml_impl.cc) and the static libstdc++ and libgcc instead of their shared
 # libraries, with relocations packed (DT_RELR) and unused sections dropped. Why: loading ~60
 # shared libraries makes the dynamic linker read every one's symbol and relocation tables at
-# start, and each of those pages stays resident; an idle agent was ~5.5 MiB smaller linked this
+# start, and each of those pages stays resident; an idle agent was ~5.8 MiB smaller linked this
 # way (bench/README.md, "Agent idle RSS"). OpenSSL (libssl, libcrypto) stays the system's shared
 # library, so its security updates reach the agent without a rebuild; so do libc, libzip, zlib.
 # None of those loads a C++ library, so the process holds one copy of each (two Abseils or two
