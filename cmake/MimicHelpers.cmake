@@ -52,3 +52,68 @@ function(mimic_layer)
   string(JOIN " " tests_allowed ${M_TESTS_MAY_INCLUDE})
   set_property(GLOBAL APPEND PROPERTY MIMIC_LAYERS "${rel}: ${allowed} | ${tests_allowed}")
 endfunction()
+
+# mimic_link_static_deps(TARGET ROOT) -- links the executable TARGET, whose code is ROOT (a
+# mimic:: library) and its dependencies, with Debian's static archives of gRPC, protobuf and
+# Abseil (and what they use: upb, re2, c-ares, address_sorting), toml++'s implementation
+# (common/config/toml_impl.cc) and the static libstdc++ and libgcc instead of their shared
+# libraries, with relocations packed (DT_RELR) and unused sections dropped. Why: loading ~60
+# shared libraries makes the dynamic linker read every one's symbol and relocation tables at
+# start, and each of those pages stays resident; an idle agent was ~5.8 MiB smaller linked this
+# way (bench/README.md, "Agent idle RSS"). OpenSSL (libssl, libcrypto) stays the system's shared
+# library, so its security updates reach the agent without a rebuild; so do libc, libzip, zlib.
+# None of those loads a C++ library, so the process holds one copy of each (two Abseils or two
+# libstdc++s would each keep their own state): agent_link_test checks what the binary loads.
+# Sanitizer builds (MIMIC_SANITIZE) link as before: they look for bugs in mimic's code, and the
+# sanitizers' runtimes expect the C++ runtime shared.
+function(mimic_link_static_deps target root)
+  if(MIMIC_SANITIZE)
+    return()
+  endif()
+  set(names grpc++ grpc gpr upb address_sorting re2 cares protobuf)
+  set(archives "")
+  foreach(n IN LISTS names)
+    find_library(MIMIC_STATIC_${n} NAMES lib${n}.a)
+    if(NOT MIMIC_STATIC_${n})
+      message(FATAL_ERROR "lib${n}.a is missing: install the -dev packages of deploy/install-deps.sh")
+    endif()
+    list(APPEND archives ${MIMIC_STATIC_${n}})
+  endforeach()
+  get_filename_component(dir ${MIMIC_STATIC_grpc} DIRECTORY)
+  file(GLOB absl ${dir}/libabsl_*.a)
+  list(APPEND archives ${absl})
+  # Every project library under `root` goes in one group with the archives: the linker takes a
+  # symbol from the first file that defines it, and rescans the group until nothing more in it
+  # resolves, so no symbol of these libraries is left for a shared copy that CMake lists after
+  # (which --as-needed then leaves out).
+  set(seen "")
+  set(queue ${root})
+  while(queue)
+    list(POP_FRONT queue t)
+    string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" t "${t}")
+    if(NOT TARGET ${t} OR t IN_LIST seen)
+      continue()
+    endif()
+    list(APPEND seen ${t})
+    get_target_property(aliased ${t} ALIASED_TARGET)
+    if(aliased)
+      list(APPEND queue ${aliased})
+      continue()
+    endif()
+    get_target_property(deps ${t} INTERFACE_LINK_LIBRARIES)
+    if(deps)
+      list(APPEND queue ${deps})
+    endif()
+  endwhile()
+  set(own "")
+  foreach(t IN LISTS seen)
+    get_target_property(type ${t} TYPE)
+    if(t MATCHES "^mimic_" AND type STREQUAL "STATIC_LIBRARY")
+      list(APPEND own ${t})
+    endif()
+  endforeach()
+  target_link_libraries(${target} PRIVATE mimic_toml_impl
+                        -Wl,--start-group ${own} ${archives} -Wl,--end-group)
+  target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc LINKER:--as-needed
+                      LINKER:-z,pack-relative-relocs LINKER:--gc-sections LINKER:-O1)
+endfunction()

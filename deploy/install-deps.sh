@@ -10,6 +10,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
       libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
+      libgrpc-dev libre2-dev libc-ares-dev  # static archives mimic-agent links (MimicHelpers.cmake)
       libtomlplusplus-dev libgtest-dev libgmock-dev libsqlite3-dev libpq-dev libssl-dev libzip-dev
       libgit2-dev
       libyaml-cpp-dev libxml2-utils

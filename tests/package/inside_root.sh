@@ -27,7 +27,10 @@ dpkg-query -W -f='${Conffiles}\n' mimic-agent | grep -q '/etc/mimic/agent.toml' 
   fail "/etc/mimic/agent.toml is not a conffile"
 grep -q '^ExecStart=/usr/bin/mimic-agent --config /etc/mimic/agent.toml$' \
   /lib/systemd/system/mimic-agent.service || fail "unit ExecStart does not name /usr/bin/mimic-agent"
-dpkg-deb --field "$agent_deb" Depends | grep -q 'libgrpc++' || fail "mimic-agent Depends lacks libgrpc++"
+# gRPC, protobuf, Abseil, toml++ and libstdc++ are linked into mimic-agent
+# (cmake/MimicHelpers.cmake mimic_link_static_deps); OpenSSL stays the system's shared library.
+dpkg-deb --field "$agent_deb" Depends | grep -q 'libssl3' || fail "mimic-agent Depends lacks libssl3"
+dpkg-deb --field "$agent_deb" Depends | grep -q 'libgrpc' && fail "mimic-agent Depends on libgrpc (linked in)"
 dpkg-deb --field "$ctl_deb" Depends | grep -q 'libsqlite3' || fail "mimic Depends lacks libsqlite3"
 mimic --help >/dev/null || fail "mimic --help"
 mimic-agent --help >/dev/null || fail "mimic-agent --help"
