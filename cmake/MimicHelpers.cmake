@@ -70,18 +70,22 @@ function(mimic_link_static_deps target root)
   if(MIMIC_SANITIZE)
     return()
   endif()
-  set(names grpc++ grpc gpr upb address_sorting re2 cares protobuf)
+  # The archives are the ones a static link of grpc++ and protobuf names (their pkg-config
+  # files), less the system libraries that stay shared.
+  pkg_check_modules(MIMIC_GRPC_STATIC REQUIRED grpc++ protobuf)
+  set(shared ssl crypto z dl rt m pthread atomic)
   set(archives "")
-  foreach(n IN LISTS names)
+  foreach(n IN LISTS MIMIC_GRPC_STATIC_STATIC_LIBRARIES)
+    if(n IN_LIST shared)
+      continue()
+    endif()
     find_library(MIMIC_STATIC_${n} NAMES lib${n}.a)
     if(NOT MIMIC_STATIC_${n})
       message(FATAL_ERROR "lib${n}.a is missing: install the -dev packages of deploy/install-deps.sh")
     endif()
     list(APPEND archives ${MIMIC_STATIC_${n}})
   endforeach()
-  get_filename_component(dir ${MIMIC_STATIC_grpc} DIRECTORY)
-  file(GLOB absl ${dir}/libabsl_*.a)
-  list(APPEND archives ${absl})
+  list(REMOVE_DUPLICATES archives)
   # Every project library under `root` goes in one group with the archives: the linker takes a
   # symbol from the first file that defines it, and rescans the group until nothing more in it
   # resolves, so no symbol of these libraries is left for a shared copy that CMake lists after
