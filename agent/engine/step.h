@@ -74,6 +74,7 @@ class RunMemo {
     values_[key] = std::move(value);
   }
   void Clear() { values_.clear(); }
+  size_t size() const { return values_.size(); }
 
  private:
   std::map<std::string, std::any> values_;
