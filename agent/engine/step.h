@@ -59,8 +59,8 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
 // What a step learnt from files no step of the run writes (the source home), kept for the later
 // steps of the same run, so that a home is scanned once a run: preflight's HL7 detection serves
-// hl7_transport. Owned by the run, which empties it after a step that may act beyond its change set
-// (Step::ChangesOnlyItsChangeSet). A run's steps plan one at a time, so it has no lock.
+// hl7_transport. Owned by the run, which empties it after a step that may act beyond its
+// change set (Step::ChangesOnlyItsChangeSet). A run's steps plan one at a time: no lock.
 class RunMemo {
  public:
   // The value Put under `key`, or null (none, or one of another type).
