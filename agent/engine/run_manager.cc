@@ -1013,6 +1013,8 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
     base.state_dir = options_.state_dir;
     base.run_dir = run->run_dir();
     base.cancel = run->cancel_token();
+    RunMemo memo;
+    base.memo = &memo;
     // Check mode: what earlier steps planned, so later steps plan against it (exact dry run).
     std::map<std::string, FileOp> overlay;
     if (check) base.overlay = &overlay;
@@ -1088,6 +1090,7 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
       }
       preplanned.erase(i);
       if (drop_preplanned_after) preplanned.clear();
+      if (!check && !step->ChangesOnlyItsChangeSet()) memo.Clear();
       absl::Status st = p.status();
       if (st.ok()) {
         for (const auto& [k, v] : p->facts) {

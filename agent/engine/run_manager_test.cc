@@ -15,6 +15,8 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -101,7 +103,31 @@ class PlanAheadStep final : public Step {
   std::string name_;
 };
 
+// "memo_put" puts a value into the run's memo; "memo_get" says whether it is there. Both plan
+// files only (nothing), so they keep what the memo holds.
+class MemoStep final : public Step {
+ public:
+  explicit MemoStep(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  bool PlansFilesOnly() const override { return true; }
+  absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
+    if (ctx.memo == nullptr) return absl::InternalError("no memo");
+    StepPlan p;
+    if (name_ == "memo_put") {
+      ctx.memo->Put<std::string>("learnt", "from the source");
+      p.message = "put";
+    } else {
+      p.message = ctx.memo->Find<std::string>("learnt") != nullptr ? "remembered" : "forgotten";
+    }
+    return p;
+  }
+
+ private:
+  std::string name_;
+};
+
 std::unique_ptr<Step> MakeFake(const std::string& name) {
+  if (name == "memo_put" || name == "memo_get") return std::make_unique<MemoStep>(name);
   if (name == "text" || name == "block" || name.rfind("log", 0) == 0) {
     return std::make_unique<FakeStep>(name);
   }
@@ -183,6 +209,28 @@ class RunManagerTest : public ::testing::Test {
   bool mounted_ = false;
   Executor executor_{1};
 };
+
+// What a step put into the run's memo is there for the later steps, until a step that may act
+// beyond its change set (here "counted_acts") applies: what it learnt may no longer hold.
+TEST_F(RunManagerTest, TheRunsMemoIsEmptiedAfterAStepThatActsBeyondItsPlan) {
+  for (const auto mode : {mimic::v1::MODE_APPLY, mimic::v1::MODE_CHECK}) {
+    auto m = Manager();
+    mimic::v1::HostPlan plan =
+        Plan(absl::StrCat("memo-", mode), {"memo_put", "memo_get", "counted_acts", "memo_get"});
+    plan.set_mode(mode);
+    auto run = RunToEnd(*m, plan);
+    ASSERT_NE(run, nullptr);
+    std::vector<std::string> said;
+    for (const Event& e : All(*run)) {
+      if (e.has_step_finished() && e.step_finished().step() != "counted_acts") {
+        said.push_back(e.step_finished().message());
+      }
+    }
+    const std::vector<std::string> expected = {
+        "put", "remembered", mode == mimic::v1::MODE_APPLY ? "forgotten" : "remembered"};
+    EXPECT_EQ(said, expected) << mimic::v1::Mode_Name(mode);
+  }
+}
 
 // The state disk fills at a seeded point of the run: the first journal error stops the run
 // (FAILED, naming the state dir and the errno), nothing after it is streamed as if it had been

@@ -7,6 +7,7 @@
 #ifndef MIMIC_AGENT_ENGINE_STEP_H_
 #define MIMIC_AGENT_ENGINE_STEP_H_
 
+#include <any>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,29 @@ struct ChangeSet {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
+// What a step learnt from files no step of the run writes (the source home), kept for the later
+// steps of the same run, so that a home is scanned once a run: preflight's HL7 detection serves
+// hl7_transport. Owned by the run, which empties it after a step that may act beyond its
+// change set (Step::ChangesOnlyItsChangeSet). A run's steps plan one at a time: no lock.
+class RunMemo {
+ public:
+  // The value Put under `key`, or null (none, or one of another type).
+  template <typename T>
+  const T* Find(const std::string& key) const {
+    auto it = values_.find(key);
+    return it == values_.end() ? nullptr : std::any_cast<T>(&it->second);
+  }
+  template <typename T>
+  void Put(const std::string& key, T value) {
+    values_[key] = std::move(value);
+  }
+  void Clear() { values_.clear(); }
+  size_t size() const { return values_.size(); }
+
+ private:
+  std::map<std::string, std::any> values_;
+};
+
 // What a step sees. Owned by the run; valid for the duration of one Plan() call.
 struct StepContext {
   const mimic::v1::HostPlan* plan = nullptr;
@@ -84,6 +108,9 @@ struct StepContext {
   // gets SIGTERM, then SIGKILL) and checks it in long loops (CheckCancelled), ending with the
   // CANCELLED status. Null in unit tests that do not cancel.
   const std::atomic<bool>* cancel = nullptr;
+  // The run's memo (see RunMemo). Null where a step plans alone (unit tests, GetFacts): each
+  // step then reads for itself.
+  RunMemo* memo = nullptr;
   std::string Param(const std::string& key, const std::string& def = "") const;
   bool cancelled() const { return cancel != nullptr && cancel->load(); }
   // CANCELLED ("`what`: cancelled ...") once the token is set, else OK.
@@ -124,6 +151,10 @@ class Step {
   // applied plan, and each op's expected sha256 still guards against a change since. False (the
   // default) for steps that act in apply mode (exec, verify, databases).
   virtual bool PlansFilesOnly() const { return false; }
+  // True when, in apply mode, the step changes nothing but through its change set (and the
+  // run's snapshot), so what the run's memo holds stays true after it. After any other step
+  // (exec, verify, databases) the run empties its memo.
+  virtual bool ChangesOnlyItsChangeSet() const { return PlansFilesOnly(); }
 };
 
 // Makes the Step for a catalogue name, or nullptr when the name is unknown. The engine takes

@@ -299,6 +299,35 @@ absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection
   return absl::OkStatus();
 }
 
+// Heuristics 1-5 on the source, with the lines they logged. Once a run (ctx.memo): preflight
+// (DetectHl7Signals) and hl7_transport scan the same source home, which no step writes; the
+// second gets the first's detection and logs its lines again, as its own scan would have.
+struct SourceDetection {
+  Detection detection;
+  std::vector<std::pair<LogLevel, std::string>> logs;
+};
+
+absl::StatusOr<Detection> DetectInSource(const StepContext& ctx, const Homes& homes) {
+  const std::string key = absl::StrCat("hl7_transport detection of ", homes.source);
+  const SourceDetection* known =
+      ctx.memo == nullptr ? nullptr : ctx.memo->Find<SourceDetection>(key);
+  SourceDetection made;
+  if (known == nullptr) {
+    StepContext logged = ctx;
+    logged.log = [&made](LogLevel l, const std::string& text) { made.logs.emplace_back(l, text); };
+    absl::Status st = DetectInToml(logged, homes, &made.detection);
+    if (st.ok()) st = DetectJars(logged, homes, &made.detection);
+    if (st.ok()) st = DetectInLooseArtifacts(logged, homes, &made.detection);
+    if (st.ok()) st = DetectInCapps(logged, homes, &made.detection);
+    for (const auto& [level, text] : made.logs) StepLog(ctx, level, text);
+    RETURN_IF_ERROR(st);
+    if (ctx.memo != nullptr) ctx.memo->Put(key, made);
+    return made.detection;
+  }
+  for (const auto& [level, text] : known->logs) StepLog(ctx, level, text);
+  return known->detection;
+}
+
 // ---- 2. The jars ----------------------------------------------------------------------------
 
 struct Jar {
@@ -479,11 +508,7 @@ class Hl7TransportStep final : public Step {
     if (!zip_param.empty() && !dir_param.empty()) {
       return absl::InvalidArgumentError("hl7_transport: set hl7_zip or hl7_dir, not both");
     }
-    Detection d;
-    RETURN_IF_ERROR(DetectInToml(ctx, homes, &d));
-    RETURN_IF_ERROR(DetectJars(ctx, homes, &d));
-    RETURN_IF_ERROR(DetectInLooseArtifacts(ctx, homes, &d));
-    RETURN_IF_ERROR(DetectInCapps(ctx, homes, &d));
+    ASSIGN_OR_RETURN(const Detection d, DetectInSource(ctx, homes));
     for (const std::string& s : d.inbound) {
       StepLog(ctx, LogLevel::kInfo,
               absl::StrCat(s, " (built into MI; needs no HL7 jars, not counted)"));
@@ -599,12 +624,8 @@ class Hl7TransportStep final : public Step {
 
 absl::StatusOr<std::vector<std::string>> DetectHl7Signals(const StepContext& ctx,
                                                           const Homes& homes) {
-  Detection d;
-  RETURN_IF_ERROR(DetectInToml(ctx, homes, &d));
-  RETURN_IF_ERROR(DetectJars(ctx, homes, &d));
-  RETURN_IF_ERROR(DetectInLooseArtifacts(ctx, homes, &d));
-  RETURN_IF_ERROR(DetectInCapps(ctx, homes, &d));
-  return d.signals;
+  ASSIGN_OR_RETURN(Detection d, DetectInSource(ctx, homes));
+  return std::move(d.signals);
 }
 
 std::unique_ptr<Step> NewHl7TransportStep() { return std::make_unique<Hl7TransportStep>(); }

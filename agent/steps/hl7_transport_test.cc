@@ -1,4 +1,5 @@
 // The hl7_transport step on generated MI homes (fixtures: steps_test_fixture.h).
+#include "agent/steps/migration_features.h"
 #include "agent/steps/steps_test_fixture.h"
 
 namespace mimic::agent::steps_testing::generated_homes {
@@ -24,6 +25,39 @@ TEST_F(Hl7TransportTest, Hl7InboundEndpointAloneNeedsNoJars) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->message, "HL7 not used");
   EXPECT_THAT(Logs(), HasSubstr("inbound-endpoints/Hl7In.xml: HL7 inbound endpoint"));
+}
+
+// A run scans the source for HL7 once: hl7_transport takes the detection preflight made
+// (DetectHl7Signals) from the run's memo, with its log lines, instead of reading the source
+// again. Shown by removing the signal in between: the run's plan still sees it, a step
+// planning alone does not.
+TEST_F(Hl7TransportTest, ARunDetectsOnceForPreflightAndHl7Transport) {
+  const std::filesystem::path endpoint = src_ / kDefault / "endpoints/LabEp.xml";
+  Write(endpoint, "<address uri=\"hl7://lab:9988\"/>");
+  Write(src_ / "repository/deployment/server/carbonapps/Broken_1.0.0.car", "not a zip");
+  RunMemo memo;
+  StepContext ctx = Context("hl7_transport", {}, true, Run("current"));
+  ctx.memo = &memo;
+  absl::StatusOr<Homes> homes = ResolveHomes(ctx);
+  ASSERT_TRUE(homes.ok()) << homes.status();
+  absl::StatusOr<std::vector<std::string>> signals = DetectHl7Signals(ctx, *homes);
+  ASSERT_TRUE(signals.ok()) << signals.status();
+  ASSERT_THAT(*signals, ElementsAre(HasSubstr("endpoints/LabEp.xml: hl7:// endpoint address")));
+  std::filesystem::remove(endpoint);
+
+  absl::StatusOr<StepPlan> in_run = MakeStep("hl7_transport")->Plan(ctx);
+  ASSERT_TRUE(in_run.ok()) << in_run.status();
+  EXPECT_EQ(in_run->facts.at("hl7_used"), "true");
+  EXPECT_THAT(in_run->message, HasSubstr("HL7 used (1 signal)"));
+  // The scan's log lines again, as the step's own scan would have logged them.
+  const std::string warning = "Broken_1.0.0.car: cannot scan for HL7 use";
+  const std::string logs = Logs();
+  ASSERT_NE(logs.find(warning), std::string::npos) << logs;
+  EXPECT_NE(logs.find(warning), logs.rfind(warning)) << logs;
+
+  absl::StatusOr<StepPlan> alone = PlanStep("hl7_transport");
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ(alone->facts.at("hl7_used"), "false");
 }
 
 // One HL7 signal: `text` is appended to conf/deployment.toml when `rel` is empty, written to

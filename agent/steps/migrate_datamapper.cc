@@ -40,6 +40,7 @@
 #include "agent/steps/steps.h"
 #include "agent/engine/change_set.h"
 #include "agent/steps/file_steps.h"
+#include "agent/steps/migration_features.h"
 #include "common/mi/capp.h"
 #include "common/base/fs.h"
 #include "common/mi/mi_version.h"
@@ -84,14 +85,13 @@ absl::StatusOr<std::string> ReadWithSha(const StepContext& ctx, const std::strin
   return bytes;
 }
 
-// The entries of the CApp at `path` as it will be when this step applies, read with `limits`
-// (an earlier step's planned write counts, as in ReadPlanned). From a file (the target's own,
-// or the source an earlier step copies over it) libzip reads only the central directory and
-// the entries asked for, not the whole CApp. (ReadZip opens regular files only: a CApp the
-// guard let through as a symlink inside the roots is read whole, as ReadPlanned reads it.)
-absl::StatusOr<std::vector<common::ZipEntry>> ReadPlannedCapp(const StepContext& ctx,
-                                                             const std::string& path,
-                                                             const common::ZipLimits& limits) {
+// The stylesheets to migrate of the CApp at `path` as it will be when this step applies (an
+// earlier step's planned write counts, as in ReadPlanned). From a file (the target's own, or
+// the source an earlier step copies over it) libzip reads only the central directory and the
+// stylesheet entries, once a run (CappStyleSheetsToMigrate: preflight read the source's). (ReadZip
+// opens regular files only: a CApp the guard let through as a symlink inside the roots is
+// read whole, as ReadPlanned reads it.)
+absl::StatusOr<int> PlannedCappStyleSheets(const StepContext& ctx, const std::string& path) {
   std::string file = path;
   if (ctx.overlay != nullptr) {
     auto it = ctx.overlay->find(path);
@@ -102,9 +102,11 @@ absl::StatusOr<std::vector<common::ZipEntry>> ReadPlannedCapp(const StepContext&
       file = op.kind == FileOp::Kind::kWrite && !op.has_content ? op.source_path : "";
     }
   }
-  if (!file.empty() && common::IsRegularFile(file)) return common::ReadZip(file, limits);
+  if (!file.empty() && common::IsRegularFile(file)) return CappStyleSheetsToMigrate(ctx, file);
   ASSIGN_OR_RETURN(std::string bytes, ReadPlanned(ctx, path));
-  return common::ReadZipFromBytes(bytes, path, limits);
+  ASSIGN_OR_RETURN(std::vector<common::ZipEntry> entries,
+                   common::ReadZipFromBytes(bytes, path, common::StyleSheetEntriesOnly()));
+  return common::MigrateCappEntries(&entries, nullptr);
 }
 
 // Before planning a write over `path`: it must still be the regular file read with `sha256`.
@@ -274,16 +276,16 @@ class MigrateDatamapperStep final : public Step {
       c.path = path;
       // The stylesheets first, from the central directory: most CApps have none, and only a
       // CApp to re-pack is read whole, inflated and hashed (the bytes the plan is made of).
+      absl::StatusOr<int> found = PlannedCappStyleSheets(ctx, path);
+      if (!found.ok()) return common::AnnotateAfter(found.status(), "; nothing was migrated");
+      if (*found == 0) continue;
+      ASSIGN_OR_RETURN(c.bytes, ReadPlanned(ctx, path));
       absl::StatusOr<std::vector<common::ZipEntry>> entries =
-          ReadPlannedCapp(ctx, path, common::StyleSheetEntriesOnly());
-      if (entries.ok() && common::MigrateCappEntries(&*entries, nullptr) > 0) {
-        ASSIGN_OR_RETURN(c.bytes, ReadPlanned(ctx, path));
-        entries = common::ReadZipFromBytes(c.bytes, path);
-        if (entries.ok()) c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
-      }
+          common::ReadZipFromBytes(c.bytes, path);
       if (!entries.ok()) {
         return common::AnnotateAfter(entries.status(), "; nothing was migrated");
       }
+      c.stylesheets = common::MigrateCappEntries(&*entries, nullptr);
       if (c.stylesheets == 0) continue;
       c.sha256 = common::Sha256Hex(c.bytes);
       RETURN_IF_ERROR(CheckWritable(ctx, path, c.sha256));

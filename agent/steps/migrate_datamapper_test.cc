@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/steps/migration_features.h"
 #include "agent/steps/steps.h"
 #include "agent/engine/change_set.h"
 #include "agent/engine/snapshot.h"
@@ -153,6 +154,36 @@ class MigrateDatamapperTest : public ::testing::Test, public testing::StepHarnes
 
   std::string sample_;
 };
+
+// A CApp's stylesheets are counted once a run (preflight's detection, then this step, read
+// the same source CApps), and again when the file changed in between: the run's memo is keyed
+// by the file's identity, not only its path.
+TEST_F(MigrateDatamapperTest, StyleSheetsOfACappAreCountedOnceARunUntilItChanges) {
+  RunMemo memo;
+  StepContext ctx = Context("migrate_datamapper", {}, true, Run("current"), false);
+  ctx.memo = &memo;
+  const std::string capp = (dst_ / kCapps / kSampleName).string();
+  absl::StatusOr<int> n = CappStyleSheetsToMigrate(ctx, capp);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_GT(*n, 0);
+  EXPECT_EQ(memo.size(), 1u);
+  n = CappStyleSheetsToMigrate(ctx, capp);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_GT(*n, 0);
+  EXPECT_EQ(memo.size(), 1u);  // the first count, not a second read
+
+  Write(capp, Read(dst_ / kCapps / "OrdersCompositeApplication_1.0.0.car"));
+  n = CappStyleSheetsToMigrate(ctx, capp);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(memo.size(), 2u);
+
+  Write(capp, "not a zip");  // a failure is a count too: the same message for both readers
+  n = CappStyleSheetsToMigrate(ctx, capp);
+  EXPECT_FALSE(n.ok());
+  EXPECT_EQ(CappStyleSheetsToMigrate(ctx, capp).status(), n.status());
+  EXPECT_EQ(memo.size(), 3u);
+}
 
 TEST_F(MigrateDatamapperTest, PlansAppliesIsIdempotentAndRollsBack) {
   const auto before = Tree(dst_);

@@ -1,5 +1,6 @@
 #include "agent/steps/migration_features.h"
 
+#include <sys/stat.h>
 #include <toml++/toml.h>
 
 #include <string>
@@ -32,15 +33,14 @@ absl::Status DetectDatamapper(const StepContext& ctx, const Homes& homes,
       continue;
     }
     ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel));
-    absl::StatusOr<std::vector<common::ZipEntry>> entries =
-        common::ReadZip(path, common::StyleSheetEntriesOnly());
-    if (!entries.ok()) {
+    absl::StatusOr<int> found = CappStyleSheetsToMigrate(ctx, path);
+    if (!found.ok()) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("cannot read ", rel, " for Data Mapper stylesheets: ",
-                           entries.status().message()));
+                           found.status().message()));
       continue;
     }
-    if (int n = common::MigrateCappEntries(&*entries, nullptr); n > 0) {
+    if (const int n = *found; n > 0) {
       out->push_back(absl::StrCat(rel, ": ", n, n == 1 ? " stylesheet" : " stylesheets"));
     }
   }
@@ -92,6 +92,24 @@ absl::Status DetectInToml(const StepContext& ctx, const Homes& homes,
 }
 
 }  // namespace
+
+absl::StatusOr<int> CappStyleSheetsToMigrate(const StepContext& ctx, const std::string& file) {
+  auto count = [&file]() -> absl::StatusOr<int> {
+    ASSIGN_OR_RETURN(std::vector<common::ZipEntry> entries,
+                     common::ReadZip(file, common::StyleSheetEntriesOnly()));
+    return common::MigrateCappEntries(&entries, nullptr);
+  };
+  struct stat st;
+  if (ctx.memo == nullptr || ::stat(file.c_str(), &st) != 0) return count();
+  const std::string key =
+      absl::StrCat("Data Mapper stylesheets of ", file, " ", st.st_dev, ":", st.st_ino, ":",
+                   st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                   st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec);
+  if (const auto* known = ctx.memo->Find<absl::StatusOr<int>>(key)) return *known;
+  absl::StatusOr<int> n = count();
+  ctx.memo->Put(key, n);
+  return n;
+}
 
 absl::StatusOr<common::MigrationFeatures> DetectMigrationFeatures(
     const StepContext& ctx, const Homes& homes, const std::string& source_version,

@@ -20,6 +20,12 @@ namespace mimic::agent {
 absl::StatusOr<std::vector<std::string>> DetectHl7Signals(const StepContext& ctx,
                                                           const Homes& homes);
 
+// How many Data Mapper stylesheets of the CApp at `file` the 4.0 -> 4.2 rewrite changes
+// (common::MigrateCappEntries), read from its central directory and stylesheet entries only.
+// Once a run per file (ctx.memo, keyed by the path and the file's device, inode, size, mtime
+// and ctime): preflight's detection and migrate_datamapper read the same source CApps.
+absl::StatusOr<int> CappStyleSheetsToMigrate(const StepContext& ctx, const std::string& file);
+
 // The features of homes.source, with the versions preflight detected. Evidence names files
 // relative to the source home and never holds a secret value.
 absl::StatusOr<common::MigrationFeatures> DetectMigrationFeatures(

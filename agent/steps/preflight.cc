@@ -191,6 +191,7 @@ absl::StatusOr<std::string> RunJavaVersion(const std::string& java) {
 class PreflightStep final : public Step {
  public:
   std::string name() const override { return "preflight"; }
+  bool ChangesOnlyItsChangeSet() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     ASSIGN_OR_RETURN(Homes homes, ResolveHomes(ctx));

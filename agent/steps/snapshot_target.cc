@@ -17,6 +17,7 @@ namespace {
 class SnapshotTargetStep final : public Step {
  public:
   std::string name() const override { return "snapshot_target"; }
+  bool ChangesOnlyItsChangeSet() const override { return true; }
 
   absl::StatusOr<StepPlan> Plan(StepContext& ctx) override {
     StepPlan plan;
