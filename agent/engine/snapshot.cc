@@ -208,8 +208,12 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_
       snap->created_dirs_.insert(r.path);
     }
   }
+  // The manifest stays open for appends while the snapshot lives (one open per run).
+  snap->dir_synced_ = common::PathExists(manifest);
+  snap->manifest_fd_ = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (snap->manifest_fd_ < 0) return ErrnoError("cannot open", manifest);
   struct stat mst;
-  if (::stat(manifest.c_str(), &mst) != 0 || mst.st_size == 0) {  // new (or cut to nothing)
+  if (::fstat(snap->manifest_fd_, &mst) != 0 || mst.st_size == 0) {  // new (or cut to nothing)
     std::string head = absl::StrCat(kVersionLine, kVersion);
     if (!target_home.empty()) absl::StrAppend(&head, "\nH\t", Escape(target_home));
     RETURN_IF_ERROR(snap->Append(head));
@@ -217,53 +221,52 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_
   return snap;
 }
 
-absl::Status Snapshot::Append(const std::string& line) {
+Snapshot::~Snapshot() {
+  if (manifest_fd_ < 0) return;
+  // A batch never flushed (an error on the way): its records are appended, unsynced, as if
+  // written one by one.
+  if (!pending_.empty()) (void)WritePending();
+  ::close(manifest_fd_);
+}
+
+absl::Status Snapshot::WritePending() {
   const std::string manifest = common::JoinPath(dir_, "manifest");
-  const bool created = !common::PathExists(manifest);
-  int fd = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("cannot open", manifest);
-  const std::string data = line + "\n";
+  if (manifest_fd_ < 0) {
+    manifest_fd_ = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (manifest_fd_ < 0) return ErrnoError("cannot open", manifest);
+  }
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+  while (done < pending_.size()) {
+    ssize_t n = ::write(manifest_fd_, pending_.data() + done, pending_.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      absl::Status st = ErrnoError("cannot append", manifest);
-      ::close(fd);
-      return st;
+      // A partial line is a torn tail, which Open cuts off.
+      pending_.clear();
+      return ErrnoError("cannot append", manifest);
     }
     done += static_cast<size_t>(n);
   }
-  if (batch_) {
-    ::close(fd);
-    dirty_ = true;
-    created_ = created_ || created;
-    return absl::OkStatus();
-  }
-  if (::fsync(fd) != 0) {
-    absl::Status st = ErrnoError("cannot fsync", manifest);
-    ::close(fd);
-    return st;
-  }
-  ::close(fd);
-  if (created) (void)common::FsyncDir(dir_);  // best effort, as before
+  pending_.clear();
   return absl::OkStatus();
+}
+
+absl::Status Snapshot::Append(const std::string& line) {
+  absl::StrAppend(&pending_, line, "\n");
+  dirty_ = true;
+  if (batch_) return absl::OkStatus();  // written and fsynced by Flush()
+  return Flush();
 }
 
 absl::Status Snapshot::Flush() {
   batch_ = false;
   if (!dirty_) return absl::OkStatus();
-  const std::string manifest = common::JoinPath(dir_, "manifest");
-  int fd = ::open(manifest.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", manifest);
-  if (::fsync(fd) != 0) {
-    absl::Status st = ErrnoError("cannot fsync", manifest);
-    ::close(fd);
-    return st;
+  RETURN_IF_ERROR(WritePending());
+  if (::fsync(manifest_fd_) != 0) {
+    return ErrnoError("cannot fsync", common::JoinPath(dir_, "manifest"));
   }
-  ::close(fd);
-  if (created_) (void)common::FsyncDir(dir_);  // best effort, as before
-  dirty_ = created_ = false;
+  if (!dir_synced_) (void)common::FsyncDir(dir_);  // the new manifest's entry; best effort
+  dir_synced_ = true;
+  dirty_ = false;
   return absl::OkStatus();
 }
 

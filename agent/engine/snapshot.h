@@ -39,6 +39,7 @@ class Snapshot {
   // Owns an on-disk directory that only one object may append to.
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot();
 
   // Records the current state of `path` (absolute): whether it exists and, when it is a regular
   // file, its bytes (copied to files/<n> and fsynced), mode, owner, group and sha256. Idempotent per path: the
@@ -64,11 +65,12 @@ class Snapshot {
   // snapshot, so replacing them would lose them.
   absl::Status CheckUnchanged(const std::string& path, const std::string& current_sha256) const;
 
-  // Batched durability. Between BeginBatch() and Flush() the records above are appended to the
-  // manifest without an fsync each; Flush() makes them all durable with one fsync. The caller
+  // Batched durability. Between BeginBatch() and Flush() the records above are kept in memory;
+  // Flush() appends them all with one write and makes them durable with one fsync. The caller
   // must Flush() before it changes any path recorded in the batch (ApplyChangeSet records a
   // whole change set ahead, flushes once, then writes). Saved bytes (files/<n>) are fsynced as
-  // before, one by one.
+  // before, one by one. Records of a batch never flushed are appended, unsynced, when the
+  // snapshot is destroyed.
   void BeginBatch() { batch_ = true; }
   absl::Status Flush();
   // Saves every path (Save), with one fsync of the manifest for all (snapshot_target).
@@ -86,7 +88,10 @@ class Snapshot {
 
  private:
   explicit Snapshot(std::string dir) : dir_(std::move(dir)) {}
+  // Queues `line`; outside a batch, Flush()es at once.
   absl::Status Append(const std::string& line);
+  // Appends the queued lines to the manifest (unsynced).
+  absl::Status WritePending();
 
   std::string dir_;
   std::map<std::string, std::string> saved_;         // path -> original sha256 ("" = absent)
@@ -96,7 +101,9 @@ class Snapshot {
   uint64_t bytes_ = 0;
   bool batch_ = false;   // appends wait for Flush()
   bool dirty_ = false;   // appended since the last fsync
-  bool created_ = false; // the manifest was created in this batch (its folder needs an fsync)
+  bool dir_synced_ = true;  // false: the manifest was created and its folder not yet fsynced
+  int manifest_fd_ = -1;    // the manifest, open for appends
+  std::string pending_;     // lines queued, not yet written
 };
 
 // The change set that undoes the run stored in `run_dir_to_undo`, so that every path it touched
