@@ -699,6 +699,31 @@ TEST_F(ChangeSetTest, SnapshotBatchRecordsReachTheManifestAtFlush) {
   EXPECT_EQ((*reopened)->entries(), 2u);
 }
 
+// The saved copies of a batch are written to temporaries, then made durable together and put in
+// place at Flush, before the records naming them are written; each record's sha256 is that of
+// its saved copy.
+TEST_F(ChangeSetTest, SavedCopiesOfABatchArePutInPlaceTogetherAtFlush) {
+  const std::string files = Run("r1") + "/snapshot/files";
+  const std::string manifest = Run("r1") + "/snapshot/manifest";
+  auto snap = Snapshot::Open(Run("r1"), target_.string());
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  (*snap)->BeginBatch();
+  ASSERT_TRUE((*snap)->Save((target_ / "conf/a.txt").string()).ok());
+  ASSERT_TRUE((*snap)->Save((target_ / "conf/b.txt").string()).ok());
+  EXPECT_FALSE(fs::exists(files + "/0"));
+  EXPECT_FALSE(fs::exists(files + "/1"));
+  EXPECT_THAT(Read(manifest), Not(HasSubstr("conf/a.txt")));
+  ASSERT_TRUE((*snap)->Flush().ok());
+  EXPECT_EQ(Read(files + "/0"), "original a\n");
+  EXPECT_EQ(Read(files + "/1"), "original b\n");
+  EXPECT_THAT(Read(manifest), HasSubstr("\t" + common::Sha256Hex("original a\n") + "\t"));
+  EXPECT_THAT(Read(manifest), HasSubstr("\t" + common::Sha256Hex("original b\n") + "\t"));
+  EXPECT_EQ((*snap)->bytes(), 22u);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(files)) left.push_back(e.path().filename().string());
+  EXPECT_THAT(left, ::testing::UnorderedElementsAre("0", "1"));
+}
+
 TEST_F(ChangeSetTest, DanglingSymlinkInTheSourceIsReported) {
   fs::create_directories(root_ / "src");
   fs::create_symlink(root_ / "gone/app.car", root_ / "src/app.car");
