@@ -73,6 +73,32 @@ struct Beneath {
   std::vector<std::string> missing;
 };
 
+// The folders one change set has reached, each by its walk down from the home without a symlink,
+// so every later op in the same folder starts from the descriptor instead of walking again (as a
+// staged write already keeps its folder's descriptor until its rename). Keyed by the folder's
+// path; only folders found (or made) are kept. An op that removes a folder empties it.
+class FolderCache {
+ public:
+  FolderCache() = default;
+  FolderCache(const FolderCache&) = delete;
+  FolderCache& operator=(const FolderCache&) = delete;
+  // A descriptor of its own for `folder` (-1 when not cached).
+  int Dup(const std::string& folder) const {
+    auto it = dirs_.find(folder);
+    return it == dirs_.end() ? -1 : ::fcntl(it->second.get(), F_DUPFD_CLOEXEC, 0);
+  }
+  void Put(const std::string& folder, int fd) {
+    if (dirs_.size() >= kMaxFolders) dirs_.clear();
+    const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own >= 0) dirs_.insert_or_assign(folder, Fd(own));
+  }
+  void Clear() { dirs_.clear(); }
+
+ private:
+  static constexpr size_t kMaxFolders = 64;  // descriptors held at most
+  std::map<std::string, Fd> dirs_;
+};
+
 // Directories whose entries changed (a rename, unlink, mkdir or rmdir in them) and still need
 // the fsync that makes the change durable: ApplyChangeSet syncs each once, at the end, before
 // it reports the change set done. Keyed by device and inode.
@@ -164,15 +190,25 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
                                     Snapshot* snapshot, std::vector<FileChange>* applied,
                                     const std::string& note, bool whole_path_is_dir = false,
                                     uint32_t last_mode = 0755, int64_t last_uid = -1,
-                                    int64_t last_gid = -1, DirSyncs* syncs = nullptr) {
+                                    int64_t last_gid = -1, DirSyncs* syncs = nullptr,
+                                    FolderCache* cache = nullptr) {
   ASSIGN_OR_RETURN(std::vector<std::string> parts, Components(root, path));
   Beneath out;
+  const size_t folders = whole_path_is_dir ? parts.size() : parts.size() - 1;
+  std::string folder = root;
+  for (size_t i = 0; i < folders; ++i) folder = common::JoinPath(folder, parts[i]);
+  if (cache != nullptr) {
+    if (const int fd = cache->Dup(folder); fd >= 0) {
+      out.dir = Fd(fd);
+      out.name = parts.back();
+      return out;
+    }
+  }
   // The home itself may be named through a symlink (the operator's /opt/mi-current); nothing
   // beneath it may.
   out.dir = Fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (out.dir.get() < 0) return ErrnoStatus("cannot open the home", root, errno);
   std::string shown = root;
-  const size_t folders = whole_path_is_dir ? parts.size() : parts.size() - 1;
   for (size_t i = 0; i < folders; ++i) {
     const std::string& c = parts[i];
     shown = common::JoinPath(shown, c);
@@ -229,6 +265,7 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
     out.dir = Fd(fd);
   }
   out.name = parts.back();
+  if (cache != nullptr) cache->Put(folder, out.dir.get());
   return out;
 }
 
@@ -261,8 +298,10 @@ absl::StatusOr<std::string> ShaAt(int dir_fd, const std::string& name, const std
 // entry holds op.expected_sha256 and that the snapshot still holds it as it is.
 absl::StatusOr<Beneath> OpenAndExpect(const std::string& root, const FileOp& op,
                                       Snapshot& snapshot, std::vector<FileChange>* applied,
-                                      bool create, struct stat* st, DirSyncs* syncs) {
-  ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, ""));
+                                      bool create, struct stat* st, DirSyncs* syncs,
+                                      FolderCache* cache) {
+  ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, "", false, 0755, -1,
+                                          -1, nullptr, cache));
   std::string current;
   if (b.found) {
     ASSIGN_OR_RETURN(current, ShaAt(b.dir.get(), b.name, op.path, st));
@@ -270,7 +309,8 @@ absl::StatusOr<Beneath> OpenAndExpect(const std::string& root, const FileOp& op,
   if (current != op.expected_sha256) return absl::FailedPreconditionError(Mismatch(op, current));
   if (!op.temp_debris) RETURN_IF_ERROR(snapshot.CheckUnchanged(op.path, current));
   if (!b.found && create) {
-    ASSIGN_OR_RETURN(b, OpenBeneath(root, op.path, &snapshot, applied, "", false, 0755, -1, -1, syncs));
+    ASSIGN_OR_RETURN(b, OpenBeneath(root, op.path, &snapshot, applied, "", false, 0755, -1, -1,
+                                    syncs, cache));
   }
   return b;
 }
@@ -279,9 +319,11 @@ absl::StatusOr<Beneath> OpenAndExpect(const std::string& root, const FileOp& op,
 // what is written, the folders made), when `op` would pass its checks now. False when it would
 // not (or when its state cannot be read): recording stops there, and the op's apply reports
 // why as before.
-bool RecordAhead(const std::string& root, const FileOp& op, Snapshot& snapshot) {
+bool RecordAhead(const std::string& root, const FileOp& op, Snapshot& snapshot,
+                 FolderCache& cache) {
   const bool dir_op = op.kind == FileOp::Kind::kMkdir;
-  absl::StatusOr<Beneath> b = OpenBeneath(root, op.path, nullptr, nullptr, "", dir_op);
+  absl::StatusOr<Beneath> b = OpenBeneath(root, op.path, nullptr, nullptr, "", dir_op, 0755, -1,
+                                          -1, nullptr, dir_op ? nullptr : &cache);
   if (!b.ok()) return false;
   if (dir_op || op.kind == FileOp::Kind::kWrite) {
     for (const std::string& d : b->missing) {
@@ -322,9 +364,10 @@ struct PendingWrite {
 // records it first. CommitWrites makes it durable and puts it in place.
 absl::Status StageWrite(const std::string& root, const FileOp& op, Snapshot& snapshot,
                         std::vector<FileChange>* applied, DirSyncs& syncs,
-                        std::vector<PendingWrite>& pending) {
+                        std::vector<PendingWrite>& pending, FolderCache& cache) {
   struct stat st{};
-  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, true, &st, &syncs));
+  ASSIGN_OR_RETURN(Beneath b,
+                   OpenAndExpect(root, op, snapshot, applied, true, &st, &syncs, &cache));
   // The written file keeps the owner and group of the file it replaces, or takes its folder's.
   int64_t uid = op.uid, gid = op.gid;
   if (uid < 0 || gid < 0) {
@@ -394,8 +437,9 @@ absl::Status CommitWrites(Snapshot& snapshot,
 }
 
 absl::Status ApplyDelete(const std::string& root, const FileOp& op, Snapshot& snapshot,
-                         std::vector<FileChange>* applied, DirSyncs& syncs) {
-  ASSIGN_OR_RETURN(Beneath b, OpenAndExpect(root, op, snapshot, applied, false, nullptr, &syncs));
+                         std::vector<FileChange>* applied, DirSyncs& syncs, FolderCache& cache) {
+  ASSIGN_OR_RETURN(Beneath b,
+                   OpenAndExpect(root, op, snapshot, applied, false, nullptr, &syncs, &cache));
   if (op.expected_sha256.empty()) return absl::OkStatus();  // already absent
   if (!op.temp_debris) {
     RETURN_IF_ERROR(snapshot.Save(op.path));
@@ -410,7 +454,7 @@ absl::Status ApplyDelete(const std::string& root, const FileOp& op, Snapshot& sn
 }
 
 absl::Status ApplyRmdir(const std::string& root, const FileOp& op, Snapshot& snapshot,
-                        std::vector<FileChange>* applied, DirSyncs& syncs) {
+                        std::vector<FileChange>* applied, DirSyncs& syncs, FolderCache& cache) {
   ASSIGN_OR_RETURN(Beneath b, OpenBeneath(root, op.path, nullptr, nullptr, ""));
   if (!b.found) return absl::OkStatus();  // already gone
   struct stat st;
@@ -422,6 +466,7 @@ absl::Status ApplyRmdir(const std::string& root, const FileOp& op, Snapshot& sna
         absl::StrCat(op.path, " is no longer a directory; not removed"));
   }
   RETURN_IF_ERROR(snapshot.RecordRemovedDir(op.path, st.st_mode & 07777, st.st_uid, st.st_gid));
+  cache.Clear();  // the folder, and any below it, may no longer be reached from the home
   if (::unlinkat(b.dir.get(), b.name.c_str(), AT_REMOVEDIR) != 0) {
     if (errno == ENOTEMPTY || errno == EEXIST) {
       return absl::FailedPreconditionError(absl::StrCat(op.path, " is not empty; not removed"));
@@ -494,8 +539,9 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
   // needs, e.g. after a change behind mimic's back, is appended and fsynced on its own as
   // before); then one fsync per folder changed, before the change set is reported done.
   snapshot.BeginBatch();
+  FolderCache cache;
   for (const FileOp& op : changes.ops) {
-    if (op.path.empty() || op.path[0] != '/' || !RecordAhead(root, op, snapshot)) break;
+    if (op.path.empty() || op.path[0] != '/' || !RecordAhead(root, op, snapshot, cache)) break;
   }
   RETURN_IF_ERROR(snapshot.Flush());
   DirSyncs syncs;
@@ -534,11 +580,11 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
     }
     switch (op.kind) {
       case FileOp::Kind::kWrite:
-        st = StageWrite(root, op, snapshot, applied, syncs, pending);
+        st = StageWrite(root, op, snapshot, applied, syncs, pending, cache);
         if (st.ok()) pending_paths.insert(op.path);
         break;
       case FileOp::Kind::kDelete:
-        st = ApplyDelete(root, op, snapshot, applied, syncs);
+        st = ApplyDelete(root, op, snapshot, applied, syncs, cache);
         break;
       case FileOp::Kind::kMkdir:
         st = OpenBeneath(root, op.path, &snapshot, applied, op.note,
@@ -547,7 +593,7 @@ absl::Status ApplyChangeSet(const ChangeSet& changes, const std::string& root,
                  .status();
         break;
       case FileOp::Kind::kRmdir:
-        st = ApplyRmdir(root, op, snapshot, applied, syncs);
+        st = ApplyRmdir(root, op, snapshot, applied, syncs, cache);
         break;
     }
     if (!st.ok()) break;

@@ -28,9 +28,10 @@ absl::StatusOr<std::string> CurrentSha256(const std::string& path);
 std::vector<mimic::v1::FileChange> DescribeChangeSet(const ChangeSet& changes);
 mimic::v1::FileChange DescribeOp(const FileOp& op);
 
-// Executes `changes.ops` in order, every path beneath `root` (the target home): each is reached
-// from `root` one component at a time without following a symlink (FAILED_PRECONDITION naming
-// the symlink; INVALID_ARGUMENT for a path not beneath `root`). For each op: re-checks that the path's current sha256 equals
+// Executes `changes.ops` in order, every path beneath `root` (the target home): each folder is
+// reached from `root` one component at a time without following a symlink (FAILED_PRECONDITION
+// naming the symlink; INVALID_ARGUMENT for a path not beneath `root`), once per change set: its
+// descriptor serves the folder's later ops (a kRmdir makes every folder be reached again). For each op: re-checks that the path's current sha256 equals
 // op.expected_sha256 ("" = must not exist) and stops with FAILED_PRECONDITION
 // "PATH changed since the plan was made (expected sha256 X, found Y); not overwritten" when not;
 // records missing parent directories it creates (they are created one level at a time); saves

@@ -648,6 +648,82 @@ TEST_F(ChangeSetTest, AFileChangedWhileItsWriteWasStagedIsNotOverwritten) {
   }
 }
 
+// A change set reaches each folder once and reuses its descriptor for the folder's later ops; a
+// folder it removes is reached again, so a write into a folder removed and made again by the
+// same change set lands in the new folder (and the home), not in the removed one.
+TEST_F(ChangeSetTest, AFolderRemovedAndMadeAgainInOneChangeSetIsWrittenInTheNewFolder) {
+  Write(target_ / "old/f.txt", "f\n");
+  ChangeSet cs;
+  FileOp del;
+  del.kind = FileOp::Kind::kDelete;
+  del.path = (target_ / "old/f.txt").string();
+  del.expected_sha256 = common::Sha256Hex("f\n");
+  cs.ops.push_back(del);
+  FileOp rmdir;
+  rmdir.kind = FileOp::Kind::kRmdir;
+  rmdir.path = (target_ / "old").string();
+  cs.ops.push_back(rmdir);
+  FileOp mkdir;
+  mkdir.kind = FileOp::Kind::kMkdir;
+  mkdir.path = (target_ / "old").string();
+  mkdir.mode = 0755;
+  cs.ops.push_back(mkdir);
+  cs.ops.push_back(ContentWriteOp((target_ / "old/g.txt").string(), "", "g\n", 0644));
+  absl::Status st = ApplyAs("r1", cs);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_FALSE(fs::exists(target_ / "old/f.txt"));
+  EXPECT_EQ(Read(target_ / "old/g.txt"), "g\n");
+}
+
+// A batch's records reach the manifest together at Flush (one write, one fsync); a batch never
+// flushed is still appended when the snapshot goes away.
+TEST_F(ChangeSetTest, SnapshotBatchRecordsReachTheManifestAtFlush) {
+  const std::string manifest = Run("r1") + "/snapshot/manifest";
+  {
+    auto snap = Snapshot::Open(Run("r1"), target_.string());
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    const std::string head = Read(manifest);
+    (*snap)->BeginBatch();
+    ASSERT_TRUE((*snap)->RecordCreatedDir((target_ / "d1").string()).ok());
+    ASSERT_TRUE((*snap)->RecordWritten((target_ / "d1/x").string(), "").ok());
+    EXPECT_EQ(Read(manifest), head);
+    ASSERT_TRUE((*snap)->Flush().ok());
+    EXPECT_THAT(Read(manifest), HasSubstr("D\t" + (target_ / "d1").string() + "\n"));
+    EXPECT_THAT(Read(manifest), HasSubstr("W\t-\t" + (target_ / "d1/x").string() + "\n"));
+    (*snap)->BeginBatch();
+    ASSERT_TRUE((*snap)->RecordCreatedDir((target_ / "d2").string()).ok());
+  }
+  EXPECT_THAT(Read(manifest), HasSubstr("D\t" + (target_ / "d2").string() + "\n"));
+  auto reopened = Snapshot::Open(Run("r1"));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->entries(), 2u);
+}
+
+// The saved copies of a batch are written to temporaries, then made durable together and put in
+// place at Flush, before the records naming them are written; each record's sha256 is that of
+// its saved copy.
+TEST_F(ChangeSetTest, SavedCopiesOfABatchArePutInPlaceTogetherAtFlush) {
+  const std::string files = Run("r1") + "/snapshot/files";
+  const std::string manifest = Run("r1") + "/snapshot/manifest";
+  auto snap = Snapshot::Open(Run("r1"), target_.string());
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  (*snap)->BeginBatch();
+  ASSERT_TRUE((*snap)->Save((target_ / "conf/a.txt").string()).ok());
+  ASSERT_TRUE((*snap)->Save((target_ / "conf/b.txt").string()).ok());
+  EXPECT_FALSE(fs::exists(files + "/0"));
+  EXPECT_FALSE(fs::exists(files + "/1"));
+  EXPECT_THAT(Read(manifest), Not(HasSubstr("conf/a.txt")));
+  ASSERT_TRUE((*snap)->Flush().ok());
+  EXPECT_EQ(Read(files + "/0"), "original a\n");
+  EXPECT_EQ(Read(files + "/1"), "original b\n");
+  EXPECT_THAT(Read(manifest), HasSubstr("\t" + common::Sha256Hex("original a\n") + "\t"));
+  EXPECT_THAT(Read(manifest), HasSubstr("\t" + common::Sha256Hex("original b\n") + "\t"));
+  EXPECT_EQ((*snap)->bytes(), 22u);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(files)) left.push_back(e.path().filename().string());
+  EXPECT_THAT(left, ::testing::UnorderedElementsAre("0", "1"));
+}
+
 TEST_F(ChangeSetTest, DanglingSymlinkInTheSourceIsReported) {
   fs::create_directories(root_ / "src");
   fs::create_symlink(root_ / "gone/app.car", root_ / "src/app.car");

@@ -208,8 +208,15 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_
       snap->created_dirs_.insert(r.path);
     }
   }
+  const std::string files = common::JoinPath(dir, "files");
+  snap->files_fd_ = ::open(files.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (snap->files_fd_ < 0) return ErrnoError("cannot open", files);
+  // The manifest stays open for appends while the snapshot lives (one open per run).
+  snap->dir_synced_ = common::PathExists(manifest);
+  snap->manifest_fd_ = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (snap->manifest_fd_ < 0) return ErrnoError("cannot open", manifest);
   struct stat mst;
-  if (::stat(manifest.c_str(), &mst) != 0 || mst.st_size == 0) {  // new (or cut to nothing)
+  if (::fstat(snap->manifest_fd_, &mst) != 0 || mst.st_size == 0) {  // new (or cut to nothing)
     std::string head = absl::StrCat(kVersionLine, kVersion);
     if (!target_home.empty()) absl::StrAppend(&head, "\nH\t", Escape(target_home));
     RETURN_IF_ERROR(snap->Append(head));
@@ -217,53 +224,85 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Open(const std::string& run_
   return snap;
 }
 
-absl::Status Snapshot::Append(const std::string& line) {
+Snapshot::~Snapshot() {
+  // A batch never flushed (an error on the way): its saved copies are put in place and its
+  // records appended, unsynced, as if written one by one.
+  if (CommitBlobs(/*sync=*/false).ok() && manifest_fd_ >= 0 && !pending_.empty()) {
+    (void)WritePending();
+  }
+  if (manifest_fd_ >= 0) ::close(manifest_fd_);
+  if (files_fd_ >= 0) ::close(files_fd_);
+}
+
+absl::Status Snapshot::CommitBlobs(bool sync) {
+  if (blobs_.empty()) return absl::OkStatus();
+  const std::string files = common::JoinPath(dir_, "files");
+  absl::Status st;
+  if (sync) {
+    std::vector<common::StagedWrite*> staged;
+    for (auto& [name, w] : blobs_) staged.push_back(&w);
+    st = common::SyncStaged(staged);
+  }
+  for (auto& [name, w] : blobs_) {
+    if (st.ok()) st = w.Commit();
+    struct stat bst;
+    if (st.ok() && ::fstatat(files_fd_, name.c_str(), &bst, 0) == 0) {
+      bytes_ += static_cast<uint64_t>(bst.st_size);
+    }
+  }
+  if (st.ok() && sync && ::fsync(files_fd_) != 0 && errno != EINVAL) {
+    st = ErrnoError("cannot fsync", files);
+  }
+  blobs_.clear();  // a copy not put in place is removed
+  // A record must never name a saved copy that is not there: the batch's records go too.
+  if (!st.ok()) pending_.clear();
+  return st;
+}
+
+absl::Status Snapshot::WritePending() {
   const std::string manifest = common::JoinPath(dir_, "manifest");
-  const bool created = !common::PathExists(manifest);
-  int fd = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("cannot open", manifest);
-  const std::string data = line + "\n";
+  if (manifest_fd_ < 0) {
+    manifest_fd_ = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (manifest_fd_ < 0) return ErrnoError("cannot open", manifest);
+  }
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+  while (done < pending_.size()) {
+    ssize_t n = ::write(manifest_fd_, pending_.data() + done, pending_.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      absl::Status st = ErrnoError("cannot append", manifest);
-      ::close(fd);
-      return st;
+      // A partial line is a torn tail, which Open cuts off.
+      pending_.clear();
+      return ErrnoError("cannot append", manifest);
     }
     done += static_cast<size_t>(n);
   }
-  if (batch_) {
-    ::close(fd);
-    dirty_ = true;
-    created_ = created_ || created;
-    return absl::OkStatus();
-  }
-  if (::fsync(fd) != 0) {
-    absl::Status st = ErrnoError("cannot fsync", manifest);
-    ::close(fd);
-    return st;
-  }
-  ::close(fd);
-  if (created) (void)common::FsyncDir(dir_);  // best effort, as before
+  pending_.clear();
   return absl::OkStatus();
+}
+
+absl::Status Snapshot::Append(const std::string& line) {
+  absl::StrAppend(&pending_, line, "\n");
+  dirty_ = true;
+  if (batch_) return absl::OkStatus();  // written and fsynced by Flush()
+  return Flush();
 }
 
 absl::Status Snapshot::Flush() {
   batch_ = false;
   if (!dirty_) return absl::OkStatus();
-  const std::string manifest = common::JoinPath(dir_, "manifest");
-  int fd = ::open(manifest.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", manifest);
-  if (::fsync(fd) != 0) {
-    absl::Status st = ErrnoError("cannot fsync", manifest);
-    ::close(fd);
+  // The saved copies first (one sync for all, then in place, then their folder), so every
+  // record that names one is written after it is durable.
+  if (absl::Status st = CommitBlobs(/*sync=*/true); !st.ok()) {
+    dirty_ = false;
     return st;
   }
-  ::close(fd);
-  if (created_) (void)common::FsyncDir(dir_);  // best effort, as before
-  dirty_ = created_ = false;
+  RETURN_IF_ERROR(WritePending());
+  if (::fsync(manifest_fd_) != 0) {
+    return ErrnoError("cannot fsync", common::JoinPath(dir_, "manifest"));
+  }
+  if (!dir_synced_) (void)common::FsyncDir(dir_);  // the new manifest's entry; best effort
+  dir_synced_ = true;
+  dirty_ = false;
   return absl::OkStatus();
 }
 
@@ -295,11 +334,14 @@ absl::Status Snapshot::Save(const std::string& path) {
     owner = absl::StrCat(st.st_uid, ":", st.st_gid);
     blob = absl::StrCat(next_blob_);
     const std::string blob_path = common::JoinPath(common::JoinPath(dir_, "files"), blob);
-    RETURN_IF_ERROR(common::CopyFileAtomic(path, blob_path, 0600));
-    // Hash the copy, not the original: the record must describe exactly the saved bytes.
-    ASSIGN_OR_RETURN(sha, common::Sha256File(blob_path));
-    struct stat bst;
-    if (::stat(blob_path.c_str(), &bst) == 0) bytes_ += static_cast<uint64_t>(bst.st_size);
+    // Written to a temporary now, made durable and put in place by Flush() with the batch's
+    // other saved copies, before the record naming it is written.
+    ASSIGN_OR_RETURN(common::StagedWrite w,
+                     common::StageCopyAt(path, files_fd_, blob, blob_path, 0600, -1, -1));
+    // The hash of the copy as written, not of the original: the record must describe exactly
+    // the saved bytes.
+    sha = w.sha256();
+    blobs_.emplace_back(blob, std::move(w));
     ++next_blob_;
   } else if (errno != ENOENT && errno != ENOTDIR) {
     return ErrnoError("cannot stat", path);

@@ -17,11 +17,13 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/engine/step.h"
+#include "common/base/fs.h"
 
 namespace mimic::agent {
 
@@ -39,9 +41,11 @@ class Snapshot {
   // Owns an on-disk directory that only one object may append to.
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot();
 
   // Records the current state of `path` (absolute): whether it exists and, when it is a regular
-  // file, its bytes (copied to files/<n> and fsynced), mode, owner, group and sha256. Idempotent per path: the
+  // file, its bytes (copied to files/<n>, made durable and put in place before its record is
+  // written: at once, or with the batch's others at Flush()), mode, owner, group and sha256. Idempotent per path: the
   // first call wins, later calls return OK at once, so the snapshot keeps the state from before
   // the run's first write. FAILED_PRECONDITION when `path` exists but is not a regular file.
   absl::Status Save(const std::string& path);
@@ -64,11 +68,13 @@ class Snapshot {
   // snapshot, so replacing them would lose them.
   absl::Status CheckUnchanged(const std::string& path, const std::string& current_sha256) const;
 
-  // Batched durability. Between BeginBatch() and Flush() the records above are appended to the
-  // manifest without an fsync each; Flush() makes them all durable with one fsync. The caller
+  // Batched durability. Between BeginBatch() and Flush() the records above are kept in memory;
+  // Flush() appends them all with one write and makes them durable with one fsync. The caller
   // must Flush() before it changes any path recorded in the batch (ApplyChangeSet records a
-  // whole change set ahead, flushes once, then writes). Saved bytes (files/<n>) are fsynced as
-  // before, one by one.
+  // whole change set ahead, flushes once, then writes). The batch's saved copies (files/<n>) are
+  // made durable first, together (common::SyncStaged, then one fsync of files/). Records of a
+  // batch never flushed are appended, unsynced, when the snapshot is destroyed; when its saved
+  // copies cannot be made durable, Flush() fails and the batch's records are never written.
   void BeginBatch() { batch_ = true; }
   absl::Status Flush();
   // Saves every path (Save), with one fsync of the manifest for all (snapshot_target).
@@ -86,7 +92,13 @@ class Snapshot {
 
  private:
   explicit Snapshot(std::string dir) : dir_(std::move(dir)) {}
+  // Queues `line`; outside a batch, Flush()es at once.
   absl::Status Append(const std::string& line);
+  // Appends the queued lines to the manifest (unsynced).
+  absl::Status WritePending();
+  // Puts the staged saved copies in place (made durable first when `sync`, then their folder
+  // fsynced); on error the copies not in place are removed and the queued lines dropped.
+  absl::Status CommitBlobs(bool sync);
 
   std::string dir_;
   std::map<std::string, std::string> saved_;         // path -> original sha256 ("" = absent)
@@ -96,7 +108,12 @@ class Snapshot {
   uint64_t bytes_ = 0;
   bool batch_ = false;   // appends wait for Flush()
   bool dirty_ = false;   // appended since the last fsync
-  bool created_ = false; // the manifest was created in this batch (its folder needs an fsync)
+  bool dir_synced_ = true;  // false: the manifest was created and its folder not yet fsynced
+  int manifest_fd_ = -1;    // the manifest, open for appends
+  int files_fd_ = -1;       // files/
+  // Saved copies written to temporaries, not yet durable nor in place: (name in files/, write).
+  std::vector<std::pair<std::string, common::StagedWrite>> blobs_;
+  std::string pending_;     // lines queued, not yet written
 };
 
 // The change set that undoes the run stored in `run_dir_to_undo`, so that every path it touched
