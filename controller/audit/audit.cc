@@ -589,7 +589,20 @@ absl::Status Audit::Flush() {
 
 AuditStats Audit::Stats() const {
   common::MutexLock l(&mu_);
+  return StatsLocked();
+}
+
+AuditStats Audit::StatsLocked() const {
   return AuditStats{appended_ - done_, blocked_producers_, failed_, failed_commits_};
+}
+
+bool Audit::AwaitStats(const std::function<bool(const AuditStats&)>& done,
+                       absl::Duration timeout) const {
+  common::MutexLock l(&mu_);
+  auto holds = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return done(StatsLocked());
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&holds), timeout);
 }
 
 // A failed writer waits for the close, which tries once more.

@@ -390,6 +390,11 @@ class Audit {
   // and the close tries them again.
   absl::Status Flush();
   AuditStats Stats() const;
+  // Blocks until `done` holds for the writer's state (judged again at each change of it) or
+  // `timeout` passes; returns whether it held. For tests and progress displays that wait on
+  // the writer (a producer blocked, a commit failed) without polling.
+  bool AwaitStats(const std::function<bool(const AuditStats&)>& done,
+                  absl::Duration timeout) const;
 
   // Rollouts, newest first (by start time), at most `limit` (all when <= 0).
   absl::StatusOr<std::vector<RolloutSummary>> ListRollouts(int limit);
@@ -445,6 +450,7 @@ class Audit {
   Audit(std::unique_ptr<SqlDb> db, const AuditOptions& options);
   absl::Status InitSchema() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   void WriterLoop();
+  AuditStats StatsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   bool HasWork() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   bool BatchReady() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status CommitBatch(const std::vector<Pending>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);

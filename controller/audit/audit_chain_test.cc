@@ -244,11 +244,8 @@ TEST_F(AuditChainTest, LockedDatabaseDelaysButLosesNothing) {
     ASSERT_TRUE(audit->AppendEvent(kRollout, e).ok());
   }
   // The writer is failing on the lock (and retrying), the events still queued.
-  for (absl::Time end = absl::Now() + absl::Seconds(60);
-       audit->Stats().failed_commits < 2 && absl::Now() < end;) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  ASSERT_GE(audit->Stats().failed_commits, 2u);
+  ASSERT_TRUE(audit->AwaitStats([](const AuditStats& s) { return s.failed_commits >= 2; },
+                                absl::Seconds(60)));
   EXPECT_EQ(audit->Stats().unwritten, 9u);
   EXPECT_FALSE(audit->Stats().failed);
   EXPECT_EQ(*audit->LastSeq("run-a"), 9u);  // still queued

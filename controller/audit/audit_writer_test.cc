@@ -14,15 +14,6 @@ namespace {
 // The same fixture; its own suite name, since gtest keys fixtures by suite across files.
 class AuditWriterTest : public AuditTest {};
 
-// Waits (bounded: 60 s) until `done()` holds, checking it every millisecond.
-bool WaitFor(const std::function<bool()>& done) {
-  for (absl::Time end = absl::Now() + absl::Seconds(60); absl::Now() < end;) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return done();
-}
-
 v1::Event LogEvent(const std::string& run_id, uint64_t seq, const std::string& text) {
   v1::Event e = Base(run_id, "mi-1", seq);
   e.mutable_log()->set_step("exec");
@@ -69,7 +60,9 @@ TEST_F(AuditWriterTest, FullQueueBlocksTheProducerAndLosesNothing) {
     fifth = audit->AppendEvent(kRollout, LogEvent("run-q", 5, "line 5"));
     returned = true;
   });
-  EXPECT_TRUE(WaitFor([&] { return audit->Stats().blocked_producers == 1 || returned; }));
+  // The producer blocks (or, wrongly, returns: then it never blocks and the wait times out).
+  EXPECT_TRUE(audit->AwaitStats([](const AuditStats& s) { return s.blocked_producers == 1; },
+                                absl::Seconds(60)));
   EXPECT_FALSE(returned) << "the fifth event was queued over the bound";
   EXPECT_EQ(audit->Stats().blocked_producers, 1);
   EXPECT_EQ(audit->Stats().unwritten, 4u);
