@@ -744,5 +744,22 @@ TEST(MergeErrorsTest, RejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Found by fuzz_toml_merge: EI 7.1's HL7 package inside a table's own name. The class-name rewrite
+// renamed the table with the values, and the merge then looked the table up by its old name
+// (a null dereference). Now the merge refuses it, naming the table, and writes nothing.
+TEST(MergeHl7ClassNamesTest, OldHl7PackageInATableNameIsRefusedNotRewritten) {
+  const std::string source =
+      "[[transport.org.wso2.carbon.business.messaging.hl7.listener]]\n"
+      "name = \"x\"\n"
+      "class = \"org.wso2.carbon.business.messaging.hl7.transport.HL7TransportListener\"\n";
+  auto r = MergeDeploymentToml(source, "old/deployment.toml", Default("4.0.0"),
+                               "new/deployment.toml", Opts("1.2.0", "4.0.0"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("[[transport.org.wso2.carbon.business.messaging.hl7.listener]]"))
+      << r.status();
+}
+
 }  // namespace
 }  // namespace mimic::common

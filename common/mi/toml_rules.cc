@@ -706,12 +706,24 @@ absl::Status ApplyHl7ClassNames(std::vector<Item>& items, std::vector<std::strin
       continue;
     }
     ASSIGN_OR_RETURN(auto before, Doc::Parse(it.text, "[[" + key + "]]"));
+    std::vector<std::string> elements = it.elements;
+    for (std::string& e : elements) e = RewriteOldHl7ClassNames(e, nullptr);
+    const std::string text = absl::StrJoin(elements, "\n\n");
+    ASSIGN_OR_RETURN(auto after, Doc::Parse(text, "[[" + key + "]]"));
+    const toml::node* old_unit = before->Find(it.path);
+    const toml::node* new_unit = after->Find(it.path);
+    if (old_unit == nullptr || new_unit == nullptr) {
+      // The old package is in the table's own name: renaming it would move the table.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "[[", key, "]]: the table's name holds EI 7.1's HL7 package ", kOldHl7Package,
+          "; mimic renames HL7 class names in values only: rename the table in the source's "
+          "deployment.toml"));
+    }
+    it.elements = std::move(elements);
+    it.text = text;
     std::vector<std::pair<std::string, std::string>> old_flat, new_flat;
-    Flatten(*before->Find(it.path), key, old_flat);
-    for (std::string& e : it.elements) e = RewriteOldHl7ClassNames(e, nullptr);
-    it.text = absl::StrJoin(it.elements, "\n\n");
-    ASSIGN_OR_RETURN(auto after, Doc::Parse(it.text, "[[" + key + "]]"));
-    Flatten(*after->Find(it.path), key, new_flat);
+    Flatten(*old_unit, key, old_flat);
+    Flatten(*new_unit, key, new_flat);
     const std::map<std::string, std::string> old_values(old_flat.begin(), old_flat.end());
     for (const auto& [k, v] : new_flat) {
       auto o = old_values.find(k);
