@@ -1,35 +1,31 @@
 #include "agent/engine/run_manager.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
-#include <utility>
 #include <thread>
-
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/message.h>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/base/mutex.h"
 #include "absl/time/time.h"
 #include "agent/engine/change_set.h"
 #include "agent/engine/file_diffs.h"
+#include "agent/engine/run_emitter.h"
 #include "agent/engine/snapshot.h"
 #include "agent/engine/step.h"
 #include "common/base/fs.h"
 #include "common/base/ids.h"
 #include "common/base/logging.h"
+#include "common/base/mutex.h"
 #include "common/base/redact.h"
 #include "common/base/status_macros.h"
 #include "common/base/text.h"
@@ -41,8 +37,6 @@ namespace {
 
 using mimic::v1::Event;
 using mimic::v1::HostPlan;
-
-bool IsFinishedEvent(const Event& e) { return e.has_run_finished(); }
 
 // "" when neither home is the other or inside it; else why not. Compared by device and inode
 // (each home and every ancestor), so a symlink alias is seen through.
@@ -104,113 +98,8 @@ std::unique_ptr<common::SecretScrubber> RunSecrets(const HostPlan& plan,
   return s;
 }
 
-mimic::v1::LogLevel ToProto(LogLevel l) {
-  switch (l) {
-    case LogLevel::kDebug: return mimic::v1::LOG_DEBUG;
-    case LogLevel::kInfo: return mimic::v1::LOG_INFO;
-    case LogLevel::kWarning: return mimic::v1::LOG_WARNING;
-    case LogLevel::kError: return mimic::v1::LOG_ERROR;
-  }
-  return mimic::v1::LOG_INFO;
-}
 
 }  // namespace
-
-namespace {
-
-// `s` cut to at most `max` bytes (a marker included) at a UTF-8 boundary, then made valid
-// UTF-8. Cut text ends in "... [truncated: N bytes]", N the bytes left out.
-void BoundText(std::string* s, size_t max) {
-  if (s->size() > max) {
-    size_t keep = max - 64;  // room for the marker
-    while (keep > 0 && (static_cast<unsigned char>((*s)[keep]) & 0xC0) == 0x80) --keep;
-    const size_t dropped = s->size() - keep;
-    s->resize(keep);
-    absl::StrAppend(s, "... [truncated: ", dropped, " bytes]");
-  }
-  if (!common::IsValidUtf8(*s)) *s = common::RepairUtf8(*s);
-}
-
-// Every string field of `m`, however deep (repeated, maps, oneofs), through BoundText.
-void BoundStrings(google::protobuf::Message* m, size_t max) {
-  const google::protobuf::Reflection* r = m->GetReflection();
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  r->ListFields(*m, &fields);
-  for (const google::protobuf::FieldDescriptor* f : fields) {
-    using FD = google::protobuf::FieldDescriptor;
-    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
-      std::string scratch;
-      auto needs_work = [max](const std::string& v) {
-        return v.size() > max || !common::IsValidUtf8(v);
-      };
-      if (f->is_repeated()) {
-        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
-          if (!needs_work(r->GetRepeatedStringReference(*m, f, i, &scratch))) continue;
-          std::string b = r->GetRepeatedString(*m, f, i);
-          BoundText(&b, max);
-          r->SetRepeatedString(m, f, i, std::move(b));
-        }
-      } else if (needs_work(r->GetStringReference(*m, f, &scratch))) {
-        std::string b = r->GetString(*m, f);
-        BoundText(&b, max);
-        r->SetString(m, f, std::move(b));
-      }
-    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
-      if (f->is_repeated()) {
-        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
-          BoundStrings(r->MutableRepeatedMessage(m, f, i), max);
-        }
-      } else {
-        BoundStrings(r->MutableMessage(m, f), max);
-      }
-    }
-  }
-}
-
-}  // namespace
-
-void BoundEvent(Event* e) {
-  BoundStrings(e, kMaxEventFieldBytes);
-  if (e->ByteSizeLong() <= kMaxEventBytes || !e->has_step_finished()) return;
-  // Too many changes for one event: keep what fits, count the rest in the message.
-  mimic::v1::StepFinished* sf = e->mutable_step_finished();
-  const int changes = sf->changes_size(), config_changes = sf->config_changes_size();
-  const size_t budget = kMaxEventBytes - 2 * kMaxEventFieldBytes;  // the rest and the note
-  // Removing an element saves at least its size plus a tag and a length byte, so `size` never
-  // falls below the event's real size.
-  size_t size = e->ByteSizeLong();
-  // --diff text goes first (last file first): the list of changes is the record, the diff not.
-  int diffs_cut = 0;
-  for (int i = sf->changes_size() - 1; i >= 0 && size > budget; --i) {
-    mimic::v1::FileChange* c = sf->mutable_changes(i);
-    if (c->diff().empty()) continue;
-    size -= c->diff().size();
-    c->set_diff("... diff left out: event size limit\n");
-    size += c->diff().size();
-    ++diffs_cut;
-  }
-  if (size <= budget) {
-    absl::StrAppend(sf->mutable_message(), " [event size limit: ", diffs_cut,
-                    " diffs left out]");
-    BoundText(sf->mutable_message(), kMaxEventFieldBytes);
-    return;
-  }
-  while (size > budget && sf->config_changes_size() > 0) {
-    size -= sf->config_changes(sf->config_changes_size() - 1).ByteSizeLong() + 2;
-    sf->mutable_config_changes()->RemoveLast();
-  }
-  while (size > budget && sf->changes_size() > 0) {
-    size -= sf->changes(sf->changes_size() - 1).ByteSizeLong() + 2;
-    sf->mutable_changes()->RemoveLast();
-  }
-  std::string note = absl::StrCat(" [event size limit: ", changes - sf->changes_size(), " of ",
-                                  changes, " file changes and ",
-                                  config_changes - sf->config_changes_size(), " of ",
-                                  config_changes, " config changes not shown]");
-  BoundText(&note, kMaxEventFieldBytes);
-  sf->mutable_message()->append(note);
-  BoundText(sf->mutable_message(), kMaxEventFieldBytes);
-}
 
 bool ValidRunId(const std::string& id) {
   if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
@@ -218,105 +107,6 @@ bool ValidRunId(const std::string& id) {
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
   }
   return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// RunState
-
-void RunState::Events(uint64_t from_seq, size_t max, std::vector<Event>* out,
-                      bool* finished) const {
-  std::vector<std::pair<Entry, std::optional<Event>>> got;
-  {
-    common::MutexLock l(&mu_);
-    auto it = std::lower_bound(index_.begin(), index_.end(), from_seq,
-                               [](const Entry& e, uint64_t seq) { return e.seq < seq; });
-    for (; it != index_.end() && got.size() < max; ++it) {
-      auto m = memory_.find(it->seq);
-      if (m != memory_.end()) {
-        got.emplace_back(*it, m->second);
-      } else if (it->offset >= 0) {
-        got.emplace_back(*it, std::nullopt);  // read below, outside the lock
-      }
-    }
-    *finished = finished_ && it == index_.end();
-  }
-  // Evicted events: read back from the journal (a finished run's journal no longer changes).
-  for (auto& [entry, ev] : got) {
-    if (!ev.has_value()) {
-      auto read = Journal::ReadAt(journal_path_, static_cast<uint64_t>(entry.offset));
-      if (read.ok()) {
-        ev = std::move(*read);
-      } else {
-        LOG(ERROR) << "run " << run_id_ << ": event " << entry.seq << ": " << read.status();
-        ev.emplace();
-        ev->set_run_id(run_id_);
-        ev->set_seq(entry.seq);
-        ev->mutable_log()->set_level(mimic::v1::LOG_ERROR);
-        ev->mutable_log()->set_text("this event could not be read back from the agent's journal: " +
-                                    std::string(read.status().message()));
-      }
-    }
-    out->push_back(std::move(*ev));
-  }
-}
-
-size_t RunState::events_in_memory() const {
-  common::MutexLock l(&mu_);
-  return memory_.size();
-}
-
-int RunState::Subscribe(std::function<void()> cb) {
-  common::MutexLock l(&subs_mu_);
-  int id = next_sub_++;
-  subs_[id] = std::move(cb);
-  return id;
-}
-
-void RunState::Unsubscribe(int id) {
-  common::MutexLock l(&subs_mu_);
-  subs_.erase(id);
-}
-
-void RunState::Publish(const Event& e, int64_t journal_offset) {
-  {
-    common::MutexLock l(&mu_);
-    index_.push_back({e.seq(), journal_offset});
-    memory_[e.seq()] = e;
-    summary_.set_run_id(run_id_);
-    summary_.set_last_seq(e.seq());
-    if (e.has_run_started()) {
-      const HostPlan& p = e.run_started().plan();
-      summary_.set_rollout_id(p.rollout_id());
-      summary_.set_host(p.host());
-      summary_.set_mode(p.mode());
-      summary_.set_target_home(p.target_home());
-      summary_.set_status(mimic::v1::RUN_RUNNING);
-      summary_.set_started_unix_micros(e.time_unix_micros());
-    }
-    if (e.has_run_finished()) {
-      finished_ = true;
-      summary_.set_status(e.run_finished().status());
-      summary_.set_finished_unix_micros(e.time_unix_micros());
-      // Finished: what the journal holds is read back from it on demand.
-      if (!journal_path_.empty()) {
-        for (const Entry& en : index_) {
-          if (en.offset >= 0) memory_.erase(en.seq);
-        }
-      }
-    }
-  }
-  common::MutexLock l(&subs_mu_);
-  for (auto& [id, cb] : subs_) cb();
-}
-
-mimic::v1::RunSummary RunState::Summary() const {
-  common::MutexLock l(&mu_);
-  return summary_;
-}
-
-bool RunState::finished() const {
-  common::MutexLock l(&mu_);
-  return finished_;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,131 +121,9 @@ std::string RunManager::RunDir(const std::string& run_id) const {
   return common::JoinPath(common::JoinPath(options_.state_dir, "runs"), run_id);
 }
 
-namespace {
-
-// The lock file of the home whose stat is `home`: per device and inode, so every name of the
-// home (a symlink alias, a bind mount) takes the same lock.
-std::string HomeLockPath(const std::string& state_dir, const struct stat& home) {
-  return common::JoinPath(common::JoinPath(state_dir, "locks"),
+std::string RunManager::HomeLockPath(const struct stat& home) const {
+  return common::JoinPath(common::JoinPath(options_.state_dir, "locks"),
                           absl::StrCat("home-", home.st_dev, "-", home.st_ino, ".lock"));
-}
-
-// The target home of the run in `run_dir` whose journal holds `events`: from its run_started
-// record, or, when that record is damaged, from its snapshot manifest ("" when neither says).
-std::string TargetHomeOf(const std::vector<Event>& events, const std::string& run_dir) {
-  if (!events.empty() && events.front().has_run_started()) {
-    return events.front().run_started().plan().target_home();
-  }
-  return SnapshotTargetHome(run_dir).value_or("");
-}
-
-}  // namespace
-
-bool RunManager::HeldElsewhere(const std::vector<Event>& events, const std::string& run_id) const {
-  struct stat home;
-  const std::string target = TargetHomeOf(events, RunDir(run_id));
-  if (target.empty() || ::stat(target.c_str(), &home) != 0) return false;
-  const std::string lock_path = HomeLockPath(options_.state_dir, home);
-  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool held = false;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-    auto holder = common::ReadFile(lock_path);
-    held = holder.ok() && *holder == run_id;
-  }
-  ::close(fd);  // releases the lock when this process took it
-  return held;
-}
-
-absl::Status RunManager::RemoveTempFiles(const std::vector<Event>& events,
-                                         const std::string& run_dir) {
-  const std::string target = TargetHomeOf(events, run_dir);
-  if (target.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(ChangeSet temps, PlanTempFileRemoval(run_dir));
-  if (temps.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::unique_ptr<Snapshot> snapshot, Snapshot::Open(run_dir));
-  std::vector<mimic::v1::FileChange> removed;
-  absl::Status st = ApplyChangeSet(temps, target, *snapshot, &removed);
-  for (const auto& c : removed) {
-    LOG(WARNING) << "removed " << c.path() << ", left by an interrupted write";
-  }
-  return st;
-}
-
-absl::Status RunManager::Recover() {
-  std::string runs_dir = common::JoinPath(options_.state_dir, "runs");
-  DIR* d = ::opendir(runs_dir.c_str());
-  if (d == nullptr) return absl::OkStatus();
-  std::vector<std::string> ids;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (ValidRunId(n)) ids.push_back(n);
-  }
-  ::closedir(d);
-  for (const std::string& id : ids) {
-    std::string dir = RunDir(id);
-    std::string jpath = common::JoinPath(dir, "journal");
-    if (!common::PathExists(jpath)) continue;
-    auto contents = Journal::Read(jpath);
-    if (!contents.ok()) {
-      LOG(ERROR) << "run " << id << ": " << contents.status();
-      continue;
-    }
-    for (const std::string& d : contents->damaged) {
-      LOG(ERROR) << "run " << id << ": journal " << jpath << ": " << d
-                 << " (the run and its snapshot are kept)";
-    }
-    if (contents->torn) {
-      // Drop the torn tail so appends continue from a clean record boundary.
-      LOG(WARNING) << "run " << id << ": journal " << jpath << ": torn tail at offset "
-                   << contents->valid_end << " truncated";
-      if (absl::Status st = Journal::Truncate(jpath, contents->valid_end); !st.ok()) {
-        LOG(ERROR) << "run " << id << ": " << st;
-      }
-    }
-    const std::vector<Event>& events = contents->events;
-    if (events.empty()) continue;
-    auto run = std::make_shared<RunState>(id, dir, jpath);
-    for (size_t i = 0; i < events.size(); ++i) {
-      if (!IsFinishedEvent(events[i])) run->Publish(events[i], static_cast<int64_t>(contents->offsets[i]));
-    }
-    if (IsFinishedEvent(events.back())) {
-      run->Publish(events.back(), static_cast<int64_t>(contents->offsets.back()));
-    } else if (!HeldElsewhere(events, id)) {
-      uint64_t last_seq = 0;
-      for (const Event& e : events) last_seq = std::max(last_seq, e.seq());
-      Event fin;
-      fin.set_run_id(id);
-      fin.set_host(events.front().host());
-      fin.set_seq(last_seq + 1);
-      fin.set_time_unix_micros(common::NowMicros());
-      fin.mutable_run_finished()->set_status(mimic::v1::RUN_INTERRUPTED);
-      fin.mutable_run_finished()->set_message(
-          "the agent stopped (or its journal could not be written) while this run was in "
-          "progress; the target may be partly migrated: roll it back from its snapshot or run "
-          "the plan again");
-      int64_t offset = -1;
-      auto journal = Journal::Open(jpath);
-      absl::Status st = journal.status();
-      if (st.ok()) {
-        uint64_t at = 0;
-        st = (*journal)->Append(fin, &at);
-        if (st.ok()) offset = static_cast<int64_t>(at);
-      }
-      if (!st.ok()) {
-        LOG(ERROR) << "run " << id << ": cannot journal its interruption (kept in memory): " << st;
-      }
-      run->Publish(fin, offset);
-      LOG(WARNING) << "run " << id << " was interrupted";
-      // Temporary files of writes the stop interrupted go; the snapshot lists where to look.
-      if (absl::Status rm = RemoveTempFiles(events, dir); !rm.ok()) {
-        LOG(ERROR) << "run " << id << ": " << rm;
-      }
-    }
-    common::MutexLock l(&mu_);
-    runs_[id] = run;
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<RunState>> RunManager::Find(const std::string& run_id) {
@@ -580,7 +248,7 @@ absl::StatusOr<std::shared_ptr<RunState>> RunManager::Start(const HostPlan& in, 
       return absl::NotFoundError(absl::StrCat("target_home ", plan.target_home(), ": ",
                                               std::strerror(errno)));
     }
-    std::string lock_path = HomeLockPath(options_.state_dir, target_st);
+    std::string lock_path = HomeLockPath(target_st);
     lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0) return absl::InternalError("cannot open lock " + lock_path);
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -680,164 +348,6 @@ void RunManager::WaitFinished(const std::shared_ptr<RunState>& run) {
 // Execution
 
 namespace {
-
-// Emits the events of one run: every secret value of the run hidden (common::ScrubEvent), bounded
-// and valid UTF-8 (BoundEvent), journal first, then the in-memory log that streams read. An
-// event is streamed only once it is durable: a log line is written to the journal unsynced and
-// held back until the next other event's fdatasync covers it (group commit: one sync per step
-// event, not per line), or, when none comes within `flush_delay`, until a flusher thread syncs
-// it; so a step result or state change is never acknowledged before it is on disk, and a line
-// streamed is never lost to a crash. The first journal error stops the emitter: that event and
-// every later one is neither journaled nor streamed (the held-back lines that the journal still
-// made durable are), except the run's last word (EmitLastWord: the failed step, the run's
-// end), which is streamed from memory so the controller learns why the run stopped.
-class Emitter {
- public:
-  Emitter(RunState* run, std::string host, std::unique_ptr<Journal> journal,
-          std::string state_dir, std::unique_ptr<common::SecretScrubber> secrets,
-          absl::Duration flush_delay)
-      : run_(run), host_(std::move(host)), journal_(std::move(journal)),
-        state_dir_(std::move(state_dir)), secrets_(std::move(secrets)),
-        flush_delay_(flush_delay) {
-    if (journal_ != nullptr) flusher_ = std::thread([this] { FlushLoop(); });
-  }
-  ~Emitter() {
-    {
-      common::MutexLock l(&mu_);
-      stop_ = true;
-      if (error_.ok()) FlushLocked();
-    }
-    if (flusher_.joinable()) flusher_.join();
-  }
-  Emitter(const Emitter&) = delete;
-  Emitter& operator=(const Emitter&) = delete;
-
-  // False when the event was not emitted because the journal failed (now or before).
-  bool Emit(Event e) {
-    common::MutexLock l(&mu_);
-    return EmitLocked(std::move(e));
-  }
-
-  // Emits the run_finished event; after a journal error, from memory only (an agent restart
-  // then finds the run without it and marks it interrupted).
-  void EmitLastWord(Event e) {
-    common::MutexLock l(&mu_);
-    if (EmitLocked(e)) return;
-    Stamp(&e);
-    run_->Publish(e, -1);
-  }
-
-  bool ok() const {
-    common::MutexLock l(&mu_);
-    return error_.ok();
-  }
-  // The run's secret values (every event is scrubbed of them; --diff lines too).
-  const common::SecretScrubber& secrets() const { return *secrets_; }
-  // Why the run must stop, naming the state directory and the errno.
-  std::string Failure() const {
-    common::MutexLock l(&mu_);
-    return absl::StrCat("the run's journal could not be written (agent state directory ",
-                        state_dir_, "): ", error_.message(),
-                        "; the run stopped; free space there, then roll back or run again");
-  }
-
-  void Log(const std::string& step, LogLevel level, const std::string& text) {
-    Event e;
-    e.mutable_log()->set_step(step);
-    e.mutable_log()->set_level(ToProto(level));
-    e.mutable_log()->set_text(common::RedactText(text));
-    Emit(std::move(e));
-  }
-
- private:
-  struct Held {
-    Event event;
-    uint64_t offset = 0, end = 0;
-  };
-
-  bool EmitLocked(Event e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!error_.ok()) return false;
-    Stamp(&e);
-    if (journal_ == nullptr) {
-      run_->Publish(e, -1);
-      return true;
-    }
-    const bool hold = e.has_log();
-    uint64_t at = 0;
-    if (absl::Status st = journal_->Append(e, &at, /*sync=*/!hold); !st.ok()) {
-      Stop(st, /*numbered=*/1);
-      return false;
-    }
-    held_.push_back(Held{std::move(e), at, journal_->size()});
-    if (!hold) PublishDurable();
-    return true;
-  }
-
-  // Syncs the held-back lines and streams them.
-  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (journal_ == nullptr || held_.empty() || !error_.ok()) return;
-    if (absl::Status st = journal_->Sync(); !st.ok()) {
-      Stop(st, /*numbered=*/0);
-      return;
-    }
-    PublishDurable();
-  }
-
-  // Streams the held events the journal has made durable, in order.
-  void PublishDurable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    size_t n = 0;
-    for (; n < held_.size() && held_[n].end <= journal_->durable_size(); ++n) {
-      run_->Publish(held_[n].event, static_cast<int64_t>(held_[n].offset));
-    }
-    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-
-  // `numbered`: events stamped but neither journaled nor held (the one that failed).
-  void Stop(const absl::Status& st, int numbered) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    error_ = st;
-    PublishDurable();  // what the journal still made durable before it failed
-    // The rest is not streamed; their numbers go to the run's last word.
-    seq_ -= held_.size() + static_cast<uint64_t>(numbered);
-    held_.clear();
-    LOG(ERROR) << "run " << run_->run_id() << ": " << st << "; the run stops";
-  }
-
-  // Syncs held-back lines no later event has covered within flush_delay_.
-  void FlushLoop() {
-    common::MutexLock l(&mu_);
-    for (;;) {
-      mu_.Await(absl::Condition(this, &Emitter::StopOrHeld));
-      if (stop_) return;
-      mu_.AwaitWithTimeout(absl::Condition(&stop_), flush_delay_);
-      if (stop_) return;
-      FlushLocked();
-    }
-  }
-
-  bool StopOrHeld() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || !held_.empty(); }
-
-  void Stamp(Event* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    e->set_run_id(run_->run_id());
-    e->set_host(host_);
-    e->set_seq(++seq_);
-    e->set_time_unix_micros(common::NowMicros());
-    common::ScrubEvent(e, *secrets_);
-    BoundEvent(e);
-  }
-
-  RunState* run_;
-  std::string host_;
-  std::unique_ptr<Journal> journal_;
-  std::string state_dir_;
-  std::unique_ptr<common::SecretScrubber> secrets_;
-  const absl::Duration flush_delay_;
-  mutable common::Mutex mu_;
-  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status error_ ABSL_GUARDED_BY(mu_);
-  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);  // journaled, not yet known durable
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread flusher_;  // last: started once the rest is set up
-};
 
 int64_t Micros(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
