@@ -19,7 +19,7 @@
 namespace mimic::agent {
 
 // The largest record the journal writes or accepts when reading (events are bounded far below
-// this where they are built: see BoundEvent in run_manager.cc).
+// this where they are built: see BoundEvent in run_state.cc).
 inline constexpr uint32_t kMaxJournalRecordBytes = 16u << 20;
 
 // What Journal::Read found in a journal file.
