@@ -78,7 +78,11 @@ PathGuard::PathGuard(std::vector<std::string> roots) : cache_(std::make_shared<F
   }
 }
 
-absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
+absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path,
+                                               struct stat* last_lstat) const {
+  struct stat unused;
+  if (last_lstat == nullptr) last_lstat = &unused;
+  last_lstat->st_mode = 0;
   auto refuse = [&](const std::string& why) {
     return absl::PermissionDeniedError(absl::StrCat("path ", path, " refused: ", why,
                                                     " (allowed roots: ",
@@ -134,11 +138,13 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
     cache_->checked.fetch_add(1, std::memory_order_relaxed);
     struct stat st;
     if (::lstat(cur.c_str(), &st) != 0) {  // does not exist yet: created inside
+      last_lstat->st_mode = 0;
       // Nothing at or below a missing component: no file kind to judge.
       if (errno == ENOENT || errno == ENOTDIR) return norm;
       walked_to_end = false;
       break;
     }
+    *last_lstat = st;  // the last component's when the walk reaches the end
     if (S_ISLNK(st.st_mode)) {
       char buf[PATH_MAX];
       if (::realpath(cur.c_str(), buf) == nullptr) return refuse("dangling symlink " + cur);
@@ -147,6 +153,7 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
       if (!ok) return refuse(absl::StrCat("symlink ", cur, " leads outside the allowed roots"));
       cache_->checked.fetch_add(1, std::memory_order_relaxed);
       if (::stat(cur.c_str(), &st) != 0) {
+        last_lstat->st_mode = 0;
         walked_to_end = false;
         break;
       }
@@ -162,6 +169,7 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path) const {
   if (walked_to_end) {
     st = last;
   } else {
+    last_lstat->st_mode = 0;
     cache_->checked.fetch_add(1, std::memory_order_relaxed);
     if (::stat(norm.c_str(), &st) != 0) return norm;
   }
@@ -177,7 +185,8 @@ uint64_t PathGuard::components_checked() const {
 }
 
 absl::StatusOr<std::string> PathGuard::ResolveUnder(const std::string& base,
-                                                    const std::string& relative) const {
+                                                    const std::string& relative,
+                                                    struct stat* last_lstat) const {
   if (!relative.empty() && relative[0] == '/') {
     return absl::PermissionDeniedError(
         absl::StrCat("path ", relative, " refused: must be relative to ", base));
@@ -188,7 +197,7 @@ absl::StatusOr<std::string> PathGuard::ResolveUnder(const std::string& base,
           absl::StrCat("path ", relative, " refused: '..' is not allowed"));
     }
   }
-  return Resolve(JoinPath(base, relative));
+  return Resolve(JoinPath(base, relative), last_lstat);
 }
 
 }  // namespace mimic::common

@@ -34,7 +34,12 @@ class PathGuard {
   // holding ".." components are refused outright. PERMISSION_DENIED names the path and the roots.
   // An existing path whose file RefusedFileKind refuses (after an inside symlink) is
   // PERMISSION_DENIED too, naming the path and why.
-  absl::StatusOr<std::string> Resolve(const std::string& path) const;
+  //
+  // When `last_lstat` is set, it receives the lstat of the path's last component as the walk saw
+  // it (a symlink as the link itself), or st_mode 0 when the path does not exist: a folder's
+  // walker judges each entry's kind on it instead of stat'ing the entry again.
+  absl::StatusOr<std::string> Resolve(const std::string& path,
+                                      struct stat* last_lstat = nullptr) const;
 
   // Folders found confined are remembered (bounded) with their device and inode: a later
   // Resolve beneath one checks it with a single stat (same device and inode: still the folder
@@ -42,8 +47,8 @@ class PathGuard {
   // answer forgets it and walks again. The components below it are checked every time.
   //
   // Resolve(base + "/" + relative) after refusing a `relative` that is absolute or has "..".
-  absl::StatusOr<std::string> ResolveUnder(const std::string& base,
-                                           const std::string& relative) const;
+  absl::StatusOr<std::string> ResolveUnder(const std::string& base, const std::string& relative,
+                                           struct stat* last_lstat = nullptr) const;
 
   const std::vector<std::string>& roots() const { return roots_; }
 

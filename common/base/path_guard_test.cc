@@ -82,6 +82,29 @@ TEST_F(PathGuardTest, AnExistingFileCostsOneLstatOfItsOwn) {
             absl::StatusCode::kPermissionDenied);
 }
 
+// A caller walking a folder learns each entry's kind from the guard's own lstat of it (no stat
+// of its own): a symlink is reported as the link, not as what it leads to; a missing path as 0.
+TEST_F(PathGuardTest, ResolveReportsTheLstatOfTheLastComponent) {
+  PathGuard g({base_ + "/root"});
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/d/sub").ok());
+  ASSERT_TRUE(WriteFileAtomic(base_ + "/root/mi/d/f", "x").ok());
+  ASSERT_EQ(symlink((base_ + "/root/mi/d/sub").c_str(), (base_ + "/root/mi/d/l").c_str()), 0);
+  ASSERT_TRUE(g.ResolveUnder(base_ + "/root/mi", "d").ok());  // d remembered
+  struct stat st {};
+  st.st_mode = 0;
+  ASSERT_TRUE(g.ResolveUnder(base_ + "/root/mi/d", "f", &st).ok());
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_size, 1);
+  ASSERT_TRUE(g.ResolveUnder(base_ + "/root/mi/d", "sub", &st).ok());
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  ASSERT_TRUE(g.ResolveUnder(base_ + "/root/mi/d", "l", &st).ok());
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_TRUE(g.ResolveUnder(base_ + "/root/mi/d", "missing", &st).ok());
+  EXPECT_EQ(st.st_mode, 0u);
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/d/f", &st).ok());
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
 TEST_F(PathGuardTest, ARememberedFolderSwappedForASymlinkOutIsRefused) {
   PathGuard g({base_ + "/root"});
   ASSERT_TRUE(MakeDirs(base_ + "/root/mi/conf/sub").ok());
