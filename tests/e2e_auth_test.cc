@@ -265,6 +265,31 @@ class AuthSuiteTest : public AuthTest {
 
 // The controller side presents a bad certificate: the agent refuses it, and the controller
 // says what to check (or refuses its own bad files before dialling, exit 1).
+// Item: the controller's private key is parsed once, not once per agent's channel (gRPC 1.51
+// builds a TLS context per channel), and every channel still presents it: the agent, which
+// requires and verifies a client certificate, answers each call.
+TEST_F(AuthSuiteTest, ChannelsFromOneCredentialsTakeTheKeyParsedOnce) {
+  RawTlsServer agent(certs_ + "/ca.pem", certs_ + "/mi-x.pem", certs_ + "/mi-x.key");
+  auto creds = common::MakeChannelCredentials(certs_ + "/ca.pem", certs_ + "/controller.pem",
+                                              certs_ + "/controller.key");
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  const int64_t loads_before = common::SharedPrivateKeyLoads();
+  constexpr int kChannels = 3;
+  for (int i = 0; i < kChannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("mi-x");
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection (and TLS context) each
+    auto stub = mimic::v1::Agent::NewStub(grpc::CreateCustomChannel(agent.address(), *creds, args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    mimic::v1::Facts facts;
+    grpc::Status s = stub->GetFacts(&ctx, mimic::v1::GetFactsRequest(), &facts);
+    // The stand-in agent implements no method: UNIMPLEMENTED is its answer past the handshake.
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << i << ": " << s.error_message();
+  }
+  EXPECT_EQ(common::SharedPrivateKeyLoads() - loads_before, kChannels);
+}
+
 TEST_F(AuthSuiteTest, AgentRefusesBadClientCertificatesAndTheControllerSaysWhy) {
   AgentProcess& agent = StartAgent("mi-x");
   const std::string addr = agent.address();

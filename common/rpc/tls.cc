@@ -1,11 +1,19 @@
 #include "common/rpc/tls.h"
 
+// The ENGINE API is deprecated in OpenSSL 3.0, but it is the one way gRPC 1.51 takes a key
+// other than as PEM (see SharedKeyEngine below).
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -48,6 +56,63 @@ std::string TimeText(const ASN1_TIME* t) {
   long n = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(n));
 }
+
+// Private keys parsed once by MakeChannelCredentials, handed to each channel's TLS context by
+// reference. gRPC 1.51 reads a private key that starts with "engine:<engine id>:<key id>" with
+// ENGINE_by_id + ENGINE_load_private_key instead of PEM_read_bio_PrivateKey; this engine does
+// nothing else (no algorithms, so ENGINE_set_default, which gRPC also calls, changes nothing):
+// its key id is the index of a parsed key, and loading takes a reference to that key.
+class SharedKeyEngine {
+ public:
+  static SharedKeyEngine& Get() {
+    static SharedKeyEngine* engine = new SharedKeyEngine();  // lives as long as the process
+    return *engine;
+  }
+
+  // The reference to hand gRPC for `key` (this takes ownership), or "" when the engine could
+  // not be registered.
+  std::string Add(EVP_PKEY* key) {
+    if (!registered_) {
+      EVP_PKEY_free(key);
+      return "";
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    keys_.push_back(key);
+    return absl::StrCat("engine:", kId, ":", keys_.size() - 1);
+  }
+
+  int64_t loads() const { return loads_.load(); }
+
+ private:
+  static constexpr char kId[] = "mimic-parsed-key";
+
+  SharedKeyEngine() {
+    ENGINE* e = ENGINE_new();
+    registered_ = e != nullptr && ENGINE_set_id(e, kId) == 1 &&
+                  ENGINE_set_name(e, "private keys parsed once by mimic") == 1 &&
+                  ENGINE_set_load_privkey_function(e, &SharedKeyEngine::Load) == 1 &&
+                  ENGINE_add(e) == 1;  // the engine list keeps its own reference
+    if (e != nullptr) ENGINE_free(e);
+    ERR_clear_error();
+  }
+
+  static EVP_PKEY* Load(ENGINE*, const char* key_id, UI_METHOD*, void*) {
+    SharedKeyEngine& self = Get();
+    char* end = nullptr;
+    unsigned long i = std::strtoul(key_id, &end, 10);
+    std::lock_guard<std::mutex> l(self.mu_);
+    if (end == key_id || *end != '\0' || i >= self.keys_.size()) return nullptr;
+    EVP_PKEY* key = self.keys_[i];
+    EVP_PKEY_up_ref(key);  // gRPC frees what it loads, once the context holds it
+    self.loads_.fetch_add(1);
+    return key;
+  }
+
+  bool registered_ = false;
+  std::mutex mu_;
+  std::vector<EVP_PKEY*> keys_;  // never freed: a channel may be made at any time
+  std::atomic<int64_t> loads_{0};
+};
 
 }  // namespace
 
@@ -127,9 +192,15 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = ca;
   opts.pem_cert_chain = cert;
-  opts.pem_private_key = key;
+  // CheckTlsFiles has read this key already: it parses.
+  EVP_PKEY* parsed = PEM_read_bio_PrivateKey(MemBio(key).get(), nullptr, nullptr, nullptr);
+  ERR_clear_error();
+  std::string reference = parsed == nullptr ? "" : SharedKeyEngine::Get().Add(parsed);
+  opts.pem_private_key = reference.empty() ? key : reference;
   return grpc::SslCredentials(opts);
 }
+
+int64_t SharedPrivateKeyLoads() { return SharedKeyEngine::Get().loads(); }
 
 absl::StatusOr<std::string> CertificateSubject(const std::string& pem_file) {
   FILE* f = std::fopen(pem_file.c_str(), "r");
