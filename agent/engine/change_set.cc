@@ -215,6 +215,10 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
     if (const auto [deepest, fd] = cache->DupDeepest(levels); fd >= 0) {
       out.dir = Fd(fd);
       start = deepest;
+      if (start == folders) {
+        out.name = parts.back();
+        return out;
+      }
     }
   }
   if (out.dir.get() < 0) {
