@@ -87,6 +87,14 @@ class FolderCache {
     auto it = dirs_.find(folder);
     return it == dirs_.end() ? -1 : ::fcntl(it->second.get(), F_DUPFD_CLOEXEC, 0);
   }
+  // For `folders` (a path's folders, outermost first): the index of the deepest one cached and
+  // a descriptor of its own for it (0, -1 when none is).
+  std::pair<size_t, int> DupDeepest(const std::vector<std::string>& folders) const {
+    for (size_t i = folders.size(); i-- > 0;) {
+      if (const int fd = Dup(folders[i]); fd >= 0) return {i, fd};
+    }
+    return {0, -1};
+  }
   void Put(const std::string& folder, int fd) {
     if (dirs_.size() >= kMaxFolders) dirs_.clear();
     const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -195,27 +203,39 @@ absl::StatusOr<Beneath> OpenBeneath(const std::string& root, const std::string& 
   ASSIGN_OR_RETURN(std::vector<std::string> parts, Components(root, path));
   Beneath out;
   const size_t folders = whole_path_is_dir ? parts.size() : parts.size() - 1;
-  std::string folder = root;
-  for (size_t i = 0; i < folders; ++i) folder = common::JoinPath(folder, parts[i]);
+  // levels[k]: the folder reached after k components (levels[0] is the home).
+  std::vector<std::string> levels = {root};
+  levels.reserve(folders + 1);
+  for (size_t i = 0; i < folders; ++i) levels.push_back(common::JoinPath(levels.back(), parts[i]));
+  const std::string& folder = levels.back();
+  size_t start = 0;  // components already walked
+  // The walk resumes below the deepest folder this change set already reached (a folder still
+  // missing is walked to again from its nearest existing parent, not from the home).
   if (cache != nullptr) {
-    if (const int fd = cache->Dup(folder); fd >= 0) {
+    if (const auto [deepest, fd] = cache->DupDeepest(levels); fd >= 0) {
       out.dir = Fd(fd);
-      out.name = parts.back();
-      return out;
+      start = deepest;
+      if (start == folders) {
+        out.name = parts.back();
+        return out;
+      }
     }
   }
-  // The home itself may be named through a symlink (the operator's /opt/mi-current); nothing
-  // beneath it may.
-  out.dir = Fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (out.dir.get() < 0) return ErrnoStatus("cannot open the home", root, errno);
-  std::string shown = root;
-  for (size_t i = 0; i < folders; ++i) {
+  if (out.dir.get() < 0) {
+    // The home itself may be named through a symlink (the operator's /opt/mi-current); nothing
+    // beneath it may.
+    out.dir = Fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (out.dir.get() < 0) return ErrnoStatus("cannot open the home", root, errno);
+  }
+  std::string shown = levels[start];
+  for (size_t i = start; i < folders; ++i) {
     const std::string& c = parts[i];
     shown = common::JoinPath(shown, c);
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd = ::openat(out.dir.get(), c.c_str(), flags);
     if (fd < 0 && errno == ENOENT) {
       if (snapshot == nullptr) {
+        if (cache != nullptr) cache->Put(levels[i], out.dir.get());  // the deepest found
         out.found = false;
         out.name = parts.back();
         for (size_t j = i; j < folders; ++j) {

@@ -78,7 +78,8 @@ absl::StatusOr<std::string> StageTempAt(int dir_fd, const std::string& name,
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string tmp = absl::StrCat(TempPrefix(name), rng() % 1000000000);
   const std::string tmp_display = JoinPath(Dirname(display), tmp);
-  int fd = ::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+  // Readable too: a copy whose source changed under it hashes what it wrote (CopyKnownOrHash).
+  int fd = ::openat(dir_fd, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0600);
   if (fd < 0) return ErrnoError("create", tmp_display);
   absl::Status st = fill(fd);
@@ -99,8 +100,9 @@ absl::StatusOr<std::string> StageTempAt(int dir_fd, const std::string& name,
   // After fchown: a chown clears set-id bits, so the mode comes last.
   if (st.ok() && ::fchmod(fd, mode & 07777) != 0) st = ErrnoError("chmod", tmp_display);
   if (st.ok() && sync && ::fsync(fd) != 0) st = ErrnoError("fsync", tmp_display);
-  // Unsynced: start writing the bytes out now, so the sync pass mostly waits for writes issued.
-  if (st.ok() && !sync) (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  // Unsynced, and no writeback started here: SyncStaged's syncfs submits every temporary's
+  // bytes together (the flusher plugs them into few requests), where a sync_file_range per file
+  // sent each as its own request, a virtio notification each, in the agent's time.
   ::close(fd);
   if (!st.ok()) {
     ::unlinkat(dir_fd, tmp.c_str(), 0);
@@ -140,10 +142,13 @@ absl::Status AtomicWrite(const std::string& path, uint32_t mode,
   return st;
 }
 
+constexpr size_t kCopyChunk = 1 << 17;
+
+// Copies `in` from its offset to its end into `fd`, through user space, hashing the bytes into
+// `hash` when given; `copied` is what was copied before (for the progress hook).
 absl::Status CopyInto(int in, int fd, const std::string& from, const std::string& display,
-                      Sha256* hash = nullptr) {
-  char buf[1 << 17];
-  uint64_t copied = 0;
+                      Sha256* hash = nullptr, uint64_t copied = 0) {
+  char buf[kCopyChunk];
   for (;;) {
     ssize_t r = ::read(in, buf, sizeof(buf));
     if (r < 0) {
@@ -431,18 +436,74 @@ absl::StatusOr<StagedWrite> StageWriteAt(int dir_fd, const std::string& name,
   return w;
 }
 
+namespace {
+
+// Copies `in` (from offset 0) into `fd` and gives the sha256 of the bytes written. When `in`'s
+// sha256 is in the hash cache and `in` has the same cache key (device, inode, size, mtime, ctime)
+// before and after the copy, the bytes copied are the bytes once hashed: they are copied inside
+// the kernel (copy_file_range; read + write where the filesystem refuses it) and not hashed
+// again. When the key moved during the copy, the bytes written are hashed from `fd`. Without a
+// cached sha256 they are hashed as they pass through user space.
+absl::StatusOr<std::string> CopyKnownOrHash(int in, int fd, const std::string& from,
+                                            const std::string& display) {
+  struct stat before;
+  if (::fstat(in, &before) != 0) return ErrnoError("stat", from);
+  std::string known;
+  if (S_ISREG(before.st_mode)) {
+    HashCache& c = Cache();
+    MutexLock l(&c.mu);
+    auto it = c.map.find(KeyOf(before));
+    if (it != c.map.end()) {
+      ++c.stats.hits;
+      known = it->second;
+    }
+  }
+  if (known.empty()) {
+    Sha256 hash;
+    RETURN_IF_ERROR(CopyInto(in, fd, from, display, &hash));
+    return hash.Hex();
+  }
+  uint64_t copied = 0;
+  for (;;) {
+    const ssize_t n = ::copy_file_range(in, nullptr, fd, nullptr, kCopyChunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                  errno == EBADF)) {
+      // Not offered between these files: the rest through user space (offsets carry on).
+      RETURN_IF_ERROR(CopyInto(in, fd, from, display, nullptr, copied));
+      break;
+    }
+    if (n < 0) {
+      const int err = errno;
+      const std::string what = absl::StrCat("copy ", from, " to");
+      errno = err;
+      return ErrnoError(what, display);
+    }
+    if (n == 0) break;
+    copied += static_cast<uint64_t>(n);
+    if (CopyHook()) CopyHook()(display, copied);
+  }
+  struct stat after;
+  if (::fstat(in, &after) == 0 && KeyOf(after) == KeyOf(before)) return known;
+  return Sha256Fd(fd, display);  // changed meanwhile: the hash of what was written
+}
+
+}  // namespace
+
 absl::StatusOr<StagedWrite> StageCopyAt(const std::string& from, int dir_fd,
                                         const std::string& name, const std::string& display,
                                         uint32_t mode, int64_t uid, int64_t gid) {
   int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return ErrnoError("open", from);
-  Sha256 hash;
+  std::string sha;
   StagedWrite w;
-  absl::Status st = w.Stage(dir_fd, name, display, mode, uid, gid,
-                            [&](int fd) { return CopyInto(in, fd, from, display, &hash); });
+  absl::Status st = w.Stage(dir_fd, name, display, mode, uid, gid, [&](int fd) {
+    ASSIGN_OR_RETURN(sha, CopyKnownOrHash(in, fd, from, display));
+    return absl::OkStatus();
+  });
   ::close(in);
   RETURN_IF_ERROR(st);
-  w.sha256_ = hash.Hex();
+  w.sha256_ = std::move(sha);
   return w;
 }
 

@@ -49,9 +49,11 @@ absl::Status CopyFileAtomic(const std::string& from, const std::string& path,
 // Atomic writes into directory `dir_fd` (an open directory), entry `name`, whose durability is
 // paid once for many files (ApplyChangeSet's change sets). StageWriteAt / StageCopyAt create a
 // temporary sibling named TempPrefix(name) + digits (O_EXCL|O_NOFOLLOW), fill it, give it `mode`
-// and the owner `uid`/`gid` (-1 = leave as created; PERMISSION_DENIED when it cannot be given)
-// and start writing it out, unsynced and not renamed; `display` names the file in errors; the
-// temporary is removed on any error. SyncStaged makes every staged temporary durable: one
+// and the owner `uid`/`gid` (-1 = leave as created; PERMISSION_DENIED when it cannot be given),
+// unsynced and not renamed; `display` names the file in errors; the temporary is removed on any
+// error. sha256() is that of the bytes written: StageCopyAt takes it from the hash cache when
+// `from` is cached and unchanged from before to after the copy (the bytes are then copied in
+// the kernel, copy_file_range), and hashes the bytes otherwise. SyncStaged makes every staged temporary durable: one
 // syncfs per filesystem (where syncfs fails, an fsync of each temporary, the first error naming
 // its file). Commit renames the temporary over the entry (the caller fsyncs the directory before
 // it reports the write done). Commit only after SyncStaged returned OK, so a crash never leaves

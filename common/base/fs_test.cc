@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace mimic::common {
@@ -106,6 +108,55 @@ TEST(FsTest, HashCacheMissesAFileChangedInPlaceEvenWithItsMtimeSetBack) {
   // A file replaced by rename (a new inode) misses too.
   ASSERT_TRUE(WriteFileAtomic(p, "port = 3\n").ok());
   EXPECT_EQ(*Sha256File(p), Sha256Hex("port = 3\n"));
+}
+
+// Stages a copy of `from` into `dir` as `name`, commits it and returns the staged sha256.
+std::string CopyAndCommit(const std::string& from, const std::string& dir, const std::string& name) {
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  absl::StatusOr<StagedWrite> w = StageCopyAt(from, dir_fd, name, JoinPath(dir, name), 0644, -1, -1);
+  ::close(dir_fd);
+  if (!w.ok()) return std::string(w.status().message());
+  const std::vector<StagedWrite*> all = {&*w};
+  if (!SyncStaged(all).ok() || !w->Commit().ok()) return "not committed";
+  return w->sha256();
+}
+
+TEST(FsTest, ACopyOfAFileWhoseHashIsKnownTakesItsSha256FromTheCache) {
+  ClearHashCache();
+  const std::string dir = TempDir();
+  const std::string from = JoinPath(dir, "capp.car");
+  const std::string bytes(300000, 'a');
+  ASSERT_TRUE(WriteFileAtomic(from, bytes).ok());
+  WaitUntilCtimeIsOld(from);
+  ASSERT_EQ(*Sha256File(from), Sha256Hex(bytes));
+  const HashCacheStats s0 = GetHashCacheStats();
+  EXPECT_EQ(CopyAndCommit(from, dir, "copy.car"), Sha256Hex(bytes));
+  EXPECT_EQ(GetHashCacheStats().hits - s0.hits, 1u);  // the copy used the known sha256
+  EXPECT_EQ(*ReadFile(JoinPath(dir, "copy.car")), bytes);
+}
+
+TEST(FsTest, ACopyOfAKnownFileChangedDuringTheCopyGivesTheSha256OfTheBytesWritten) {
+  ClearHashCache();
+  const std::string dir = TempDir();
+  const std::string from = JoinPath(dir, "capp.car");
+  ASSERT_TRUE(WriteFileAtomic(from, std::string(300000, 'a')).ok());
+  WaitUntilCtimeIsOld(from);
+  ASSERT_EQ(*Sha256File(from), Sha256Hex(std::string(300000, 'a')));
+  // After the first chunk, the end of the source (not copied yet) is rewritten in place.
+  bool changed = false;
+  SetCopyProgressHookForTesting([&](const std::string&, uint64_t) {
+    if (changed) return;
+    changed = true;
+    const int fd = ::open(from.c_str(), O_WRONLY);
+    ASSERT_EQ(::pwrite(fd, "bbbb", 4, 299990), 4);
+    ::close(fd);
+  });
+  const std::string sha = CopyAndCommit(from, dir, "copy.car");
+  SetCopyProgressHookForTesting(nullptr);
+  ASSERT_TRUE(changed);
+  const std::string written = *ReadFile(JoinPath(dir, "copy.car"));
+  EXPECT_EQ(written.substr(299990, 4), "bbbb");
+  EXPECT_EQ(sha, Sha256Hex(written));
 }
 
 TEST(FsTest, JoinAndSplit) {
