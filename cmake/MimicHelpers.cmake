@@ -53,7 +53,7 @@ function(mimic_layer)
   set_property(GLOBAL APPEND PROPERTY MIMIC_LAYERS "${rel}: ${allowed} | ${tests_allowed}")
 endfunction()
 
-# mimic_link_static_deps(TARGET ROOT) -- links the executable TARGET, whose code is ROOT (a
+# mimic_link_static_deps(TARGET ROOT [SHARED_CXX_RUNTIME]) -- links the executable TARGET, whose code is ROOT (a
 # mimic:: library) and its dependencies, with Debian's static archives of gRPC, protobuf and
 # Abseil (and what they use: upb, re2, c-ares, address_sorting), toml++'s implementation
 # (common/config/toml_impl.cc) and the static libstdc++ and libgcc instead of their shared
@@ -63,10 +63,13 @@ endfunction()
 # way (bench/README.md, "Agent idle RSS"). OpenSSL (libssl, libcrypto) stays the system's shared
 # library, so its security updates reach the agent without a rebuild; so do libc, libzip, zlib.
 # None of those loads a C++ library, so the process holds one copy of each (two Abseils or two
-# libstdc++s would each keep their own state): agent_link_test checks what the binary loads.
+# libstdc++s would each keep their own state). With SHARED_CXX_RUNTIME (a binary that loads a C++
+# shared library: mimic's yaml-cpp) libstdc++ and libgcc stay the system's shared ones, for the
+# same reason. cmake/static_link_test.sh checks what the binary loads and defines.
 # Sanitizer builds (MIMIC_SANITIZE) link as before: they look for bugs in mimic's code, and the
 # sanitizers' runtimes expect the C++ runtime shared.
 function(mimic_link_static_deps target root)
+  cmake_parse_arguments(L "SHARED_CXX_RUNTIME" "" "" ${ARGN})
   if(MIMIC_SANITIZE)
     return()
   endif()
@@ -118,6 +121,9 @@ function(mimic_link_static_deps target root)
   endforeach()
   target_link_libraries(${target} PRIVATE mimic_toml_impl
                         -Wl,--start-group ${own} ${archives} -Wl,--end-group)
-  target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc LINKER:--as-needed
+  if(NOT L_SHARED_CXX_RUNTIME)
+    target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)
+  endif()
+  target_link_options(${target} PRIVATE LINKER:--as-needed
                       LINKER:-z,pack-relative-relocs LINKER:--gc-sections LINKER:-O1)
 endfunction()
