@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base/fd.h"
 #include "common/base/local_time.h"
 
 extern char** environ;
@@ -31,24 +32,6 @@ using Clock = std::chrono::steady_clock;
 absl::Status ErrnoStatus(const std::string& what, int err) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
 }
-
-// Closes a descriptor when it goes out of scope.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // A descriptor at 10 or above (so the child's dup2 onto 0..3 never clobbers a source), cloexec.
 int High(int fd) {
