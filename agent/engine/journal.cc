@@ -181,8 +181,20 @@ absl::StatusOr<JournalContents> Journal::Read(const std::string& path) {
 }
 
 absl::StatusOr<mimic::v1::Event> Journal::ReadAt(const std::string& path, uint64_t offset) {
+  return std::move(ReadAt(path, std::vector<uint64_t>{offset}).front());
+}
+
+std::vector<absl::StatusOr<mimic::v1::Event>> Journal::ReadAt(
+    const std::string& path, const std::vector<uint64_t>& offsets) {
+  std::vector<absl::StatusOr<mimic::v1::Event>> out;
+  out.reserve(offsets.size());
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("open journal ", path, ": ", Errno(errno)));
+  if (fd < 0) {
+    const absl::Status st =
+        absl::NotFoundError(absl::StrCat("open journal ", path, ": ", Errno(errno)));
+    out.assign(offsets.size(), st);
+    return out;
+  }
   std::string buf;
   // Appends n bytes read at `off` to buf.
   auto read_at = [&](size_t n, uint64_t off) {
@@ -197,16 +209,22 @@ absl::StatusOr<mimic::v1::Event> Journal::ReadAt(const std::string& path, uint64
     }
     return true;
   };
-  bool ok = read_at(kHeader, offset);
-  const uint32_t len = ok ? GetU32(buf, 0) : 0;
-  ok = ok && len > 0 && len <= kMaxJournalRecordBytes && read_at(len, offset + kHeader);
-  ::close(fd);
-  mimic::v1::Event ev;
-  uint32_t n = 0;
-  if (!ok || !RecordAt(buf, 0, &ev, &n)) {
-    return absl::DataLossError(absl::StrCat("journal ", path, ": no good record at offset ", offset));
+  for (const uint64_t offset : offsets) {
+    buf.clear();
+    bool ok = read_at(kHeader, offset);
+    const uint32_t len = ok ? GetU32(buf, 0) : 0;
+    ok = ok && len > 0 && len <= kMaxJournalRecordBytes && read_at(len, offset + kHeader);
+    mimic::v1::Event ev;
+    uint32_t n = 0;
+    if (ok && RecordAt(buf, 0, &ev, &n)) {
+      out.push_back(std::move(ev));
+    } else {
+      out.push_back(absl::DataLossError(
+          absl::StrCat("journal ", path, ": no good record at offset ", offset)));
+    }
   }
-  return ev;
+  ::close(fd);
+  return out;
 }
 
 absl::Status Journal::Truncate(const std::string& path, uint64_t size) {

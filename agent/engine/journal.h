@@ -71,6 +71,10 @@ class Journal {
   // Reads the one record at `offset` (from JournalContents::offsets or Append). DATA_LOSS when
   // the bytes there are not a good record.
   static absl::StatusOr<mimic::v1::Event> ReadAt(const std::string& path, uint64_t offset);
+  // The records at each of `offsets`, in that order, the file opened once: each as ReadAt
+  // would give it (NOT_FOUND for all when the file cannot be opened).
+  static std::vector<absl::StatusOr<mimic::v1::Event>> ReadAt(
+      const std::string& path, const std::vector<uint64_t>& offsets);
 
   // Cuts the file at `path` to `size` bytes and fsyncs it (drops a torn tail).
   static absl::Status Truncate(const std::string& path, uint64_t size);

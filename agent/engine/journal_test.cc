@@ -67,6 +67,26 @@ TEST(JournalTest, AppendsAndReadsBackInOrder) {
   EXPECT_EQ(Journal::ReadAt(path, offsets[41] + 1).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Several records read back with one open: each in the order asked, a bad offset among good
+// ones DATA_LOSS alone, a missing file NOT_FOUND for every one.
+TEST(JournalTest, ReadsSeveralRecordsBackInTheOrderAsked) {
+  const std::string path = TempFile();
+  (void)ThreeRecords(path);
+  auto c = Journal::Read(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->offsets.size(), 3u);
+  const auto got = Journal::ReadAt(path, {c->offsets[2], c->offsets[0] + 1, c->offsets[0]});
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_TRUE(got[0].ok()) << got[0].status();
+  EXPECT_EQ(got[0]->log().text(), "record 3");
+  EXPECT_EQ(got[1].status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(got[2].ok()) << got[2].status();
+  EXPECT_EQ(got[2]->log().text(), "record 1");
+  const auto missing = Journal::ReadAt(path + ".gone", {c->offsets[0], c->offsets[1]});
+  ASSERT_EQ(missing.size(), 2u);
+  for (const auto& m : missing) EXPECT_EQ(m.status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(JournalTest, UnsyncedAppendsBecomeDurableWithTheNextSync) {
   std::string path = TempFile();
   std::vector<uint64_t> syncs;

@@ -41,14 +41,14 @@ Emitter::~Emitter() {
   if (flusher_.joinable()) flusher_.join();
 }
 
-bool Emitter::Emit(Event e) {
+bool Emitter::Emit(Event e, Durable durable) {
   common::MutexLock l(&mu_);
-  return EmitLocked(std::move(e));
+  return EmitLocked(std::move(e), durable);
 }
 
 void Emitter::EmitLastWord(Event e) {
   common::MutexLock l(&mu_);
-  if (EmitLocked(e)) return;
+  if (EmitLocked(e, Durable::kNow)) return;
   Stamp(&e);
   run_->Publish(e, -1);
 }
@@ -70,17 +70,17 @@ void Emitter::Log(const std::string& step, LogLevel level, const std::string& te
   e.mutable_log()->set_step(step);
   e.mutable_log()->set_level(ToProto(level));
   e.mutable_log()->set_text(common::RedactText(text));
-  Emit(std::move(e));
+  Emit(std::move(e), Durable::kWithNext);
 }
 
-bool Emitter::EmitLocked(Event e) {
+bool Emitter::EmitLocked(Event e, Durable durable) {
   if (!error_.ok()) return false;
   Stamp(&e);
   if (journal_ == nullptr) {
     run_->Publish(e, -1);
     return true;
   }
-  const bool hold = e.has_log();
+  const bool hold = durable == Durable::kWithNext;
   uint64_t at = 0;
   if (absl::Status st = journal_->Append(e, &at, /*sync=*/!hold); !st.ok()) {
     Stop(st, /*numbered=*/1);

@@ -22,11 +22,12 @@ namespace mimic::agent {
 
 // Emits the events of one run: every secret value of the run hidden (common::ScrubEvent), bounded
 // and valid UTF-8 (BoundEvent), journal first, then the in-memory log that streams read. An
-// event is streamed only once it is durable: a log line is written to the journal unsynced and
-// held back until the next other event's fdatasync covers it (group commit: one sync per step
-// event, not per line), or, when none comes within `flush_delay`, until a flusher thread syncs
-// it; so a step result or state change is never acknowledged before it is on disk, and a line
-// streamed is never lost to a crash. The first journal error stops the emitter: that event and
+// event is streamed only once it is durable: a log line (and an event emitted
+// Durable::kWithNext) is written to the journal unsynced and held back until the next
+// Durable::kNow event's fdatasync covers it (group commit: one sync per step boundary, not per
+// line), or, when none comes within `flush_delay`, until a flusher thread syncs it; so a step
+// result or state change is never acknowledged before it is on disk, and an event streamed is
+// never lost to a crash. The first journal error stops the emitter: that event and
 // every later one is neither journaled nor streamed (the held-back lines that the journal still
 // made durable are), except the run's last word (EmitLastWord: the failed step, the run's
 // end), which is streamed from memory so the controller learns why the run stopped.
@@ -41,8 +42,15 @@ class Emitter {
   Emitter(const Emitter&) = delete;  // owns the flusher thread
   Emitter& operator=(const Emitter&) = delete;
 
-  // False when the event was not emitted because the journal failed (now or before).
-  bool Emit(mimic::v1::Event e);
+  // When an emitted event must be on disk (it is streamed then, not before).
+  enum class Durable {
+    kNow,       // synced before Emit returns (with every event held before it)
+    kWithNext,  // written now, synced with the next kNow event or by the flusher
+  };
+  // False when the event was not emitted because the journal failed (now or before). With
+  // kWithNext a failure of the later sync is not this call's: the event is then not streamed,
+  // and the run's last word says the journal failed.
+  bool Emit(mimic::v1::Event e, Durable durable = Durable::kNow);
   // Emits the run_finished event; after a journal error, from memory only (an agent restart
   // then finds the run without it and marks it interrupted).
   void EmitLastWord(mimic::v1::Event e);
@@ -61,7 +69,7 @@ class Emitter {
     uint64_t offset = 0, end = 0;
   };
 
-  bool EmitLocked(mimic::v1::Event e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EmitLocked(mimic::v1::Event e, Durable durable) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Syncs the held-back lines and streams them.
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Streams the held events the journal has made durable, in order.

@@ -444,10 +444,13 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
   (void)em.Emit(started);  // on a journal error em.ok() turns false and the run stops
 
   mimic::v1::RunFinished fin;
-  auto finish_step = [&](mimic::v1::StepFinished& sf) {
+  // `durable`: kWithNext when the next step starts right after: its start's sync covers this
+  // end too (one journal sync per step boundary); the end is streamed only then.
+  auto finish_step = [&](mimic::v1::StepFinished& sf,
+                         Emitter::Durable durable = Emitter::Durable::kNow) {
     Event e;
     *e.mutable_step_finished() = sf;
-    const bool emitted = em.Emit(e);
+    const bool emitted = em.Emit(e, durable);
     if (!emitted) {  // the journal failed: the step fails, and says why, from memory
       sf.set_status(mimic::v1::STEP_FAILED);
       sf.set_message(em.Failure());
@@ -656,7 +659,9 @@ void RunManager::Execute(std::shared_ptr<RunState> run, HostPlan plan, int lock_
         em.Log(spec.name(), cut ? LogLevel::kWarning : LogLevel::kError, sf.message());
       }
       sf.set_duration_micros(Micros(t0));
-      finish_step(sf);
+      const bool next_step_starts =
+          !cut && sf.status() != mimic::v1::STEP_FAILED && i + 1 < plan.steps_size();
+      finish_step(sf, next_step_starts ? Emitter::Durable::kWithNext : Emitter::Durable::kNow);
       if (cut) {
         cancelled = true;
         fin.set_message(absl::StrCat("stopped during step ", spec.name(), ": ", sf.message()));

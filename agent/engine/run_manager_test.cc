@@ -689,7 +689,8 @@ TEST_F(RunManagerTest, FinishedRunsKeepNoEventsInMemoryAndStillReplay) {
 }
 
 // Group commit: a log line is streamed only once the journal has it on disk, and a run syncs
-// its journal once per other event (run start, step start and end, run end), not per line.
+// its journal once per other event (run start, step start, run end), not per line; a step's
+// end rides with the next step's start (one sync for both), the last step's end alone.
 TEST_F(RunManagerTest, LogLinesStreamOnlyOnceDurableOneSyncPerStepEvent) {
   const std::string id = "group";
   const std::string jpath = state_ + "/runs/" + id + "/journal";
@@ -742,7 +743,8 @@ TEST_F(RunManagerTest, LogLinesStreamOnlyOnceDurableOneSyncPerStepEvent) {
     logs += events[i].has_log();
   }
   EXPECT_GE(logs, 43);
-  EXPECT_EQ(syncs, 1 + 3 * 2 + 1);  // run start, step starts and ends, run end
+  // Run start, step starts (each with the step before's end), the last step's end, run end.
+  EXPECT_EQ(syncs, 1 + 3 + 1 + 1);
 }
 
 // A run plans a file step once: the plan snapshot_target made ahead is the one reported (check)

@@ -130,10 +130,18 @@ void RunState::Events(uint64_t from_seq, size_t max, std::vector<Event>* out,
     }
     *finished = finished_ && it == index_.end();
   }
-  // Evicted events: read back from the journal (a finished run's journal no longer changes).
+  // Evicted events: read back from the journal (a finished run's journal no longer changes),
+  // opened once for all of them.
+  std::vector<uint64_t> offsets;
+  for (const auto& [entry, ev] : got) {
+    if (!ev.has_value()) offsets.push_back(static_cast<uint64_t>(entry.offset));
+  }
+  std::vector<absl::StatusOr<Event>> reads;
+  if (!offsets.empty()) reads = Journal::ReadAt(journal_path_, offsets);
+  size_t next_read = 0;
   for (auto& [entry, ev] : got) {
     if (!ev.has_value()) {
-      auto read = Journal::ReadAt(journal_path_, static_cast<uint64_t>(entry.offset));
+      absl::StatusOr<Event>& read = reads[next_read++];
       if (read.ok()) {
         ev = std::move(*read);
       } else {
