@@ -324,6 +324,77 @@ TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
   EXPECT_TRUE((*back)[1].binary);
 }
 
+// One read for several readers gives each exactly what its own ReadZip gives: entries,
+// content and flags, or the same error, also where the readers' rules differ (a binary entry
+// damaged past its head, limits only some readers hit, damage in an entry only some read).
+TEST_F(CappTest, ReadZipForEachGivesEachReaderWhatItsOwnReadGives) {
+  std::string blob(64 << 10, 'b');
+  blob[10] = '\0';
+  std::vector<ZipEntry> entries(5);
+  entries[0] = {"a.xml", "<a>hl7://lab:1</a>"};
+  entries[1] = {"lib.bin", blob};
+  entries[1].compression = kZipStore;
+  entries[2] = {"x_xsltStyleSheet.xml", std::string(kOldXsltPrefixes) + std::string(6000, 's')};
+  entries[3] = {"dir/", "", true};
+  entries[4] = {"big.txt", std::string(20000, 't')};
+  absl::StatusOr<std::string> good = WriteZip(entries);
+  ASSERT_TRUE(good.ok()) << good.status();
+  Save(Path("good.car"), *good);
+  std::string damaged = *good;  // lib.bin damaged past its sniffed head: a CRC error
+  const size_t at = damaged.find(std::string(1, '\0') + "bbbb") + 40000;
+  damaged[at] = 'c';
+  Save(Path("damaged.car"), damaged);
+  ASSERT_TRUE(MakeZip(Path("slip.car"), {{"a.xml", "x"}, {"../evil", "x"}}));
+  Save(Path("junk.car"), "PK\x03\x04 not really a zip");
+  Save(Path("datamapper.car"), *mi_home::DataMapperCapp());
+
+  std::vector<ZipLimits> readers(6);
+  readers[1] = StyleSheetEntriesOnly();
+  readers[2].skip_binary = true;
+  readers[2].want_content = [](const ZipEntry& e) { return !e.is_dir && e.size <= 70000; };
+  readers[3].max_total_bytes = 10000;
+  readers[4].want_content = [](const ZipEntry& e) { return e.name == "lib.bin"; };
+  readers[4].skip_binary = true;
+  readers[5].max_entries = 3;
+  for (const char* name : {"good.car", "damaged.car", "slip.car", "junk.car", "datamapper.car",
+                           "missing.car"}) {
+    const std::string path = Path(name);
+    const std::vector<absl::StatusOr<std::vector<ZipEntry>>> together =
+        ReadZipForEach(path, readers);
+    ASSERT_EQ(together.size(), readers.size());
+    for (size_t r = 0; r < readers.size(); ++r) {
+      SCOPED_TRACE(absl::StrCat(name, ", reader ", r));
+      const absl::StatusOr<std::vector<ZipEntry>> alone = ReadZip(path, readers[r]);
+      ASSERT_EQ(together[r].status(), alone.status());
+      if (!alone.ok()) continue;
+      ASSERT_EQ(together[r]->size(), alone->size());
+      for (size_t i = 0; i < alone->size(); ++i) {
+        const ZipEntry& a = (*alone)[i];
+        const ZipEntry& t = (*together[r])[i];
+        EXPECT_EQ(t.name, a.name);
+        EXPECT_EQ(t.data, a.data) << a.name;
+        EXPECT_EQ(t.is_dir, a.is_dir);
+        EXPECT_EQ(t.opsys, a.opsys);
+        EXPECT_EQ(t.external_attributes, a.external_attributes);
+        EXPECT_EQ(t.mtime, a.mtime);
+        EXPECT_EQ(t.compression, a.compression);
+        EXPECT_EQ(t.size, a.size);
+        EXPECT_EQ(t.content_read, a.content_read) << a.name;
+        EXPECT_EQ(t.binary, a.binary) << a.name;
+      }
+    }
+  }
+  // The cases above do differ between readers.
+  const auto damaged_reads = ReadZipForEach(Path("damaged.car"), readers);
+  EXPECT_FALSE(damaged_reads[0].ok());
+  EXPECT_TRUE(damaged_reads[1].ok());
+  EXPECT_TRUE(damaged_reads[2].ok());
+  EXPECT_TRUE((*damaged_reads[2])[1].binary);
+  EXPECT_FALSE(damaged_reads[3].ok());
+  EXPECT_TRUE(damaged_reads[4].ok());
+  EXPECT_FALSE(damaged_reads[5].ok());
+}
+
 TEST_F(CappTest, RefusesZipBombsAndOversizedArchives) {
   absl::Status st = ReadHostile(
       "bomb.car", {{"artifacts.xml", "<artifacts/>"}, {"zeros", std::string(20 << 20, '\0')}});
