@@ -48,6 +48,23 @@ struct RawEntry {
   bool encrypt = false;
 };
 
+// A 64 KB stored entry with a NUL byte in its sniffed head (binary by git's rule).
+ZipEntry StoredBinaryEntry(const std::string& name) {
+  std::string blob(64 << 10, 'b');
+  blob[10] = '\0';
+  ZipEntry e{name, blob};
+  e.compression = kZipStore;
+  return e;
+}
+
+// Changes one byte of the StoredBinaryEntry in `zip` past the sniffed head: its CRC no longer
+// matches.
+void DamagePastTheHead(std::string* zip) {
+  const size_t at = zip->find(std::string(1, '\0') + "bbbb") + 40000;
+  ASSERT_EQ((*zip)[at], 'b');
+  (*zip)[at] = 'c';
+}
+
 class CappTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -288,18 +305,13 @@ TEST_F(CappTest, WantContentReadsOnlyTheChosenEntries) {
 TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
   // A stored entry holding a NUL byte early and, past the sniffed head, bytes that no longer
   // match its CRC: passed over as binary after its head, so the damage is never read.
-  std::string blob(64 << 10, 'b');
-  blob[10] = '\0';
   std::vector<ZipEntry> entries(3);
   entries[0] = {"a.xml", "<a>hl7://lab:1</a>"};
-  entries[1] = {"lib.bin", blob};
-  entries[1].compression = kZipStore;
+  entries[1] = StoredBinaryEntry("lib.bin");
   entries[2] = {"text.bin", "no nul here"};
   absl::StatusOr<std::string> bytes = WriteZip(entries);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  const size_t at = bytes->find(std::string(1, '\0') + "bbbb") + 40000;
-  ASSERT_EQ((*bytes)[at], 'b');
-  (*bytes)[at] = 'c';
+  DamagePastTheHead(&*bytes);
   const std::string path = Path("binary.car");
   Save(path, *bytes);
 
@@ -315,7 +327,7 @@ TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
   EXPECT_FALSE((*back)[1].content_read);
   EXPECT_TRUE((*back)[1].binary);
   EXPECT_EQ((*back)[1].data, "");
-  EXPECT_EQ((*back)[1].size, blob.size());
+  EXPECT_EQ((*back)[1].size, entries[1].data.size());
   EXPECT_TRUE((*back)[2].content_read);
   EXPECT_EQ((*back)[2].data, "no nul here");
   // The same from memory.
@@ -328,12 +340,9 @@ TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
 // content and flags, or the same error, also where the readers' rules differ (a binary entry
 // damaged past its head, limits only some readers hit, damage in an entry only some read).
 TEST_F(CappTest, ReadZipForEachGivesEachReaderWhatItsOwnReadGives) {
-  std::string blob(64 << 10, 'b');
-  blob[10] = '\0';
   std::vector<ZipEntry> entries(5);
   entries[0] = {"a.xml", "<a>hl7://lab:1</a>"};
-  entries[1] = {"lib.bin", blob};
-  entries[1].compression = kZipStore;
+  entries[1] = StoredBinaryEntry("lib.bin");
   entries[2] = {"x_xsltStyleSheet.xml", std::string(kOldXsltPrefixes) + std::string(6000, 's')};
   entries[3] = {"dir/", "", true};
   entries[4] = {"big.txt", std::string(20000, 't')};
@@ -341,8 +350,7 @@ TEST_F(CappTest, ReadZipForEachGivesEachReaderWhatItsOwnReadGives) {
   ASSERT_TRUE(good.ok()) << good.status();
   Save(Path("good.car"), *good);
   std::string damaged = *good;  // lib.bin damaged past its sniffed head: a CRC error
-  const size_t at = damaged.find(std::string(1, '\0') + "bbbb") + 40000;
-  damaged[at] = 'c';
+  DamagePastTheHead(&damaged);
   Save(Path("damaged.car"), damaged);
   ASSERT_TRUE(MakeZip(Path("slip.car"), {{"a.xml", "x"}, {"../evil", "x"}}));
   Save(Path("junk.car"), "PK\x03\x04 not really a zip");
