@@ -86,12 +86,10 @@ absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_
   if (zf == nullptr) {
     return Hostile(label, name, absl::StrCat("cannot be opened: ", ZipErrorText(za)));
   }
+  std::string data(size, '\0');
   zip_uint64_t got = 0;
   const zip_uint64_t head = sniff ? std::min<zip_uint64_t>(size, kZipSniffBytes) : 0;
-  // Room for the head first: a binary entry passed over after it costs no more.
-  std::string data(head > 0 ? head : size, '\0');
   while (got < size) {
-    if (got == head && data.size() < size) data.resize(size);
     const zip_uint64_t want = got < head ? head - got : size - got;
     zip_int64_t n = zip_fread(zf.get(), data.data() + got, want);
     if (n < 0) {
