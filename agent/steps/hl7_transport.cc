@@ -253,6 +253,13 @@ absl::Status DetectInLooseArtifacts(const StepContext& ctx, const Homes& homes, 
   return absl::OkStatus();
 }
 
+// The CApp entries heuristic 5 scans: not folders, jars, classes or nested zips.
+bool ScannedInCapp(const std::string& entry) {
+  const std::string lower = Lower(entry);
+  return !(absl::EndsWith(entry, "/") || absl::EndsWith(lower, ".jar") ||
+           absl::EndsWith(lower, ".class") || absl::EndsWith(lower, ".zip"));
+}
+
 // Heuristic 5 inside the source's CApps.
 absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection* d) {
   ASSIGN_OR_RETURN(std::vector<std::string> files,
@@ -263,26 +270,15 @@ absl::Status DetectInCapps(const StepContext& ctx, const Homes& homes, Detection
       continue;
     }
     ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel));
-    auto scanned = [](const std::string& entry) {
-      const std::string lower = Lower(entry);
-      return !(absl::EndsWith(entry, "/") || absl::EndsWith(lower, ".jar") ||
-               absl::EndsWith(lower, ".class") || absl::EndsWith(lower, ".zip"));
-    };
-    // Decided on the central directory; of what is read, a binary entry (a NUL byte in its
-    // head) is passed over after that head: synapse artifacts are text.
-    common::ZipLimits limits;
-    limits.want_content = [&](const common::ZipEntry& e) {
-      return scanned(e.name) && e.size <= kMaxScannedBytes;
-    };
-    limits.skip_binary = true;
-    absl::StatusOr<std::vector<common::ZipEntry>> entries = common::ReadZip(path, limits);
+    // Read once a run with preflight's stylesheet count when the memo holds it.
+    absl::StatusOr<std::vector<common::ZipEntry>> entries = CappEntriesForHl7Scan(ctx, path);
     if (!entries.ok()) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat(rel, ": cannot scan for HL7 use: ", entries.status().message()));
       continue;
     }
     for (const common::ZipEntry& e : *entries) {
-      if (!scanned(e.name)) continue;
+      if (!ScannedInCapp(e.name)) continue;
       const std::string where = absl::StrCat(rel, "!", Printable(e.name));
       if (e.binary) continue;
       if (!e.content_read) {
@@ -621,6 +617,17 @@ class Hl7TransportStep final : public Step {
 };
 
 }  // namespace
+
+common::ZipLimits Hl7ScanOfCappLimits() {
+  // Decided on the central directory; of what is read, a binary entry (a NUL byte in its
+  // head) is passed over after that head: synapse artifacts are text.
+  common::ZipLimits limits;
+  limits.want_content = [](const common::ZipEntry& e) {
+    return ScannedInCapp(e.name) && e.size <= kMaxScannedBytes;
+  };
+  limits.skip_binary = true;
+  return limits;
+}
 
 absl::StatusOr<std::vector<std::string>> DetectHl7Signals(const StepContext& ctx,
                                                           const Homes& homes) {

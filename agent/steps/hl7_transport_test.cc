@@ -1,5 +1,8 @@
 // The hl7_transport step on generated MI homes (fixtures: steps_test_fixture.h).
+#include <fstream>
+
 #include "agent/steps/migration_features.h"
+#include "common/mi/capp.h"
 #include "agent/steps/steps_test_fixture.h"
 
 namespace mimic::agent::steps_testing::generated_homes {
@@ -58,6 +61,65 @@ TEST_F(Hl7TransportTest, ARunDetectsOnceForPreflightAndHl7Transport) {
   absl::StatusOr<StepPlan> alone = PlanStep("hl7_transport");
   ASSERT_TRUE(alone.ok()) << alone.status();
   EXPECT_EQ(alone->facts.at("hl7_used"), "false");
+}
+
+// The bytes this process has read so far (read and pread calls; /proc/self/io's rchar).
+uint64_t BytesReadSoFar() {
+  std::ifstream io("/proc/self/io");
+  std::string field;
+  uint64_t value = 0;
+  while (io >> field >> value) {
+    if (field == "rchar:") return value;
+  }
+  ADD_FAILURE() << "no rchar in /proc/self/io";
+  return 0;
+}
+
+// Preflight reads each source CApp once for both its questions: the Data Mapper stylesheet
+// count (CappStyleSheetsToMigrate) takes, in the same read, the entries the HL7 scan reads, and
+// the scan (CappEntriesForHl7Scan) gets them from the run's memo without reading the file
+// (shown by the bytes the process reads: any read of the CApp reads its last 64 KiB); once:
+// asked again, it reads the file, as it does without a memo.
+TEST_F(Hl7TransportTest, PreflightReadsASourceCappOnceForStyleSheetsAndHl7Scan) {
+  std::string blob(200 << 10, 'b');
+  blob[0] = '\0';
+  std::vector<common::ZipEntry> entries(3);
+  entries[0] = {"Lab_1.0.0/Lab.xml", "<address uri=\"hl7://lab:9988\"/>"};
+  entries[1] = {"Lab_1.0.0/lib.bin", blob};
+  entries[1].compression = common::kZipStore;
+  entries[2] = {"Lab_1.0.0/x_xsltStyleSheet.xml", common::kOldXsltPrefixes};
+  absl::StatusOr<std::string> bytes = common::WriteZip(entries);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  const std::string capp = (src_ / "repository/deployment/server/carbonapps/Lab_1.0.0.car").string();
+  Write(capp, *bytes);
+  RunMemo memo;
+  StepContext ctx = Context("preflight", {}, true, Run("current"));
+  ctx.memo = &memo;
+  const absl::StatusOr<std::vector<common::ZipEntry>> own =
+      common::ReadZip(capp, Hl7ScanOfCappLimits());
+  ASSERT_TRUE(own.ok()) << own.status();
+
+  absl::StatusOr<int> n = CappStyleSheetsToMigrate(ctx, capp, /*also_for_hl7_scan=*/true);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  uint64_t before = BytesReadSoFar();
+  absl::StatusOr<std::vector<common::ZipEntry>> scanned = CappEntriesForHl7Scan(ctx, capp);
+  EXPECT_LT(BytesReadSoFar() - before, 4096u) << "the HL7 scan read the CApp again";
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  ASSERT_EQ(scanned->size(), own->size());
+  for (size_t i = 0; i < own->size(); ++i) {
+    EXPECT_EQ((*scanned)[i].name, (*own)[i].name);
+    EXPECT_EQ((*scanned)[i].data, (*own)[i].data);
+    EXPECT_EQ((*scanned)[i].content_read, (*own)[i].content_read);
+    EXPECT_EQ((*scanned)[i].binary, (*own)[i].binary);
+  }
+  EXPECT_TRUE((*scanned)[1].binary);
+
+  before = BytesReadSoFar();
+  scanned = CappEntriesForHl7Scan(ctx, capp);
+  EXPECT_GT(BytesReadSoFar() - before, 65536u);
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  EXPECT_EQ((*scanned)[0].data, (*own)[0].data);
 }
 
 // One HL7 signal: `text` is appended to conf/deployment.toml when `rel` is empty, written to

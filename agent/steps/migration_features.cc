@@ -33,7 +33,7 @@ absl::Status DetectDatamapper(const StepContext& ctx, const Homes& homes,
       continue;
     }
     ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel));
-    absl::StatusOr<int> found = CappStyleSheetsToMigrate(ctx, path);
+    absl::StatusOr<int> found = CappStyleSheetsToMigrate(ctx, path, /*also_for_hl7_scan=*/true);
     if (!found.ok()) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("cannot read ", rel, " for Data Mapper stylesheets: ",
@@ -93,22 +93,65 @@ absl::Status DetectInToml(const StepContext& ctx, const Homes& homes,
 
 }  // namespace
 
-absl::StatusOr<int> CappStyleSheetsToMigrate(const StepContext& ctx, const std::string& file) {
-  auto count = [&file]() -> absl::StatusOr<int> {
-    ASSIGN_OR_RETURN(std::vector<common::ZipEntry> entries,
-                     common::ReadZip(file, common::StyleSheetEntriesOnly()));
-    return common::MigrateCappEntries(&entries, nullptr);
-  };
+namespace {
+
+// `file` as it is now, for the memo's keys: its path and identity (device, inode, size, mtime,
+// ctime), or "" when it cannot be stat'ed (then nothing is remembered: the read reports the error).
+std::string FileIdentity(const std::string& file) {
   struct stat st;
-  if (ctx.memo == nullptr || ::stat(file.c_str(), &st) != 0) return count();
-  const std::string key =
-      absl::StrCat("Data Mapper stylesheets of ", file, " ", st.st_dev, ":", st.st_ino, ":",
-                   st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
-                   st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec);
+  if (::stat(file.c_str(), &st) != 0) return "";
+  return absl::StrCat(file, " ", st.st_dev, ":", st.st_ino, ":", st.st_size, ":",
+                      st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_ctim.tv_sec, ".",
+                      st.st_ctim.tv_nsec);
+}
+
+constexpr char kStyleSheetsMemo[] = "Data Mapper stylesheets";
+constexpr char kHl7ScanMemo[] = "HL7 scan entries";
+// Put in place of handed-out entries: Find<ZipEntries> no longer finds them.
+struct HandedOut {};
+
+using ZipEntries = absl::StatusOr<std::vector<common::ZipEntry>>;
+
+absl::StatusOr<int> CountStyleSheets(ZipEntries entries) {
+  if (!entries.ok()) return entries.status();
+  return common::MigrateCappEntries(&*entries, nullptr);
+}
+
+}  // namespace
+
+absl::StatusOr<int> CappStyleSheetsToMigrate(const StepContext& ctx, const std::string& file,
+                                             bool also_for_hl7_scan) {
+  const std::string identity = ctx.memo == nullptr ? "" : FileIdentity(file);
+  if (identity.empty()) {
+    return CountStyleSheets(common::ReadZip(file, common::StyleSheetEntriesOnly()));
+  }
+  const std::string key = absl::StrCat(kStyleSheetsMemo, " of ", identity);
   if (const auto* known = ctx.memo->Find<absl::StatusOr<int>>(key)) return *known;
-  absl::StatusOr<int> n = count();
+  absl::StatusOr<int> n;
+  if (also_for_hl7_scan) {
+    std::vector<ZipEntries> read = common::ReadZipForEach(
+        file, {common::StyleSheetEntriesOnly(), Hl7ScanOfCappLimits()});
+    n = CountStyleSheets(std::move(read[0]));
+    ctx.memo->Put(absl::StrCat(kHl7ScanMemo, " of ", identity), std::move(read[1]));
+  } else {
+    n = CountStyleSheets(common::ReadZip(file, common::StyleSheetEntriesOnly()));
+  }
   ctx.memo->Put(key, n);
   return n;
+}
+
+absl::StatusOr<std::vector<common::ZipEntry>> CappEntriesForHl7Scan(const StepContext& ctx,
+                                                                    const std::string& file) {
+  const std::string identity = ctx.memo == nullptr ? "" : FileIdentity(file);
+  if (!identity.empty()) {
+    const std::string key = absl::StrCat(kHl7ScanMemo, " of ", identity);
+    if (const auto* known = ctx.memo->Find<ZipEntries>(key)) {
+      ZipEntries entries = *known;
+      ctx.memo->Put(key, HandedOut{});
+      return entries;
+    }
+  }
+  return common::ReadZip(file, Hl7ScanOfCappLimits());
 }
 
 absl::StatusOr<common::MigrationFeatures> DetectMigrationFeatures(

@@ -12,6 +12,7 @@
 #include "agent/engine/step.h"
 #include "agent/steps/file_steps.h"
 #include "common/config/required_steps.h"
+#include "common/mi/capp.h"
 
 namespace mimic::agent {
 
@@ -20,11 +21,24 @@ namespace mimic::agent {
 absl::StatusOr<std::vector<std::string>> DetectHl7Signals(const StepContext& ctx,
                                                           const Homes& homes);
 
+// What hl7_transport's HL7 scan reads of a CApp (defined in hl7_transport.cc): the entries it
+// scans (text artifacts up to 16 MiB), a binary one passed over after its head.
+common::ZipLimits Hl7ScanOfCappLimits();
+
 // How many Data Mapper stylesheets of the CApp at `file` the 4.0 -> 4.2 rewrite changes
 // (common::MigrateCappEntries), read from its central directory and stylesheet entries only.
 // Once a run per file (ctx.memo, keyed by the path and the file's device, inode, size, mtime
-// and ctime): preflight's detection and migrate_datamapper read the same source CApps.
-absl::StatusOr<int> CappStyleSheetsToMigrate(const StepContext& ctx, const std::string& file);
+// and ctime): preflight's detection and migrate_datamapper read the same source CApps. With
+// `also_for_hl7_scan` (preflight, on the source) and a memo, the same read of the file also
+// takes what CappEntriesForHl7Scan gives, kept in the memo for it.
+absl::StatusOr<int> CappStyleSheetsToMigrate(const StepContext& ctx, const std::string& file,
+                                             bool also_for_hl7_scan = false);
+
+// The CApp at `file` read with Hl7ScanOfCappLimits(), as common::ReadZip gives it: from the run's
+// memo when CappStyleSheetsToMigrate read the same file (same identity) for it, handed out once
+// (the memo then lets the entries go), else from the file.
+absl::StatusOr<std::vector<common::ZipEntry>> CappEntriesForHl7Scan(const StepContext& ctx,
+                                                                    const std::string& file);
 
 // The features of homes.source, with the versions preflight detected. Evidence names files
 // relative to the source home and never holds a secret value.

@@ -75,11 +75,13 @@ absl::StatusOr<std::string> ExtractionKey(const std::string& label, const std::s
   return key;
 }
 
-// Reads exactly `size` bytes of entry `index`, CRC-checked, never more. With `sniff`, stops
-// after the first kZipSniffBytes when they hold a NUL byte: *binary set, "" returned.
+// Reads exactly `size` bytes of entry `index`, CRC-checked, never more. With `sniff`, the first
+// kZipSniffBytes are read first and *binary set when they hold a NUL byte; then, with
+// `stop_if_binary`, "" is returned at once, else the rest is read as for any entry (an error in
+// the rest is then one a reader stopping at the head would not have seen).
 absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_t size,
                                       const std::string& label, const std::string& name,
-                                      bool sniff, bool* binary) {
+                                      bool sniff, bool stop_if_binary, bool* binary) {
   ZipFilePtr zf(zip_fopen_index(za, index, 0));
   if (zf == nullptr) {
     return Hostile(label, name, absl::StrCat("cannot be opened: ", ZipErrorText(za)));
@@ -96,10 +98,11 @@ absl::StatusOr<std::string> ReadEntry(zip_t* za, zip_uint64_t index, zip_uint64_
           absl::StrCat("is corrupt: ", zip_error_strerror(zip_file_get_error(zf.get()))));
     }
     if (n == 0) break;
+    const zip_uint64_t before = got;
     got += static_cast<zip_uint64_t>(n);
-    if (got == head && std::memchr(data.data(), '\0', head) != nullptr) {
+    if (before < head && got == head && std::memchr(data.data(), '\0', head) != nullptr) {
       *binary = true;
-      return std::string();
+      if (stop_if_binary) return std::string();
     }
   }
   if (got != size) {
@@ -161,22 +164,43 @@ absl::StatusOr<ZipPtr> OpenArchive(zip_source_t* src, const std::string& label,
   return za;
 }
 
-// Checks every entry's metadata, then reads the content `limits` asks for.
-absl::StatusOr<std::vector<ZipEntry>> ReadEntries(zip_t* za, const std::string& label,
-                                                  const ZipLimits& limits) {
+using ZipReadings = std::vector<absl::StatusOr<std::vector<ZipEntry>>>;
+
+// For each of `readers`, what reading the archive with those limits alone gives: every entry's
+// metadata checked, then the content the reader asks for. The metadata is read and checked once
+// and an entry several readers ask for is inflated once; a reader's result ends at its first
+// error, as a read of its own would (the checks common to all readers fail them all there).
+ZipReadings ReadEntries(zip_t* za, const std::string& label, const std::vector<ZipLimits>& readers) {
+  const size_t n_readers = readers.size();
   const zip_int64_t count = zip_get_num_entries(za, 0);
-  if (count < 0) return absl::InternalError(absl::StrCat(label, ": ", ZipErrorText(za)));
-  if (static_cast<uint64_t>(count) > limits.max_entries) {
-    return absl::InvalidArgumentError(absl::StrCat("refusing archive ", label, ": ", count,
-                                                   " entries (limit ", limits.max_entries, ")"));
+  if (count < 0) {
+    return ZipReadings(n_readers, absl::InternalError(absl::StrCat(label, ": ", ZipErrorText(za))));
   }
+  ZipReadings out(n_readers, std::vector<ZipEntry>());
+  size_t alive = 0;
+  for (size_t r = 0; r < n_readers; ++r) {
+    if (static_cast<uint64_t>(count) > readers[r].max_entries) {
+      out[r] = absl::InvalidArgumentError(absl::StrCat(
+          "refusing archive ", label, ": ", count, " entries (limit ", readers[r].max_entries, ")"));
+    } else {
+      ++alive;
+    }
+  }
+  auto fail_all = [&](const absl::Status& st) {
+    for (auto& result : out) {
+      if (result.ok()) result = st;
+    }
+    return std::move(out);
+  };
 
   // First pass: every entry's metadata is checked before any content is inflated.
   std::vector<ZipEntry> entries(count);
   std::vector<zip_uint64_t> sizes(count);
+  // wanted[r][i]: reader r reads entry i's content.
+  std::vector<std::vector<bool>> wanted(n_readers, std::vector<bool>(count, false));
+  std::vector<uint64_t> totals(n_readers, 0);
   std::set<std::string> keys;
-  uint64_t total = 0;
-  for (zip_int64_t i = 0; i < count; ++i) {
+  auto check = [&](zip_int64_t i) -> absl::Status {
     const char* raw = zip_get_name(za, i, ZIP_FL_ENC_RAW);
     if (raw == nullptr) {
       return absl::InvalidArgumentError(
@@ -215,38 +239,86 @@ absl::StatusOr<std::vector<ZipEntry>> ReadEntries(zip_t* za, const std::string& 
     e.size = st.size;
 
     // Only what is inflated can be a bomb.
-    e.content_read = !limits.want_content || limits.want_content(e);
-    if (e.content_read && st.size >= limits.ratio_min_bytes &&
-        static_cast<double>(st.size) >
-            limits.max_ratio * static_cast<double>(st.comp_size > 0 ? st.comp_size : 1)) {
-      return Hostile(label, e.name,
-                     absl::StrCat("expands ", st.comp_size, " bytes to ", st.size, " (ratio above ",
-                                  limits.max_ratio, "; zip bomb?)"));
+    for (size_t r = 0; r < n_readers; ++r) {
+      if (!out[r].ok()) continue;
+      const ZipLimits& limits = readers[r];
+      const bool read = !limits.want_content || limits.want_content(e);
+      wanted[r][i] = read;
+      if (!read) continue;
+      if (st.size >= limits.ratio_min_bytes &&
+          static_cast<double>(st.size) >
+              limits.max_ratio * static_cast<double>(st.comp_size > 0 ? st.comp_size : 1)) {
+        out[r] = Hostile(label, e.name,
+                         absl::StrCat("expands ", st.comp_size, " bytes to ", st.size,
+                                      " (ratio above ", limits.max_ratio, "; zip bomb?)"));
+        --alive;
+        continue;
+      }
+      totals[r] += st.size;
+      if (totals[r] > limits.max_total_bytes || st.size > limits.max_total_bytes) {
+        out[r] = Hostile(label, e.name,
+                         absl::StrCat("takes the uncompressed total above ",
+                                      limits.max_total_bytes, " bytes"));
+        --alive;
+      }
     }
-    if (e.content_read) total += st.size;
-    if (e.content_read &&
-        (total > limits.max_total_bytes || st.size > limits.max_total_bytes)) {
-      return Hostile(
-          label, e.name,
-          absl::StrCat("takes the uncompressed total above ", limits.max_total_bytes, " bytes"));
+    return absl::OkStatus();
+  };
+  for (zip_int64_t i = 0; i < count && alive > 0; ++i) {
+    if (absl::Status st = check(i); !st.ok()) return fail_all(st);
+  }
+
+  // Second pass: the content, exactly the declared sizes, CRC-checked; read once for all the
+  // readers that ask for it, stopping after the head of a binary entry when all of them skip
+  // binary entries.
+  std::vector<std::vector<std::string>> data(n_readers, std::vector<std::string>(count));
+  std::vector<std::vector<bool>> binary(n_readers, std::vector<bool>(count, false));
+  for (zip_int64_t i = 0; i < count && alive > 0; ++i) {
+    if (sizes[i] == 0 && entries[i].is_dir) continue;
+    bool any = false, sniff = false, all_sniff = true;
+    for (size_t r = 0; r < n_readers; ++r) {
+      if (!out[r].ok() || !wanted[r][i]) continue;
+      any = true;
+      sniff = sniff || readers[r].skip_binary;
+      all_sniff = all_sniff && readers[r].skip_binary;
+    }
+    if (!any) continue;
+    bool is_binary = false;
+    absl::StatusOr<std::string> read =
+        ReadEntry(za, i, sizes[i], label, entries[i].name, sniff, all_sniff, &is_binary);
+    for (size_t r = 0; r < n_readers; ++r) {
+      if (!out[r].ok() || !wanted[r][i]) continue;
+      if (readers[r].skip_binary && is_binary) {
+        binary[r][i] = true;  // its own read stopped at the head, whatever followed
+      } else if (!read.ok()) {
+        out[r] = read.status();
+        --alive;
+      } else {
+        data[r][i] = *read;
+      }
     }
   }
 
-  // Second pass: the content, exactly the declared sizes, CRC-checked.
-  for (zip_int64_t i = 0; i < count; ++i) {
-    if ((sizes[i] == 0 && entries[i].is_dir) || !entries[i].content_read) continue;
-    ASSIGN_OR_RETURN(entries[i].data, ReadEntry(za, i, sizes[i], label, entries[i].name,
-                                                limits.skip_binary, &entries[i].binary));
-    if (entries[i].binary) entries[i].content_read = false;
+  for (size_t r = 0; r < n_readers; ++r) {
+    if (!out[r].ok()) continue;
+    std::vector<ZipEntry>& mine = *out[r];
+    mine = entries;
+    for (zip_int64_t i = 0; i < count; ++i) {
+      mine[i].content_read = wanted[r][i] && !binary[r][i];
+      mine[i].binary = binary[r][i];
+      mine[i].data = std::move(data[r][i]);
+    }
   }
-  return entries;
+  return out;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const ZipLimits& limits) {
+std::vector<absl::StatusOr<std::vector<ZipEntry>>> ReadZipForEach(
+    const std::string& path, const std::vector<ZipLimits>& readers) {
+  auto fail_all = [&](absl::Status st) { return ZipReadings(readers.size(), std::move(st)); };
   if (!IsRegularFile(path)) {
-    return absl::NotFoundError(absl::StrCat(path, " is not a regular file"));
+    return fail_all(absl::NotFoundError(absl::StrCat(path, " is not a regular file")));
   }
   // Read through a file source: libzip reads the central directory and then only what is
   // inflated, never the bulk of entries passed over.
@@ -254,12 +326,12 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const Zip
   if (fd < 0) {
     const int e = errno;
     std::string msg = absl::StrCat("open ", path, ": ", std::strerror(e));
-    return e == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg);
+    return fail_all(e == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg));
   }
   FILE* file = ::fdopen(fd, "rb");
   if (file == nullptr) {
     ::close(fd);
-    return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+    return fail_all(absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno))));
   }
   zip_error_t err;
   zip_error_init(&err);
@@ -268,14 +340,19 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const Zip
     std::fclose(file);
     std::string text = ZipErrorText(&err);
     zip_error_fini(&err);
-    return absl::InternalError(absl::StrCat(path, ": ", text));
+    return fail_all(absl::InternalError(absl::StrCat(path, ": ", text)));
   }
   zip_error_fini(&err);
-  ASSIGN_OR_RETURN(ZipPtr za, OpenArchive(src, path, [&path] {
-                     absl::StatusOr<std::string> bytes = ReadFile(path);
-                     return bytes.ok() ? *bytes : std::string();
-                   }));
-  return ReadEntries(za.get(), path, limits);
+  absl::StatusOr<ZipPtr> za = OpenArchive(src, path, [&path] {
+    absl::StatusOr<std::string> bytes = ReadFile(path);
+    return bytes.ok() ? *bytes : std::string();
+  });
+  if (!za.ok()) return fail_all(za.status());
+  return ReadEntries(za->get(), path, readers);
+}
+
+absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path, const ZipLimits& limits) {
+  return std::move(ReadZipForEach(path, {limits})[0]);
 }
 
 absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
@@ -291,9 +368,8 @@ absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
   }
   zip_error_fini(&err);
   ASSIGN_OR_RETURN(ZipPtr za, OpenArchive(src, label, [&bytes] { return bytes; }));
-  return ReadEntries(za.get(), label, limits);
+  return std::move(ReadEntries(za.get(), label, {limits})[0]);
 }
-
 
 absl::StatusOr<std::string> WriteZip(const std::vector<ZipEntry>& entries) {
   std::set<std::string> names;

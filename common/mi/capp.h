@@ -67,6 +67,12 @@ inline constexpr uint64_t kZipSniffBytes = 8000;
 // the file cannot be read.
 absl::StatusOr<std::vector<ZipEntry>> ReadZip(const std::string& path,
                                               const ZipLimits& limits = {});
+// Reads the archive at `path` once for several readers: result i is what ReadZip(path,
+// readers[i]) gives (the same entries, content and flags, or the same error), but the file is
+// opened and its central directory checked once, and an entry several readers ask for is
+// inflated once.
+std::vector<absl::StatusOr<std::vector<ZipEntry>>> ReadZipForEach(
+    const std::string& path, const std::vector<ZipLimits>& readers);
 absl::StatusOr<std::vector<ZipEntry>> ReadZipFromBytes(const std::string& bytes,
                                                        const std::string& label,
                                                        const ZipLimits& limits = {});

@@ -48,6 +48,23 @@ struct RawEntry {
   bool encrypt = false;
 };
 
+// A 64 KB stored entry with a NUL byte in its sniffed head (binary by git's rule).
+ZipEntry StoredBinaryEntry(const std::string& name) {
+  std::string blob(64 << 10, 'b');
+  blob[10] = '\0';
+  ZipEntry e{name, blob};
+  e.compression = kZipStore;
+  return e;
+}
+
+// Changes one byte of the StoredBinaryEntry in `zip` past the sniffed head: its CRC no longer
+// matches.
+void DamagePastTheHead(std::string* zip) {
+  const size_t at = zip->find(std::string(1, '\0') + "bbbb") + 40000;
+  ASSERT_EQ((*zip)[at], 'b');
+  (*zip)[at] = 'c';
+}
+
 class CappTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -288,18 +305,13 @@ TEST_F(CappTest, WantContentReadsOnlyTheChosenEntries) {
 TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
   // A stored entry holding a NUL byte early and, past the sniffed head, bytes that no longer
   // match its CRC: passed over as binary after its head, so the damage is never read.
-  std::string blob(64 << 10, 'b');
-  blob[10] = '\0';
   std::vector<ZipEntry> entries(3);
   entries[0] = {"a.xml", "<a>hl7://lab:1</a>"};
-  entries[1] = {"lib.bin", blob};
-  entries[1].compression = kZipStore;
+  entries[1] = StoredBinaryEntry("lib.bin");
   entries[2] = {"text.bin", "no nul here"};
   absl::StatusOr<std::string> bytes = WriteZip(entries);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  const size_t at = bytes->find(std::string(1, '\0') + "bbbb") + 40000;
-  ASSERT_EQ((*bytes)[at], 'b');
-  (*bytes)[at] = 'c';
+  DamagePastTheHead(&*bytes);
   const std::string path = Path("binary.car");
   Save(path, *bytes);
 
@@ -315,13 +327,80 @@ TEST_F(CappTest, SkipBinaryReadsOnlyTheHeadOfABinaryEntry) {
   EXPECT_FALSE((*back)[1].content_read);
   EXPECT_TRUE((*back)[1].binary);
   EXPECT_EQ((*back)[1].data, "");
-  EXPECT_EQ((*back)[1].size, blob.size());
+  EXPECT_EQ((*back)[1].size, entries[1].data.size());
   EXPECT_TRUE((*back)[2].content_read);
   EXPECT_EQ((*back)[2].data, "no nul here");
   // The same from memory.
   back = ReadZipFromBytes(*bytes, "memory", limits);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE((*back)[1].binary);
+}
+
+// One read for several readers gives each exactly what its own ReadZip gives: entries,
+// content and flags, or the same error, also where the readers' rules differ (a binary entry
+// damaged past its head, limits only some readers hit, damage in an entry only some read).
+TEST_F(CappTest, ReadZipForEachGivesEachReaderWhatItsOwnReadGives) {
+  std::vector<ZipEntry> entries(5);
+  entries[0] = {"a.xml", "<a>hl7://lab:1</a>"};
+  entries[1] = StoredBinaryEntry("lib.bin");
+  entries[2] = {"x_xsltStyleSheet.xml", std::string(kOldXsltPrefixes) + std::string(6000, 's')};
+  entries[3] = {"dir/", "", true};
+  entries[4] = {"big.txt", std::string(20000, 't')};
+  absl::StatusOr<std::string> good = WriteZip(entries);
+  ASSERT_TRUE(good.ok()) << good.status();
+  Save(Path("good.car"), *good);
+  std::string damaged = *good;  // lib.bin damaged past its sniffed head: a CRC error
+  DamagePastTheHead(&damaged);
+  Save(Path("damaged.car"), damaged);
+  ASSERT_TRUE(MakeZip(Path("slip.car"), {{"a.xml", "x"}, {"../evil", "x"}}));
+  Save(Path("junk.car"), "PK\x03\x04 not really a zip");
+  Save(Path("datamapper.car"), *mi_home::DataMapperCapp());
+
+  std::vector<ZipLimits> readers(6);
+  readers[1] = StyleSheetEntriesOnly();
+  readers[2].skip_binary = true;
+  readers[2].want_content = [](const ZipEntry& e) { return !e.is_dir && e.size <= 70000; };
+  readers[3].max_total_bytes = 10000;
+  readers[4].want_content = [](const ZipEntry& e) { return e.name == "lib.bin"; };
+  readers[4].skip_binary = true;
+  readers[5].max_entries = 3;
+  for (const char* name : {"good.car", "damaged.car", "slip.car", "junk.car", "datamapper.car",
+                           "missing.car"}) {
+    const std::string path = Path(name);
+    const std::vector<absl::StatusOr<std::vector<ZipEntry>>> together =
+        ReadZipForEach(path, readers);
+    ASSERT_EQ(together.size(), readers.size());
+    for (size_t r = 0; r < readers.size(); ++r) {
+      SCOPED_TRACE(absl::StrCat(name, ", reader ", r));
+      const absl::StatusOr<std::vector<ZipEntry>> alone = ReadZip(path, readers[r]);
+      ASSERT_EQ(together[r].status(), alone.status());
+      if (!alone.ok()) continue;
+      ASSERT_EQ(together[r]->size(), alone->size());
+      for (size_t i = 0; i < alone->size(); ++i) {
+        const ZipEntry& a = (*alone)[i];
+        const ZipEntry& t = (*together[r])[i];
+        EXPECT_EQ(t.name, a.name);
+        EXPECT_EQ(t.data, a.data) << a.name;
+        EXPECT_EQ(t.is_dir, a.is_dir);
+        EXPECT_EQ(t.opsys, a.opsys);
+        EXPECT_EQ(t.external_attributes, a.external_attributes);
+        EXPECT_EQ(t.mtime, a.mtime);
+        EXPECT_EQ(t.compression, a.compression);
+        EXPECT_EQ(t.size, a.size);
+        EXPECT_EQ(t.content_read, a.content_read) << a.name;
+        EXPECT_EQ(t.binary, a.binary) << a.name;
+      }
+    }
+  }
+  // The cases above do differ between readers.
+  const auto damaged_reads = ReadZipForEach(Path("damaged.car"), readers);
+  EXPECT_FALSE(damaged_reads[0].ok());
+  EXPECT_TRUE(damaged_reads[1].ok());
+  EXPECT_TRUE(damaged_reads[2].ok());
+  EXPECT_TRUE((*damaged_reads[2])[1].binary);
+  EXPECT_FALSE(damaged_reads[3].ok());
+  EXPECT_TRUE(damaged_reads[4].ok());
+  EXPECT_FALSE(damaged_reads[5].ok());
 }
 
 TEST_F(CappTest, RefusesZipBombsAndOversizedArchives) {
