@@ -160,6 +160,8 @@ class SqliteDb final : public SqlDb {
       it = cache_.emplace(std::move(key), StmtPtr(raw)).first;
     }
     sqlite3_stmt* s = it->second.get();
+    // Text and blobs are bound SQLITE_STATIC, without SQLite's copy: `params` outlives every
+    // step of the statement, and StmtReset clears the bindings before Exec/Query return.
     if (static_cast<int>(params.size()) != sqlite3_bind_parameter_count(s)) {
       return absl::InternalError(absl::StrCat("sqlite: ", std::string(sql), ": ", params.size(),
                                               " parameters given, ",
@@ -178,12 +180,12 @@ class SqliteDb final : public SqlDb {
           break;
         case SqlValue::Type::kText: {
           const std::string& t = p.raw_text();
-          rc = sqlite3_bind_text64(s, idx, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+          rc = sqlite3_bind_text64(s, idx, t.data(), t.size(), SQLITE_STATIC, SQLITE_UTF8);
           break;
         }
         case SqlValue::Type::kBlob: {
           const std::string& b = p.raw_text();
-          rc = sqlite3_bind_blob64(s, idx, b.data(), b.size(), SQLITE_TRANSIENT);
+          rc = sqlite3_bind_blob64(s, idx, b.data(), b.size(), SQLITE_STATIC);
           break;
         }
       }
