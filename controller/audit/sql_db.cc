@@ -109,7 +109,7 @@ class SqliteDb final : public SqlDb {
   absl::Status Commit() override { return Plain("COMMIT"); }
   absl::Status Rollback() override { return Plain("ROLLBACK"); }
 
-  absl::StatusOr<int64_t> Exec(std::string_view sql, const std::vector<SqlValue>& params) override {
+  absl::StatusOr<int64_t> Exec(std::string_view sql, absl::Span<const SqlValue> params) override {
     absl::StatusOr<sqlite3_stmt*> stmt = Prepare(sql, params);
     if (!stmt.ok()) return stmt.status();
     StmtReset reset(*stmt);
@@ -121,7 +121,7 @@ class SqliteDb final : public SqlDb {
   }
 
   absl::StatusOr<std::vector<SqlRow>> Query(std::string_view sql,
-                                            const std::vector<SqlValue>& params) override {
+                                            absl::Span<const SqlValue> params) override {
     absl::StatusOr<sqlite3_stmt*> stmt = Prepare(sql, params);
     if (!stmt.ok()) return stmt.status();
     StmtReset reset(*stmt);
@@ -146,7 +146,7 @@ class SqliteDb final : public SqlDb {
  private:
   // Prepared statements are cached by their SQL text: the writer runs the same handful of
   // statements for every event.
-  absl::StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, const std::vector<SqlValue>& params) {
+  absl::StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, absl::Span<const SqlValue> params) {
     auto it = cache_.find(sql);  // no copy of the text on a hit
     if (it == cache_.end()) {
       std::string key(sql);
