@@ -149,15 +149,16 @@ void EscapeNuls(google::protobuf::Message& m) {
   auto escaped = [](const std::string& s) {
     return absl::StrReplaceAll(s, {{std::string(1, '\0'), "\\0"}});
   };
+  std::string scratch;  // the references below read the field in place: no copy per string
   for (const FieldDescriptor* f : fields) {
     if (f->type() == FieldDescriptor::TYPE_STRING) {
       if (f->is_repeated()) {
         for (int i = 0; i < r->FieldSize(m, f); ++i) {
-          std::string v = r->GetRepeatedString(m, f, i);
+          const std::string& v = r->GetRepeatedStringReference(m, f, i, &scratch);
           if (v.find('\0') != std::string::npos) r->SetRepeatedString(&m, f, i, escaped(v));
         }
       } else {
-        std::string v = r->GetString(m, f);
+        const std::string& v = r->GetStringReference(m, f, &scratch);
         if (v.find('\0') != std::string::npos) r->SetString(&m, f, escaped(v));
       }
     } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
@@ -176,8 +177,7 @@ void EscapeNuls(google::protobuf::Message& m) {
 // The agent redacts before sending; the audit redacts again, defensively, so a secret that
 // slipped through never reaches the audit (or the reports built from it). Text is made
 // NUL-safe here too, the one place every event passes before it is hashed and stored.
-v1::Event Sanitized(const v1::Event& in) {
-  v1::Event e = in;
+v1::Event Sanitized(v1::Event e) {
   EscapeNuls(e);
   switch (e.kind_case()) {
     case v1::Event::kLog:
@@ -549,13 +549,17 @@ absl::StatusOr<int64_t> Audit::Record(const std::string& rollout_id, const std::
 // ---- The event writer ----------------------------------------------------------------------
 
 absl::Status Audit::AppendEvent(const std::string& rollout_id, const v1::Event& event) {
+  return AppendEvent(rollout_id, v1::Event(event));
+}
+
+absl::Status Audit::AppendEvent(const std::string& rollout_id, v1::Event&& event) {
   if (rollout_id.empty()) return absl::InvalidArgumentError("audit event without rollout id");
   if (event.run_id().empty()) return absl::InvalidArgumentError("audit event without run id");
   if (event.seq() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("audit event of run ", event.run_id(), " has seq 0"));
   }
-  Pending pending{rollout_id, Sanitized(event), {}};
+  Pending pending{rollout_id, Sanitized(std::move(event)), {}};
   if (!pending.event.SerializeToString(&pending.payload)) {
     return absl::InternalError(
         absl::StrCat("cannot serialize event ", event.run_id(), "#", event.seq()));
@@ -688,7 +692,8 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
     RETURN_IF_ERROR(PrepareLedger());  // before the events: a legacy seal must not hold them
     std::map<std::string, Head> heads;  // read inside the transaction: another process may
                                         // have appended to the same database
-    std::map<std::string, std::vector<v1::Event>> stored;  // per rollout, the events inserted
+    // per rollout, the events inserted (in `batch`, which outlives this)
+    std::map<std::string, std::vector<const v1::Event*>> stored;
     for (const Pending& p : batch) {
       auto it = heads.find(p.rollout_id);
       if (it == heads.end()) {
@@ -717,7 +722,7 @@ absl::Status Audit::CommitBatch(const std::vector<Pending>& batch) {
                      c.step, c.status, c.message, SqlValue::Blob(payload), head.hash, hash}));
       if (inserted == 0) continue;  // a repeat of a stored event: not chained again
       head = Head{head.from, head.count + 1, std::move(hash), true};
-      stored[p.rollout_id].push_back(e);
+      stored[p.rollout_id].push_back(&e);
     }
     for (const auto& [rollout_id, head] : heads) {
       if (!head.dirty) continue;
@@ -822,7 +827,7 @@ absl::Status ApplyEventKindRows(SqlDb& db, const v1::Event& e, int64_t now) {
 }  // namespace
 
 absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
-                            const std::vector<v1::Event>& events, int64_t now) {
+                            const std::vector<const v1::Event*>& events, int64_t now) {
   // Every run named: it exists (even when never registered; created at its first event's
   // time, as 'pending'), last_seq moves forward to its highest seq, an empty host takes the
   // first one named. One statement per run, before the events' own rows (which update it).
@@ -833,7 +838,8 @@ absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
   };
   std::vector<std::string> order;
   std::map<std::string, Run> runs;
-  for (const v1::Event& e : events) {
+  for (const v1::Event* event : events) {
+    const v1::Event& e = *event;
     auto [it, added] = runs.try_emplace(e.run_id());
     Run& r = it->second;
     if (added) {
@@ -855,7 +861,7 @@ absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
                 {id, rollout_id, r.host, time, r.max_seq})
             .status());
   }
-  for (const v1::Event& e : events) RETURN_IF_ERROR(ApplyEventKindRows(db, e, now));
+  for (const v1::Event* e : events) RETURN_IF_ERROR(ApplyEventKindRows(db, *e, now));
   return absl::OkStatus();
 }
 

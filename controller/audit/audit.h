@@ -385,6 +385,8 @@ class Audit {
   // (UNAVAILABLE, naming the attempts and the database's message) once it has failed: the
   // caller must stop what it is auditing.
   absl::Status AppendEvent(const std::string& rollout_id, const mimic::v1::Event& event);
+  // The same, taking the event over instead of copying it (sanitized in place).
+  absl::Status AppendEvent(const std::string& rollout_id, mimic::v1::Event&& event);
   // Waits until every event queued before the call is committed (riding out failures the
   // retries overcome). Returns the writer's error once it has failed; the events stay held
   // and the close tries them again.

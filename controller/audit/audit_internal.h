@@ -50,7 +50,7 @@ absl::StatusOr<int64_t> ApplyAuditRecord(SqlDb& db, const std::string& rollout_i
 // first one named), not once per event: the result is the same as event by event. The
 // writer and VerifyAudit's replay call it with the same events (one ledger "events" entry).
 absl::Status ApplyEventRows(SqlDb& db, const std::string& rollout_id,
-                            const std::vector<mimic::v1::Event>& events, int64_t now);
+                            const std::vector<const mimic::v1::Event*>& events, int64_t now);
 // Sets the rollout's recorded event chain length and head.
 absl::Status StoreChainHead(SqlDb& db, const std::string& rollout_id, int64_t count,
                             const std::string& head);

@@ -847,16 +847,17 @@ absl::StatusOr<AuditVerifyResult> Audit::VerifyAudit(const std::string& only,
                          db_->Query("SELECT idx, payload FROM events WHERE rollout_id = ? AND "
                                     "idx >= ? AND idx < ? ORDER BY idx",
                                     {id, from, count}));
-        std::vector<v1::Event> committed;  // the events of that one commit, as it applied them
-        committed.reserve(rows.size());
-        for (const SqlRow& row : rows) {
-          v1::Event& ev = committed.emplace_back();
-          if (!ev.ParseFromString(row[1].raw_text())) {
+        std::vector<v1::Event> committed(rows.size());  // that one commit's events, in order
+        std::vector<const v1::Event*> applied;
+        applied.reserve(rows.size());
+        for (size_t r = 0; r < rows.size(); ++r) {
+          if (!committed[r].ParseFromString(rows[r][1].raw_text())) {
             return fail(
-                absl::StrCat("rollout ", id, ": event #", row[0].AsInt(), " does not decode"));
+                absl::StrCat("rollout ", id, ": event #", rows[r][0].AsInt(), " does not decode"));
           }
+          applied.push_back(&committed[r]);
         }
-        RETURN_IF_ERROR(ApplyEventRows(*mem, id, committed, v[3].AsInt()));
+        RETURN_IF_ERROR(ApplyEventRows(*mem, id, applied, v[3].AsInt()));
         RETURN_IF_ERROR(StoreChainHead(*mem, id, count, v[2].AsText()));
         sealed = count;
       } else {

@@ -109,7 +109,7 @@ class SqliteDb final : public SqlDb {
   absl::Status Commit() override { return Plain("COMMIT"); }
   absl::Status Rollback() override { return Plain("ROLLBACK"); }
 
-  absl::StatusOr<int64_t> Exec(std::string_view sql, const std::vector<SqlValue>& params) override {
+  absl::StatusOr<int64_t> Exec(std::string_view sql, absl::Span<const SqlValue> params) override {
     absl::StatusOr<sqlite3_stmt*> stmt = Prepare(sql, params);
     if (!stmt.ok()) return stmt.status();
     StmtReset reset(*stmt);
@@ -121,7 +121,7 @@ class SqliteDb final : public SqlDb {
   }
 
   absl::StatusOr<std::vector<SqlRow>> Query(std::string_view sql,
-                                            const std::vector<SqlValue>& params) override {
+                                            absl::Span<const SqlValue> params) override {
     absl::StatusOr<sqlite3_stmt*> stmt = Prepare(sql, params);
     if (!stmt.ok()) return stmt.status();
     StmtReset reset(*stmt);
@@ -146,7 +146,7 @@ class SqliteDb final : public SqlDb {
  private:
   // Prepared statements are cached by their SQL text: the writer runs the same handful of
   // statements for every event.
-  absl::StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, const std::vector<SqlValue>& params) {
+  absl::StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, absl::Span<const SqlValue> params) {
     auto it = cache_.find(sql);  // no copy of the text on a hit
     if (it == cache_.end()) {
       std::string key(sql);
@@ -160,6 +160,8 @@ class SqliteDb final : public SqlDb {
       it = cache_.emplace(std::move(key), StmtPtr(raw)).first;
     }
     sqlite3_stmt* s = it->second.get();
+    // Text and blobs are bound SQLITE_STATIC, without SQLite's copy: `params` outlives every
+    // step of the statement, and StmtReset clears the bindings before Exec/Query return.
     if (static_cast<int>(params.size()) != sqlite3_bind_parameter_count(s)) {
       return absl::InternalError(absl::StrCat("sqlite: ", std::string(sql), ": ", params.size(),
                                               " parameters given, ",
@@ -178,12 +180,12 @@ class SqliteDb final : public SqlDb {
           break;
         case SqlValue::Type::kText: {
           const std::string& t = p.raw_text();
-          rc = sqlite3_bind_text64(s, idx, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+          rc = sqlite3_bind_text64(s, idx, t.data(), t.size(), SQLITE_STATIC, SQLITE_UTF8);
           break;
         }
         case SqlValue::Type::kBlob: {
           const std::string& b = p.raw_text();
-          rc = sqlite3_bind_blob64(s, idx, b.data(), b.size(), SQLITE_TRANSIENT);
+          rc = sqlite3_bind_blob64(s, idx, b.data(), b.size(), SQLITE_STATIC);
           break;
         }
       }

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace mimic::controller {
 
@@ -76,10 +77,10 @@ class SqlDb {
 
   // Runs one statement; returns the number of rows it inserted, updated or deleted.
   virtual absl::StatusOr<int64_t> Exec(std::string_view sql,
-                                       const std::vector<SqlValue>& params = {}) = 0;
+                                       absl::Span<const SqlValue> params = {}) = 0;
   // Runs one query; returns all its rows.
   virtual absl::StatusOr<std::vector<SqlRow>> Query(std::string_view sql,
-                                                    const std::vector<SqlValue>& params = {}) = 0;
+                                                    absl::Span<const SqlValue> params = {}) = 0;
 };
 
 // Opens (creating when missing) the SQLite database file at `path`, in WAL mode with

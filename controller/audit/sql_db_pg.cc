@@ -196,7 +196,7 @@ class PostgresDb final : public SqlDb {
     return Plain("ROLLBACK");
   }
 
-  absl::StatusOr<int64_t> Exec(std::string_view sql, const std::vector<SqlValue>& params) override {
+  absl::StatusOr<int64_t> Exec(std::string_view sql, absl::Span<const SqlValue> params) override {
     absl::StatusOr<ResultPtr> res = Run(sql, params);
     if (!res.ok()) return res.status();
     const char* n = PQcmdTuples(res->get());
@@ -206,7 +206,7 @@ class PostgresDb final : public SqlDb {
   }
 
   absl::StatusOr<std::vector<SqlRow>> Query(std::string_view sql,
-                                            const std::vector<SqlValue>& params) override {
+                                            absl::Span<const SqlValue> params) override {
     absl::StatusOr<ResultPtr> res = Run(sql, params);
     if (!res.ok()) return res.status();
     PGresult* r = res->get();
@@ -267,7 +267,7 @@ class PostgresDb final : public SqlDb {
     return absl::InternalError(msg);
   }
 
-  absl::StatusOr<ResultPtr> Run(std::string_view sql, const std::vector<SqlValue>& params) {
+  absl::StatusOr<ResultPtr> Run(std::string_view sql, absl::Span<const SqlValue> params) {
     // Outside a transaction a lost connection is re-established here (reads); inside one the
     // statement fails and the transaction is retried from the start by its owner.
     if (!in_txn_ && PQstatus(conn_) != CONNECTION_OK) RETURN_IF_ERROR(EnsureConnected());

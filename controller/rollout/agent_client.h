@@ -40,8 +40,8 @@ class CallCanceller {
 
 // Streams the events of Run (or Attach when `attach` is set). Calls `on_event` for each event
 // and then `on_done` exactly once with the final status, both on gRPC threads: they must not
-// block. `on_event` gets the call's own message, which it may change (scrub in place, no copy):
-// the next read overwrites it. Deletes itself (dropping its reference to the channel) before on_done. Returns what
+// block. `on_event` gets the call's own message, which it may change or move from (scrub in place,
+// hand over, no copy): the next read overwrites it. Deletes itself (dropping its reference to the channel) before on_done. Returns what
 // cancels it (on_done then gets CANCELLED unless the call had already ended).
 class EventCall final : public grpc::ClientReadReactor<mimic::v1::Event> {
  public:

@@ -255,9 +255,11 @@ class FleetRunner {
         o.duration_us = e.run_finished().duration_micros();
       }
     }
+    progress_->Event(j->stage, e);
     // May block while the audit's queue is full (back-pressure, nothing dropped). Once the
-    // audit has failed, no new host starts: a rollout is not run unaudited.
-    if (absl::Status st = audit_->AppendEvent(rollout_id_, e); !st.ok()) {
+    // audit has failed, no new host starts: a rollout is not run unaudited. The audit takes
+    // the message over (no copy): nothing reads it after this.
+    if (absl::Status st = audit_->AppendEvent(rollout_id_, std::move(*received)); !st.ok()) {
       bool first = false;
       {
         common::MutexLock l(&mu_);
@@ -270,7 +272,6 @@ class FleetRunner {
                         std::string(st.message()));
       }
     }
-    progress_->Event(j->stage, e);
   }
 
   void OnDone(HostJob* j, const grpc::Status& s) {
