@@ -246,7 +246,9 @@ TEST_F(RolloutTest, BatchSequenceAndSlidingWindow) {
         }
         return held.size() >= 2;
       },
-      AgentProcess::kGateWaitSeconds))
+      AgentProcess::kGateWaitSeconds,
+      {.dirs = {Agent("h08").gate_dir(), Agent("h09").gate_dir(), Agent("h10").gate_dir()},
+       .pids = {pid}}))
       << ReadText(out_path);
   ASSERT_EQ(held.size(), 2u) << "the window of 2 holds a third run";
   std::string waiting;

@@ -124,8 +124,9 @@ std::string CrashMidCopy(const Homes& h, const std::string& target) {
   pid_t pid = Spawn({TestingAgentBinary(), "--gate-dir", gate, "--hold-copy", kBig, "local",
                      "--source", h.source, "--target", target, "--state-dir", h.state},
                     h.dir + "/held.log");
-  const bool held = WaitUntil([&] { return access((gate + "/copying-" + kBig).c_str(), F_OK) == 0; },
-                              AgentProcess::kGateWaitSeconds);
+  const bool held =
+      WaitUntil([&] { return access((gate + "/copying-" + kBig).c_str(), F_OK) == 0; },
+                AgentProcess::kGateWaitSeconds, {.dirs = {gate}, .pids = {pid}});
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -198,7 +199,7 @@ TEST(WritesTest, AnAliasOfTheHomeTakesTheSameLock) {
                     h.dir + "/held.log");
   ASSERT_TRUE(WaitUntil(
       [&] { return access((gate + "/copying-" + kBig).c_str(), F_OK) == 0; },
-      AgentProcess::kGateWaitSeconds))
+      AgentProcess::kGateWaitSeconds, {.dirs = {gate}, .pids = {pid}}))
       << ReadText(h.dir + "/held.log");
   const std::vector<std::string> temps = TempFiles(h.target);
   // h.dir is a root too, so the alias is inside the roots and the lock is what stops it.

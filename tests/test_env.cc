@@ -8,11 +8,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <functional>
 #include <thread>
@@ -196,14 +201,60 @@ std::string RolloutIdFrom(const std::string& output) {
   return output.substr(s, e - s);
 }
 
-// The interval only bounds how late the event is seen; nothing waits for time to pass.
-bool WaitUntil(const std::function<bool()>& done, int seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+bool WaitUntil(const std::function<bool()>& done, int seconds, const WakeOn& wake) {
+  // The watches are set up before the first check, so no change after it is missed.
+  const int notify = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (notify < 0) {
+    ADD_FAILURE() << "inotify_init1: " << std::strerror(errno);
+    return false;
   }
-  return true;
+  std::vector<pollfd> fds = {{notify, POLLIN, 0}};
+  bool ok = true;
+  for (const std::string& d : wake.dirs) {
+    constexpr uint32_t kChanges = IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
+                                  IN_MOVED_FROM | IN_DELETE | IN_ATTRIB;
+    if (::inotify_add_watch(notify, d.c_str(), kChanges) < 0) {
+      ADD_FAILURE() << "cannot watch " << d << ": " << std::strerror(errno);
+      ok = false;
+    }
+  }
+  std::vector<int> pidfds;
+  for (pid_t p : wake.pids) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, p, 0));
+    if (fd >= 0) {
+      pidfds.push_back(fd);
+      fds.push_back({fd, POLLIN, 0});
+    }  // else it is gone already (reaped): `done()` sees that without a wake-up
+  }
+  for (int fd : wake.eventfds) fds.push_back({fd, POLLIN, 0});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  bool held = false;
+  while (ok && !(held = done())) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) break;
+    const int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left, 1000000)));
+    if (n == 0) break;  // the bound: nothing it watches changed, so `done()` is not asked again
+    if (n < 0 && errno != EINTR) {
+      ADD_FAILURE() << "poll: " << std::strerror(errno);
+      break;
+    }
+    for (pollfd& p : fds) {
+      if ((p.revents & POLLIN) == 0) continue;
+      if (std::find(pidfds.begin(), pidfds.end(), p.fd) != pidfds.end()) {
+        p.fd = -1;  // exited: stays readable, so it is polled no more
+        continue;
+      }
+      alignas(inotify_event) char buf[4096];  // drained: inotify events, or an eventfd's count
+      while (::read(p.fd, buf, p.fd == notify ? sizeof buf : sizeof(uint64_t)) > 0 &&
+             p.fd == notify) {
+      }
+    }
+  }
+  for (int fd : pidfds) ::close(fd);
+  ::close(notify);
+  return held;
 }
 
 namespace {
@@ -221,12 +272,13 @@ void Touch(const std::string& path) {
 }  // namespace
 
 bool WaitForText(const std::string& path, const std::string& text) {
-  return WaitUntil([&] { return absl::StrContains(ReadText(path), text); }, 60);
+  return WaitUntil([&] { return absl::StrContains(ReadText(path), text); }, 60,
+                   {.dirs = {common::Dirname(path)}});
 }
 
 int WaitExit(pid_t pid) {
   int st = 0;
-  bool exited = WaitUntil([&] { return waitpid(pid, &st, WNOHANG) == pid; }, 120);
+  bool exited = WaitUntil([&] { return waitpid(pid, &st, WNOHANG) == pid; }, 120, {.pids = {pid}});
   if (!exited) {
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
@@ -281,7 +333,7 @@ std::string AgentProcess::WaitReached(int step) {
         runs = ReachedRuns(gate_dir(), step);
         return !runs.empty();
       },
-      kGateWaitSeconds);
+      kGateWaitSeconds, {.dirs = {gate_dir()}, .pids = {pid_}});
   if (!ok) {
     ADD_FAILURE() << "agent " << o_.name << ": no run reached step " << step << " within "
                   << kGateWaitSeconds << " s; log:\n" << ReadText(log_path());
@@ -367,7 +419,7 @@ bool AgentProcess::Start() {
         exited = waitpid(pid_, &st, WNOHANG) == pid_;
         return exited;
       },
-      60);
+      60, {.dirs = {common::Dirname(port_file)}, .pids = {pid_}});
   if (up && !exited) return true;
   if (exited) {
     pid_ = -1;
@@ -389,7 +441,8 @@ void AgentProcess::Kill(int sig) {
   int st;
   if (sig == SIGKILL) {
     waitpid(pid_, &st, 0);
-  } else if (!WaitUntil([&] { return waitpid(pid_, &st, WNOHANG) == pid_; }, 30)) {
+  } else if (!WaitUntil([&] { return waitpid(pid_, &st, WNOHANG) == pid_; }, 30,
+                        {.pids = {pid_}})) {
     ADD_FAILURE() << "agent " << o_.name << " did not stop on signal " << sig
                   << " within 30 s; killed";
     kill(pid_, SIGKILL);

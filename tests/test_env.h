@@ -141,9 +141,18 @@ pid_t StartMimic(const std::string& dir, const std::vector<std::string>& args,
                  const std::string& out_path);
 // The rollout id ("r-...") a `mimic run` printed first; "" when none.
 std::string RolloutIdFrom(const std::string& output);
-// Waits until `done()` holds, checking it every few milliseconds, for at most `seconds`;
-// false when it never did. For events the test cannot be told of directly (a file appears).
-bool WaitUntil(const std::function<bool()>& done, int seconds);
+// What can make a WaitUntil condition true: a file created, written, renamed or removed in one
+// of `dirs` (existing directories, watched with inotify, not their subdirectories), one of
+// `pids` exiting (pidfd), one of `eventfds` signalled (EventStream::wake_fd()).
+struct WakeOn {
+  std::vector<std::string> dirs;
+  std::vector<pid_t> pids;
+  std::vector<int> eventfds;
+};
+// Waits until `done()` holds, for at most `seconds`; false when it never did. `done()` is
+// checked first and again after each wake-up `wake` names, never on a timer: a condition that
+// `wake` does not cover is a bug of the caller (the wait then ends only at the bound).
+bool WaitUntil(const std::function<bool()>& done, int seconds, const WakeOn& wake);
 // Waits (bounded: 60 s) until the file at `path` contains `text`.
 bool WaitForText(const std::string& path, const std::string& text);
 // Waits (bounded: 120 s) for the child `pid` to exit; its exit code, or -1 when it was killed

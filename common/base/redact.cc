@@ -301,16 +301,37 @@ namespace {
 // Every key IsSecretKey accepts holds one of these, ASCII case aside (each accepted word and
 // "secrets" does): most keys and words of a text hold none, and are answered without splitting.
 bool HoldsSecretStem(std::string_view key) {
-  static constexpr std::string_view kStems[] = {"pass",  "pwd", "secret",       "token",
-                                                "credential", "key", "authorization"};
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  auto stem_at = [&](size_t i, std::string_view stem) {  // key[i] already matched stem[0]
+    if (key.size() - i < stem.size()) return false;
+    for (size_t k = 1; k < stem.size(); ++k) {
+      if (lower(key[i + k]) != stem[k]) return false;
+    }
+    return true;
+  };
+  // One switch on each character's first letter: most characters start no stem.
   for (size_t i = 0; i < key.size(); ++i) {
-    const char c = lower(key[i]);
-    for (std::string_view stem : kStems) {
-      if (c != stem[0] || key.size() - i < stem.size()) continue;
-      size_t k = 1;
-      while (k < stem.size() && lower(key[i + k]) == stem[k]) ++k;
-      if (k == stem.size()) return true;
+    switch (lower(key[i])) {
+      case 'p':
+        if (stem_at(i, "pass") || stem_at(i, "pwd")) return true;
+        break;
+      case 's':
+        if (stem_at(i, "secret")) return true;
+        break;
+      case 't':
+        if (stem_at(i, "token")) return true;
+        break;
+      case 'c':
+        if (stem_at(i, "credential")) return true;
+        break;
+      case 'k':
+        if (stem_at(i, "key")) return true;
+        break;
+      case 'a':
+        if (stem_at(i, "authorization")) return true;
+        break;
+      default:
+        break;
     }
   }
   return false;

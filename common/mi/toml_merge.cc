@@ -190,6 +190,17 @@ class Merger {
     return source;
   }
 
+  // A unit's array of tables: the node it was read with, else its rewritten text parsed into
+  // `parsed` (one small parse per unit a rule changed, not per unit).
+  static absl::StatusOr<const toml::node*> UnitNode(const Item& it, std::unique_ptr<Doc>& parsed) {
+    if (it.node != nullptr) return it.node;
+    const std::string key = JoinPath(it.path);
+    ASSIGN_OR_RETURN(parsed, Doc::Parse(it.text, "[[" + key + "]]"));
+    const toml::node* unit = parsed->Find(it.path);
+    if (unit == nullptr) return absl::InternalError("lost the array of tables " + key);
+    return unit;
+  }
+
   absl::Status Drop(const Item& it, const std::string& why) {
     if (!why.empty()) warnings.push_back(absl::StrCat(JoinPath(it.path), ": not carried: ", why));
     std::string note = Note(it.note, why.empty() ? "" : "not carried: " + why);
@@ -198,9 +209,10 @@ class Merger {
       Report(JoinPath(it.path), "drop", tl ? target_.Text(tl->span) : "", it.text, note);
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(auto doc, Doc::Parse(it.text, "[[" + JoinPath(it.path) + "]]"));
+    std::unique_ptr<Doc> parsed;
+    ASSIGN_OR_RETURN(const toml::node* unit, UnitNode(it, parsed));
     std::vector<std::pair<std::string, std::string>> flat;
-    Flatten(*doc->Find(it.path), JoinPath(it.path), flat);
+    Flatten(*unit, JoinPath(it.path), flat);
     for (const auto& [k, v] : flat) Report(k, "drop", "", v, note);
     return absl::OkStatus();
   }
@@ -346,9 +358,8 @@ class Merger {
     std::string key = JoinPath(it.path);
     if (std::string why = Clash(it.path, true); !why.empty()) return Drop(it, why);
     touched_.insert(it.path);
-    ASSIGN_OR_RETURN(auto doc, Doc::Parse(it.text, "[[" + key + "]]"));
-    const toml::node* source = doc->Find(it.path);
-    if (source == nullptr) return absl::InternalError("lost the array of tables " + key);
+    std::unique_ptr<Doc> parsed;
+    ASSIGN_OR_RETURN(const toml::node* source, UnitNode(it, parsed));
     std::vector<std::pair<std::string, std::string>> source_flat, target_flat;
     Flatten(*source, key, source_flat);
     auto note_for = [&](const std::string& k, const std::string& extra) {
@@ -392,9 +403,13 @@ class Merger {
         Report(k, "remove", v, "", Note("the target's [[" + key + "]] blocks were replaced", note));
       }
     }
-    for (size_t b = 0; b < tu->blocks.size(); ++b) {
-      edits_.push_back({tu->blocks[b].first, tu->blocks[b].second,
-                        b == 0 ? SplitLines(it.text) : std::vector<std::string>{}, seq_++});
+    bool first = true;  // the first segment takes the source's text; the others go
+    for (const auto& element : tu->blocks) {
+      for (const auto& [from, to] : element) {
+        edits_.push_back({from, to, first ? SplitLines(it.text) : std::vector<std::string>{},
+                          seq_++});
+        first = false;
+      }
     }
     return absl::OkStatus();
   }
@@ -445,9 +460,9 @@ absl::StatusOr<MergeResult> MergeDeploymentToml(const std::string& source_text,
   std::vector<std::string> warnings;
   std::vector<Item> items = ItemsOf(*source);
   RETURN_IF_ERROR(ApplyRules(items, opts, /*overrides=*/false, warnings));
+  std::unique_ptr<Doc> overrides;  // outlives the merge: its items point into it
   if (!opts.overrides_toml.empty()) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Doc> overrides,
-                     Doc::Parse(opts.overrides_toml, "plan overrides"));
+    ASSIGN_OR_RETURN(overrides, Doc::Parse(opts.overrides_toml, "plan overrides"));
     std::vector<Item> override_items = ItemsOf(*overrides);
     RETURN_IF_ERROR(ApplyRules(override_items, opts, /*overrides=*/true, warnings));
     Overlay(items, std::move(override_items));

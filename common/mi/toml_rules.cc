@@ -43,6 +43,8 @@ void CanonTo(const toml::node& n, std::string& out) {
     out += QuoteString(s->get());
   } else if (const auto* i = n.as_integer()) {
     out += std::to_string(i->get());
+  } else if (const auto* b = n.as_boolean()) {
+    out += b->get() ? "true" : "false";  // as toml++ prints it, without a stream
   } else {
     std::ostringstream os;
     n.visit([&os](const auto& v) { os << v; });
@@ -334,23 +336,31 @@ void Doc::Index() {
   for (Leaf& l : leaves) l.header = header_before(l.span.bl);
   for (Unit& u : units) {
     for (const auto& e : *u.node->as_array()) {
-      int first = static_cast<int>(e.source().begin.line) - 1;
-      int h = header_before(first + 1);
-      int end = static_cast<int>(lines.size());
+      const int first = static_cast<int>(e.source().begin.line) - 1;
+      const int h = header_before(first + 1);
+      std::vector<std::pair<int, int>> segments;
+      auto close = [&](int start, int end) {  // [start, end): trailing blanks and comments left
+        int last = end - 1;
+        while (last > start && !IsContent(last)) --last;
+        segments.emplace_back(start, last);
+      };
+      int start = first;  // -1: between segments, after another table's header
       for (size_t n = h + 1; n < headers.size(); ++n) {
-        const Path& p = headers[n].path;
-        if (!(StartsWith(p, u.path) && p.size() > u.path.size())) {
-          end = headers[n].line;
-          break;
-        }
+        const Header& hd = headers[n];
+        const bool beneath = StartsWith(hd.path, u.path) && hd.path.size() > u.path.size();
+        if (beneath && start < 0) start = hd.line;  // the element goes on here
+        if (beneath) continue;
+        if (start >= 0) close(start, hd.line);
+        start = -1;
+        if (hd.is_array && hd.path == u.path) break;  // the next element
       }
-      int last = end - 1;
-      while (last > first && !IsContent(last)) --last;
-      u.blocks.emplace_back(first, last);
+      if (start >= 0) close(start, static_cast<int>(lines.size()));
+      u.blocks.push_back(std::move(segments));
     }
   }
-  std::sort(units.begin(), units.end(),
-            [](const Unit& a, const Unit& b) { return a.blocks[0].first < b.blocks[0].first; });
+  std::sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
+    return a.blocks[0][0].first < b.blocks[0][0].first;
+  });
 }
 
 void Flatten(const toml::node& n, const std::string& key,
@@ -385,20 +395,30 @@ std::vector<Item> ItemsOf(const Doc& d) {
     Item it;
     it.path = u.path;
     it.is_unit = true;
-    it.comments = d.CommentsAbove(u.blocks[0].first);
+    it.comments = d.CommentsAbove(u.blocks[0][0].first);
     for (size_t i = 0; i < u.blocks.size(); ++i) {
-      std::vector<std::string> above =
-          i == 0 ? std::vector<std::string>{} : d.CommentsAbove(u.blocks[i].first);
-      above.push_back(d.Lines(u.blocks[i].first, u.blocks[i].second));
-      it.elements.push_back(absl::StrJoin(above, "\n"));
+      std::vector<std::string> parts;
+      for (size_t j = 0; j < u.blocks[i].size(); ++j) {
+        const auto [first, last] = u.blocks[i][j];
+        if (i > 0 || j > 0) {
+          for (std::string& c : d.CommentsAbove(first)) parts.push_back(std::move(c));
+        }
+        parts.push_back(d.Lines(first, last));
+      }
+      it.elements.push_back(absl::StrJoin(parts, "\n"));
     }
     it.text = absl::StrJoin(it.elements, "\n\n");
-    ordered.emplace_back(u.blocks[0].first, std::move(it));
+    it.node = u.node;
+    ordered.emplace_back(u.blocks[0][0].first, std::move(it));
   }
-  std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Sorts positions, not Items: an Item is a dozen strings and vectors, costly to move around.
+  std::vector<size_t> order(ordered.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return ordered[a].first < ordered[b].first; });
   std::vector<Item> items;
-  for (auto& [line, it] : ordered) items.push_back(std::move(it));
+  items.reserve(order.size());
+  for (size_t i : order) items.push_back(std::move(ordered[i].second));
   return items;
 }
 
@@ -410,6 +430,7 @@ absl::Status SetText(Item& it, std::string text) {
     return absl::InternalError("a version rule produced an invalid value for " + JoinPath(it.path));
   }
   it.text = std::move(text);
+  it.node = nullptr;
   it.canon = Canon(t->get("v"));
   it.verbatim.clear();
   return absl::OkStatus();
@@ -687,6 +708,7 @@ absl::Status ApplyRules42(std::vector<Item>& items, std::vector<std::string>& wa
           "non-admin user";
     }
     it.text = absl::StrJoin(it.elements, "\n\n");
+    it.node = nullptr;
   }
   return absl::OkStatus();
 }
@@ -721,6 +743,7 @@ absl::Status ApplyHl7ClassNames(std::vector<Item>& items, std::vector<std::strin
     }
     it.elements = std::move(elements);
     it.text = text;
+    it.node = nullptr;
     std::vector<std::pair<std::string, std::string>> old_flat, new_flat;
     Flatten(*old_unit, key, old_flat);
     Flatten(*new_unit, key, new_flat);

@@ -62,7 +62,10 @@ struct Leaf {  // a key whose value is not a [table]: scalars, arrays of values,
 };
 struct Unit {  // an array of tables
   Path path;
-  std::vector<std::pair<int, int>> blocks;  // per element: header line .. last content line
+  // Per element, its segments: header line .. last content line. An element has more than one
+  // when another table's header interrupts it and a header beneath this array's path continues
+  // it (TOML gives what follows to the array's last element).
+  std::vector<std::vector<std::pair<int, int>>> blocks;
   const toml::node* node;
 };
 
@@ -119,6 +122,9 @@ struct Item {
   std::string origin;                 // the input's key when a rule renamed it
   std::string note;                   // the rules that touched it
   std::map<std::string, std::string> element_notes;  // unit: note per flattened key
+  // unit: its array in the parsed file it came from, which the caller keeps alive; null once a
+  // rule rewrites `text` (then `text` is parsed again where the node is needed).
+  const toml::node* node = nullptr;
   bool drop = false;                                 // reported, not carried
   bool from_override = false;
 };

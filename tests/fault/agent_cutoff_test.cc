@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/base/fs.h"
 #include "controller/audit/audit.h"
 #include "gtest/gtest.h"
 #include "tests/fault/fault_env.h"
@@ -121,10 +122,11 @@ TEST_F(AgentCutOffTest, LinkDownMidRunIsReportedUnreachableThenResumeLosesNoEven
         auto j = JournalEvents(journal_path);
         return !j.empty() && j.back().has_run_finished();
       },
-      kWaitSeconds))
+      kWaitSeconds, {.dirs = {common::Dirname(journal_path)}}))
       << "the run did not finish on the agent while cut off";
   const bool reported = WaitUntil(
-      [&] { return absl::StrContains(ReadText(out), "unreachable"); }, kWaitSeconds);
+      [&] { return absl::StrContains(ReadText(out), "unreachable"); }, kWaitSeconds,
+      {.dirs = {common::Dirname(out)}, .pids = {pid}});
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - cut).count();
   EXPECT_TRUE(reported) << "p1 was not reported unreachable within " << kWaitSeconds

@@ -174,7 +174,7 @@ TEST_F(AgentKillCampaign, KillNineInsideEveryStepThenRunAgainOrRollBack) {
                    (write_mode ? access(held.c_str(), F_OK) == 0
                                : stream.count() >= static_cast<size_t>(k));
           },
-          120))
+          120, {.dirs = {agent.gate_dir()}, .eventfds = {stream.wake_fd()}}))
           << "the fault point was never reached";
       agent.Kill(SIGKILL);
       stream.Wait();

@@ -182,7 +182,7 @@ TEST_F(ControllerKillCampaign, KillNineAtSeededMomentsThenResumeFinishesEachHost
           exited = waitpid(pid, &st, WNOHANG) == pid;
           return exited || Lines(out) >= n;
         },
-        120));
+        120, {.dirs = {common::Dirname(out)}, .pids = {pid}}));
     if (!exited) {
       kill(pid, SIGKILL);
       waitpid(pid, &st, 0);

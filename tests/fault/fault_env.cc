@@ -1,5 +1,6 @@
 #include "tests/fault/fault_env.h"
 
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -129,7 +130,7 @@ std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std:
 
 EventStream::EventStream(std::shared_ptr<grpc::Channel> channel, const mimic::v1::HostPlan& plan,
                          int deadline_seconds)
-    : stub_(mimic::v1::Agent::NewStub(channel)) {
+    : stub_(mimic::v1::Agent::NewStub(channel)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
   *run_req_.mutable_plan() = plan;
   run_req_.set_from_seq(1);
@@ -138,7 +139,7 @@ EventStream::EventStream(std::shared_ptr<grpc::Channel> channel, const mimic::v1
 
 EventStream::EventStream(std::shared_ptr<grpc::Channel> channel, const std::string& run_id,
                          uint64_t from_seq, int deadline_seconds)
-    : stub_(mimic::v1::Agent::NewStub(channel)) {
+    : stub_(mimic::v1::Agent::NewStub(channel)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
   attach_req_.set_run_id(run_id);
   attach_req_.set_from_seq(from_seq);
@@ -148,18 +149,26 @@ EventStream::EventStream(std::shared_ptr<grpc::Channel> channel, const std::stri
 EventStream::~EventStream() {
   if (!done()) ctx_.TryCancel();
   if (thread_.joinable()) thread_.join();
+  ::close(wake_fd_);
 }
 
 void EventStream::Read(std::unique_ptr<grpc::ClientReader<mimic::v1::Event>> reader) {
   mimic::v1::Event e;
+  const uint64_t one = 1;
   while (reader->Read(&e)) {
-    common::MutexLock l(&mu_);
-    events_.push_back(e);
+    {
+      common::MutexLock l(&mu_);
+      events_.push_back(e);
+    }
+    (void)!::write(wake_fd_, &one, sizeof one);
   }
   grpc::Status st = reader->Finish();
-  common::MutexLock l(&mu_);
-  status_ = st;
-  done_ = true;
+  {
+    common::MutexLock l(&mu_);
+    status_ = st;
+    done_ = true;
+  }
+  (void)!::write(wake_fd_, &one, sizeof one);
 }
 
 size_t EventStream::count() const {

@@ -78,6 +78,8 @@ class EventStream {
   std::vector<mimic::v1::Event> events() const;
   // Whether the stream has ended (its status is then final).
   bool done() const;
+  // An eventfd signalled on each event received and at the end (WakeOn::eventfds).
+  int wake_fd() const { return wake_fd_; }
   // Waits for the end (bounded: the call's deadline); the final status.
   grpc::Status Wait();
 
@@ -91,6 +93,7 @@ class EventStream {
   std::vector<mimic::v1::Event> events_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  int wake_fd_;
   std::thread thread_;
 };
 
