@@ -1,6 +1,7 @@
 #include "agent/daemon/agent_main.h"
 
 #include <grpc/support/log.h>
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -106,6 +107,13 @@ int AgentMain(int argc, char** argv, const BeforeStepHook& before_step) {
   // Before any thread: every zip the steps read would otherwise cost a stat of /etc/localtime
   // per entry (libzip's mktime).
   common::PinLocalTimeZone();
+  // Fixed malloc thresholds, also before any thread: a step's buffers (zip entries, copies,
+  // zlib's) are 100 KB to 1 MB, and glibc's adaptive thresholds then hand freed heap back and
+  // fault it in again page by page. Up to 4 MiB of freed heap is kept for reuse instead: a
+  // local apply of a bench host takes 7 % fewer page faults and 7 % less CPU (bench/README.md,
+  // "malloc thresholds"); an idle agent, which has freed nothing, is the same size.
+  ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 4 << 20);
   if (argc >= 2 && std::strcmp(argv[1], "local") == 0) return LocalMain(argc, argv);
   if (argc == 3 && std::strcmp(argv[1], "--config") == 0) return ServeMain(argv[2], before_step);
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
