@@ -1,5 +1,6 @@
 #include "agent/steps/file_steps.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <set>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/engine/change_set.h"
+#include "common/base/fd.h"
 #include "common/base/fs.h"
 #include "common/base/path_guard.h"
 #include "common/mi/home_paths.h"
@@ -28,41 +30,52 @@ namespace fs = std::filesystem;
 // Larger text files are copied byte for byte, unread (synapse configurations are far smaller).
 constexpr uint64_t kMaxRewrittenBytes = uint64_t{64} << 20;
 
-// Walks `abs` (lexical path of `rel` under `home`), appending regular files to `out` and, when
-// `empty_dirs` is set, folders without entries to it.
-absl::Status Walk(const StepContext& ctx, const std::string& home, const std::string& rel,
+// Walks the open folder `dir` (`rel` under `home`), appending regular files to `out` and, when
+// `empty_dirs` is set, folders without entries to it. Entries are looked at through the
+// folder's descriptor (an lstat of one name, no walk of the whole path) and subfolders opened
+// from it with O_NOFOLLOW, so nothing is reached through a symlink; a symlink, and any entry
+// the guard would refuse, is judged by the guard as before, by path.
+absl::Status Walk(const StepContext& ctx, int dir, const std::string& home, const std::string& rel,
                   std::vector<std::string>* out, std::vector<std::string>* empty_dirs = nullptr) {
-  std::error_code ec;
-  std::vector<std::string> names;
-  for (fs::directory_iterator it(common::JoinPath(home, rel), ec), end; !ec && it != end;
-       it.increment(ec)) {
-    names.push_back(it->path().filename().string());
-  }
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot list ", common::JoinPath(home, rel), ": ", ec.message()));
-  }
-  std::sort(names.begin(), names.end());
+  const std::string abs_dir = common::JoinPath(home, rel);
+  ASSIGN_OR_RETURN(std::vector<std::string> names, common::ReadFolderNames(dir, abs_dir));
   if (names.empty() && empty_dirs != nullptr) empty_dirs->push_back(rel);
   for (const std::string& name : names) {
     const std::string child_rel = rel.empty() ? name : common::JoinPath(rel, name);
-    // The guard refuses a symlink (here or in any parent) that leads outside the roots.
-    // Its kind is judged on the guard's own lstat of it (one stat less per entry).
     struct stat lst;
+    if (::fstatat(dir, name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0) {  // gone since listed
+      return absl::InternalError(absl::StrCat("cannot stat ", common::JoinPath(abs_dir, name),
+                                              ": ", std::generic_category().message(errno)));
+    }
+    if (S_ISDIR(lst.st_mode)) {
+      common::Fd sub(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat sst;
+      if (sub.get() < 0 || ::fstat(sub.get(), &sst) != 0) {
+        return absl::InternalError(absl::StrCat("cannot open folder ",
+                                                common::JoinPath(abs_dir, name), ": ",
+                                                std::generic_category().message(errno)));
+      }
+      // Later resolves beneath it start from it, as they would after the guard's own walk.
+      ctx.guard->RememberFolder(common::JoinPath(abs_dir, name), sst);
+      RETURN_IF_ERROR(Walk(ctx, sub.get(), home, child_rel, out, empty_dirs));
+      continue;
+    }
+    if (S_ISREG(lst.st_mode) && common::RefusedFileKind(lst).empty()) {
+      out->push_back(child_rel);
+      continue;
+    }
+    // The guard refuses a symlink that leads outside the roots, and files mimic does not read.
     ASSIGN_OR_RETURN(std::string abs, ctx.guard->ResolveUnder(home, child_rel, &lst));
     if (lst.st_mode == 0 && ::lstat(abs.c_str(), &lst) != 0) {  // gone since the listing
       return absl::InternalError(absl::StrCat("cannot stat ", abs, ": ",
                                               std::generic_category().message(errno)));
     }
-    if (S_ISDIR(lst.st_mode)) {
-      RETURN_IF_ERROR(Walk(ctx, home, child_rel, out, empty_dirs));
-      continue;
-    }
-    if (S_ISREG(lst.st_mode)) {
+    if (S_ISREG(lst.st_mode)) {  // replaced since the fstatat by a file the guard accepts
       out->push_back(child_rel);
       continue;
     }
     if (S_ISLNK(lst.st_mode)) {
+      std::error_code ec;
       fs::file_status st = fs::status(abs, ec);
       if (!ec && fs::is_regular_file(st)) {
         out->push_back(child_rel);
@@ -74,25 +87,40 @@ absl::Status Walk(const StepContext& ctx, const std::string& home, const std::st
                                                        : "dangling symlink skipped"));
       continue;
     }
+    if (S_ISDIR(lst.st_mode)) {  // a folder since the fstatat: changed during the walk
+      return absl::AbortedError(absl::StrCat(abs, " changed while it was listed; run again"));
+    }
     // FIFOs, sockets and devices were refused by the guard (common::RefusedFileKind).
     return absl::FailedPreconditionError(absl::StrCat(abs, ": not a file mimic can copy"));
   }
   return absl::OkStatus();
 }
 
+// FirstRefusedFile beneath the open folder `dir` (`path` its path).
+std::string FirstRefusedAt(int dir, const std::string& path) {
+  absl::StatusOr<std::vector<std::string>> names = common::ReadFolderNames(dir, path);
+  if (!names.ok()) return "";
+  for (const std::string& name : *names) {
+    struct stat st;
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    const std::string child = common::JoinPath(path, name);
+    if (std::string why = common::RefusedFileKind(st); !why.empty()) {
+      return absl::StrCat(child, ": ", why);
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
+    common::Fd sub(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (sub.get() < 0) continue;
+    if (std::string why = FirstRefusedAt(sub.get(), child); !why.empty()) return why;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string FirstRefusedFile(const std::string& home, const std::string& rel_dir) {
-  std::error_code ec;
   const std::string dir = common::JoinPath(home, rel_dir);
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    struct stat st;
-    if (::lstat(it->path().c_str(), &st) != 0) continue;
-    if (std::string why = common::RefusedFileKind(st); !why.empty()) {
-      return absl::StrCat(it->path().string(), ": ", why);
-    }
-  }
-  return "";
+  common::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return fd.get() < 0 ? "" : FirstRefusedAt(fd.get(), dir);
 }
 
 absl::StatusOr<Homes> ResolveHomes(const StepContext& ctx) {
@@ -136,14 +164,17 @@ absl::StatusOr<std::vector<std::string>> ListConfined(const StepContext& ctx,
                                                       std::vector<std::string>* empty_dirs) {
   std::vector<std::string> out;
   ASSIGN_OR_RETURN(std::string dir, ctx.guard->ResolveUnder(home, rel_dir));
-  std::error_code ec;
-  fs::file_status st = fs::symlink_status(dir, ec);
-  if (ec || !fs::exists(st)) return out;
-  if (fs::is_symlink(st)) st = fs::status(dir, ec);  // inside the roots: the guard said so
-  if (!fs::is_directory(st)) {
-    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+  // A symlink here leads inside the roots (the guard said so): it is followed.
+  common::Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return out;
+    if (errno == ENOTDIR) {
+      return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+    }
+    return absl::InternalError(absl::StrCat("cannot open ", dir, ": ",
+                                            std::generic_category().message(errno)));
   }
-  RETURN_IF_ERROR(Walk(ctx, home, rel_dir, &out, empty_dirs));
+  RETURN_IF_ERROR(Walk(ctx, fd.get(), home, rel_dir, &out, empty_dirs));
   return out;
 }
 

@@ -38,6 +38,10 @@ struct Versions {
 };
 absl::StatusOr<Versions> ResolveVersions(const StepContext& ctx, const Homes& homes);
 
+// The first file under `home`/`rel_dir` (recursively, symlinks not followed; a missing folder
+// has none) that common::RefusedFileKind refuses, as "PATH: why"; "" when there is none.
+std::string FirstRefusedFile(const std::string& home, const std::string& rel_dir);
+
 // Regular files under `home`/`rel_dir`, recursively, as sorted paths relative to `home`
 // ("repository/deployment/server/carbonapps/a.car"). A missing directory gives an empty list.
 // Every entry is checked by ctx.guard: a symlink leading outside the allowed roots fails with
@@ -45,10 +49,6 @@ absl::StatusOr<Versions> ResolveVersions(const StepContext& ctx, const Homes& ho
 // what will be read); symlinked directories and dangling links are skipped with a warning log
 // line. A FIFO, socket, device or hard-linked file fails with the guard's message naming it
 // (common::RefusedFileKind).
-// The first file under `home`/`rel_dir` (recursively, symlinks not followed; a missing folder
-// has none) that common::RefusedFileKind refuses, as "PATH: why"; "" when there is none.
-std::string FirstRefusedFile(const std::string& home, const std::string& rel_dir);
-
 absl::StatusOr<std::vector<std::string>> ListConfinedFiles(const StepContext& ctx,
                                                            const std::string& home,
                                                            const std::string& rel_dir);

@@ -21,6 +21,8 @@
 // is missing or still names EI 7.1's classes (fact hl7_transport_enabled), and names CApp
 // entries holding EI 7.1's class names (merge_config, copy_deployment and copy_registry rewrite
 // them in deployment.toml and loose files; a CApp has to be rebuilt).
+#include <sys/stat.h>
+
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -237,9 +239,11 @@ absl::Status DetectInLooseArtifacts(const StepContext& ctx, const Homes& homes, 
   for (const char* dir : kLooseArtifactDirs) {
     ASSIGN_OR_RETURN(std::vector<std::string> files, ListConfinedFiles(ctx, homes.source, dir));
     for (const std::string& rel : files) {
-      ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel));
+      struct stat lst;  // the guard's lstat gives a plain file's size; a symlink is followed
+      ASSIGN_OR_RETURN(std::string path, ctx.guard->ResolveUnder(homes.source, rel, &lst));
       std::error_code ec;
-      const uintmax_t size = std::filesystem::file_size(path, ec);
+      const uintmax_t size = S_ISREG(lst.st_mode) ? static_cast<uintmax_t>(lst.st_size)
+                                                  : std::filesystem::file_size(path, ec);
       if (ec || size > kMaxScannedBytes) {
         StepLog(ctx, LogLevel::kWarning,
                 absl::StrCat(rel, ": ", ec ? ec.message() : "larger than 16 MiB",

@@ -99,6 +99,40 @@ TEST_F(PopulatedHomesTest, WholeRunRollsBackToTheOriginalTarget) {
   EXPECT_EQ(Tree(src_), src_before);
 }
 
+// A folder is listed through its descriptor: each entry costs one lstat of its name, not the
+// guard's two stats of its whole path (and the listed folders are remembered, so resolving a
+// listed file afterwards costs what it costs beneath a folder the guard walked itself). What the
+// guard refuses is still refused: a hard-linked file and a FIFO in a nested folder.
+TEST_F(PopulatedHomesTest, ListingAFolderAsksTheGuardOnlyForItsTop) {
+  const std::string rel = "repository/deployment/server/synapse-configs/default";
+  for (const char* d : {"api", "sequences", "endpoints"}) {
+    for (int i = 0; i < 10; ++i) Write(src_ / rel / d / absl::StrCat("a", i, ".xml"), "<x/>");
+  }
+  StepContext ctx = Context("copy_deployment", {}, true, Run("current"));
+  ASSERT_TRUE(guard_->ResolveUnder(src_.string(), rel).ok());  // the top, remembered
+  const uint64_t before = guard_->components_checked();
+  absl::StatusOr<std::vector<std::string>> files = ListConfinedFiles(ctx, src_.string(), rel);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_GE(files->size(), 30u);
+  EXPECT_THAT(*files, ::testing::Contains(rel + "/sequences/a7.xml"));
+  // The top folder's check and its lstat; not two stats per entry (78 here before).
+  EXPECT_LE(guard_->components_checked() - before, 2u);
+  const uint64_t listed = guard_->components_checked();
+  ASSERT_TRUE(guard_->ResolveUnder(src_.string(), rel + "/sequences/a7.xml").ok());
+  EXPECT_EQ(guard_->components_checked() - listed, 2u);  // sequences/ (stat) and a7.xml (lstat)
+
+  ASSERT_EQ(::link((src_ / rel / "api/a1.xml").c_str(), (root_ / "outside-link.xml").c_str()), 0);
+  absl::StatusOr<std::vector<std::string>> refused = ListConfinedFiles(ctx, src_.string(), rel);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.status().message(), HasSubstr("api/a1.xml"));
+  ASSERT_EQ(::unlink((root_ / "outside-link.xml").c_str()), 0);
+  ASSERT_EQ(::mkfifo((src_ / rel / "endpoints/pipe").c_str(), 0600), 0);
+  refused = ListConfinedFiles(ctx, src_.string(), rel);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.status().message(), HasSubstr("endpoints/pipe"));
+  EXPECT_THAT(FirstRefusedFile(src_.string(), rel), HasSubstr("endpoints/pipe: a FIFO"));
+}
+
 }  // namespace
 }  // namespace mimic::agent::steps_testing::populated_homes
 

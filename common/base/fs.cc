@@ -12,8 +12,10 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <string_view>
 #include <unordered_map>
 
+#include "common/base/fd.h"
 #include "common/base/mutex.h"
 #include <ctime>
 
@@ -579,20 +581,42 @@ absl::Status MakeDirs(const std::string& path, uint32_t mode) {
   return FsyncDir(Dirname(path));  // the new entry is durable
 }
 
+absl::StatusOr<std::vector<std::string>> ReadFolderNames(int dir_fd, const std::string& display) {
+  // fdopendir takes the descriptor it is given: a duplicate of its own, read from the start
+  // (duplicates share the offset, which the caller's descriptor does not otherwise use).
+  const int own = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return ErrnoError("open", display);
+  DIR* d = ::fdopendir(own);
+  if (d == nullptr) {
+    absl::Status st = ErrnoError("open", display);
+    ::close(own);
+    return st;
+  }
+  ::rewinddir(d);
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) {
+    errno = err;
+    return ErrnoError("list", display);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 absl::StatusOr<std::vector<std::string>> ListFilesRecursive(const std::string& root) {
   std::vector<std::string> out;
   if (!IsDirectory(root)) return out;
   std::function<absl::Status(const std::string&)> walk = [&](const std::string& rel) -> absl::Status {
     std::string dir = rel.empty() ? root : JoinPath(root, rel);
-    DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) return ErrnoError("opendir", dir);
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
+    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoError("open", dir);
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ReadFolderNames(fd.get(), dir));
     for (const std::string& n : names) {
       std::string r = rel.empty() ? n : rel + "/" + n;
       struct stat st;

@@ -117,6 +117,10 @@ absl::Status MakeDirs(const std::string& path, uint32_t mode = 0755);
 // rmdir in it is durable. An error names the directory.
 absl::Status FsyncDir(const std::string& dir);
 
+// The names in the open folder `dir_fd` (without "." and ".."), sorted; `dir_fd` itself is not
+// moved nor closed. An error names `display`.
+absl::StatusOr<std::vector<std::string>> ReadFolderNames(int dir_fd, const std::string& display);
+
 // Regular files under `root` (recursively, symlinks not followed), as paths relative to `root`,
 // sorted. A missing root gives an empty list.
 absl::StatusOr<std::vector<std::string>> ListFilesRecursive(const std::string& root);

@@ -38,6 +38,26 @@ TEST(FsTest, AtomicWriteCreatesParentsAndKeepsMode) {
   EXPECT_EQ(*files, (std::vector<std::string>{"a/b/c.txt", "copy"}));
 }
 
+// The names of an open folder, sorted, from its start whatever the descriptor read before;
+// the caller's descriptor stays open.
+TEST(FsTest, ReadFolderNamesListsAnOpenFolder) {
+  std::string d = TempDir();
+  for (const char* n : {"b", "a", "c"}) ASSERT_TRUE(WriteFileAtomic(d + "/" + n, n).ok());
+  ASSERT_TRUE(MakeDirs(d + "/sub").ok());
+  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  for (int round = 0; round < 2; ++round) {
+    absl::StatusOr<std::vector<std::string>> names = ReadFolderNames(fd, d);
+    ASSERT_TRUE(names.ok()) << names.status();
+    EXPECT_EQ(*names, (std::vector<std::string>{"a", "b", "c", "sub"}));
+  }
+  EXPECT_EQ(::fcntl(fd, F_GETFD), FD_CLOEXEC);  // still open
+  ::close(fd);
+  absl::StatusOr<std::vector<std::string>> bad = ReadFolderNames(fd, d + "/closed");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(d + "/closed"), std::string::npos);
+}
+
 TEST(FsTest, Sha256IfExistsIsEmptyForMissing) {
   std::string d = TempDir();
   EXPECT_EQ(*Sha256IfExists(d + "/nope"), "");

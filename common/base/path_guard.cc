@@ -172,11 +172,25 @@ absl::StatusOr<std::string> PathGuard::Resolve(const std::string& path,
     last_lstat->st_mode = 0;
     cache_->checked.fetch_add(1, std::memory_order_relaxed);
     if (::stat(norm.c_str(), &st) != 0) return norm;
+    // A root itself (no component walked) holds no symlink: its stat is its lstat.
+    if (norm == *root) *last_lstat = st;
   }
   if (std::string why = RefusedFileKind(st); !why.empty()) {
     return absl::PermissionDeniedError(absl::StrCat(norm, ": ", why));
   }
   return norm;
+}
+
+void PathGuard::RememberFolder(const std::string& folder, const struct stat& st) const {
+  if (!S_ISDIR(st.st_mode) || folder.empty() || folder[0] != '/') return;
+  std::string norm = Normalise(folder);
+  if (norm.empty()) return;
+  bool inside = false;
+  for (const std::string& r : roots_) inside = inside || Inside(norm, r);
+  if (!inside) return;
+  MutexLock l(&cache_->mu);
+  if (cache_->folders.size() >= FolderCache::kMaxFolders) cache_->folders.clear();
+  cache_->folders[std::move(norm)] = {st.st_dev, st.st_ino};
 }
 
 // Counts every stat and lstat the guard makes: the final check of the path itself too.

@@ -36,8 +36,9 @@ class PathGuard {
   // PERMISSION_DENIED too, naming the path and why.
   //
   // When `last_lstat` is set, it receives the lstat of the path's last component as the walk saw
-  // it (a symlink as the link itself), or st_mode 0 when the path does not exist: a folder's
-  // walker judges each entry's kind on it instead of stat'ing the entry again.
+  // it (a symlink as the link itself; a root's own stat for a root), or st_mode 0 when the path
+  // does not exist or a component of it could not be looked at: a caller judges the file's kind
+  // on it instead of stat'ing the path again.
   absl::StatusOr<std::string> Resolve(const std::string& path,
                                       struct stat* last_lstat = nullptr) const;
 
@@ -49,6 +50,12 @@ class PathGuard {
   // Resolve(base + "/" + relative) after refusing a `relative` that is absolute or has "..".
   absl::StatusOr<std::string> ResolveUnder(const std::string& base, const std::string& relative,
                                            struct stat* last_lstat = nullptr) const;
+
+  // Remembers `folder` (absolute) as a confined folder with the device and inode in `st`, as a
+  // Resolve of it would have, for a walker that reached it without following a symlink from a
+  // folder this guard resolved (openat with O_NOFOLLOW from that folder's descriptor, `st` the
+  // fstat of the folder opened). A folder outside the roots, or not a folder, is ignored.
+  void RememberFolder(const std::string& folder, const struct stat& st) const;
 
   const std::vector<std::string>& roots() const { return roots_; }
 

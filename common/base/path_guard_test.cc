@@ -60,6 +60,40 @@ TEST_F(PathGuardTest, RememberedFoldersSaveTheWalk) {
   EXPECT_EQ(g.components_checked() - first, 2u);  // d (stat) and f2 (lstat)
 }
 
+// A walker that opened a folder without following a symlink hands it to the guard: resolves
+// beneath it start there. A folder since swapped (another inode) is walked again; one outside
+// the roots, or not a folder, is not remembered.
+TEST_F(PathGuardTest, RememberFolderStartsLaterResolvesThere) {
+  PathGuard g({base_ + "/root"});
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/a/b/c").ok());
+  struct stat st;
+  ASSERT_EQ(::stat((base_ + "/root/mi/a/b/c").c_str(), &st), 0);
+  g.RememberFolder(base_ + "/root/mi/a/b/c", st);
+  uint64_t first = g.components_checked();
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/a/b/c/f").ok());
+  EXPECT_EQ(g.components_checked() - first, 2u);  // c (stat) and f (lstat); not mi a b c f
+
+  ASSERT_TRUE(MakeDirs(base_ + "/root/mi/x").ok());
+  g.RememberFolder(base_ + "/root/mi/x", st);  // not x's inode: found out, walked again
+  first = g.components_checked();
+  ASSERT_TRUE(g.Resolve(base_ + "/root/mi/x/f").ok());
+  EXPECT_EQ(g.components_checked() - first, 4u);  // x (stat, wrong), mi x f
+
+  ASSERT_EQ(::stat(base_.c_str(), &st), 0);
+  g.RememberFolder(base_ + "/outside", st);  // outside the roots: ignored
+  EXPECT_EQ(g.Resolve(base_ + "/outside/f").status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+// The last component's lstat is given for a root itself too (no component is walked there).
+TEST_F(PathGuardTest, ARootsOwnLstatIsGiven) {
+  PathGuard g({base_ + "/root"});
+  struct stat st;
+  ASSERT_TRUE(g.Resolve(base_ + "/root", &st).ok());
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  ASSERT_TRUE(g.Resolve(base_ + "/root/missing", &st).ok());
+  EXPECT_EQ(st.st_mode, 0u);
+}
+
 // An existing file beneath a remembered folder costs two stats: the folder's, and the file's
 // lstat, which also judges its kind (no third stat of the path).
 TEST_F(PathGuardTest, AnExistingFileCostsOneLstatOfItsOwn) {
