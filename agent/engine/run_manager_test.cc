@@ -34,6 +34,8 @@ namespace mimic::agent {
 namespace {
 
 using mimic::v1::Event;
+using testing::Ends;
+using testing::Running;
 
 // A step that logs `lines` lines of `line_bytes` bytes, then writes <target>/out-<index>.txt.
 // The step name is "log<lines>x<line_bytes>" or "text" (one line: the spec's param "text").
@@ -334,28 +336,6 @@ TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
         << All(*rolled).back().DebugString();
     EXPECT_EQ(testing::Tree(target_), before);
   }
-}
-
-// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
-// SIGKILLed process still needs a moment to die; the bound only keeps a broken test from
-// hanging. True when it ended (or was gone already).
-bool Ends(pid_t pid) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const bool ended = ::poll(&p, 1, 30000) == 1;
-  ::close(fd);
-  return ended;
-}
-
-// Whether process `pid` still runs (a zombie does not: it has ended, waiting to be reaped).
-bool Running(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z' &&
-         line[paren + 2] != 'X';
 }
 
 // Any live process whose process group is `pgid`.

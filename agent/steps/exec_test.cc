@@ -13,6 +13,8 @@ namespace mimic::agent::steps_testing::generated_homes {
 namespace {
 
 using ExecTest = GeneratedHomesTest;
+using testing::Ends;
+using testing::Running;
 
 TEST_F(ExecTest, ExecCheckNeverRunsApplyDoes) {
   const std::map<std::string, std::string> params = {{"command", "touch marker && pwd"},
@@ -101,28 +103,6 @@ TEST_F(ExecTest, ExecOutputIsCapturedAndRedacted) {
   absl::StatusOr<StepPlan> check = PlanStep("exec", {{"command", "echo password=hunter2"}});
   ASSERT_TRUE(check.ok());
   EXPECT_THAT(check->message, HasSubstr("would run: echo password=<redacted>"));
-}
-
-// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
-// SIGKILLed process still needs a moment to die; the bound only keeps a broken test from
-// hanging. True when it ended (or was gone already).
-bool Ends(pid_t pid) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const bool ended = ::poll(&p, 1, 30000) == 1;
-  ::close(fd);
-  return ended;
-}
-
-// Whether process `pid` still runs (a zombie has ended: it only waits to be reaped).
-bool Running(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z' &&
-         line[paren + 2] != 'X';
 }
 
 // The run's cancel token ends a running command at once, with its whole process group, even a
