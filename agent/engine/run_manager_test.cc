@@ -113,12 +113,7 @@ TEST_F(RunManagerTest, CancelEndsTheRunningStepAndItsProcessGroup) {
     ASSERT_TRUE(found.ok()) << found.status();
     EXPECT_EQ((*found)->Summary().status(),
               interrupt ? mimic::v1::RUN_INTERRUPTED : mimic::v1::RUN_CANCELLED);
-    mimic::v1::HostPlan rb;
-    rb.set_run_id(id + "-rollback");
-    rb.set_host("h1");
-    rb.set_mode(mimic::v1::MODE_ROLLBACK);
-    rb.set_rollback_run_id(id);
-    auto rolled = RunToEnd(*m, rb);
+    auto rolled = RollBack(*m, id, id + "-rollback");
     ASSERT_NE(rolled, nullptr);
     EXPECT_EQ(rolled->Summary().status(), mimic::v1::RUN_CHANGED)
         << All(*rolled).back().DebugString();

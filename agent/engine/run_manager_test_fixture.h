@@ -141,6 +141,23 @@ inline std::unique_ptr<Step> MakeFake(const std::string& name) {
   return nullptr;
 }
 
+// Starts rollback run `id` of run `of` (no target home given: the agent finds it) to its end.
+inline std::shared_ptr<RunState> RollBack(RunManager& m, const std::string& of,
+                                          const std::string& id,
+                                          absl::Status* refused = nullptr) {
+  mimic::v1::HostPlan rb;
+  rb.set_run_id(id);
+  rb.set_host("h1");
+  rb.set_mode(mimic::v1::MODE_ROLLBACK);
+  rb.set_rollback_run_id(of);
+  bool existed = false;
+  auto run = m.StartOrGet(rb, &existed);
+  if (refused != nullptr) *refused = run.status();
+  if (!run.ok()) return nullptr;
+  m.WaitFinished(*run);
+  return *run;
+}
+
 class RunManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {

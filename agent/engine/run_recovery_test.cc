@@ -5,22 +5,6 @@
 namespace mimic::agent::run_manager_testing {
 namespace {
 
-// Starts rollback run `id` of run `of` (no target home given: the agent finds it) to its end.
-std::shared_ptr<RunState> RollBack(RunManager& m, const std::string& of, const std::string& id,
-                                   absl::Status* refused = nullptr) {
-  mimic::v1::HostPlan rb;
-  rb.set_run_id(id);
-  rb.set_host("h1");
-  rb.set_mode(mimic::v1::MODE_ROLLBACK);
-  rb.set_rollback_run_id(of);
-  bool existed = false;
-  auto run = m.StartOrGet(rb, &existed);
-  if (refused != nullptr) *refused = run.status();
-  if (!run.ok()) return nullptr;
-  m.WaitFinished(*run);
-  return *run;
-}
-
 // The state disk fills at a seeded point of the run: the first journal error stops the run
 // (FAILED, naming the state dir and the errno), nothing after it is streamed as if it had been
 // journaled, no further step starts; after a restart with space freed the run is there
@@ -111,12 +95,7 @@ TEST_F(RunManagerTest, FullStateDiskStopsTheRunAndRecoveryKeepsIt) {
     ASSERT_TRUE(again.ok());
     EXPECT_FALSE(again->torn);
     EXPECT_TRUE(again->damaged.empty());
-    mimic::v1::HostPlan rb;
-    rb.set_run_id(id + "-rollback");
-    rb.set_host("h1");
-    rb.set_mode(mimic::v1::MODE_ROLLBACK);
-    rb.set_rollback_run_id(id);
-    auto rolled = RunToEnd(*m, rb);
+    auto rolled = RollBack(*m, id, id + "-rollback");
     ASSERT_NE(rolled, nullptr);
     auto rs = rolled->Summary().status();
     EXPECT_TRUE(rs == mimic::v1::RUN_OK || rs == mimic::v1::RUN_CHANGED)
