@@ -11,6 +11,8 @@
 #   apply    `mimic run`, same (11 steps per host: snapshot, copies, Data Mapper, merge, ...)
 #   cat      `cat` of every file of both homes of every host to /dev/null (the bytes a check
 #            reads, once)
+#   sha256   `openssl dgst -sha256` of the same files, one process like cat: the least a check
+#            that reports the sha256 of every file it would write can cost (check_vs_sha256)
 # Each trial starts from a fresh copy of the fleet (untimed, then `sync`); page cache warm for
 # all. Medians of TRIALS (default 3). Prints a table and, last, one line of key=value figures.
 #
@@ -141,7 +143,7 @@ agents_cpu() {
 agent_kib() { local m=0 v; for p in "${pids[@]}"; do v=$(rss_of "$1" "$p"); [ "${v:-0}" -gt "$m" ] && m=$v; done; echo "$m"; }
 idle_rss=$(agent_kib VmRSS)
 
-cps=() ans=() chk=() app=() cats=() chk_rss=() app_rss=() chk_cpu=() chk_acpu=() app_cpu=() app_acpu=() cat_cpu=()
+cps=() ans=() chk=() app=() cats=() shas=() sha_cpu=() chk_rss=() app_rss=() chk_cpu=() chk_acpu=() app_cpu=() app_acpu=() cat_cpu=()
 for t in $(seq "$trials"); do
   fresh
   # cp -a of the bytes the migration copies, then on disk.
@@ -163,6 +165,12 @@ for t in $(seq "$trials"); do
   /usr/bin/time -f "%U %S" -o "$work/time.cat" sh -c 'find "$1" -type f -print0 | xargs -0 cat > /dev/null' _ "$run"
   cats+=("$(elapsed "$t0")")
   cat_cpu+=("$(awk '{printf "%.3f", $1 + $2}' "$work/time.cat")")
+  # sha256 of the same files: a check hashes what it would write (sha256_after), so this is the
+  # floor under check / cat, whatever else a check does.
+  t0=$(now)
+  /usr/bin/time -f "%U %S" -o "$work/time.sha" sh -c 'find "$1" -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null' _ "$run"
+  shas+=("$(elapsed "$t0")")
+  sha_cpu+=("$(awk '{printf "%.3f", $1 + $2}' "$work/time.sha")")
 
   if [ -z "${SKIP_ANSIBLE:-}" ] && [ "$t" -le "$ansible_trials" ]; then
     t0=$(now)
@@ -190,19 +198,20 @@ for t in $(seq "$trials"); do
     else app+=("$e"); app_rss+=("$rss"); app_cpu+=("$ccpu"); app_acpu+=("$acpu"); fi
   done
   a=skipped; [ ${#ans[@]} -ge "$t" ] && a=${ans[-1]}
-  echo "trial $t: cp ${cps[-1]} s, cat ${cats[-1]} s (CPU ${cat_cpu[-1]} s), ansible $a s, check ${chk[-1]} s (CPU: controller ${chk_cpu[-1]} s, agents ${chk_acpu[-1]} s), apply ${app[-1]} s (CPU: controller ${app_cpu[-1]} s, agents ${app_acpu[-1]} s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "trial $t: cp ${cps[-1]} s, cat ${cats[-1]} s (CPU ${cat_cpu[-1]} s), sha256 ${shas[-1]} s (CPU ${sha_cpu[-1]} s), ansible $a s, check ${chk[-1]} s (CPU: controller ${chk_cpu[-1]} s, agents ${chk_acpu[-1]} s), apply ${app[-1]} s (CPU: controller ${app_cpu[-1]} s, agents ${app_acpu[-1]} s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 peak_rss=$(agent_kib VmHWM)
-cp_m=$(median "${cps[@]}"); cat_m=$(median "${cats[@]}")
+cp_m=$(median "${cps[@]}"); cat_m=$(median "${cats[@]}"); sha_m=$(median "${shas[@]}")
 chk_m=$(median "${chk[@]}"); app_m=$(median "${app[@]}")
 ans_m=-; [ ${#ans[@]} -gt 0 ] && ans_m=$(median "${ans[@]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "-" || b == "-") print "-"; else printf "%.2f", a/b }'; }
 r_ans=$(ratio "$ans_m" "$app_m"); r_cp=$(ratio "$app_m" "$cp_m"); r_cat=$(ratio "$chk_m" "$cat_m")
+r_sha=$(ratio "$chk_m" "$sha_m"); r_sha_cat=$(ratio "$sha_m" "$cat_m")
 echo
-echo "| hosts | cp -a | Ansible $(ansible --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1) | mimic --check | mimic apply | cat | Ansible / mimic | mimic / cp | check / cat |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-echo "| $hosts | $cp_m s | $ans_m s | $chk_m s | $app_m s | $cat_m s | ${r_ans}x | ${r_cp}x | ${r_cat}x |"
-echo "(CPU seconds, medians: cat $(median "${cat_cpu[@]}"); check: controller $(median "${chk_cpu[@]}"), agents $(median "${chk_acpu[@]}"); apply: controller $(median "${app_cpu[@]}"), agents $(median "${app_acpu[@]}"))"
+echo "| hosts | cp -a | Ansible $(ansible --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1) | mimic --check | mimic apply | cat | sha256 | Ansible / mimic | mimic / cp | check / cat | check / sha256 |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| $hosts | $cp_m s | $ans_m s | $chk_m s | $app_m s | $cat_m s | $sha_m s | ${r_ans}x | ${r_cp}x | ${r_cat}x | ${r_sha}x |"
+echo "(CPU seconds, medians: cat $(median "${cat_cpu[@]}"), sha256 $(median "${sha_cpu[@]}"); check: controller $(median "${chk_cpu[@]}"), agents $(median "${chk_acpu[@]}"); apply: controller $(median "${app_cpu[@]}"), agents $(median "${app_acpu[@]}"))"
 echo "(medians of $trials trials, Ansible of ${#ans[@]}; controller peak RSS check $(median "${chk_rss[@]}") KiB, apply $(median "${app_rss[@]}") KiB; agent RSS idle max ${idle_rss} KiB, peak max ${peak_rss} KiB)"
-echo "hosts=$hosts trials=$trials cp_s=$cp_m ansible_s=$ans_m check_s=$chk_m apply_s=$app_m cat_s=$cat_m ratio_vs_ansible=$r_ans ratio_vs_cp=$r_cp check_vs_cat=$r_cat controller_rss_kib=$(median "${app_rss[@]}") agent_idle_rss_kib=$idle_rss agent_peak_rss_kib=$peak_rss cat_cpu_s=$(median "${cat_cpu[@]}") check_controller_cpu_s=$(median "${chk_cpu[@]}") check_agents_cpu_s=$(median "${chk_acpu[@]}") apply_controller_cpu_s=$(median "${app_cpu[@]}") apply_agents_cpu_s=$(median "${app_acpu[@]}") load=$(cut -d' ' -f1 /proc/loadavg)"
+echo "hosts=$hosts trials=$trials cp_s=$cp_m ansible_s=$ans_m check_s=$chk_m apply_s=$app_m cat_s=$cat_m ratio_vs_ansible=$r_ans ratio_vs_cp=$r_cp check_vs_cat=$r_cat sha256_s=$sha_m sha256_vs_cat=$r_sha_cat check_vs_sha256=$r_sha controller_rss_kib=$(median "${app_rss[@]}") agent_idle_rss_kib=$idle_rss agent_peak_rss_kib=$peak_rss cat_cpu_s=$(median "${cat_cpu[@]}") sha256_cpu_s=$(median "${sha_cpu[@]}") check_controller_cpu_s=$(median "${chk_cpu[@]}") check_agents_cpu_s=$(median "${chk_acpu[@]}") apply_controller_cpu_s=$(median "${app_cpu[@]}") apply_agents_cpu_s=$(median "${app_acpu[@]}") load=$(cut -d' ' -f1 /proc/loadavg)"
