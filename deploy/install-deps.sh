@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mimic builds, tests and demos with, when missing.
 # Usage: install-deps.sh [--tests] [--package] [--bench]
-#   --bench    what bench/vs_ansible.sh compares with: ansible-core
+#   --bench    what the benchmarks use: ansible-core (vs_ansible.sh compares with it), time
 #   --package  what building the Debian packages needs: dpkg-dev (dpkg-shlibdeps), help2man, fakeroot
 #   --tests    also what only the tests need: chromium (HTML report), ansible-core and python3-apt
 #              (the Ansible role test), clang and libclang-rt-14-dev (a short libFuzzer run),
-#              and everything --package needs (the package test)
+#              time (the benchmarks' smoke test), and everything --package needs (the package
+#              test)
 # Runs as root (CI, a fresh machine); as another user it only reports what is missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
@@ -18,9 +19,9 @@ pkgs=(cmake ninja-build g++ pkg-config git
 for arg in "$@"; do
   case "$arg" in
     --tests) pkgs+=(chromium ansible-core python3-apt dpkg-dev help2man fakeroot systemd
-                    clang libclang-rt-14-dev) ;;
+                    clang libclang-rt-14-dev time) ;;
     --package) pkgs+=(dpkg-dev help2man fakeroot) ;;
-    --bench) pkgs+=(ansible-core) ;;
+    --bench) pkgs+=(ansible-core time) ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 1 ;;
   esac
 done
