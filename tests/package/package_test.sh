@@ -21,7 +21,14 @@ for tool in unshare chroot ansible-playbook systemd-analyze dpkg-deb; do
 done
 work=$(mktemp -d /tmp/mimic-package-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+prefix_of() { sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt"; }
+prefix_before=$(prefix_of)
 bash "$src/deploy/package.sh" "$build" "$work/dist"
+# Packaging leaves the build tree under test as it found it (its install prefix included).
+if [ "$(prefix_of)" != "$prefix_before" ]; then
+  echo "FAIL: deploy/package.sh left $build with CMAKE_INSTALL_PREFIX=$(prefix_of), was $prefix_before"
+  exit 1
+fi
 agent_deb=$(ls "$work"/dist/mimic-agent_*.deb)
 ctl_deb=$(ls "$work"/dist/mimic_*.deb)
 echo "packages: $(basename "$agent_deb") $(basename "$ctl_deb")"
