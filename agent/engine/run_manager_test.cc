@@ -1,6 +1,7 @@
 // The run manager: the run memo, plans made ahead, cancels reaching a step's processes, secrets
 // kept out of events and the journal.
 #include "agent/engine/run_manager_test_fixture.h"
+#include "common/base/subprocess.h"
 
 namespace mimic::agent::run_manager_testing {
 namespace {
@@ -72,7 +73,7 @@ TEST_F(RunManagerTest, CancelEndsTheRunningStepAndItsProcessGroup) {
       }
       ASSERT_GT(sh_pid, 0);
       ASSERT_GT(sleep_pid, 0);
-      ASSERT_TRUE(Running(sleep_pid));
+      ASSERT_TRUE(common::ProcessAlive(sleep_pid));
       if (interrupt) {
         m->BeginShutdown();
         EXPECT_EQ(m->InterruptRunning(), 1);
@@ -82,9 +83,10 @@ TEST_F(RunManagerTest, CancelEndsTheRunningStepAndItsProcessGroup) {
         EXPECT_EQ(state, "cancelling");
       }
       m->WaitFinished(*run);
-      EXPECT_TRUE(Ends(sh_pid));
-      EXPECT_TRUE(Ends(sleep_pid)) << "the step's background process survived the cancel";
-      EXPECT_FALSE(Running(sleep_pid));
+      EXPECT_TRUE(common::WaitProcessEnded(sh_pid, absl::Seconds(30)));
+      EXPECT_TRUE(common::WaitProcessEnded(sleep_pid, absl::Seconds(30)))
+          << "the step's background process survived the cancel";
+      EXPECT_FALSE(common::ProcessAlive(sleep_pid));
       EXPECT_TRUE(LiveInGroup(sh_pid).empty()) << "a process of the step's group is alive";
       std::vector<Event> events = All(**run);
       ASSERT_TRUE(events.back().has_run_finished());

@@ -36,8 +36,6 @@
 namespace mimic::agent::run_manager_testing {
 
 using mimic::v1::Event;
-using testing::Ends;
-using testing::Running;
 
 // A step that logs `lines` lines of `line_bytes` bytes, then writes <target>/out-<index>.txt.
 // The step name is "log<lines>x<line_bytes>" or "text" (one line: the spec's param "text").

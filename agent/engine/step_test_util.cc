@@ -1,8 +1,6 @@
 #include "agent/engine/step_test_util.h"
 
-#include <poll.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,24 +239,6 @@ StepPlan StepHarness::ExpectExactIdempotentReversible(
   EXPECT_EQ(Tree(dst_), dst_before) << name << ": rollback left a difference";
   EXPECT_EQ(Tree(src_), src_before) << name << ": the source home was written";
   return *std::move(plan);
-}
-
-bool Ends(pid_t pid) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const bool ended = ::poll(&p, 1, 30000) == 1;
-  ::close(fd);
-  return ended;
-}
-
-bool Running(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z' &&
-         line[paren + 2] != 'X';
 }
 
 }  // namespace mimic::agent::testing

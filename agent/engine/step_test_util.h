@@ -51,13 +51,6 @@ const FileOp* FindOp(const StepPlan& plan, const std::string& suffix);
 absl::Status ApplyInRun(const std::string& run_dir, const ChangeSet& cs,
                         std::vector<mimic::v1::FileChange>* applied = nullptr);
 
-// Waits for process `pid` (not our child) to end: its pidfd becomes readable when it does. A
-// SIGKILLed process still needs a moment to die; the bound (30 s) only keeps a broken test from
-// hanging. True when it ended (or was gone already).
-bool Ends(pid_t pid);
-// Whether process `pid` still runs (a zombie does not: it has ended, waiting to be reaped).
-bool Running(pid_t pid);
-
 // Fixture state shared by the step tests: a root with homes/ (the guard's only root) and
 // state/, a source and a target home, the plan and spec a StepContext points at, and the logs.
 class StepHarness {

@@ -1,5 +1,6 @@
 // The exec step on generated MI homes (fixtures: steps_test_fixture.h).
 #include "agent/steps/steps_test_fixture.h"
+#include "common/base/subprocess.h"
 
 #include <poll.h>
 #include <sys/syscall.h>
@@ -13,8 +14,6 @@ namespace mimic::agent::steps_testing::generated_homes {
 namespace {
 
 using ExecTest = GeneratedHomesTest;
-using testing::Ends;
-using testing::Running;
 
 TEST_F(ExecTest, ExecCheckNeverRunsApplyDoes) {
   const std::map<std::string, std::string> params = {{"command", "touch marker && pwd"},
@@ -125,15 +124,16 @@ TEST_F(ExecTest, ExecCancelEndsTheCommandsProcessGroup) {
     in >> sh_pid >> sleep_pid;
   }
   ASSERT_GT(sleep_pid, 0);
-  EXPECT_TRUE(Running(sleep_pid));
+  EXPECT_TRUE(common::ProcessAlive(sleep_pid));
   cancel = true;
   runner.join();
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kCancelled) << plan.status();
   EXPECT_THAT(plan.status().message(), HasSubstr("process group was ended"));
   EXPECT_THAT(plan.status().message(), HasSubstr("started"));  // the output's tail
-  EXPECT_TRUE(Ends(sh_pid));
-  EXPECT_TRUE(Ends(sleep_pid)) << "the command's background child survived the cancel";
-  EXPECT_FALSE(Running(sleep_pid));
+  EXPECT_TRUE(common::WaitProcessEnded(sh_pid, absl::Seconds(30)));
+  EXPECT_TRUE(common::WaitProcessEnded(sleep_pid, absl::Seconds(30)))
+      << "the command's background child survived the cancel";
+  EXPECT_FALSE(common::ProcessAlive(sleep_pid));
 }
 
 }  // namespace

@@ -35,6 +35,7 @@
 #include "agent/steps/steps.h"
 #include "common/base/fs.h"
 #include "common/base/path_guard.h"
+#include "common/base/subprocess.h"
 #include "common/config/catalogue.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -285,13 +286,6 @@ inline std::string Read(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-inline bool Alive(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-  const std::string stat = Read(absl::StrCat("/proc/", pid, "/stat"));
-  const size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
-}
-
 inline int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -451,7 +445,7 @@ class VerifyTest : public ConfHomesTest {
     const auto pid = plan->facts.find("verify_pid");
     EXPECT_NE(pid, plan->facts.end());
     if (pid != plan->facts.end()) {
-      EXPECT_FALSE(Alive(std::stoi(pid->second))) << "still running";
+      EXPECT_FALSE(common::ProcessAlive(std::stoi(pid->second))) << "still running";
     }
     EXPECT_FALSE(fs::exists(dst_ / "wso2carbon.pid"));
     return *std::move(plan);

@@ -191,16 +191,6 @@ int RunScript(const std::string& script, const std::string& arg, const std::stri
   return r->exit_code;
 }
 
-// The process exists and is not a zombie.
-bool Alive(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const size_t paren = line.rfind(')');
-  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
-}
-
 pid_t ReadPid(const std::string& path) {
   absl::StatusOr<std::string> text = common::ReadFile(path);
   int pid = 0;
@@ -480,11 +470,7 @@ class VerifyStep final : public Step {
         RunScript(script, "stop", out, std::chrono::seconds(kStopGraceSeconds), owner);
     if (rc != 0) StepLog(ctx, LogLevel::kWarning, absl::StrCat(script, " stop exited ", rc));
     if (pid <= 0) return;
-    const Clock::time_point until = Clock::now() + std::chrono::seconds(kStopGraceSeconds);
-    while (Alive(pid) && Clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    if (Alive(pid)) {
+    if (!common::WaitProcessEnded(pid, absl::Seconds(kStopGraceSeconds))) {
       StepLog(ctx, LogLevel::kWarning,
               absl::StrCat("pid ", pid, " still alive ", kStopGraceSeconds, " s after stop; "
                            "killing it"));

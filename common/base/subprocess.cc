@@ -421,4 +421,50 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& o) {
   return r;
 }
 
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  // The state is the field after the command's closing parenthesis (the command may hold any
+  // character, parentheses included).
+  const int fd = ::open(absl::StrCat("/proc/", pid, "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno != ENOENT;  // gone meanwhile; no /proc: kill's answer stands
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof(buf));
+  ::close(fd);
+  if (n <= 0) return true;
+  const std::string_view stat(buf, static_cast<size_t>(n));
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string_view::npos || paren + 2 >= stat.size()) return true;
+  const char state = stat[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+bool WaitProcessEnded(pid_t pid, absl::Duration timeout) {
+  if (pid <= 0) return true;
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    if (errno == ESRCH) return true;
+    // No pidfds here (a kernel before 5.3): look again every 100 ms.
+    const absl::Time until = absl::Now() + timeout;
+    while (ProcessAlive(pid)) {
+      if (absl::Now() >= until) return false;
+      ::poll(nullptr, 0, 100);
+    }
+    return true;
+  }
+  // The descriptor becomes readable when the process ends (before it is reaped).
+  const absl::Time until = absl::Now() + timeout;
+  bool ended = false;
+  for (;;) {
+    const int64_t left_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(until - absl::Now()));
+    pollfd p{fd, POLLIN, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1 << 30)));
+    if (rc < 0 && errno == EINTR) continue;
+    ended = rc == 1;
+    break;
+  }
+  ::close(fd);
+  return ended;
+}
+
 }  // namespace mimic::common

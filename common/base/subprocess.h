@@ -5,6 +5,8 @@
 #ifndef MIMIC_COMMON_BASE_SUBPROCESS_H_
 #define MIMIC_COMMON_BASE_SUBPROCESS_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -92,6 +94,14 @@ struct SubprocessResult {
 // could not be started (empty argv, program not found, cannot exec, cannot chdir, cannot open a
 // file), naming what failed.
 absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options);
+
+// Whether process `pid` runs: it exists (also when it belongs to another user, whom we may not
+// signal) and has not ended (a zombie, ended and waiting to be reaped, does not run). False for
+// pid <= 0.
+bool ProcessAlive(pid_t pid);
+// Waits up to `timeout` for process `pid` (our child or not) to end, without reaping it. True
+// when it ended or was gone already; false when it still runs at the end.
+bool WaitProcessEnded(pid_t pid, absl::Duration timeout);
 
 }  // namespace mimic::common
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,13 +33,43 @@ SubprocessOptions Sh(const std::string& script) {
 }
 
 // Waits (up to 60 s, as an event on a pidfd) until process `pid` has ended; true when it has.
-bool WaitGone(pid_t pid) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const int rc = ::poll(&p, 1, 60000);
-  ::close(fd);
-  return rc == 1;
+TEST(ProcessAliveTest, ARunningProcessIsAliveAnEndedOneIsNot) {
+  EXPECT_TRUE(ProcessAlive(::getpid()));
+  EXPECT_FALSE(ProcessAlive(0));
+  EXPECT_FALSE(ProcessAlive(-1));
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  EXPECT_TRUE(ProcessAlive(child));
+  EXPECT_FALSE(WaitProcessEnded(child, absl::ZeroDuration())) << "it still runs";
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  // Ended, not yet reaped: a zombie, which does not run.
+  EXPECT_TRUE(WaitProcessEnded(child, absl::Seconds(60)));
+  EXPECT_FALSE(ProcessAlive(child)) << "a zombie counted as running";
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_FALSE(ProcessAlive(child));
+  EXPECT_TRUE(WaitProcessEnded(child, absl::Seconds(60))) << "gone already";
+}
+
+// A process of another user, whom we may not signal (EPERM), runs all the same.
+TEST(ProcessAliveTest, AnotherUsersProcessIsAlive) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    if (::kill(parent, 0) == 0 || errno != EPERM) ::_exit(3);  // the case under test
+    ::_exit(ProcessAlive(parent) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not alive, 2: could not become nobody, 3: no EPERM";
 }
 
 TEST(SubprocessTest, ExitCodeAndOutput) {
@@ -207,7 +238,7 @@ TEST(SubprocessTest, TimeoutKillsTheWholeGroup) {
   int grandchild = 0;
   ASSERT_TRUE(absl::SimpleAtoi(r->stdout_text.substr(0, r->stdout_text.find('\n')), &grandchild))
       << r->stdout_text;
-  EXPECT_TRUE(WaitGone(grandchild));
+  EXPECT_TRUE(WaitProcessEnded(grandchild, absl::Seconds(60)));
   EXPECT_EQ(r->Describe(), "timed out");
 }
 
@@ -241,7 +272,7 @@ TEST(SubprocessTest, CancellationEndsTheGroup) {
   EXPECT_FALSE(r->timed_out);
   EXPECT_EQ(r->Describe(), "cancelled");
   ASSERT_GT(grandchild, 0);
-  EXPECT_TRUE(WaitGone(grandchild));
+  EXPECT_TRUE(WaitProcessEnded(grandchild, absl::Seconds(60)));
 }
 
 }  // namespace

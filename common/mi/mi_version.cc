@@ -1,8 +1,10 @@
+#include "common/base/subprocess.h"
 #include "common/mi/mi_version.h"
 
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -173,10 +175,8 @@ bool PidFileAlive(const std::string& pid_file) {
   if (text.empty()) return false;
   char* end = nullptr;
   long pid = std::strtol(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0' || pid <= 0) return false;
-  if (::kill(static_cast<pid_t>(pid), 0) == 0) return true;
-  // EPERM: the process exists but belongs to another user; it is alive all the same.
-  return errno == EPERM;
+  if (end == text.c_str() || *end != '\0' || pid <= 0 || pid > INT32_MAX) return false;
+  return ProcessAlive(static_cast<pid_t>(pid));
 }
 
 std::string DetectUpdateLevel(const std::string& home) {
