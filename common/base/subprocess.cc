@@ -427,7 +427,8 @@ bool ProcessAlive(pid_t pid) {
   // The state is the field after the command's closing parenthesis (the command may hold any
   // character, parentheses included).
   const int fd = ::open(absl::StrCat("/proc/", pid, "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno != ENOENT;  // gone meanwhile; no /proc: kill's answer stands
+  // Gone meanwhile, or no /proc here: kill's answer stands.
+  if (fd < 0) return ::kill(pid, 0) == 0 || errno == EPERM;
   char buf[1024];
   const ssize_t n = ::read(fd, buf, sizeof(buf));
   ::close(fd);
