@@ -1,4 +1,3 @@
-#include "common/base/subprocess.h"
 #include "common/mi/mi_version.h"
 
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base/fs.h"
+#include "common/base/subprocess.h"
 
 namespace mimic::common {
 namespace {
