@@ -2,7 +2,8 @@
 # Builds the two Debian packages, mimic-agent and mimic, into dist/ (or OUT_DIR).
 # Usage: bash deploy/package.sh [BUILD_DIR] [OUT_DIR]     (defaults: build, dist)
 # Installs what is missing (deploy/install-deps.sh --package), builds with the /usr prefix and
-# runs CPack; an existing BUILD_DIR keeps its generator and gets its install prefix back. Runtime dependencies are computed by dpkg-shlibdeps from Debian's library packages.
+# runs CPack; an existing BUILD_DIR keeps its generator and gets its install prefix back.
+# Runtime dependencies are computed by dpkg-shlibdeps from Debian's library packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
